@@ -1,0 +1,479 @@
+#!/usr/bin/env bash
+# Local backing services for actionstream: a real Apache Kafka broker (KRaft, run from the Maven Central
+# jars - no Docker, no Apache download site) and a redis-server, both as plain background processes
+# owned by this script.
+#
+#   deploy/local/stack.sh up       start whatever is not running (idempotent), print the addresses
+#   deploy/local/stack.sh down     stop the processes in our pid files (idempotent)
+#   deploy/local/stack.sh status   exit 0 if both run, 3 otherwise
+#
+# See deploy/local/README.md for the environment knobs.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+
+STATE_DIR=${STATE_DIR:-$REPO_ROOT/.local/stack}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+REDIS_PORT=${REDIS_PORT:-6379}
+KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
+# slf4j -> log4j2 binding artifact; see pom.xml. Only needed if a Kafka version moves to slf4j 2.x.
+KAFKA_SLF4J_BINDING=${KAFKA_SLF4J_BINDING:-log4j-slf4j-impl}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
+REDIS_START_TIMEOUT=${REDIS_START_TIMEOUT:-20}
+STOP_TIMEOUT=${STOP_TIMEOUT:-30}
+ACTIONSTREAM_STACK=${ACTIONSTREAM_STACK:-}
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Relative paths would break once the background processes run from another cwd.
+mkdir -p "$STATE_DIR"
+STATE_DIR=$(cd "$STATE_DIR" && pwd)
+KAFKA_LIB_DIR=${KAFKA_LIB_DIR:-$STATE_DIR/kafka-lib}
+KAFKA_CONF_DIR=$STATE_DIR/kafka
+KAFKA_CONF=$KAFKA_CONF_DIR/server.properties
+KAFKA_DATA_DIR=$STATE_DIR/kafka-data
+KAFKA_PID=$STATE_DIR/kafka.pid
+KAFKA_LOG=$STATE_DIR/logs/kafka.log
+REDIS_DATA_DIR=$STATE_DIR/redis-data
+REDIS_PID=$STATE_DIR/redis.pid
+REDIS_LOG=$STATE_DIR/logs/redis.log
+MODE_FILE=$STATE_DIR/mode
+
+# ---------------------------------------------------------------------------------------------------
+# helpers
+
+# True if something accepts TCP connections on 127.0.0.1:$1. Pure bash, so it works without nc/redis-cli.
+port_open() {
+    # shellcheck disable=SC2016  # $1 is expanded by the inner bash
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# Print the pid stored in pid file $1 if that process is alive and still the one we started: its
+# "comm cmdline" must contain every fixed string in $2... Guards against killing a recycled pid.
+owned_pid() {
+    local pidfile=$1 pid text needle
+    shift
+    [[ -s $pidfile ]] || return 1
+    pid=$(<"$pidfile")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ -r /proc/$pid/cmdline ]] || return 1
+    text="$(cat "/proc/$pid/comm" 2>/dev/null) $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
+    for needle in "$@"; do
+        [[ $text == *"$needle"* ]] || return 1
+    done
+    printf '%s\n' "$pid"
+}
+
+# Our java is identified by its main class plus the path of *this* stack's config, so a second stack
+# (other STATE_DIR) is never mistaken for this one.
+kafka_pid() { owned_pid "$KAFKA_PID" "java " "kafka.Kafka $KAFKA_CONF"; }
+# redis-server retitles itself "redis-server 127.0.0.1:PORT" right after start.
+redis_pid() { owned_pid "$REDIS_PID" "redis-server " "127.0.0.1:$REDIS_PORT"; }
+
+kafka_up() { kafka_pid >/dev/null && port_open "$KAFKA_PORT"; }
+redis_up() { redis_pid >/dev/null && port_open "$REDIS_PORT"; }
+
+# Start "$@" detached from the calling shell: own session (setsid), no stdin, output to log $1.
+# The pid is written by the child itself just before exec, so it is right even if setsid has to fork.
+# The lock fd 9 is closed so the long-lived process does not hold the stack lock.
+spawn() {
+    local pidfile=$1 logfile=$2
+    shift 2
+    local starter=()
+    command -v setsid >/dev/null && starter=(setsid)
+    rm -f "$pidfile"
+    # shellcheck disable=SC2016  # $$ and "$@" are expanded by the inner bash, on purpose
+    "${starter[@]}" nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
+        </dev/null >>"$logfile" 2>&1 9>&- &
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ -s $pidfile ]] && return 0
+        sleep 0.1
+    done
+    die "process did not start: $*"
+}
+
+# Keep the previous log for post-mortems, start the new one empty so readiness checks only see this run.
+rotate_log() {
+    if [[ -s $1 ]]; then mv -f "$1" "$1.1"; fi
+    : >"$1"
+}
+
+# Serialise concurrent invocations (e.g. parallel test sessions calling `up`).
+take_lock() {
+    exec 9>"$STATE_DIR/.lock"
+    if command -v flock >/dev/null; then
+        flock -w 300 9 || die "timed out waiting for the lock $STATE_DIR/.lock"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Kafka
+
+java_ok() {
+    command -v java >/dev/null || return 1
+    local v
+    v=$(java -version 2>&1 | sed -n 's/.* version "\([0-9]*\).*/\1/p;T;q')
+    [[ -n $v && $v -ge 17 ]]
+}
+
+# Version the running (or last) broker printed: "Kafka version: X" (AppInfoParser).
+kafka_version_running() {
+    sed -n 's/.*Kafka version: \([^ ]*\).*/\1/p;T;q' "$KAFKA_LOG" 2>/dev/null || true
+}
+
+# Fetch the broker jars once into $KAFKA_LIB_DIR. A marker records version + binding + pom checksum so a
+# change refetches; the download goes to a temp dir first so an interrupted fetch never looks complete.
+fetch_kafka_jars() {
+    local want have=""
+    want="$KAFKA_VERSION $KAFKA_SLF4J_BINDING $(cksum <"$SCRIPT_DIR/pom.xml" | cut -d' ' -f1)"
+    [[ -f $KAFKA_LIB_DIR/.version ]] && have=$(<"$KAFKA_LIB_DIR/.version")
+    [[ $have == "$want" ]] && return 0
+
+    command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Kafka jars)"
+    log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIB_DIR ..."
+    local tmp=$KAFKA_LIB_DIR.tmp.$$
+    rm -rf "$tmp"
+    mkdir -p "$(dirname "$KAFKA_LIB_DIR")"
+    # mvn's output goes to a log (Maven 3.8 prints stray ANSI resets even with -B -q); shown on failure.
+    local mvn_log=$STATE_DIR/logs/mvn-fetch.log
+    if ! mvn -B -q -f "$SCRIPT_DIR/pom.xml" dependency:copy-dependencies \
+        -Dkafka.version="$KAFKA_VERSION" -Dslf4j.binding="$KAFKA_SLF4J_BINDING" \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$mvn_log" 2>&1; then
+        tail -n 40 "$mvn_log" >&2
+        rm -rf "$tmp"
+        die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (full output: $mvn_log)"
+    fi
+    # The binding must match slf4j-api's major version, or the broker silently logs nothing and we
+    # would wait for "Kafka Server started" in vain.
+    if compgen -G "$tmp/slf4j-api-2.*.jar" >/dev/null && [[ $KAFKA_SLF4J_BINDING != log4j-slf4j2-impl ]]; then
+        rm -rf "$tmp"
+        die "Kafka $KAFKA_VERSION uses slf4j-api 2.x: rerun with KAFKA_SLF4J_BINDING=log4j-slf4j2-impl"
+    fi
+    printf '%s\n' "$want" >"$tmp/.version"
+    rm -rf "$KAFKA_LIB_DIR"
+    mv "$tmp" "$KAFKA_LIB_DIR"
+    log "fetched $(find "$KAFKA_LIB_DIR" -name '*.jar' | wc -l) jars ($(du -sh "$KAFKA_LIB_DIR" | cut -f1))"
+}
+
+render_kafka_conf() {
+    local esc_data
+    # Escape for the sed replacement (we use | as delimiter).
+    esc_data=$(printf '%s' "$KAFKA_DATA_DIR" | sed 's/[\\|&]/\\&/g')
+    mkdir -p "$KAFKA_CONF_DIR"
+    sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+        -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+        -e "s|@KAFKA_DATA_DIR@|$esc_data|g" \
+        "$SCRIPT_DIR/server.properties.tmpl" >"$KAFKA_CONF.new"
+    mv -f "$KAFKA_CONF.new" "$KAFKA_CONF"
+}
+
+storage_tool() {
+    # The classpath wildcard is quoted on purpose: the JVM expands 'dir/*' itself.
+    java -Xmx256m -Dlog4j2.configurationFile="$SCRIPT_DIR/tools-log4j2.yaml" \
+        -cp "$KAFKA_LIB_DIR/*" kafka.tools.StorageTool "$@"
+}
+
+# Format the data dir once. The marker holds a fingerprint of everything the format depends on
+# (rendered config + Kafka version); if it changed, the old format may be incompatible (node id, quorum,
+# ports, metadata version), so wipe and format again - the data is disposable test state.
+format_kafka_storage() {
+    local want have="" cluster_id
+    want="$KAFKA_VERSION $(cksum <"$KAFKA_CONF" | cut -d' ' -f1)"
+    [[ -f $STATE_DIR/kafka-format.marker ]] && have=$(<"$STATE_DIR/kafka-format.marker")
+    if [[ $have == "$want" && -f $KAFKA_DATA_DIR/meta.properties ]]; then
+        return 0
+    fi
+    if [[ -d $KAFKA_DATA_DIR ]]; then
+        log "Kafka config or version changed since the last format: wiping $KAFKA_DATA_DIR"
+        rm -rf "$KAFKA_DATA_DIR"
+    fi
+    rm -f "$STATE_DIR/kafka-format.marker"
+    cluster_id=$(storage_tool random-uuid | tail -n1)
+    [[ -n $cluster_id ]] || die "kafka.tools.StorageTool random-uuid printed nothing"
+    log "formatting $KAFKA_DATA_DIR (cluster id $cluster_id)"
+    # Static quorum (controller.quorum.voters) => no --standalone. --ignore-formatted makes a rerun after
+    # an interrupted format harmless.
+    local format_log=$STATE_DIR/logs/kafka-format.log
+    if ! storage_tool format --ignore-formatted -t "$cluster_id" -c "$KAFKA_CONF" >"$format_log" 2>&1; then
+        cat "$format_log" >&2
+        die "formatting the Kafka storage failed"
+    fi
+    printf '%s\n' "$want" >"$STATE_DIR/kafka-format.marker"
+}
+
+start_kafka() {
+    if kafka_up; then
+        return 0
+    fi
+    if kafka_pid >/dev/null; then
+        # Alive but the port does not answer: probably still starting (another `up`) - just wait below.
+        log "kafka (pid $(kafka_pid)) is running but not ready yet; waiting"
+    else
+        rm -f "$KAFKA_PID"
+        java_ok || die "Java 17+ is required for the Kafka broker (found: $(java -version 2>&1 | head -n1 || echo none))"
+        port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by another process; set KAFKA_PORT"
+        port_open "$KAFKA_CONTROLLER_PORT" \
+            && die "port $KAFKA_CONTROLLER_PORT is in use by another process; set KAFKA_CONTROLLER_PORT"
+        fetch_kafka_jars
+        render_kafka_conf
+        format_kafka_storage
+        rotate_log "$KAFKA_LOG"
+        log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)"
+        # JVM flags as in Kafka's kafka-run-class.sh / kafka-server-start.sh, with a small heap.
+        # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS holds several flags
+        spawn "$KAFKA_PID" "$KAFKA_LOG" \
+            java $KAFKA_HEAP_OPTS -server \
+            -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+            -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true \
+            -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.yaml" \
+            -cp "$KAFKA_LIB_DIR/*" kafka.Kafka "$KAFKA_CONF"
+    fi
+    wait_for_kafka
+}
+
+wait_for_kafka() {
+    local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        if ! kafka_pid >/dev/null; then
+            log "kafka exited during startup; last 40 lines of $KAFKA_LOG:"
+            tail -n 40 "$KAFKA_LOG" >&2 || true
+            exit 1
+        fi
+        if port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$KAFKA_LOG"; then
+            log "kafka ready after $((SECONDS - deadline + KAFKA_START_TIMEOUT)) s (broker log: Kafka version: $(kafka_version_running))"
+            return 0
+        fi
+        sleep 0.5
+    done
+    log "kafka not ready after ${KAFKA_START_TIMEOUT} s; last 40 lines of $KAFKA_LOG:"
+    tail -n 40 "$KAFKA_LOG" >&2 || true
+    # Don't leave a half-started broker behind: the next `up` starts from a clean slate.
+    stop_one kafka "$KAFKA_PID" kafka_pid
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Redis
+
+ensure_redis_installed() {
+    command -v redis-server >/dev/null && return 0
+    if [[ $(id -u) -ne 0 ]]; then
+        die "redis-server is not installed; run: sudo apt-get install -y redis-server (then rerun this script)"
+    fi
+    log "installing redis-server with apt-get"
+    # DPkg::Lock::Timeout: if another apt is running, wait for it instead of failing.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq redis-server >&2
+    # On hosts with systemd the package starts its own redis on 6379; we run our own, so stop that one.
+    if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+        log "stopping the redis-server.service the package just started (we run our own instance)"
+        systemctl stop redis-server || true
+        systemctl disable redis-server >/dev/null 2>&1 || true
+    fi
+}
+
+redis_version() {
+    redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'
+}
+
+redis_ping() {
+    if command -v redis-cli >/dev/null; then
+        [[ $(timeout 2 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]
+    else
+        # RESP inline command over bash's /dev/tcp.
+        # shellcheck disable=SC2016  # expanded by the inner bash
+        timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; printf "PING\r\n" >&3; read -r r <&3; [[ $r == "+PONG"* ]]' \
+            _ "$REDIS_PORT" 2>/dev/null
+    fi
+}
+
+start_redis() {
+    if redis_up; then
+        return 0
+    fi
+    if ! redis_pid >/dev/null; then
+        rm -f "$REDIS_PID"
+        ensure_redis_installed
+        port_open "$REDIS_PORT" && die "port $REDIS_PORT is in use by another process; set REDIS_PORT"
+        mkdir -p "$REDIS_DATA_DIR"
+        rotate_log "$REDIS_LOG"
+        log "starting redis-server $(redis_version) on 127.0.0.1:$REDIS_PORT"
+        # No config file: everything on the command line; no persistence (test data is disposable).
+        spawn "$REDIS_PID" "$REDIS_LOG" \
+            redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DATA_DIR" \
+            --daemonize no --save "" --appendonly no --logfile ""
+    fi
+    local deadline=$((SECONDS + REDIS_START_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        if ! redis_pid >/dev/null; then
+            # redis needs a moment to retitle itself; only give up if the process is really gone.
+            local pid
+            pid=$(cat "$REDIS_PID" 2>/dev/null || true)
+            if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then
+                log "redis-server exited during startup; last 40 lines of $REDIS_LOG:"
+                tail -n 40 "$REDIS_LOG" >&2 || true
+                exit 1
+            fi
+        fi
+        redis_ping && return 0
+        sleep 0.2
+    done
+    log "redis-server not answering PING after ${REDIS_START_TIMEOUT} s; last 40 lines of $REDIS_LOG:"
+    tail -n 40 "$REDIS_LOG" >&2 || true
+    stop_one redis "$REDIS_PID" redis_pid
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Docker route (only when a docker daemon answers and either it is asked for or there is no Java).
+
+docker_ok() { command -v docker >/dev/null && timeout 5 docker info >/dev/null 2>&1; }
+
+want_docker() {
+    if [[ $ACTIONSTREAM_STACK == docker ]]; then
+        docker_ok || die "ACTIONSTREAM_STACK=docker but no docker daemon answers"
+        return 0
+    fi
+    ! java_ok && docker_ok
+}
+
+docker_up() {
+    log "using docker compose ($REPO_ROOT/docker-compose.yml)"
+    docker compose -f "$REPO_ROOT/docker-compose.yml" up -d kafka redis >&2
+    echo docker >"$MODE_FILE"
+    local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+    until port_open "$KAFKA_PORT" && port_open "$REDIS_PORT"; do
+        ((SECONDS < deadline)) || die "docker services did not open ports $KAFKA_PORT/$REDIS_PORT"
+        sleep 1
+    done
+    echo "kafka: 127.0.0.1:$KAFKA_PORT (docker compose service kafka)"
+    echo "redis: redis://127.0.0.1:$REDIS_PORT/0 (docker compose service redis)"
+}
+
+docker_mode() { [[ -f $MODE_FILE && $(<"$MODE_FILE") == docker ]]; }
+
+# ---------------------------------------------------------------------------------------------------
+# commands
+
+print_addresses() {
+    local v
+    v=$(kafka_version_running)
+    echo "kafka: 127.0.0.1:$KAFKA_PORT (Apache Kafka ${v:-$KAFKA_VERSION})"
+    echo "redis: redis://127.0.0.1:$REDIS_PORT/0 (redis-server $(redis_version))"
+}
+
+cmd_up() {
+    take_lock
+    mkdir -p "$STATE_DIR/logs"
+    if kafka_up && redis_up; then
+        print_addresses
+        return 0
+    fi
+    if want_docker; then
+        docker_up
+        return 0
+    fi
+    rm -f "$MODE_FILE"
+    start_kafka
+    start_redis
+    print_addresses
+}
+
+# SIGTERM (Kafka does a controlled shutdown in its shutdown hook), then SIGKILL after $STOP_TIMEOUT s.
+stop_one() {
+    local name=$1 pidfile=$2 pid
+    shift 2
+    if ! pid=$("$@"); then
+        if [[ -e $pidfile ]]; then
+            log "$name: not running (removing stale $pidfile)"
+            rm -f "$pidfile"
+        else
+            log "$name: not running"
+        fi
+        return 0
+    fi
+    log "$name: stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + STOP_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$name: still running after ${STOP_TIMEOUT} s, sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -f "$pidfile"
+    log "$name: stopped"
+}
+
+cmd_down() {
+    take_lock
+    if docker_mode; then
+        if docker_ok; then
+            docker compose -f "$REPO_ROOT/docker-compose.yml" stop kafka redis >&2
+        else
+            log "stack was started with docker, but no docker daemon answers now"
+        fi
+        rm -f "$MODE_FILE"
+    fi
+    stop_one kafka "$KAFKA_PID" kafka_pid
+    stop_one redis "$REDIS_PID" redis_pid
+}
+
+cmd_status() {
+    local ok=0 pid
+    if docker_mode; then
+        if port_open "$KAFKA_PORT"; then echo "kafka: 127.0.0.1:$KAFKA_PORT (docker)"; else echo "kafka: not running (docker)"; ok=3; fi
+        if port_open "$REDIS_PORT"; then echo "redis: redis://127.0.0.1:$REDIS_PORT/0 (docker)"; else echo "redis: not running (docker)"; ok=3; fi
+        return "$ok"
+    fi
+    if kafka_up; then
+        pid=$(kafka_pid)
+        echo "kafka: 127.0.0.1:$KAFKA_PORT (Apache Kafka $(kafka_version_running)) pid $pid"
+    elif pid=$(kafka_pid); then
+        echo "kafka: starting (pid $pid, port $KAFKA_PORT not answering yet)"
+        ok=3
+    else
+        echo "kafka: not running"
+        ok=3
+    fi
+    if redis_up; then
+        pid=$(redis_pid)
+        echo "redis: redis://127.0.0.1:$REDIS_PORT/0 (redis-server $(redis_version)) pid $pid"
+    else
+        echo "redis: not running"
+        ok=3
+    fi
+    echo "state: $STATE_DIR"
+    return "$ok"
+}
+
+usage() {
+    cat >&2 <<EOF
+usage: $0 up|down|status
+  env: STATE_DIR=$STATE_DIR
+       KAFKA_PORT=$KAFKA_PORT KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT REDIS_PORT=$REDIS_PORT
+       KAFKA_VERSION=$KAFKA_VERSION ACTIONSTREAM_STACK=${ACTIONSTREAM_STACK:-(unset)}
+EOF
+}
+
+main() {
+    case ${1:-} in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    -h | --help | help) usage ;;
+    *)
+        usage
+        exit 2
+        ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,105 @@
+"""Settings: one pydantic-settings model, read once at start-up and passed down.
+
+Environment variables use the prefix ``ACTIONSTREAM_`` and ``__`` between nested models, e.g.
+``ACTIONSTREAM_KAFKA__BOOTSTRAP_SERVERS`` or ``ACTIONSTREAM_REDIS__URL``. Defaults point at the
+local stack started by ``make up``.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    """Where the broker is and how the worker joins it."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "actionstream"
+    consumer_group: str = "actionstream-workers"
+    request_timeout_ms: int = 30_000
+
+
+class RedisSettings(BaseModel):
+    """The Redis that holds the credentials cache, idempotency records and rate limits."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    socket_timeout_s: float = 5.0
+
+
+class TopicSettings(BaseModel):
+    """Topic names and sizing; every topic is keyed by bot_id."""
+
+    requests: str = "integration.requests"
+    results: str = "integration.results"
+    retry: str = "integration.retry"
+    dlq: str = "integration.dlq"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class TelegramSettings(BaseModel):
+    """Telegram Bot API endpoint; point it at a local Bot API server or a fake in tests.
+
+    One HTTP connection pool serves every bot token (``connection_pool_size`` should be at least
+    the worker's ``max_in_flight``). ``read_timeout_s`` stays below the integrations'
+    ``timeout_s`` so a slow Telegram surfaces as a "maybe delivered" timeout, not a cancellation.
+    """
+
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    max_cached_bots: int = Field(default=1024, ge=1)
+    connection_pool_size: int = Field(default=512, ge=1)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+    write_timeout_s: float = Field(default=10.0, gt=0)
+    media_write_timeout_s: float = Field(default=30.0, gt=0)  # uploads of photos / documents
+    pool_timeout_s: float = Field(default=2.0, gt=0)  # waiting for a free pooled connection
+
+
+class CredentialsSettings(BaseModel):
+    """Where bot credentials come from and how they are cached."""
+
+    source: Literal["file", "env", "http"] = "file"
+    file_path: Path = Path("credentials.json")
+    http_url: str = "http://127.0.0.1:8000/internal/credentials"
+    http_token: SecretStr | None = None
+    http_timeout_s: float = 5.0
+    encryption_key: SecretStr | None = None
+    cache_ttl_s: int = Field(default=300, ge=1)
+    negative_ttl_s: int = Field(default=15, ge=1)
+    local_ttl_s: float = Field(default=5.0, ge=0)
+    local_max_entries: int = Field(default=10_000, ge=1)
+
+
+class WorkerSettings(BaseModel):
+    """How one worker process behaves."""
+
+    id: str = Field(default_factory=socket.gethostname)
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    max_in_flight: int = Field(default=256, ge=1)
+
+
+class Settings(BaseSettings):
+    """All of actionstream's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ACTIONSTREAM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    dev_mode: bool = False
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "console"
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    topics: TopicSettings = TopicSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    credentials: CredentialsSettings = CredentialsSettings()
+    worker: WorkerSettings = WorkerSettings()

@@ -1,0 +1,64 @@
+"""The declarative topic catalogue: what actionstream's topics are and how they are configured.
+
+Every topic is keyed by ``bot_id`` (UTF-8), so a bot's requests, results, retries and dead letters
+land on the same partition number and keep their order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from processors.settings import TopicSettings
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+class TopicRole(StrEnum):
+    """What a topic is for."""
+
+    REQUESTS = "requests"
+    RESULTS = "results"
+    RETRY = "retry"
+    DLQ = "dlq"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """The desired state of one topic."""
+
+    role: TopicRole
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+def catalogue(settings: TopicSettings) -> list[TopicSpec]:
+    """The four topics, named and sized from settings.
+
+    Results and dead letters are kept longer than requests: audit consumers and operators read
+    them days later. Retry records are only needed until they are due.
+    """
+
+    def spec(role: TopicRole, name: str, retention_days: int, description: str) -> TopicSpec:
+        return TopicSpec(
+            role=role,
+            name=name,
+            partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            configs={
+                "cleanup.policy": "delete",
+                "retention.ms": str(retention_days * DAY_MS),
+                "min.insync.replicas": str(min(2, settings.replication_factor)),
+            },
+            description=description,
+        )
+
+    return [
+        spec(TopicRole.REQUESTS, settings.requests, 7, "integration requests from bot runtimes"),
+        spec(TopicRole.RESULTS, settings.results, 30, "one result per request"),
+        spec(TopicRole.RETRY, settings.retry, 7, "delayed retries with a not-before time"),
+        spec(TopicRole.DLQ, settings.dlq, 30, "original bytes and error context of failures"),
+    ]
