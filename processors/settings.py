@@ -42,6 +42,16 @@ class TopicSettings(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
 
 
+class SchemaRegistrySettings(BaseModel):
+    """An optional Confluent Schema Registry; without a URL, events use single-object framing."""
+
+    url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+    auto_register: bool = True
+
+
 class TelegramSettings(BaseModel):
     """Telegram Bot API endpoint; point it at a local Bot API server or a fake in tests.
 
@@ -62,7 +72,13 @@ class TelegramSettings(BaseModel):
 
 
 class CredentialsSettings(BaseModel):
-    """Where bot credentials come from and how they are cached."""
+    """Where bot credentials come from and how they are cached (see ``integrations.credentials``).
+
+    ``encryption_key`` (``ACTIONSTREAM_CREDENTIALS__ENCRYPTION_KEY``) is 32 random bytes in urlsafe
+    base64, the same on every worker; generate one with
+    ``python -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"``.
+    Without it the worker refuses to start unless ``dev_mode`` is on.
+    """
 
     source: Literal["file", "env", "http"] = "file"
     file_path: Path = Path("credentials.json")
@@ -74,6 +90,22 @@ class CredentialsSettings(BaseModel):
     negative_ttl_s: int = Field(default=15, ge=1)
     local_ttl_s: float = Field(default=5.0, ge=0)
     local_max_entries: int = Field(default=10_000, ge=1)
+    # After a Redis failure, skip Redis (straight to the source) this long instead of paying a
+    # connect timeout on every action.
+    redis_backoff_s: float = Field(default=1.0, ge=0)
+    # With an OAuth refresher configured, renew credentials whose expires_at is this close.
+    refresh_margin_s: float = Field(default=60.0, ge=0)
+
+
+class IntegrationSettings(BaseModel):
+    """Which integration packages a worker loads besides the built-in ones."""
+
+    extra_modules: list[str] = Field(
+        default_factory=list,
+        description="module paths whose import registers integrations, seed-style "
+        '(JSON list, e.g. ["mycompany.integrations.crm"]); entry points in the '
+        "'actionstream.integrations' group are loaded too",
+    )
 
 
 class WorkerSettings(BaseModel):
@@ -100,6 +132,8 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
     topics: TopicSettings = TopicSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     telegram: TelegramSettings = TelegramSettings()
     credentials: CredentialsSettings = CredentialsSettings()
+    integrations: IntegrationSettings = IntegrationSettings()
     worker: WorkerSettings = WorkerSettings()

@@ -1,0 +1,200 @@
+"""The resolver integrations call: ``get_default_for(bot_id=, provider=, strategy=)``."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+from integrations.credentials.cache import Cached, CredentialsCache, CredentialsStats, expires_at
+from integrations.credentials.crypto import EntryCipher
+from integrations.credentials.keys import CredentialsKey, check_name, make_key, normalise_bot_id
+from integrations.credentials.sources import CredentialsSource, build_source
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from processors.settings import Settings
+
+
+class CredentialsRefresher(Protocol):
+    """Renews credentials that carry an ``expires_at`` close to now (OAuth access tokens).
+
+    The resolver calls it, at most once per (bot, provider, strategy) at a time within a worker,
+    when credentials it is about to hand out expire within ``refresh_margin_s``, and caches what
+    it returns. An implementation persists the new tokens at the source of truth and must itself
+    serialise refreshes of the same credentials across workers (e.g. a Redis lock on the bot's
+    ``{bot_id}`` hash tag), because refresh tokens are often single-use.
+    """
+
+    async def refresh(
+        self, bot_id: str, provider: str, strategy: str, credentials: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Return renewed credentials; raise a ``CredentialsSourceError`` subclass on failure."""
+        ...
+
+
+class CredentialsResolver:
+    """Resolves a bot's credentials: in-process cache → encrypted Redis → the source of truth.
+
+    Concurrent callers asking for the same key while it is being loaded share one load (one Redis
+    read, at most one source fetch, at most one refresh); its error reaches all of them and is not
+    cached. Every caller gets its own deep copy, so mutating the result cannot leak into the cache
+    or into another action.
+    """
+
+    def __init__(
+        self,
+        source: CredentialsSource,
+        cache: CredentialsCache,
+        *,
+        refresher: CredentialsRefresher | None = None,
+        refresh_margin_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._source = source
+        self._cache = cache
+        self._refresher = refresher
+        self._refresh_margin_s = refresh_margin_s
+        self._clock = clock
+        self._flights: dict[CredentialsKey, asyncio.Task[Cached]] = {}
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, redis: Redis, *, refresher: CredentialsRefresher | None = None
+    ) -> CredentialsResolver:
+        """Build from ``Settings``; raises ``CredentialsConfigError`` for a missing key or token.
+
+        ``redis`` stays the caller's to close; :meth:`aclose` closes the source it builds.
+        """
+        config = settings.credentials
+        # The key first: refuse to start before any connection is opened.
+        cipher = EntryCipher.from_settings(config.encryption_key, dev_mode=settings.dev_mode)
+        cache = CredentialsCache(
+            redis,
+            cipher,
+            ttl_s=config.cache_ttl_s,
+            negative_ttl_s=config.negative_ttl_s,
+            local_ttl_s=config.local_ttl_s,
+            local_max_entries=config.local_max_entries,
+            redis_backoff_s=config.redis_backoff_s,
+        )
+        return cls(
+            build_source(config),
+            cache,
+            refresher=refresher,
+            refresh_margin_s=config.refresh_margin_s,
+        )
+
+    @property
+    def stats(self) -> CredentialsStats:
+        """Hit, miss and fetch counters (shared with the cache)."""
+        return self._cache.stats
+
+    async def get_default_for(
+        self, *, bot_id: UUID | str, provider: str, strategy: str
+    ) -> dict[str, Any] | None:
+        """The bot's credentials for ``provider``/``strategy`` (a fresh copy), or ``None``.
+
+        Raises ``ValueError`` for a malformed bot id, provider or strategy, and
+        ``CredentialsSourceError`` when the source of truth cannot answer.
+        """
+        key = make_key(bot_id, provider, strategy)
+        cached = self._cache.get_local(key)
+        if cached is None:
+            cached = await self._load(key)
+        return None if cached.credentials is None else copy.deepcopy(cached.credentials)
+
+    async def invalidate(
+        self, bot_id: UUID | str, provider: str, strategy: str | None = None
+    ) -> None:
+        """Forget cached credentials (all strategies of ``provider`` when ``strategy`` is None).
+
+        Call it when a provider rejects the credentials or the platform reports a change; the next
+        ``get_default_for`` goes to the source. Loads already in flight still answer their
+        callers but no longer write to the cache.
+        """
+        bot = normalise_bot_id(bot_id)
+        check_name("provider", provider)
+        if strategy is not None:
+            check_name("strategy", strategy)
+        self.stats.invalidations += 1
+        self._forget(bot, provider, strategy)
+        await self._cache.drop_shared(bot, provider, strategy)
+        # A load that began while Redis was being cleared may have read the old entry.
+        self._forget(bot, provider, strategy)
+
+    async def aclose(self) -> None:
+        """Cancel loads in flight and close the source."""
+        flights = list(self._flights.values())
+        for flight in flights:
+            flight.cancel()
+        await asyncio.gather(*flights, return_exceptions=True)
+        await self._source.aclose()
+
+    # -- single flight ------------------------------------------------------------------------
+
+    async def _load(self, key: CredentialsKey) -> Cached:
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.create_task(self._fill(key), name=f"credentials-load:{key.bot_id}")
+            self._flights[key] = flight
+            flight.add_done_callback(functools.partial(self._landed, key))
+        else:
+            self.stats.coalesced += 1
+        # shield: one caller giving up (deadline, cancellation) must not cancel the others' load.
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: CredentialsKey, flight: asyncio.Task[Cached]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved here so an error nobody awaited is not logged as lost
+
+    def _is_current(self, key: CredentialsKey) -> bool:
+        """False once ``invalidate`` has disowned the running load: its answer may be stale."""
+        return self._flights.get(key) is asyncio.current_task()
+
+    async def _fill(self, key: CredentialsKey) -> Cached:
+        cached = await self._cache.get_shared(key)
+        if cached is None:
+            self.stats.misses += 1
+            cached = Cached(await self._fetch(key))
+            if self._is_current(key):
+                await self._cache.put(key, cached)
+        elif self._is_current(key):
+            self._cache.put_local(key, cached)
+        refresher, credentials = self._refresher, cached.credentials
+        if refresher is not None and credentials is not None and self._expiring(credentials):
+            self.stats.refreshes += 1
+            cached = Cached(await refresher.refresh(*key, credentials=credentials))
+            if self._is_current(key):
+                await self._cache.put(key, cached)
+        return cached
+
+    async def _fetch(self, key: CredentialsKey) -> dict[str, Any] | None:
+        self.stats.fetches += 1
+        try:
+            return await self._source.fetch(*key)
+        except Exception:
+            self.stats.fetch_errors += 1
+            raise
+
+    def _expiring(self, credentials: Mapping[str, Any]) -> bool:
+        expiry = expires_at(credentials)
+        return expiry is not None and expiry - self._clock() < self._refresh_margin_s
+
+    def _forget(self, bot_id: str, provider: str, strategy: str | None) -> None:
+        self._cache.drop_local(bot_id, provider, strategy)
+        for key in [
+            k
+            for k in self._flights
+            if k.bot_id == bot_id
+            and k.provider == provider
+            and (strategy is None or k.strategy == strategy)
+        ]:
+            del self._flights[key]

@@ -1,0 +1,117 @@
+"""``telegram_send_message``: the seed's example integration, sending a text message."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from integrations.base import (
+    CredentialsResolverLike,
+    IntegrationMetadata,
+    SideEffect,
+    UnknownOutcomePolicy,
+)
+from integrations.bot_logger import BotLogger
+from integrations.telegram.client import (
+    COMMON_PROPERTIES,
+    TELEGRAM_RATE_LIMITS,
+    TelegramIntegration,
+    chat_id,
+    link_preview_options,
+    reply_markup,
+    reply_parameters,
+    telegram_errors,
+)
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **COMMON_PROPERTIES,
+        "text": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "link_preview_options": {
+            "type": "object",
+            "properties": {
+                "is_disabled": {"type": "boolean"},
+                "url": {"type": "string", "minLength": 1},
+                "prefer_small_media": {"type": "boolean"},
+                "prefer_large_media": {"type": "boolean"},
+                "show_above_text": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+        },
+        "disable_web_page_preview": {
+            "type": "boolean",
+            "description": "Older form of link_preview_options.is_disabled; not with it",
+        },
+    },
+    "required": ["chat_id", "text"],
+    "not": {"required": ["link_preview_options", "disable_web_page_preview"]},
+    "additionalProperties": False,
+}
+
+METADATA = IntegrationMetadata(
+    id="telegram_send_message",
+    version="1.0.0",
+    name="Telegram Send Message",
+    description="Send a text message (optionally with an inline keyboard) to a Telegram chat.",
+    category="messaging",
+    icon_s3_key="icons/integrations/telegram.svg",
+    color="#26A5E4",
+    config_schema=CONFIG_SCHEMA,
+    credentials_provider="telegram",
+    credentials_strategy="api_key",
+    library_name="python-telegram-bot",
+    # Telegram has no idempotency key: a resend is a second message.
+    side_effect=SideEffect.NON_IDEMPOTENT,
+    supports_idempotency_key=False,
+    # Above the pool's connect + pool + write + read timeouts (5 + 2 + 10 + 10 s by default), so
+    # a slow Telegram ends as PTB's TimedOut (mapped, "maybe delivered"), not a cancellation.
+    timeout_s=30.0,
+    # After a lost answer we resend: for chat messages a rare duplicate beats a silent loss.
+    on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
+    rate_limits=TELEGRAM_RATE_LIMITS,
+)
+
+
+class TelegramSendMessageIntegration(TelegramIntegration):
+    """Send a text message to a chat with python-telegram-bot (``Bot.send_message``).
+
+    Config follows the Bot API's sendMessage: ``chat_id`` and ``text`` (1–4096 chars) plus
+    ``parse_mode``, ``disable_notification``, ``protect_content``, an inline-keyboard
+    ``reply_markup``, ``link_preview_options`` (or ``disable_web_page_preview``),
+    ``reply_parameters`` and ``message_thread_id``. Credentials: ``{"token": "<bot token>"}``.
+    Returns ``{"response": {"ok": True, "result": <Message>}}``.
+    """
+
+    @property
+    def metadata(self) -> IntegrationMetadata:
+        return METADATA
+
+    async def execute(
+        self,
+        config: dict[str, Any],
+        credentials_resolver: CredentialsResolverLike,
+        bot_id: UUID | str,
+        logger: BotLogger,
+    ) -> dict[str, Any]:
+        token = await self.bot_token(credentials_resolver, bot_id, logger)
+        if not token:
+            return {
+                "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
+            }
+
+        target = chat_id(config["chat_id"])
+        with telegram_errors("sendMessage", token, logger):
+            message = await self.pool.bot(token).send_message(
+                chat_id=target,
+                text=config["text"],
+                parse_mode=config.get("parse_mode"),
+                disable_notification=config.get("disable_notification"),
+                protect_content=config.get("protect_content"),
+                reply_markup=reply_markup(config),
+                link_preview_options=link_preview_options(config),
+                reply_parameters=reply_parameters(config),
+                message_thread_id=config.get("message_thread_id"),
+            )
+        logger.info("telegram message sent", chat_id=target, message_id=message.message_id)
+        return {"response": {"ok": True, "result": message.to_dict()}}

@@ -1,0 +1,123 @@
+"""``telegram_send_photo``: send a photo by URL, by file_id, or uploaded from base64 bytes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from uuid import UUID
+
+from integrations.base import (
+    CredentialsResolverLike,
+    IntegrationMetadata,
+    SideEffect,
+    UnknownOutcomePolicy,
+)
+from integrations.bot_logger import BotLogger
+from integrations.telegram.client import (
+    COMMON_PROPERTIES,
+    TELEGRAM_RATE_LIMITS,
+    TelegramIntegration,
+    chat_id,
+    decode_upload,
+    reply_markup,
+    reply_parameters,
+    telegram_errors,
+)
+
+MAX_PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for photos uploaded as multipart
+_MAX_BASE64_CHARS = math.ceil(MAX_PHOTO_BYTES / 3) * 4
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **COMMON_PROPERTIES,
+        "photo": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 2048,
+            "description": "An HTTP(S) URL Telegram downloads (≤5 MB), or a file_id of this bot",
+        },
+        "photo_base64": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": _MAX_BASE64_CHARS,
+            "contentEncoding": "base64",
+            "description": "The photo's bytes (≤10 MB), base64-encoded; uploaded as multipart",
+        },
+        "caption": {"type": "string", "maxLength": 1024},
+        "has_spoiler": {"type": "boolean"},
+    },
+    "required": ["chat_id"],
+    "oneOf": [{"required": ["photo"]}, {"required": ["photo_base64"]}],
+    "additionalProperties": False,
+}
+
+METADATA = IntegrationMetadata(
+    id="telegram_send_photo",
+    version="1.0.0",
+    name="Telegram Send Photo",
+    description="Send a photo (URL, file_id or uploaded bytes) with an optional caption.",
+    category="messaging",
+    icon_s3_key="icons/integrations/telegram.svg",
+    color="#26A5E4",
+    config_schema=CONFIG_SCHEMA,
+    credentials_provider="telegram",
+    credentials_strategy="api_key",
+    library_name="python-telegram-bot",
+    side_effect=SideEffect.NON_IDEMPOTENT,  # no idempotency key: a resend is a second photo
+    supports_idempotency_key=False,
+    # Uploads use the pool's media write timeout (30 s) on top of connect/pool/read (17 s).
+    timeout_s=60.0,
+    on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,  # as for messages: duplicate over loss
+    rate_limits=TELEGRAM_RATE_LIMITS,
+)
+
+
+class TelegramSendPhotoIntegration(TelegramIntegration):
+    """Send a photo to a chat with python-telegram-bot (``Bot.send_photo``).
+
+    Exactly one of ``photo`` (a URL or file_id) and ``photo_base64`` (bytes, ≤10 MB, sent as a
+    multipart upload); plus ``caption`` (≤1024 chars), ``parse_mode``, ``has_spoiler``,
+    ``disable_notification``, ``protect_content``, an inline-keyboard ``reply_markup``,
+    ``reply_parameters`` and ``message_thread_id``. Credentials: ``{"token": "<bot token>"}``.
+    """
+
+    @property
+    def metadata(self) -> IntegrationMetadata:
+        return METADATA
+
+    async def execute(
+        self,
+        config: dict[str, Any],
+        credentials_resolver: CredentialsResolverLike,
+        bot_id: UUID | str,
+        logger: BotLogger,
+    ) -> dict[str, Any]:
+        photo: str | bytes
+        if "photo_base64" in config:
+            photo = decode_upload("photo_base64", config["photo_base64"], max_bytes=MAX_PHOTO_BYTES)
+        else:
+            photo = config["photo"]
+
+        token = await self.bot_token(credentials_resolver, bot_id, logger)
+        if not token:
+            return {
+                "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
+            }
+
+        target = chat_id(config["chat_id"])
+        with telegram_errors("sendPhoto", token, logger):
+            message = await self.pool.bot(token).send_photo(
+                chat_id=target,
+                photo=photo,
+                caption=config.get("caption"),
+                parse_mode=config.get("parse_mode"),
+                has_spoiler=config.get("has_spoiler"),
+                disable_notification=config.get("disable_notification"),
+                protect_content=config.get("protect_content"),
+                reply_markup=reply_markup(config),
+                reply_parameters=reply_parameters(config),
+                message_thread_id=config.get("message_thread_id"),
+            )
+        logger.info("telegram photo sent", chat_id=target, message_id=message.message_id)
+        return {"response": {"ok": True, "result": message.to_dict()}}

@@ -1,0 +1,260 @@
+"""The shared client: the Bot pool and the PTB-exception -> typed-error mapping."""
+
+from __future__ import annotations
+
+import datetime as dtm
+import traceback
+import warnings
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from telegram import error
+
+from integrations.errors import (
+    AuthError,
+    IntegrationError,
+    OutcomeCategory,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from integrations.outcome import classify
+from integrations.telegram.client import (
+    DeliveryUnknownError,
+    TelegramClientPool,
+    map_telegram_error,
+    telegram_errors,
+)
+from integrations.telegram.fake import FakeTelegram
+from processors.settings import TelegramSettings
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+def _settings(fake: FakeTelegram, **overrides: object) -> TelegramSettings:
+    return TelegramSettings(base_url=fake.base_url, base_file_url=fake.base_file_url, **overrides)
+
+
+# -- the pool --------------------------------------------------------------------------------------
+
+
+async def test_one_bot_per_token_sharing_one_request(fake: FakeTelegram) -> None:
+    async with TelegramClientPool(_settings(fake)) as pool:
+        first = pool.bot("1:a")
+        assert pool.bot("1:a") is first
+        second = pool.bot("2:b")
+        assert second is not first
+        assert pool.created == 2
+        assert len(pool) == 2
+        for bot in (first, second):
+            # The same request object for sending and for getUpdates: no per-Bot httpx clients.
+            assert bot.request is pool.request
+            assert bot._request[0] is pool.request  # the getUpdates slot
+            assert bot.base_url == f"{fake.base_url}{bot.token}"
+        await first.send_message(1, "x")
+        await second.send_message(1, "y")
+        assert [m.token for m in fake.messages()] == ["1:a", "2:b"]
+        assert not [c for c in fake.calls if c.method == "getMe"]  # never initialize()d
+
+
+async def test_cache_is_lru_bounded_and_evictions_keep_the_shared_client(
+    fake: FakeTelegram,
+) -> None:
+    async with TelegramClientPool(_settings(fake, max_cached_bots=3)) as pool:
+        a = pool.bot("1:a")
+        pool.bot("2:b")
+        pool.bot("3:c")
+        assert pool.bot("1:a") is a  # touch: now 2:b is the least recently used
+        pool.bot("4:d")
+        assert len(pool) == 3
+        assert pool.bot("1:a") is a
+        assert pool.created == 4
+        rebuilt = pool.bot("2:b")  # evicted, so rebuilt
+        assert pool.created == 5
+        assert len(pool) == 3
+        # Evicting never shut the shared client down: every Bot still sends.
+        await rebuilt.send_message(1, "after eviction")
+        await a.send_message(1, "still fine")
+        assert len(fake.messages()) == 2
+
+
+async def test_aclose_closes_the_shared_request_once(fake: FakeTelegram) -> None:
+    pool = TelegramClientPool(_settings(fake))
+    bot = pool.bot("1:a")
+    await pool.aclose()
+    with pytest.raises(error.NetworkError):
+        await bot.send_message(1, "x")
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.bot("1:a")
+
+
+async def test_settings_reach_the_http_client(fake: FakeTelegram) -> None:
+    settings = _settings(fake, connection_pool_size=7, read_timeout_s=1.5, pool_timeout_s=0.5)
+    async with TelegramClientPool(settings) as pool:
+        client: httpx.AsyncClient = pool.request._client
+        assert client.timeout.read == 1.5
+        assert client.timeout.pool == 0.5
+        limits = client._transport._pool  # type: ignore[attr-defined]
+        assert limits._max_connections == 7
+        assert limits._max_keepalive_connections == 7
+
+
+async def test_traceparent_is_propagated(fake: FakeTelegram) -> None:
+    current: list[str | None] = ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]
+    async with TelegramClientPool(_settings(fake), traceparent=lambda: current[0]) as pool:
+        await pool.bot("1:a").send_message(1, "traced")
+        current[0] = None
+        await pool.bot("1:a").send_message(1, "untraced")
+    assert [c.traceparent for c in fake.calls] == [
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        None,
+    ]
+
+
+# -- error mapping (unit: PTB exceptions built directly) -------------------------------------------
+
+
+def _caused(exc: error.TelegramError, cause: BaseException) -> error.TelegramError:
+    exc.__cause__ = cause
+    return exc
+
+
+def test_retry_after_int_or_timedelta_without_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    as_int = error.RetryAfter(7)  # PTB itself warns here unless PTB_TIMEDELTA is set
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    as_timedelta = error.RetryAfter(dtm.timedelta(seconds=2.5))
+    monkeypatch.delenv("PTB_TIMEDELTA")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # our mapping must not trigger PTB's deprecation path
+        mapped = [map_telegram_error(e, method="sendMessage") for e in (as_int, as_timedelta)]
+    assert [type(m) for m in mapped] == [RateLimitedError, RateLimitedError]
+    assert [m.retry_after_s for m in mapped] == [7.0, 2.5]  # type: ignore[attr-defined]
+    assert mapped[0].parameters == {"retry_after": 7}
+    outcome = classify(mapped[0])
+    assert outcome.category is OutcomeCategory.RATE_LIMITED
+    assert outcome.retry_after_s == 7.0
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected_type", "code", "retryable"),
+    [
+        (error.ChatMigrated(-1001234567890), PermanentError, 400, False),
+        (error.Forbidden("Forbidden: bot was blocked by the user"), PermanentError, 403, False),
+        (
+            error.InvalidToken(f"The token `{TOKEN}` was rejected by the server."),
+            AuthError,
+            401,
+            False,
+        ),
+        (error.BadRequest("Chat not found"), PermanentError, 400, False),
+        (
+            error.Conflict("Conflict: terminated by other getUpdates request"),
+            PermanentError,
+            409,
+            False,
+        ),
+        (error.NetworkError("Bad Gateway"), TransientError, 502, True),
+        (error.EndPointNotFound("no such endpoint"), PermanentError, 400, False),
+        (error.TelegramError("something new"), PermanentError, 400, False),
+    ],
+)
+def test_mapping_table(
+    exc: error.TelegramError, expected_type: type[IntegrationError], code: int, retryable: bool
+) -> None:
+    mapped = map_telegram_error(exc, method="sendMessage", token=TOKEN)
+    assert type(mapped) is expected_type
+    assert (mapped.code, mapped.retryable) == (code, retryable)
+    assert "Telegram sendMessage" in mapped.message
+
+
+def test_chat_migrated_carries_the_new_chat_id() -> None:
+    mapped = map_telegram_error(error.ChatMigrated(-1001234567890), method="sendMessage")
+    assert mapped.parameters == {"migrate_to_chat_id": -1001234567890}
+    assert "-1001234567890" in mapped.message
+    response = classify(mapped).response
+    assert response["parameters"] == {"migrate_to_chat_id": -1001234567890}
+    assert response["error_code"] == 400
+
+
+@pytest.mark.parametrize(
+    ("cause", "maybe_delivered", "code"),
+    [
+        (httpx.ReadTimeout("read"), True, 504),
+        (httpx.WriteTimeout("write"), True, 504),
+        (httpx.PoolTimeout("pool"), False, 503),  # never left the process
+        (httpx.ConnectTimeout("connect"), False, 503),
+    ],
+)
+def test_timeouts_say_whether_the_message_may_have_been_sent(
+    cause: BaseException, maybe_delivered: bool, code: int
+) -> None:
+    mapped = map_telegram_error(_caused(error.TimedOut(), cause), method="sendMessage")
+    assert isinstance(mapped, TransientError)
+    assert mapped.retryable
+    assert isinstance(mapped, DeliveryUnknownError) is maybe_delivered
+    assert mapped.parameters.get("maybe_delivered", False) is maybe_delivered
+    assert mapped.code == code
+    outcome = classify(mapped)
+    assert outcome.category is OutcomeCategory.TRANSIENT
+    assert outcome.response.get("parameters", {}).get("maybe_delivered", False) is maybe_delivered
+
+
+@pytest.mark.parametrize(
+    ("cause", "maybe_delivered"),
+    [
+        (None, False),  # Telegram answered 5xx: it says it failed
+        (httpx.ConnectError("refused"), False),
+        (httpx.RemoteProtocolError("Server disconnected"), True),
+        (httpx.ReadError("reset"), True),
+    ],
+)
+def test_network_errors(cause: BaseException | None, maybe_delivered: bool) -> None:
+    exc = error.NetworkError("boom")
+    if cause is not None:
+        exc.__cause__ = cause
+    mapped = map_telegram_error(exc, method="sendMessage")
+    assert isinstance(mapped, TransientError)
+    assert mapped.retryable
+    assert isinstance(mapped, DeliveryUnknownError) is maybe_delivered
+
+
+def test_no_mapped_message_contains_the_token() -> None:
+    leaky = f"POST https://api.telegram.org/bot{TOKEN}/sendMessage failed with {TOKEN}"
+    exceptions: list[error.TelegramError] = [
+        error.InvalidToken(f"The token `{TOKEN}` was rejected by the server."),
+        error.BadRequest(leaky),
+        error.Forbidden(leaky),
+        error.Conflict(leaky),
+        error.NetworkError(leaky),
+        _caused(error.NetworkError(leaky), httpx.ConnectError(leaky)),
+        _caused(error.NetworkError(leaky), httpx.ReadError(leaky)),
+        _caused(error.TimedOut(leaky), httpx.ReadTimeout(leaky)),
+        _caused(error.TimedOut(leaky), httpx.PoolTimeout(leaky)),
+        error.TelegramError(leaky),
+        error.RetryAfter(3),
+        error.ChatMigrated(-100),
+    ]
+    # A token that does not look like a real one is only caught by the exact-value scrub.
+    odd_token = "not-a-real-token-shape"
+    for exc in exceptions:
+        for token in (TOKEN, odd_token):
+            exc.message = exc.message.replace(TOKEN, token)
+            mapped = map_telegram_error(exc, method="sendMessage", token=token)
+            rendered = [mapped.message, str(mapped), repr(mapped), str(mapped.parameters)]
+            rendered.append(str(classify(mapped).response))
+            assert not [text for text in rendered if token in text], type(exc).__name__
+            exc.message = exc.message.replace(token, TOKEN)
+
+
+def test_telegram_errors_hides_the_original() -> None:
+    with pytest.raises(AuthError) as caught, telegram_errors("sendMessage", TOKEN):
+        raise error.InvalidToken(f"The token `{TOKEN}` was rejected by the server.")
+    assert caught.value.__suppress_context__  # tracebacks do not print PTB's message
+    assert TOKEN not in "".join(traceback.format_exception(caught.value))

@@ -1,0 +1,362 @@
+"""telegram_send_message against the fake Bot API over a real loopback socket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from integrations.bot_logger import BotLogger, SecretRedactingFilter
+from integrations.errors import (
+    AuthError,
+    IntegrationError,
+    InvalidConfigError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from integrations.outcome import OutcomeCategory, classify
+from integrations.registry import IntegrationRegistry
+from integrations.telegram.client import DeliveryUnknownError, TelegramClientPool
+from integrations.telegram.fake import FakeTelegram
+from integrations.telegram.send_message import METADATA, TelegramSendMessageIntegration
+from processors.settings import TelegramSettings
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+BOT_ID = "6f1c2a9e-0000-4000-8000-000000000001"
+
+
+class StubResolver:
+    """The seed's ``get_default_for`` over a dict of bot_id -> credentials; records calls."""
+
+    def __init__(self, credentials: dict[str, dict[str, Any]] | None = None) -> None:
+        self.credentials = credentials if credentials is not None else {BOT_ID: {"token": TOKEN}}
+        self.calls: list[tuple[str, str, str]] = []
+
+    async def get_default_for(
+        self, *, bot_id: UUID | str, provider: str, strategy: str
+    ) -> dict[str, Any] | None:
+        self.calls.append((str(bot_id), provider, strategy))
+        return self.credentials.get(str(bot_id))
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def pool(fake: FakeTelegram) -> AsyncIterator[TelegramClientPool]:
+    settings = TelegramSettings(base_url=fake.base_url, base_file_url=fake.base_file_url)
+    async with TelegramClientPool(settings) as client_pool:
+        yield client_pool
+
+
+@pytest.fixture
+def action(pool: TelegramClientPool) -> TelegramSendMessageIntegration:
+    return TelegramSendMessageIntegration(pool)
+
+
+@pytest.fixture
+def logger() -> BotLogger:
+    return BotLogger("tests.telegram", bot_id=BOT_ID, integration_id="telegram_send_message")
+
+
+async def send(
+    action: TelegramSendMessageIntegration, config: dict[str, Any], logger: BotLogger
+) -> dict[str, Any]:
+    METADATA.validate_config(config)  # what the processor does before execute()
+    return await action.execute(config, StubResolver(), BOT_ID, logger)
+
+
+async def test_message_arrives_with_token_chat_and_text(
+    action: TelegramSendMessageIntegration, fake: FakeTelegram, logger: BotLogger
+) -> None:
+    resolver = StubResolver()
+    returned = await action.execute({"chat_id": 42, "text": "hello"}, resolver, BOT_ID, logger)
+    [message] = fake.messages()
+    assert (message.token, message.method, message.chat_id, message.text) == (
+        TOKEN,
+        "sendMessage",
+        42,
+        "hello",
+    )
+    assert resolver.calls == [(BOT_ID, "telegram", "api_key")]
+    assert returned["response"]["ok"] is True
+    result = returned["response"]["result"]
+    assert result["message_id"] == 1
+    assert result["chat"]["id"] == 42
+    assert result["text"] == "hello"
+    assert classify(returned).category is OutcomeCategory.SUCCEEDED
+
+
+async def test_every_option_reaches_telegram(
+    action: TelegramSendMessageIntegration, fake: FakeTelegram, logger: BotLogger
+) -> None:
+    keyboard = [
+        [{"text": "Open", "url": "https://example.com"}],
+        [{"text": "Yes", "callback_data": "yes"}, {"text": "No", "callback_data": "no"}],
+    ]
+    config = {
+        "chat_id": "-100200300",
+        "text": "*bold*",
+        "parse_mode": "MarkdownV2",
+        "disable_notification": True,
+        "protect_content": True,
+        "reply_markup": {"inline_keyboard": keyboard},
+        "link_preview_options": {"is_disabled": False, "url": "https://example.com/p"},
+        "reply_parameters": {"message_id": 5, "allow_sending_without_reply": True},
+        "message_thread_id": 9,
+    }
+    returned = await send(action, config, logger)
+    [call] = fake.messages()
+    assert call.params == {
+        "chat_id": -100200300,  # a numeric string becomes the integer id
+        "text": "*bold*",
+        "parse_mode": "MarkdownV2",
+        "disable_notification": True,
+        "protect_content": True,
+        "reply_markup": {"inline_keyboard": keyboard},
+        "link_preview_options": {"is_disabled": False, "url": "https://example.com/p"},
+        "reply_parameters": {"message_id": 5, "allow_sending_without_reply": True},
+        "message_thread_id": 9,
+    }
+    assert returned["response"]["result"]["reply_markup"] == {"inline_keyboard": keyboard}
+
+
+async def test_username_chat_and_the_older_preview_flag(
+    action: TelegramSendMessageIntegration, fake: FakeTelegram, logger: BotLogger
+) -> None:
+    await send(
+        action, {"chat_id": "@news_channel", "text": "x", "disable_web_page_preview": True}, logger
+    )
+    [call] = fake.messages()
+    assert call.chat_id == "@news_channel"
+    assert call.params["link_preview_options"] == {"is_disabled": True}
+
+
+def test_metadata_follows_the_seed_and_registers() -> None:
+    meta = TelegramSendMessageIntegration().metadata
+    assert (meta.id, meta.version, meta.category.value) == (
+        "telegram_send_message",
+        "1.0.0",
+        "messaging",
+    )
+    assert meta.icon_s3_key == "icons/integrations/telegram.svg"
+    assert meta.color == "#26A5E4"
+    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("telegram", "api_key")
+    assert meta.library_name == "python-telegram-bot"
+    assert meta.side_effect.value == "non_idempotent"
+    assert meta.supports_idempotency_key is False
+    assert {(r.scope.value, r.limit, r.period_s, r.target_field) for r in meta.rate_limits} == {
+        ("credential", 30, 1.0, None),
+        ("target", 1, 1.0, "chat_id"),
+    }
+    registry = IntegrationRegistry()
+    registry.register(TelegramSendMessageIntegration())
+    assert registry.metadata("telegram_send_message") == meta
+
+
+async def test_package_registers_both_actions_and_configure_injects_the_pool(
+    pool: TelegramClientPool, fake: FakeTelegram, logger: BotLogger
+) -> None:
+    from integrations.discovery import discover
+
+    registry = IntegrationRegistry()
+    discover(registry)
+    assert {"telegram_send_message", "telegram_send_photo"} <= set(registry.ids())
+    import integrations.telegram as telegram_package
+
+    telegram_package.configure(pool)
+    for integration_id in ("telegram_send_message", "telegram_send_photo"):
+        integration = registry.get(integration_id)
+        assert isinstance(integration, telegram_package.TelegramIntegration)
+        assert integration.pool is pool
+    await registry.get("telegram_send_message").execute(
+        {"chat_id": 1, "text": "via registry"}, StubResolver(), BOT_ID, logger
+    )
+    assert [m.text for m in fake.messages()] == ["via registry"]
+
+
+async def test_seed_style_zero_arg_construction_reads_the_environment(
+    fake: FakeTelegram, logger: BotLogger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACTIONSTREAM_TELEGRAM__BASE_URL", fake.base_url)
+    action = TelegramSendMessageIntegration()
+    try:
+        await action.execute({"chat_id": 3, "text": "seed"}, StubResolver(), BOT_ID, logger)
+        assert action.pool.settings.base_url == fake.base_url
+    finally:
+        await action.aclose()
+    assert [m.text for m in fake.messages()] == ["seed"]
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"chat_id": "not a chat", "text": "x"}, "chat_id"),
+        ({"chat_id": 1.5, "text": "x"}, "chat_id"),
+        ({"text": "x"}, "chat_id"),
+        ({"chat_id": 1, "text": "x" * 4097}, "text"),
+        ({"chat_id": 1, "text": ""}, "text"),
+        ({"chat_id": 1, "text": "x", "colour": "red"}, "colour"),
+        ({"chat_id": 1, "text": "x", "parse_mode": "rst"}, "parse_mode"),
+        (
+            {"chat_id": 1, "text": "x", "reply_markup": {"inline_keyboard": [[{"text": "b"}]]}},
+            "inline_keyboard",
+        ),
+        (
+            {
+                "chat_id": 1,
+                "text": "x",
+                "link_preview_options": {"is_disabled": True},
+                "disable_web_page_preview": True,
+            },
+            "$",
+        ),
+    ],
+)
+def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        METADATA.validate_config(config)
+    assert problem in caught.value.message
+
+
+async def test_missing_credentials_give_the_seed_envelope(
+    action: TelegramSendMessageIntegration, fake: FakeTelegram, logger: BotLogger
+) -> None:
+    returned = await action.execute({"chat_id": 1, "text": "x"}, StubResolver({}), BOT_ID, logger)
+    assert returned == {
+        "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
+    }
+    assert classify(returned).category is OutcomeCategory.AUTH
+    assert fake.calls == []
+    with pytest.raises(AuthError, match="no 'token'"):
+        await action.execute(
+            {"chat_id": 1, "text": "x"}, StubResolver({BOT_ID: {"key": "v"}}), BOT_ID, logger
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "expected", "code"),
+    [
+        ("rate_limit", {"retry_after": 7}, RateLimitedError, 429),
+        ("chat_not_found", {}, PermanentError, 400),
+        ("unauthorized", {}, AuthError, 401),
+        ("blocked", {}, PermanentError, 403),
+        ("server_error", {}, TransientError, 502),
+        ("server_error", {"status": 502}, TransientError, 502),
+        ("migrate", {"migrate_to_chat_id": -1001234567890}, PermanentError, 400),
+        ("conflict", {}, PermanentError, 409),
+        ("disconnect", {}, DeliveryUnknownError, 502),
+    ],
+)
+async def test_injected_errors_become_typed_errors(
+    action: TelegramSendMessageIntegration,
+    fake: FakeTelegram,
+    logger: BotLogger,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    options: dict[str, Any],
+    expected: type[IntegrationError],
+    code: int,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tests.telegram")
+    fake.inject(kind, chat_id=77, **options)  # type: ignore[arg-type]
+    with pytest.raises(IntegrationError) as caught:
+        await send(action, {"chat_id": 77, "text": "x"}, logger)
+    mapped = caught.value
+    assert type(mapped) is expected
+    assert mapped.code == code
+    if kind == "rate_limit":
+        assert mapped.retry_after_s == 7  # type: ignore[attr-defined]
+        assert classify(mapped).retry_after_s == 7
+    if kind == "migrate":
+        assert mapped.parameters == {"migrate_to_chat_id": -1001234567890}
+    if kind == "server_error":
+        assert not isinstance(mapped, DeliveryUnknownError)  # Telegram answered: not sent
+    assert TOKEN not in str(mapped)
+    assert TOKEN not in repr(classify(mapped))
+    assert "telegram call failed" in caplog.text
+    assert TOKEN not in caplog.text
+    await send(action, {"chat_id": 77, "text": "after"}, logger)  # one-shot fault: next one works
+    assert [m.text for m in fake.messages()] == ["after"]
+
+
+async def test_rejected_token_never_reaches_logs_or_results(
+    logger: BotLogger, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Everything at DEBUG, httpx and PTB included; the worker installs SecretRedactingFilter on
+    # its handlers because httpx logs request URLs, and Telegram's URLs hold the token.
+    caplog.set_level(logging.DEBUG)
+    caplog.handler.addFilter(SecretRedactingFilter())
+    async with FakeTelegram(accept_any_token=False) as fake:
+        settings = TelegramSettings(base_url=fake.base_url)
+        async with TelegramClientPool(settings) as pool:
+            action = TelegramSendMessageIntegration(pool)
+            with pytest.raises(AuthError) as caught:
+                await action.execute({"chat_id": 1, "text": "x"}, StubResolver(), BOT_ID, logger)
+    assert fake.calls[0].status == 401
+    outcome = classify(caught.value, secrets=logger.secrets)
+    assert outcome.category is OutcomeCategory.AUTH
+    assert TOKEN not in repr(outcome)
+    assert TOKEN not in caplog.text
+    assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+async def test_timeout_is_transient_and_maybe_delivered(
+    fake: FakeTelegram, logger: BotLogger
+) -> None:
+    settings = TelegramSettings(base_url=fake.base_url, read_timeout_s=0.3)
+    fake.inject("timeout", delay_s=5)  # Telegram delivers, the answer never comes in time
+    async with TelegramClientPool(settings) as pool:
+        with pytest.raises(DeliveryUnknownError) as caught:
+            await send(TelegramSendMessageIntegration(pool), {"chat_id": 5, "text": "x"}, logger)
+    assert caught.value.maybe_delivered
+    assert caught.value.retryable
+    assert [m.text for m in fake.messages()] == ["x"]  # it was in fact delivered
+    outcome = classify(caught.value)
+    assert outcome.category is OutcomeCategory.TRANSIENT
+    assert outcome.response["parameters"] == {"maybe_delivered": True}
+
+
+async def test_connection_refused_is_transient_and_not_sent(logger: BotLogger) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = TelegramSettings(base_url=f"http://127.0.0.1:{port}/bot")
+    async with TelegramClientPool(settings) as pool:
+        with pytest.raises(TransientError) as caught:
+            await send(TelegramSendMessageIntegration(pool), {"chat_id": 5, "text": "x"}, logger)
+    assert not isinstance(caught.value, DeliveryUnknownError)
+    assert caught.value.code == 503
+
+
+async def test_200_concurrent_sends_over_20_tokens(fake: FakeTelegram, logger: BotLogger) -> None:
+    tokens = [f"{1000 + i}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw{i:02d}" for i in range(20)]
+    resolver = StubResolver({f"bot-{i}": {"token": t} for i, t in enumerate(tokens)})
+    fake.latency_s = 0.01
+    settings = TelegramSettings(base_url=fake.base_url)
+    async with TelegramClientPool(settings) as pool:
+        action = TelegramSendMessageIntegration(pool)
+        results = await asyncio.gather(
+            *(
+                action.execute(
+                    {"chat_id": n % 7 + 1, "text": f"m{n}"}, resolver, f"bot-{n % 20}", logger
+                )
+                for n in range(200)
+            )
+        )
+        assert pool.created == 20
+    assert all(r["response"]["ok"] for r in results)
+    assert len(fake.messages()) == 200
+    for i, token in enumerate(tokens):
+        assert sorted(m.text or "" for m in fake.messages(token=token)) == sorted(
+            f"m{n}" for n in range(200) if n % 20 == i
+        )
