@@ -1,37 +1,87 @@
-"""Start a worker: build the app from settings, attach the request agent, run until stopped."""
+"""Start a worker: the Faust app, its agent on the requests topic, and the runtime it drives."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import faust
+import mode
 
 from processors.app import create_app
+from processors.logs import configure_worker_logging
+from processors.records import InboundRecord
+from processors.runtime import Runtime
 from processors.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("actionstream.worker")
 
 
-def build_worker_app(settings: Settings) -> faust.App:
+class RuntimeService(mode.Service):
+    """Opens the :class:`Runtime` when the app starts and closes it after the agents stopped.
+
+    Added as the app's first dependency, so it starts before the agents and stops after them.
+    """
+
+    def __init__(self, app: faust.App, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._app = app
+        self._settings = settings
+        self._runtime: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the worker runtime is not started yet")
+        return self._runtime
+
+    async def on_start(self) -> None:
+        configure_worker_logging()
+        self._runtime = await Runtime.open(self._settings, self._app.producer)
+
+    async def on_stop(self) -> None:
+        if self._runtime is not None:
+            await self._runtime.aclose()
+            self._runtime = None
+
+
+def record_of(event: faust.EventT[Any]) -> InboundRecord:
+    message = event.message
+    headers = message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return InboundRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple(pairs),
+        timestamp_ms=int(message.timestamp * 1000),
+    )
+
+
+def build_worker_app(settings: Settings) -> tuple[faust.App, RuntimeService]:
     """The app with its agent on the requests topic."""
     app = create_app(settings)
+    service = RuntimeService(app, settings)
+    app.add_dependency(service)
     requests = app.topic(settings.topics.requests, key_serializer="raw", value_serializer="raw")
 
     @app.agent(requests, name="integration-requests")
     async def handle_requests(stream: faust.StreamT[bytes]) -> None:
+        # One event at a time for now: the event is acked (and its offset becomes committable)
+        # only when the loop asks for the next one, i.e. after its result is on Kafka.
+        await service.maybe_start()
+        handler = service.runtime.handler
         async for event in stream.events():
-            log.info(
-                "request received on %s[%s]@%s",
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-            )
+            await handler.handle(record_of(event))
 
-    return app
+    return app, service
 
 
 def run_worker(settings: Settings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM."""
-    app = build_worker_app(settings)
+    app, _ = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()

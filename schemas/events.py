@@ -330,12 +330,14 @@ class DeadLetter:
 @dataclass(frozen=True, slots=True)
 class ResponseEnvelope:
     """The seed's response envelope: ``{"ok": true, "result": …}`` or
-    ``{"ok": false, "error_code": N, "description": …}``."""
+    ``{"ok": false, "error_code": N, "description": …}``, with Telegram-style ``parameters``
+    (e.g. ``{"retry_after": 5}`` or ``{"migrate_to_chat_id": -100…}``) allowed on failures."""
 
     ok: bool
     result: Any = None
     error_code: int | None = None
     description: str | None = None
+    parameters: Mapping[str, Any] | None = None
 
     @classmethod
     def success(cls, result: Any) -> Self:
@@ -343,9 +345,11 @@ class ResponseEnvelope:
         return cls(ok=True, result=result)
 
     @classmethod
-    def failure(cls, error_code: int, description: str) -> Self:
+    def failure(
+        cls, error_code: int, description: str, parameters: Mapping[str, Any] | None = None
+    ) -> Self:
         """A failed envelope, as the seed's integrations return them."""
-        return cls(ok=False, error_code=error_code, description=description)
+        return cls(ok=False, error_code=error_code, description=description, parameters=parameters)
 
     def to_json(self) -> str:
         """Compact JSON text; raises ``TypeError`` when ``result`` is not JSON-serialisable."""
@@ -354,6 +358,8 @@ class ResponseEnvelope:
             body = {"ok": True, "result": self.result}
         else:
             body = {"ok": False, "error_code": self.error_code, "description": self.description}
+            if self.parameters:
+                body["parameters"] = dict(self.parameters)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -370,7 +376,10 @@ class ResponseEnvelope:
             raise ValueError(f'"error_code" must be an integer, got {code!r}')
         if description is not None and not isinstance(description, str):
             raise ValueError(f'"description" must be a string, got {description!r}')
-        return cls(ok=False, error_code=code, description=description)
+        parameters = body.get("parameters")
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise ValueError(f'"parameters" must be an object, got {parameters!r}')
+        return cls(ok=False, error_code=code, description=description, parameters=parameters)
 
     @classmethod
     def from_json(cls, text: str) -> Self:

@@ -1,0 +1,138 @@
+"""Execute one decoded request: look up, validate, run with a timeout, classify.
+
+Everything an integration can do wrong ends up as an :class:`~integrations.outcome.Outcome`;
+nothing raises out of :meth:`Executor.run`, so the stream never stops on one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from integrations.base import CredentialsResolverLike, IntegrationMetadata
+from integrations.bot_logger import BotLogger, SecretSet
+from integrations.errors import DeadlineExpiredError, IntegrationError, InvalidConfigError
+from integrations.outcome import Outcome, classify
+from integrations.registry import IntegrationRegistry
+from schemas import IntegrationRequest, utc_now
+
+log = logging.getLogger("actionstream.executor")
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What running one request came to, with when it ran."""
+
+    outcome: Outcome
+    metadata: IntegrationMetadata | None
+    started_at: datetime | None
+    finished_at: datetime
+
+
+class SecretRecordingResolver:
+    """Wraps the real resolver so every credential value handed out is known to the logger.
+
+    The BotLogger and the outcome classifier then blank those exact strings out of logs, result
+    messages and dead letters, whatever the integration does with them.
+    """
+
+    def __init__(self, inner: CredentialsResolverLike, secrets: SecretSet) -> None:
+        self._inner = inner
+        self._secrets = secrets
+
+    async def get_default_for(
+        self, *, bot_id: UUID | str, provider: str, strategy: str
+    ) -> dict[str, Any] | None:
+        credentials = await self._inner.get_default_for(
+            bot_id=bot_id, provider=provider, strategy=strategy
+        )
+        if credentials:
+            self._secrets.add(credentials)
+        return credentials
+
+
+class Executor:
+    """Runs requests against the registry's integrations."""
+
+    def __init__(
+        self,
+        registry: IntegrationRegistry,
+        resolver: CredentialsResolverLike,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._registry = registry
+        self._resolver = resolver
+        self._clock = clock
+
+    async def run(self, request: IntegrationRequest) -> Execution:
+        """Execute ``request`` once; never raises (but for cancellation)."""
+        secrets = SecretSet()
+        metadata: IntegrationMetadata | None = None
+        started_at: datetime | None = None
+        try:
+            now = self._clock()
+            if request.deadline is not None and request.deadline <= now:
+                raise DeadlineExpiredError(
+                    f"deadline {request.deadline.isoformat()} passed before execution "
+                    f"(now {now.isoformat()}); the action was not run"
+                )
+            entry = self._registry.entry(request.integration_id, request.integration_version)
+            metadata = entry.metadata
+            config = _parse_config(request.config)
+            entry.validate_config(config)
+            logger = BotLogger(
+                f"integrations.{metadata.id}",
+                bot_id=request.bot_id,
+                request_id=str(request.request_id),
+                integration_id=metadata.id,
+                secrets=secrets,
+            )
+            resolver = SecretRecordingResolver(self._resolver, secrets)
+            started_at = self._clock()
+            async with asyncio.timeout(_time_left(metadata.timeout_s, request, started_at)):
+                returned = await entry.integration.execute(config, resolver, request.bot_id, logger)
+            outcome = classify(returned, secrets=secrets)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = classify(exc, secrets=secrets)
+            if not isinstance(exc, IntegrationError | TimeoutError):
+                log.error(
+                    "integration %s raised %s for request %s (bot %s): %s",
+                    request.integration_id,
+                    type(exc).__name__,
+                    request.request_id,
+                    request.bot_id,
+                    outcome.message,
+                )
+        return Execution(outcome, metadata, started_at, self._clock())
+
+
+def _parse_config(text: str) -> dict[str, Any]:
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidConfigError(
+            f"config is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            "send the config as a JSON object"
+        ) from None
+    if not isinstance(config, dict):
+        raise InvalidConfigError(
+            f"$: config must be a JSON object, got {type(config).__name__}; "
+            'send e.g. {"chat_id": 42, "text": "hi"}'
+        )
+    return config
+
+
+def _time_left(timeout_s: float, request: IntegrationRequest, now: datetime) -> float:
+    """The integration's timeout, shortened so the call cannot outlive the request's deadline."""
+    if request.deadline is None:
+        return timeout_s
+    return max(0.0, min(timeout_s, (request.deadline - now).total_seconds()))

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: a worker in a subprocess, topic readers, test integrations."""
