@@ -26,9 +26,15 @@ down:
 status:
 	@bash deploy/local/stack.sh status
 
+# A local stack is a development stack: an ephemeral credentials key unless one is configured.
+run: export ACTIONSTREAM_DEV_MODE ?= true
 run: install up
 	$(BIN)/actionstream topics apply
 	$(BIN)/actionstream worker
+
+# The same worker against a fake Telegram server and a demo bot: nothing leaves the machine.
+demo: install up
+	bash deploy/local/demo.sh
 
 # pytest's exit code 5 means "no tests ran": that is a failure here, not a pass.
 test: install up

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from integrations.base import CredentialsResolverLike, IntegrationMetadata
 from integrations.bot_logger import BotLogger, SecretSet
+from integrations.context import RequestContext, executing
 from integrations.errors import DeadlineExpiredError, IntegrationError, InvalidConfigError
 from integrations.outcome import Outcome, classify
 from integrations.registry import IntegrationRegistry
@@ -71,7 +72,9 @@ class Executor:
         self._resolver = resolver
         self._clock = clock
 
-    async def run(self, request: IntegrationRequest) -> Execution:
+    async def run(
+        self, request: IntegrationRequest, *, traceparent: str | None = None
+    ) -> Execution:
         """Execute ``request`` once; never raises (but for cancellation)."""
         secrets = SecretSet()
         metadata: IntegrationMetadata | None = None
@@ -96,8 +99,19 @@ class Executor:
             )
             resolver = SecretRecordingResolver(self._resolver, secrets)
             started_at = self._clock()
-            async with asyncio.timeout(_time_left(metadata.timeout_s, request, started_at)):
-                returned = await entry.integration.execute(config, resolver, request.bot_id, logger)
+            context = RequestContext(
+                request_id=str(request.request_id),
+                bot_id=request.bot_id,
+                idempotency_key=request.idempotency_key or str(request.request_id),
+                attempt=request.attempt,
+                deadline=request.deadline,
+                traceparent=traceparent,
+            )
+            with executing(context):
+                async with asyncio.timeout(_time_left(metadata.timeout_s, request, started_at)):
+                    returned = await entry.integration.execute(
+                        config, resolver, request.bot_id, logger
+                    )
             outcome = classify(returned, secrets=secrets)
         except asyncio.CancelledError:
             raise

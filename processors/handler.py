@@ -100,7 +100,10 @@ class RequestHandler:
         request = await self.decode(record)
         if request is None:
             return
-        execution = await self._executor.run(request)
+        traceparent = record.header("traceparent")
+        execution = await self._executor.run(
+            request, traceparent=traceparent.decode("latin-1") if traceparent else None
+        )
         await self.publish_outcome(record, request, execution, received_at=received_at)
 
     async def publish_outcome(

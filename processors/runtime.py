@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 import integrations.telegram
+from integrations.base import BaseIntegration
 from integrations.credentials import CredentialsResolver
 from integrations.discovery import BUILTIN_SERVICES, discover
+from integrations.http import HttpClients, HttpIntegration
 from integrations.registry import IntegrationRegistry
 from integrations.telegram import TelegramClientPool
 from processors.executor import Executor
@@ -34,6 +36,7 @@ class Runtime:
     redis: aioredis.Redis
     resolver: CredentialsResolver
     telegram: TelegramClientPool
+    http: HttpClients
     codec: AvroCodec
     schema_registry: SchemaRegistryClient | None
     handler: RequestHandler
@@ -60,6 +63,10 @@ class Runtime:
         resolver = CredentialsResolver.from_settings(settings, redis)
         telegram = TelegramClientPool(settings.telegram)
         integrations.telegram.configure(telegram)
+        http = HttpClients.from_settings(settings.integrations)
+        for integration in _all_integrations(registry):
+            if isinstance(integration, HttpIntegration):
+                integration.configure(http)
         schema_registry = _schema_registry(settings)
         codec = await _codec(settings, schema_registry)
         handler = RequestHandler(
@@ -69,14 +76,25 @@ class Runtime:
             topics=settings.topics,
             worker_id=settings.worker.id,
         )
-        return cls(settings, registry, redis, resolver, telegram, codec, schema_registry, handler)
+        return cls(
+            settings, registry, redis, resolver, telegram, http, codec, schema_registry, handler
+        )
 
     async def aclose(self) -> None:
         if self.schema_registry is not None:
             await self.schema_registry.aclose()
         await self.telegram.aclose()
+        await self.http.aclose()
         await self.resolver.aclose()
         await self.redis.aclose()
+
+
+def _all_integrations(registry: IntegrationRegistry) -> list[BaseIntegration]:
+    return [
+        registry.entry(integration_id, version).integration
+        for integration_id in registry.ids()
+        for version in registry.versions(integration_id)
+    ]
 
 
 def _schema_registry(settings: Settings) -> SchemaRegistryClient | None:

@@ -97,8 +97,15 @@ class CredentialsSettings(BaseModel):
     refresh_margin_s: float = Field(default=60.0, ge=0)
 
 
+class EndpointSettings(BaseModel):
+    """Where one HTTP service is reached (tests and on-premise deployments override the URL)."""
+
+    base_url: str | None = None
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
 class IntegrationSettings(BaseModel):
-    """Which integration packages a worker loads besides the built-in ones."""
+    """Which integration packages a worker loads, and where their services are reached."""
 
     extra_modules: list[str] = Field(
         default_factory=list,
@@ -106,6 +113,12 @@ class IntegrationSettings(BaseModel):
         '(JSON list, e.g. ["mycompany.integrations.crm"]); entry points in the '
         "'actionstream.integrations' group are loaded too",
     )
+    endpoints: dict[str, EndpointSettings] = Field(
+        default_factory=dict,
+        description="per-service overrides by service name, e.g. "
+        "ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__OPENAI__BASE_URL=http://127.0.0.1:8080/v1",
+    )
+    max_connections: int = Field(default=512, ge=1)
 
 
 class WorkerSettings(BaseModel):

@@ -7,6 +7,7 @@ that is an operator's decision, not a side effect of a deploy.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -15,6 +16,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from topics.catalogue import TopicSpec
+
+TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+
+
+class TopicAdminError(RuntimeError):
+    """The cluster refused a topic operation."""
 
 
 class TopicState(StrEnum):
@@ -78,23 +85,42 @@ class TopicAdmin:
 
     async def apply(self, specs: list[TopicSpec]) -> list[TopicReport]:
         """Create missing topics; report drift of existing ones without changing them."""
-        live = await self.describe([s.name for s in specs])
+        names = [s.name for s in specs]
+        live = await self.describe(names)
         missing = [s for s in specs if s.name not in live]
+        created: set[str] = set()
         if missing:
-            await self._client.create_topics(
+            response = await self._client.create_topics(
                 [
                     NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.configs)
                     for s in missing
                 ]
             )
+            for name, code, message in _topic_errors(response):
+                if code == 0:
+                    created.add(name)
+                elif code != TOPIC_ALREADY_EXISTS:  # created meanwhile by someone else: fine
+                    raise TopicAdminError(f"creating topic {name!r} failed ({code}): {message}")
+            live = await self._wait_visible(names)
         reports = []
         for spec in specs:
-            if spec.name not in live:
+            if spec.name in created:
                 reports.append(TopicReport(spec, TopicState.CREATED))
                 continue
             drift = _drift(spec, live[spec.name])
             reports.append(TopicReport(spec, TopicState.DRIFT if drift else TopicState.OK, drift))
         return reports
+
+    async def _wait_visible(
+        self, names: list[str], timeout_s: float = 15.0
+    ) -> dict[str, LiveTopic]:
+        """New topics reach the metadata a moment after CreateTopics returns; wait for them."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                live = await self.describe(names)
+                if len(live) == len(names) and all(t.partitions for t in live.values()):
+                    return live
+                await asyncio.sleep(0.1)
 
     async def _configs(self, names: list[str]) -> dict[str, dict[str, str]]:
         responses = await self._client.describe_configs(
@@ -109,6 +135,16 @@ class TopicAdmin:
                     if entry["config_value"] is not None
                 }
         return out
+
+
+def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
+    """(topic, error code, message) for each topic of a CreateTopics response (all versions)."""
+    out = []
+    for entry in response.topic_errors:
+        name, code = entry[0], entry[1]
+        message = entry[2] if len(entry) > 2 else None
+        out.append((name, code, message))
+    return out
 
 
 def _drift(spec: TopicSpec, live: LiveTopic) -> list[str]:

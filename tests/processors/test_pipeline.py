@@ -7,10 +7,10 @@ from collections import defaultdict
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
-from support.kafka import collect
-from support.pipeline import Pipeline
 
 from schemas import ResultStatus, utc_now
+from support.kafka import collect
+from support.pipeline import Pipeline
 
 BOTS = 20
 REQUESTS = 200

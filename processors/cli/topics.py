@@ -1,41 +1,21 @@
-"""The ``actionstream`` command line."""
+"""``actionstream topics apply|describe``."""
 
 from __future__ import annotations
 
 import asyncio
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from processors.cli.common import console
 from processors.settings import Settings
 from topics.admin import TopicAdmin, TopicState
 from topics.catalogue import catalogue
 
-cli = typer.Typer(
-    help="actionstream: execute chat-bot integration actions from Kafka, in order per bot.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-topics_cli = typer.Typer(
-    help="Create and inspect actionstream's Kafka topics.", no_args_is_help=True
-)
-cli.add_typer(topics_cli, name="topics")
-console = Console()
+app = typer.Typer(help="Create and inspect actionstream's Kafka topics.", no_args_is_help=True)
 
 
-@cli.command()
-def worker() -> None:
-    """Run a worker in the foreground (Ctrl-C or SIGTERM stops it gracefully).
-
-    Example: ACTIONSTREAM_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092 actionstream worker
-    """
-    from processors.worker import run_worker
-
-    run_worker(Settings())
-
-
-@topics_cli.command("apply")
+@app.command("apply")
 def topics_apply() -> None:
     """Create the topics that are missing; report drift of existing ones without changing them.
 
@@ -60,7 +40,7 @@ def topics_apply() -> None:
         console.print(f"[yellow]{drifted} topic(s) differ from the catalogue; nothing was changed.")
 
 
-@topics_cli.command("describe")
+@app.command("describe")
 def topics_describe() -> None:
     """Print the live state of actionstream's topics.
 
@@ -89,7 +69,3 @@ def topics_describe() -> None:
         console.print(table)
 
     asyncio.run(describe())
-
-
-def main() -> None:
-    cli()

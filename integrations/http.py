@@ -1,0 +1,117 @@
+"""The HTTP seam of integrations that call a service with httpx.
+
+One ``httpx.AsyncClient`` per service, shared by all its actions and bots, built from settings
+(``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__<SERVICE>__BASE_URL`` overrides the service's public URL,
+which is how tests point an integration at a fake on 127.0.0.1). The worker builds one
+:class:`HttpClients` at start-up and hands it to every :class:`HttpIntegration`; a seed-style
+``SomeIntegration()`` used on its own falls back to clients built from default settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import ClassVar
+
+import httpx
+
+from integrations.base import BaseIntegration
+from processors.settings import EndpointSettings, IntegrationSettings, Settings
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class HttpClients:
+    """One pooled ``httpx.AsyncClient`` per service; close once, at shutdown."""
+
+    def __init__(
+        self,
+        endpoints: Mapping[str, EndpointSettings] | None = None,
+        *,
+        max_connections: int = 512,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._endpoints = dict(endpoints or {})
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._transport = transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    @classmethod
+    def from_settings(cls, settings: IntegrationSettings) -> HttpClients:
+        return cls(settings.endpoints, max_connections=settings.max_connections)
+
+    def base_url(self, service: str, default: str) -> str:
+        endpoint = self._endpoints.get(service)
+        return endpoint.base_url if endpoint and endpoint.base_url else default
+
+    def client(
+        self, service: str, default_base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> httpx.AsyncClient:
+        """The service's client, created on first use."""
+        client = self._clients.get(service)
+        if client is None:
+            endpoint = self._endpoints.get(service)
+            if endpoint is not None and endpoint.timeout_s is not None:
+                timeout_s = endpoint.timeout_s
+            client = httpx.AsyncClient(
+                base_url=self.base_url(service, default_base_url),
+                timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+                limits=self._limits,
+                transport=self._transport,
+                headers={"User-Agent": "actionstream"},
+            )
+            self._clients[service] = client
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+class HttpIntegration(BaseIntegration):
+    """Base for an action that calls ``service`` over HTTP.
+
+    Subclasses set ``service`` (the endpoint settings key, usually the credentials provider),
+    ``default_base_url`` and implement ``metadata`` and ``execute`` using :attr:`http`.
+    """
+
+    service: ClassVar[str]
+    default_base_url: ClassVar[str]
+    http_timeout_s: ClassVar[float] = DEFAULT_TIMEOUT_S
+
+    def __init__(self, clients: HttpClients | None = None) -> None:
+        self._clients = clients
+        self._fallback: dict[int, HttpClients] = {}
+
+    def configure(self, clients: HttpClients) -> None:
+        """Use the worker's shared clients (called once at start-up)."""
+        self._clients = clients
+
+    @property
+    def clients(self) -> HttpClients:
+        if self._clients is not None:
+            return self._clients
+        # Seed-style use without a worker: clients from default settings, one set per event
+        # loop because an httpx client cannot move between loops.
+        loop = id(asyncio.get_running_loop())
+        fallback = self._fallback.get(loop)
+        if fallback is None:
+            fallback = HttpClients.from_settings(Settings().integrations)
+            self._fallback[loop] = fallback
+        return fallback
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared client for this integration's service."""
+        return self.clients.client(
+            self.service, self.default_base_url, timeout_s=self.http_timeout_s
+        )
+
+    async def aclose(self) -> None:
+        """Close fallback clients (the worker closes its shared ones itself)."""
+        fallbacks, self._fallback = list(self._fallback.values()), {}
+        for clients in fallbacks:
+            await clients.aclose()

@@ -1,0 +1,22 @@
+"""The ``actionstream`` command line: one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from processors.cli import integrations, publish, topics, worker
+
+cli = typer.Typer(
+    help="actionstream: execute chat-bot integration actions from Kafka, in order per bot.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+cli.command("worker")(worker.worker)
+cli.command("publish")(publish.publish)
+cli.add_typer(topics.app, name="topics")
+cli.add_typer(integrations.app, name="integrations")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,17 @@
+"""Helpers shared by the commands: settings, output, clear failures."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, *, code: int = 2) -> NoReturn:
+    """Print a clear error (what was wrong and what to do) and exit non-zero."""
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)

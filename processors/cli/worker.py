@@ -1,0 +1,17 @@
+"""``actionstream worker``."""
+
+from __future__ import annotations
+
+from processors.settings import Settings
+
+
+def worker() -> None:
+    """Run a worker in the foreground (Ctrl-C or SIGTERM stops it gracefully).
+
+    Configured by ACTIONSTREAM_* environment variables, e.g.
+
+        ACTIONSTREAM_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092 actionstream worker
+    """
+    from processors.worker import run_worker
+
+    run_worker(Settings())

@@ -1,0 +1,73 @@
+"""The command line: clear errors with non-zero exits, and publish --wait end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from infra import REPO
+from processors.cli import cli
+from support.env import settings_env
+from support.pipeline import Pipeline
+
+runner = CliRunner()
+
+
+def test_publish_rejects_bad_json_with_a_clear_message() -> None:
+    result = runner.invoke(
+        cli, ["publish", "--bot", "b", "--integration", "telegram_send_message", "--config", "{"]
+    )
+    assert result.exit_code == 2
+    assert "--config is not valid JSON" in result.output
+
+
+def test_publish_rejects_config_that_breaks_the_schema_before_sending() -> None:
+    result = runner.invoke(
+        cli,
+        ["publish", "--bot", "b", "--integration", "telegram_send_message", "--config", "{}"],
+    )
+    assert result.exit_code == 2
+    assert "'text' is a required property" in result.output
+
+
+def test_integrations_list_and_show() -> None:
+    listed = runner.invoke(cli, ["integrations", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    ids = {entry["id"] for entry in json.loads(listed.output)}
+    assert "telegram_send_message" in ids
+    shown = runner.invoke(cli, ["integrations", "show", "telegram_send_message"])
+    assert shown.exit_code == 0
+    assert json.loads(shown.output)["side_effect"] == "non_idempotent"
+    unknown = runner.invoke(cli, ["integrations", "show", "nosuch_thing"])
+    assert unknown.exit_code == 2
+    assert "unknown integration 'nosuch_thing'" in unknown.output
+    bad = runner.invoke(cli, ["integrations", "list", "--category", "astrology"])
+    assert bad.exit_code == 2
+    assert "unknown category 'astrology'" in bad.output
+
+
+async def test_publish_wait_prints_the_result(pipeline: Pipeline) -> None:
+    bot = pipeline.bot(5)
+    pipeline.write_credentials({bot: {"telegram": {"token": pipeline.token(5)}}})
+    pipeline.worker.start()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ACTIONSTREAM_")},
+        **settings_env(pipeline.settings),
+    }
+    config = json.dumps({"chat_id": 77, "text": "from the cli"})
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "processors", "publish", "--bot", bot,
+         "--integration", "telegram_send_message", "--config", config, "--wait"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=90, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    printed = json.loads(done.stdout)
+    assert printed["status"] == "SUCCEEDED"
+    assert printed["response"]["result"]["text"] == "from the cli"
+    assert [m.text for m in pipeline.fake.messages(chat_id=77)] == ["from the cli"]
