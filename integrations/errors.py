@@ -8,6 +8,8 @@ One small hierarchy; the decision about what happens next lives on the class
     ├── AuthError                     401, credentials rejected: invalidate and refetch once
     ├── InvalidConfigError            400, the request's config does not fit config_schema
     ├── TransientError                503, retryable: timeouts, 5xx, connection resets
+    │   └── OutcomeUnknownError       504, the request may have reached the provider (a timeout
+    │                                 after sending): retrying may repeat the side effect
     ├── PermanentError                400, the provider said no and will say it again
     ├── DeadlineExpiredError          408, the request's deadline passed before execution
     ├── IntegrationNotFoundError      404, no integration with this id / version
@@ -38,6 +40,7 @@ __all__ = [
     "IntegrationUnavailableError",
     "InvalidConfigError",
     "OutcomeCategory",
+    "OutcomeUnknownError",
     "PermanentError",
     "RateLimitedError",
     "RegistrationError",
@@ -75,6 +78,8 @@ class IntegrationError(Exception):
     category: ClassVar[OutcomeCategory] = OutcomeCategory.PERMANENT
     default_code: ClassVar[int] = 400
     default_retryable: ClassVar[bool] = False
+    #: Whether the side effect may have happened although the call failed.
+    maybe_executed: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -162,6 +167,18 @@ class TransientError(IntegrationError):
     category = OutcomeCategory.TRANSIENT
     default_code = 503
     default_retryable = True
+
+
+class OutcomeUnknownError(TransientError):
+    """The call failed after the request may have reached the provider.
+
+    A read timeout or a connection dropped mid-answer: the message may have been sent. The
+    processor applies the integration's declared policy (``side_effect`` and
+    ``on_unknown_outcome``) instead of blindly retrying.
+    """
+
+    default_code = 504
+    maybe_executed = True
 
 
 class PermanentError(IntegrationError):

@@ -79,6 +79,8 @@ class Outcome:
     retryable: bool
     retry_after_s: float | None = None
     response: dict[str, Any] = field(default_factory=dict)
+    maybe_executed: bool = False
+    """The call failed, but the side effect may have happened (e.g. a read timeout)."""
 
     @property
     def succeeded(self) -> bool:
@@ -143,17 +145,43 @@ def _from_exception(exc: BaseException, secrets: SecretSet | None) -> Outcome:
             secrets,
             retry_after_s=retry_after,
             parameters=exc.parameters,
+            maybe_executed=exc.maybe_executed,
         )
     if isinstance(exc, httpx.HTTPStatusError):
         return _from_http_status(exc.response, secrets)
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return _error(OutcomeCategory.TRANSIENT, 504, _describe(exc, "timed out"), True, secrets)
+        return _error(
+            OutcomeCategory.TRANSIENT,
+            504,
+            _describe(exc, "timed out"),
+            True,
+            secrets,
+            maybe_executed=_maybe_sent(exc),
+        )
     if isinstance(exc, httpx.TransportError | ConnectionError):
         return _error(
-            OutcomeCategory.TRANSIENT, 503, _describe(exc, "connection failed"), True, secrets
+            OutcomeCategory.TRANSIENT,
+            503,
+            _describe(exc, "connection failed"),
+            True,
+            secrets,
+            maybe_executed=_maybe_sent(exc),
         )
     message = f"integration raised {_describe(exc, 'no message')}"
-    return _error(OutcomeCategory.INTERNAL, 500, message, False, secrets)
+    # A bug may strike after the provider was called: be as careful as with a timeout.
+    return _error(OutcomeCategory.INTERNAL, 500, message, False, secrets, maybe_executed=True)
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether a transport failure may have happened after the request left.
+
+    Connecting (or waiting for a pooled connection) failed: nothing was sent. Anything later —
+    a read or write timeout, a connection dropped mid-answer, our own deadline cancelling the
+    call — may have delivered it.
+    """
+    return not isinstance(
+        exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | ConnectionRefusedError
+    )
 
 
 def _from_http_status(response: httpx.Response, secrets: SecretSet | None) -> Outcome:
@@ -218,10 +246,11 @@ def _error(
     *,
     retry_after_s: float | None = None,
     parameters: Mapping[str, Any] | None = None,
+    maybe_executed: bool = False,
 ) -> Outcome:
     safe = _truncate(redact_text(message, secrets))
     response = fail(code if code is not None else 500, safe, parameters)["response"]
-    return Outcome(category, code, safe, retryable, retry_after_s, response)
+    return Outcome(category, code, safe, retryable, retry_after_s, response, maybe_executed)
 
 
 def _describe(exc: BaseException, fallback: str) -> str:

@@ -1,4 +1,5 @@
-"""What the Telegram actions share: the Bot pool, the error mapping and the config pieces.
+"""What the Telegram actions share to call Telegram: the Bot pool, the error mapping, the rate
+limits and the actions' base class (config schema pieces and PTB object builders: ``config.py``).
 
 **The pool.** Building a ``telegram.Bot`` with its own HTTP clients costs ~43 ms (two httpx
 clients, two SSL contexts); a reused one sends in ~2 ms. :class:`TelegramClientPool` keeps one
@@ -23,37 +24,31 @@ ChatMigrated        PermanentError (400)           parameters.migrate_to_chat_id
 Forbidden           PermanentError (403)           blocked by the user: the token works
 InvalidToken        AuthError (401)                401/404; PTB's message may hold the token
 BadRequest          PermanentError (400)           chat not found, bad markup, ...
-TimedOut            DeliveryUnknownError (504)     maybe delivered (read/write timeout), or
+TimedOut            OutcomeUnknownError (504)      maybe delivered (read/write timeout), or
                     / TransientError (503)         not sent at all (pool/connect timeout)
 Conflict            PermanentError (409)
 NetworkError        TransientError (502/503)       5xx answer: not delivered; connection
-                    / DeliveryUnknownError         lost mid-request: maybe delivered
+                    / OutcomeUnknownError (502)    lost mid-request: maybe delivered
 other TelegramError PermanentError (400)
 ==================  =============================  =========================================
 
-``BadRequest`` and ``TimedOut`` subclass ``NetworkError``, so they are tested first. Every
-message is built here and scrubbed of the token.
+``OutcomeUnknownError`` is transient with ``maybe_executed = True``: ``classify()`` carries that
+into ``Outcome.maybe_executed`` and the processor applies the action's ``on_unknown_outcome``
+policy instead of blindly retrying. ``BadRequest`` and ``TimedOut`` subclass ``NetworkError``, so
+they are tested first. Every message is built here and scrubbed of the token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 import httpx
-from telegram import (
-    Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    LinkPreviewOptions,
-    ReplyParameters,
-)
+from telegram import Bot
 from telegram import error as tg
 from telegram.request import HTTPXRequest
 
@@ -62,7 +57,7 @@ from integrations.bot_logger import BotLogger, SecretSet, redact_text
 from integrations.errors import (
     AuthError,
     IntegrationError,
-    InvalidConfigError,
+    OutcomeUnknownError,
     PermanentError,
     RateLimitedError,
     TransientError,
@@ -70,17 +65,10 @@ from integrations.errors import (
 from processors.settings import Settings, TelegramSettings
 
 __all__ = [
-    "COMMON_PROPERTIES",
     "TELEGRAM_RATE_LIMITS",
-    "DeliveryUnknownError",
     "TelegramClientPool",
     "TelegramIntegration",
-    "chat_id",
-    "decode_upload",
-    "link_preview_options",
     "map_telegram_error",
-    "reply_markup",
-    "reply_parameters",
     "telegram_errors",
 ]
 
@@ -171,17 +159,6 @@ def _traceparent_hook(getter: TraceparentGetter) -> Callable[[httpx.Request], An
 # -- errors ----------------------------------------------------------------------------------------
 
 
-class DeliveryUnknownError(TransientError):
-    """Telegram may have delivered the message although we got no answer (read timeout, dropped
-    connection). Retrying can send it twice: the processor applies the integration's
-    ``on_unknown_outcome`` policy. ``parameters["maybe_delivered"]`` carries the same fact into
-    the result envelope, for readers that only see the envelope.
-    """
-
-    maybe_delivered: ClassVar[bool] = True
-    default_code = 504
-
-
 def _retry_after_s(exc: tg.RetryAfter) -> float:
     # PTB stores a timedelta in ``_retry_after``; the public ``retry_after`` is an int with a
     # PTBDeprecationWarning unless PTB_TIMEDELTA=1 (then a timedelta). Read the stored value.
@@ -232,9 +209,8 @@ def map_telegram_error(exc: tg.TelegramError, *, method: str, token: str = "") -
     if isinstance(exc, tg.TimedOut):
         if _not_sent(exc.__cause__):
             return TransientError(f"{where}: not sent, {detail}", code=503)
-        return DeliveryUnknownError(
-            f"{where}: timed out waiting for Telegram; the message may have been delivered",
-            parameters={"maybe_delivered": True},
+        return OutcomeUnknownError(
+            f"{where}: timed out waiting for Telegram; the message may have been delivered"
         )
     if isinstance(exc, tg.Conflict):
         return PermanentError(f"{where}: conflict: {detail}", code=409)
@@ -244,10 +220,9 @@ def map_telegram_error(exc: tg.TelegramError, *, method: str, token: str = "") -
             return TransientError(f"{where}: server error: {detail}", code=502)
         if _not_sent(cause):
             return TransientError(f"{where}: could not connect: {detail}", code=503)
-        return DeliveryUnknownError(
+        return OutcomeUnknownError(
             f"{where}: connection lost mid-request ({detail}); the message may have been delivered",
             code=502,
-            parameters={"maybe_delivered": True},
         )
     return PermanentError(f"{where}: {type(exc).__name__}: {detail}", code=400)
 
@@ -274,50 +249,8 @@ def telegram_errors(method: str, token: str, logger: BotLogger | None = None) ->
         raise mapped from None
 
 
-# -- config pieces shared by the actions -----------------------------------------------------------
+# -- Telegram's rate limits ------------------------------------------------------------------------
 
-CHAT_ID_SCHEMA: dict[str, Any] = {
-    "description": "Target chat: a numeric id, or @channelusername",
-    "oneOf": [
-        {"type": "integer"},
-        {"type": "string", "pattern": r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]{1,20})$"},
-    ],
-}
-PARSE_MODE_SCHEMA: dict[str, Any] = {"enum": ["MarkdownV2", "HTML", "Markdown"]}
-_BUTTON_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "text": {"type": "string", "minLength": 1},
-        "url": {"type": "string", "minLength": 1},
-        "callback_data": {"type": "string", "minLength": 1, "maxLength": 64},
-    },
-    "required": ["text"],
-    "oneOf": [{"required": ["url"]}, {"required": ["callback_data"]}],
-    "additionalProperties": False,
-}
-REPLY_MARKUP_SCHEMA: dict[str, Any] = {
-    "description": "Inline keyboard: rows of buttons, each with a url or callback_data",
-    "type": "object",
-    "properties": {
-        "inline_keyboard": {
-            "type": "array",
-            "minItems": 1,
-            "items": {"type": "array", "minItems": 1, "items": _BUTTON_SCHEMA},
-        }
-    },
-    "required": ["inline_keyboard"],
-    "additionalProperties": False,
-}
-REPLY_PARAMETERS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "message_id": {"type": "integer", "minimum": 1},
-        "chat_id": CHAT_ID_SCHEMA,
-        "allow_sending_without_reply": {"type": "boolean"},
-    },
-    "required": ["message_id"],
-    "additionalProperties": False,
-}
 # Telegram's published limits (Bot FAQ): ~30 messages/s per bot, 1/s per chat. Groups allow only
 # 20/min, but RateLimit has no per-chat-kind condition; Telegram answers an excess with a 429 whose
 # retry_after we honour (RateLimitedError), so groups are throttled reactively.
@@ -325,79 +258,6 @@ TELEGRAM_RATE_LIMITS = (
     RateLimit(scope=RateLimitScope.CREDENTIAL, limit=30, period_s=1.0),
     RateLimit(scope=RateLimitScope.TARGET, limit=1, period_s=1.0, target_field="chat_id"),
 )
-
-COMMON_PROPERTIES: dict[str, Any] = {
-    "chat_id": CHAT_ID_SCHEMA,
-    "parse_mode": PARSE_MODE_SCHEMA,
-    "disable_notification": {"type": "boolean"},
-    "protect_content": {"type": "boolean"},
-    "reply_markup": REPLY_MARKUP_SCHEMA,
-    "reply_parameters": REPLY_PARAMETERS_SCHEMA,
-    "message_thread_id": {"type": "integer", "minimum": 1},
-}
-
-
-def chat_id(value: int | str) -> int | str:
-    """A configured chat id as PTB wants it: numeric strings become ints, @names stay."""
-    if isinstance(value, str) and not value.startswith("@"):
-        return int(value)
-    return value
-
-
-def reply_markup(config: Mapping[str, Any]) -> InlineKeyboardMarkup | None:
-    """``config["reply_markup"]`` (already schema-valid) as PTB's keyboard."""
-    markup = config.get("reply_markup")
-    if markup is None:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    b["text"], url=b.get("url"), callback_data=b.get("callback_data")
-                )
-                for b in row
-            ]
-            for row in markup["inline_keyboard"]
-        ]
-    )
-
-
-def reply_parameters(config: Mapping[str, Any]) -> ReplyParameters | None:
-    params = config.get("reply_parameters")
-    if params is None:
-        return None
-    target = params.get("chat_id")
-    return ReplyParameters(
-        message_id=params["message_id"],
-        chat_id=None if target is None else chat_id(target),
-        allow_sending_without_reply=params.get("allow_sending_without_reply"),
-    )
-
-
-def link_preview_options(config: Mapping[str, Any]) -> LinkPreviewOptions | None:
-    """``link_preview_options``, or the older ``disable_web_page_preview`` flag, as PTB's object
-    (converted here: PTB would raise if both reached it)."""
-    options = config.get("link_preview_options")
-    if options is not None:
-        return LinkPreviewOptions(**options)
-    disabled = config.get("disable_web_page_preview")
-    return None if disabled is None else LinkPreviewOptions(is_disabled=disabled)
-
-
-def decode_upload(field: str, value: str, *, max_bytes: int) -> bytes:
-    """Decode a base64 config value; InvalidConfigError if it is not base64 or too big."""
-    try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidConfigError(f"{field} is not valid base64; encode the file bytes") from None
-    if not data:
-        raise InvalidConfigError(f"{field} is empty; pass the file's bytes, base64-encoded")
-    if len(data) > max_bytes:
-        raise InvalidConfigError(
-            f"{field} is {len(data)} bytes, over Telegram's {max_bytes}-byte upload limit; "
-            "send a smaller file or pass a URL"
-        )
-    return data
 
 
 # -- the actions' base class -----------------------------------------------------------------------

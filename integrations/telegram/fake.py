@@ -12,7 +12,8 @@ It speaks the wire protocol as the real Bot API does (see ``external-apis.md`` Â
 /bot<token>/<method>`` (GET too), method names case-insensitive, parameters as a query string,
 ``application/x-www-form-urlencoded``, ``multipart/form-data`` or JSON, and errors with real HTTP
 status codes and the ``{"ok": false, "error_code", "description", "parameters"}`` envelope, because
-PTB ignores ``ok`` and decides by status code. Every request is recorded, failures included.
+PTB ignores ``ok`` and decides by status code. Every request is recorded, failures included, as
+a :class:`RecordedCall`; that model, the faults and the parameter decoding are in ``fake_calls.py``.
 
 Standalone: ``python -m integrations.telegram.fake --port 8081`` prints its base_url and logs the
 messages it receives.
@@ -24,32 +25,26 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import random
 import socket
 import time
 import zlib
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
+
+from integrations.telegram.fake_calls import (
+    FaultKind,
+    Injection,
+    RecordedCall,
+    UploadedFile,
+    read_params,
+)
 
 __all__ = ["FakeTelegram", "FaultKind", "Injection", "RecordedCall", "UploadedFile"]
 
 log = logging.getLogger(__name__)
-
-FaultKind = Literal[
-    "rate_limit",  # 429 + parameters.retry_after
-    "chat_not_found",  # 400
-    "unauthorized",  # 401
-    "blocked",  # 403, the user blocked the bot
-    "server_error",  # 500 (or `status=`, e.g. 502)
-    "migrate",  # 400 + parameters.migrate_to_chat_id
-    "conflict",  # 409
-    "timeout",  # deliver (unless deliver=False), then answer only after delay_s
-    "disconnect",  # close the connection without answering
-]
 
 _FAULTS: dict[str, tuple[int, str]] = {
     "rate_limit": (429, "Too Many Requests: retry after "),
@@ -62,76 +57,8 @@ _FAULTS: dict[str, tuple[int, str]] = {
 }
 _KNOWN_METHODS = ("getMe", "sendMessage", "sendPhoto", "sendDocument")
 _METHODS = {name.lower(): name for name in _KNOWN_METHODS}
-# Parameters Telegram types as String: PTB sends strings raw (everything else is json.dumps-ed),
-# so these must not be JSON-decoded, or a text of "123" would come back as an int.
-_STRING_PARAMS = frozenset(
-    {"text", "caption", "parse_mode", "photo", "document", "business_connection_id"}
-)
 _MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # Telegram's multipart limit for documents
 _SUPERGROUP_MIN = 1_000_000_000_000  # supergroup/channel ids are -100xxxxxxxxxx
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedFile:
-    """One file part of a multipart request."""
-
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass(slots=True)
-class RecordedCall:
-    """One request the fake received, with what it answered."""
-
-    token: str
-    method: str  # canonical camelCase ("sendMessage") for known methods, else as sent
-    params: dict[str, Any]  # decoded: JSON values (reply_markup, bools, ints) are decoded
-    files: dict[str, UploadedFile]
-    headers: dict[str, str]
-    time: float  # unix seconds when the request arrived
-    status: int = 0  # HTTP status answered (0 while a delayed answer is pending)
-    result: Any = None  # the "result" answered on success (a Message dict for send*)
-    delivered: bool = False  # a message was created (also for a delivered "timeout" fault)
-
-    @property
-    def chat_id(self) -> int | str | None:
-        value = self.params.get("chat_id")
-        return value if isinstance(value, int | str) else None
-
-    @property
-    def text(self) -> str | None:
-        value = self.params.get("text")
-        return value if isinstance(value, str) else None
-
-    @property
-    def traceparent(self) -> str | None:
-        return self.headers.get("traceparent")
-
-
-@dataclass(slots=True)
-class Injection:
-    """A fault the next matching requests get; returned by :meth:`FakeTelegram.inject`."""
-
-    kind: FaultKind
-    token: str | None
-    chat_id: str | None
-    method: str | None
-    remaining: int | None  # None: forever
-    retry_after: int
-    migrate_to_chat_id: int | None
-    status: int | None
-    delay_s: float
-    deliver: bool
-    hits: int = 0
-
-    def matches(self, token: str, chat_id: str | None, method: str) -> bool:
-        return (
-            (self.remaining is None or self.remaining > 0)
-            and (self.token is None or self.token == token)
-            and (self.chat_id is None or self.chat_id == chat_id)
-            and (self.method is None or self.method.lower() == method.lower())
-        )
 
 
 def _error(status: int, description: str, **parameters: int) -> web.Response:
@@ -139,19 +66,6 @@ def _error(status: int, description: str, **parameters: int) -> web.Response:
     if parameters:
         body["parameters"] = parameters
     return web.json_response(body, status=status)
-
-
-def _decode(name: str, value: str) -> Any:
-    if name == "chat_id":
-        with contextlib.suppress(ValueError):
-            return int(value)
-        return value
-    if name in _STRING_PARAMS:
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 class FakeTelegram:
@@ -329,24 +243,6 @@ class FakeTelegram:
 
     # -- the server ------------------------------------------------------------------------------
 
-    async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
-        params: dict[str, Any] = {k: _decode(k, v) for k, v in request.query.items()}
-        files: dict[str, UploadedFile] = {}
-        if request.content_type == "application/json":
-            body = await request.json()
-            if isinstance(body, dict):
-                params.update(body)
-        elif request.can_read_body:
-            for name, value in (await request.post()).items():
-                if isinstance(value, str):
-                    params[name] = _decode(name, value)
-                elif isinstance(value, web.FileField):
-                    data = value.file.read()
-                    files[name] = UploadedFile(value.filename, value.content_type, data)
-                else:  # a non-file part whose bytes aiohttp could not decode as text
-                    params[name] = bytes(value)
-        return params, files
-
     def _latency(self, token: str, chat_id: str | None) -> float:
         delay = self.latency_s + (random.uniform(0, self.jitter_s) if self.jitter_s else 0.0)
         if self._extra_latency:
@@ -362,7 +258,7 @@ class FakeTelegram:
         token = request.match_info["token"]
         sent_method = request.match_info["method"]
         method = _METHODS.get(sent_method.lower(), sent_method)
-        params, files = await self._params(request)
+        params, files = await read_params(request)
         call = RecordedCall(token, method, params, files, dict(request.headers), time.time())
         self.calls.append(call)
         chat_key = None if call.chat_id is None else str(call.chat_id)

@@ -12,15 +12,13 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.telegram.client import (
+from integrations.telegram.client import TELEGRAM_RATE_LIMITS, TelegramIntegration, telegram_errors
+from integrations.telegram.config import (
     COMMON_PROPERTIES,
-    TELEGRAM_RATE_LIMITS,
-    TelegramIntegration,
     chat_id,
     link_preview_options,
     reply_markup,
     reply_parameters,
-    telegram_errors,
 )
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -67,8 +65,9 @@ METADATA = IntegrationMetadata(
     # Above the pool's connect + pool + write + read timeouts (5 + 2 + 10 + 10 s by default), so
     # a slow Telegram ends as PTB's TimedOut (mapped, "maybe delivered"), not a cancellation.
     timeout_s=30.0,
-    # After a lost answer we resend: for chat messages a rare duplicate beats a silent loss.
-    on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
+    # At-most-once: an interrupted send is reported OUTCOME_UNKNOWN, never risked as a duplicate;
+    # ACTIONSTREAM_PROCESSING__UNKNOWN_OUTCOME='{"telegram_send_message": "reexecute"}' resends.
+    on_unknown_outcome=UnknownOutcomePolicy.REPORT,
     rate_limits=TELEGRAM_RATE_LIMITS,
 )
 

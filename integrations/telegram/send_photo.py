@@ -13,15 +13,13 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.telegram.client import (
+from integrations.telegram.client import TELEGRAM_RATE_LIMITS, TelegramIntegration, telegram_errors
+from integrations.telegram.config import (
     COMMON_PROPERTIES,
-    TELEGRAM_RATE_LIMITS,
-    TelegramIntegration,
     chat_id,
     decode_upload,
     reply_markup,
     reply_parameters,
-    telegram_errors,
 )
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for photos uploaded as multipart
@@ -68,7 +66,9 @@ METADATA = IntegrationMetadata(
     supports_idempotency_key=False,
     # Uploads use the pool's media write timeout (30 s) on top of connect/pool/read (17 s).
     timeout_s=60.0,
-    on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,  # as for messages: duplicate over loss
+    # At-most-once, as for messages: report OUTCOME_UNKNOWN rather than risk a duplicate photo;
+    # ACTIONSTREAM_PROCESSING__UNKNOWN_OUTCOME='{"telegram_send_photo": "reexecute"}' resends.
+    on_unknown_outcome=UnknownOutcomePolicy.REPORT,
     rate_limits=TELEGRAM_RATE_LIMITS,
 )
 

@@ -15,17 +15,13 @@ from integrations.errors import (
     AuthError,
     IntegrationError,
     OutcomeCategory,
+    OutcomeUnknownError,
     PermanentError,
     RateLimitedError,
     TransientError,
 )
 from integrations.outcome import classify
-from integrations.telegram.client import (
-    DeliveryUnknownError,
-    TelegramClientPool,
-    map_telegram_error,
-    telegram_errors,
-)
+from integrations.telegram.client import TelegramClientPool, map_telegram_error, telegram_errors
 from integrations.telegram.fake import FakeTelegram
 from processors.settings import TelegramSettings
 
@@ -184,7 +180,7 @@ def test_chat_migrated_carries_the_new_chat_id() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cause", "maybe_delivered", "code"),
+    ("cause", "maybe_executed", "code"),
     [
         (httpx.ReadTimeout("read"), True, 504),
         (httpx.WriteTimeout("write"), True, 504),
@@ -193,36 +189,39 @@ def test_chat_migrated_carries_the_new_chat_id() -> None:
     ],
 )
 def test_timeouts_say_whether_the_message_may_have_been_sent(
-    cause: BaseException, maybe_delivered: bool, code: int
+    cause: BaseException, maybe_executed: bool, code: int
 ) -> None:
     mapped = map_telegram_error(_caused(error.TimedOut(), cause), method="sendMessage")
     assert isinstance(mapped, TransientError)
     assert mapped.retryable
-    assert isinstance(mapped, DeliveryUnknownError) is maybe_delivered
-    assert mapped.parameters.get("maybe_delivered", False) is maybe_delivered
+    assert isinstance(mapped, OutcomeUnknownError) is maybe_executed
     assert mapped.code == code
     outcome = classify(mapped)
     assert outcome.category is OutcomeCategory.TRANSIENT
-    assert outcome.response.get("parameters", {}).get("maybe_delivered", False) is maybe_delivered
+    assert outcome.maybe_executed is maybe_executed
 
 
 @pytest.mark.parametrize(
-    ("cause", "maybe_delivered"),
+    ("cause", "maybe_executed", "code"),
     [
-        (None, False),  # Telegram answered 5xx: it says it failed
-        (httpx.ConnectError("refused"), False),
-        (httpx.RemoteProtocolError("Server disconnected"), True),
-        (httpx.ReadError("reset"), True),
+        (None, False, 502),  # Telegram answered 5xx: it says it failed
+        (httpx.ConnectError("refused"), False, 503),
+        (httpx.RemoteProtocolError("Server disconnected"), True, 502),  # dropped after sending
+        (httpx.ReadError("reset"), True, 502),
     ],
 )
-def test_network_errors(cause: BaseException | None, maybe_delivered: bool) -> None:
+def test_network_errors(cause: BaseException | None, maybe_executed: bool, code: int) -> None:
     exc = error.NetworkError("boom")
     if cause is not None:
         exc.__cause__ = cause
     mapped = map_telegram_error(exc, method="sendMessage")
     assert isinstance(mapped, TransientError)
     assert mapped.retryable
-    assert isinstance(mapped, DeliveryUnknownError) is maybe_delivered
+    assert isinstance(mapped, OutcomeUnknownError) is maybe_executed
+    assert mapped.code == code
+    outcome = classify(mapped)
+    assert outcome.category is OutcomeCategory.TRANSIENT
+    assert outcome.maybe_executed is maybe_executed
 
 
 def test_no_mapped_message_contains_the_token() -> None:

@@ -11,18 +11,20 @@ from uuid import UUID
 
 import pytest
 
+from integrations.base import UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger, SecretRedactingFilter
 from integrations.errors import (
     AuthError,
     IntegrationError,
     InvalidConfigError,
+    OutcomeUnknownError,
     PermanentError,
     RateLimitedError,
     TransientError,
 )
 from integrations.outcome import OutcomeCategory, classify
 from integrations.registry import IntegrationRegistry
-from integrations.telegram.client import DeliveryUnknownError, TelegramClientPool
+from integrations.telegram.client import TelegramClientPool
 from integrations.telegram.fake import FakeTelegram
 from integrations.telegram.send_message import METADATA, TelegramSendMessageIntegration
 from processors.settings import TelegramSettings
@@ -154,6 +156,7 @@ def test_metadata_follows_the_seed_and_registers() -> None:
     assert meta.library_name == "python-telegram-bot"
     assert meta.side_effect.value == "non_idempotent"
     assert meta.supports_idempotency_key is False
+    assert meta.on_unknown_outcome is UnknownOutcomePolicy.REPORT  # at-most-once: never twice
     assert {(r.scope.value, r.limit, r.period_s, r.target_field) for r in meta.rate_limits} == {
         ("credential", 30, 1.0, None),
         ("target", 1, 1.0, "chat_id"),
@@ -254,7 +257,7 @@ async def test_missing_credentials_give_the_seed_envelope(
         ("server_error", {"status": 502}, TransientError, 502),
         ("migrate", {"migrate_to_chat_id": -1001234567890}, PermanentError, 400),
         ("conflict", {}, PermanentError, 409),
-        ("disconnect", {}, DeliveryUnknownError, 502),
+        ("disconnect", {}, OutcomeUnknownError, 502),
     ],
 )
 async def test_injected_errors_become_typed_errors(
@@ -279,8 +282,8 @@ async def test_injected_errors_become_typed_errors(
         assert classify(mapped).retry_after_s == 7
     if kind == "migrate":
         assert mapped.parameters == {"migrate_to_chat_id": -1001234567890}
-    if kind == "server_error":
-        assert not isinstance(mapped, DeliveryUnknownError)  # Telegram answered: not sent
+    # Telegram answered (even with a 5xx): not sent. A dropped connection: maybe sent.
+    assert classify(mapped).maybe_executed is (kind == "disconnect")
     assert TOKEN not in str(mapped)
     assert TOKEN not in repr(classify(mapped))
     assert "telegram call failed" in caplog.text
@@ -310,20 +313,20 @@ async def test_rejected_token_never_reaches_logs_or_results(
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
 
 
-async def test_timeout_is_transient_and_maybe_delivered(
+async def test_timeout_is_transient_and_maybe_executed(
     fake: FakeTelegram, logger: BotLogger
 ) -> None:
     settings = TelegramSettings(base_url=fake.base_url, read_timeout_s=0.3)
     fake.inject("timeout", delay_s=5)  # Telegram delivers, the answer never comes in time
     async with TelegramClientPool(settings) as pool:
-        with pytest.raises(DeliveryUnknownError) as caught:
+        with pytest.raises(OutcomeUnknownError) as caught:
             await send(TelegramSendMessageIntegration(pool), {"chat_id": 5, "text": "x"}, logger)
-    assert caught.value.maybe_delivered
     assert caught.value.retryable
+    assert caught.value.code == 504
     assert [m.text for m in fake.messages()] == ["x"]  # it was in fact delivered
     outcome = classify(caught.value)
     assert outcome.category is OutcomeCategory.TRANSIENT
-    assert outcome.response["parameters"] == {"maybe_delivered": True}
+    assert outcome.maybe_executed is True
 
 
 async def test_connection_refused_is_transient_and_not_sent(logger: BotLogger) -> None:
@@ -334,8 +337,9 @@ async def test_connection_refused_is_transient_and_not_sent(logger: BotLogger) -
     async with TelegramClientPool(settings) as pool:
         with pytest.raises(TransientError) as caught:
             await send(TelegramSendMessageIntegration(pool), {"chat_id": 5, "text": "x"}, logger)
-    assert not isinstance(caught.value, DeliveryUnknownError)
+    assert not isinstance(caught.value, OutcomeUnknownError)
     assert caught.value.code == 503
+    assert classify(caught.value).maybe_executed is False
 
 
 async def test_200_concurrent_sends_over_20_tokens(fake: FakeTelegram, logger: BotLogger) -> None:

@@ -9,10 +9,12 @@ from uuid import UUID
 
 import pytest
 
+from integrations.base import SideEffect, UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger
 from integrations.errors import InvalidConfigError, PermanentError
 from integrations.outcome import OutcomeCategory, classify
-from integrations.telegram.client import TelegramClientPool, decode_upload
+from integrations.telegram.client import TelegramClientPool
+from integrations.telegram.config import decode_upload
 from integrations.telegram.fake import FakeTelegram
 from integrations.telegram.send_photo import (
     MAX_PHOTO_BYTES,
@@ -138,6 +140,11 @@ def test_schema_bounds_base64_to_about_10_mb() -> None:
     too_big = "A" * (MAX_PHOTO_BYTES // 3 * 4 + 8)
     with pytest.raises(InvalidConfigError, match="photo_base64"):
         METADATA.validate_config({"chat_id": 1, "photo_base64": too_big})
+
+
+def test_metadata_is_at_most_once() -> None:
+    assert METADATA.side_effect is SideEffect.NON_IDEMPOTENT
+    assert METADATA.on_unknown_outcome is UnknownOutcomePolicy.REPORT  # never a second photo
 
 
 def test_decode_upload_checks_encoding_and_size() -> None:
