@@ -1,10 +1,23 @@
-"""The Faust application: Kafka wiring, web server and worker lifecycle, built from settings."""
+"""The Faust application: Kafka wiring, web server and worker lifecycle, built from settings.
+
+:class:`ActionstreamApp` adds two hooks Faust lacks for work that outlives the agent's loop
+(our ordered scheduler runs actions concurrently and acks them itself): before Faust commits on
+a rebalance or at shutdown, in-flight actions get a grace period to finish, so their offsets are
+committed now instead of their work being redone.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import faust
+from faust.types import TP
 
 from processors.settings import Settings
+
+Drain = Callable[[float], Awaitable[int]]
+Revoke = Callable[[set[tuple[str, int]], float], Awaitable[int]]
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -13,12 +26,47 @@ def broker_url(bootstrap_servers: str) -> str:
     return "kafka://" + ";".join(hosts)
 
 
-def create_app(settings: Settings) -> faust.App:
+class ActionstreamApp(faust.App):
+    """A Faust app whose rebalances and shutdown wait for in-flight actions (bounded)."""
+
+    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actionstream_settings = settings
+        self._drains: list[Drain] = []
+        self._revokes: list[Revoke] = []
+
+    def on_drain(self, drain: Drain, revoke: Revoke) -> None:
+        """Register a scheduler's drain (shutdown) and revoke (rebalance) hooks."""
+        self._drains.append(drain)
+        self._revokes.append(revoke)
+
+    async def on_stop(self) -> None:
+        # Before Faust stops the consumer (and commits): stop taking records, let running
+        # actions finish within the drain deadline, so their acks make it into the last commit.
+        timeout = self.actionstream_settings.worker.drain_timeout_s
+        for drain in self._drains:
+            await drain(timeout)
+        await super().on_stop()
+
+    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+        grace = self.actionstream_settings.worker.rebalance_grace_s
+        partitions = {(tp.topic, tp.partition) for tp in revoked}
+        for revoke in self._revokes:
+            await revoke(partitions, grace)
+        await super()._on_partitions_revoked(revoked)
+
+
+def create_app(settings: Settings) -> ActionstreamApp:
     """A Faust app configured for at-least-once processing with our own ordering and commits."""
-    return faust.App(
+    return ActionstreamApp(
         settings.kafka.consumer_group,
+        settings=settings,
         broker=broker_url(settings.kafka.bootstrap_servers),
         broker_client_id=settings.kafka.client_id,
+        broker_session_timeout=settings.kafka.session_timeout_s,
+        broker_heartbeat_interval=settings.kafka.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.kafka.rebalance_timeout_s,
+        broker_commit_interval=settings.kafka.commit_interval_s,
         store="memory://",
         autodiscover=False,
         # Topics are created by `actionstream topics apply` from the catalogue, never implicitly.
@@ -27,6 +75,12 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Our scheduler acks in offset order and drains itself (ActionstreamApp.on_stop);
+        # Faust's own wait would wait forever for records we deliberately left unacked.
+        stream_wait_empty=False,
+        # Let the scheduler hold its whole window: Faust's per-topic buffer only needs to keep
+        # the agent fed.
+        stream_buffer_maxsize=max(4096, settings.worker.max_in_flight * 4),
         web_host=settings.worker.web_host,
         web_port=settings.worker.web_port,
         web_bind=settings.worker.web_host,

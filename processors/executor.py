@@ -20,7 +20,7 @@ from integrations.bot_logger import BotLogger, SecretSet
 from integrations.context import RequestContext, executing
 from integrations.errors import DeadlineExpiredError, IntegrationError, InvalidConfigError
 from integrations.outcome import Outcome, classify
-from integrations.registry import IntegrationRegistry
+from integrations.registry import IntegrationRegistry, RegisteredIntegration
 from schemas import IntegrationRequest, utc_now
 
 log = logging.getLogger("actionstream.executor")
@@ -34,6 +34,23 @@ class Execution:
     metadata: IntegrationMetadata | None
     started_at: datetime | None
     finished_at: datetime
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A request that passed every check and can be executed."""
+
+    request: IntegrationRequest
+    entry: RegisteredIntegration
+    config: dict[str, Any]
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        self.attempt = self.attempt or self.request.attempt
+
+    @property
+    def metadata(self) -> IntegrationMetadata:
+        return self.entry.metadata
 
 
 class SecretRecordingResolver:
@@ -72,13 +89,13 @@ class Executor:
         self._resolver = resolver
         self._clock = clock
 
-    async def run(
-        self, request: IntegrationRequest, *, traceparent: str | None = None
-    ) -> Execution:
-        """Execute ``request`` once; never raises (but for cancellation)."""
-        secrets = SecretSet()
+    def prepare(self, request: IntegrationRequest) -> Prepared | Execution:
+        """Everything that can fail before a call: deadline, lookup, config.
+
+        Returns what to execute, or the finished :class:`Execution` of a request that cannot run
+        (expired, unknown integration, unavailable library, invalid config).
+        """
         metadata: IntegrationMetadata | None = None
-        started_at: datetime | None = None
         try:
             now = self._clock()
             if request.deadline is not None and request.deadline <= now:
@@ -90,6 +107,16 @@ class Executor:
             metadata = entry.metadata
             config = _parse_config(request.config)
             entry.validate_config(config)
+        except IntegrationError as exc:
+            return Execution(classify(exc), metadata, None, self._clock())
+        return Prepared(request, entry, config)
+
+    async def execute(self, prepared: Prepared, *, traceparent: str | None = None) -> Execution:
+        """Call the integration once with its timeout; never raises (but for cancellation)."""
+        request, metadata = prepared.request, prepared.metadata
+        secrets = SecretSet()
+        started_at = self._clock()
+        try:
             logger = BotLogger(
                 f"integrations.{metadata.id}",
                 bot_id=request.bot_id,
@@ -98,19 +125,18 @@ class Executor:
                 secrets=secrets,
             )
             resolver = SecretRecordingResolver(self._resolver, secrets)
-            started_at = self._clock()
             context = RequestContext(
                 request_id=str(request.request_id),
                 bot_id=request.bot_id,
                 idempotency_key=request.idempotency_key or str(request.request_id),
-                attempt=request.attempt,
+                attempt=prepared.attempt,
                 deadline=request.deadline,
                 traceparent=traceparent,
             )
             with executing(context):
                 async with asyncio.timeout(_time_left(metadata.timeout_s, request, started_at)):
-                    returned = await entry.integration.execute(
-                        config, resolver, request.bot_id, logger
+                    returned = await prepared.entry.integration.execute(
+                        dict(prepared.config), resolver, request.bot_id, logger
                     )
             outcome = classify(returned, secrets=secrets)
         except asyncio.CancelledError:
@@ -127,6 +153,15 @@ class Executor:
                     outcome.message,
                 )
         return Execution(outcome, metadata, started_at, self._clock())
+
+    async def run(
+        self, request: IntegrationRequest, *, traceparent: str | None = None
+    ) -> Execution:
+        """Prepare and execute once."""
+        prepared = self.prepare(request)
+        if isinstance(prepared, Execution):
+            return prepared
+        return await self.execute(prepared, traceparent=traceparent)
 
 
 def _parse_config(text: str) -> dict[str, Any]:

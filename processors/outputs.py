@@ -1,27 +1,21 @@
-"""One inbound record in, exactly one result (and a dead letter when due) out.
+"""Everything a worker publishes: results, duplicates, dead letters and delayed retries.
 
-:meth:`RequestHandler.handle` never raises for a bad record: undecodable bytes become a dead
-letter, a decodable request always gets a result. It only returns once everything it produced is
-on Kafka, so the caller may then release the record's offset for commit.
+Every publish returns only once the broker has the record (see :mod:`processors.sink`), so the
+caller may then release the input record's offset for commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from processors.executor import Execution, Executor
+from processors.executor import Execution
 from processors.records import InboundRecord
-from processors.results import (
-    dead_letter_for,
-    error_for,
-    internal_outcome,
-    needs_dead_letter,
-    result_for,
-)
+from processors.results import dead_letter_for, internal_outcome, result_for
+from processors.retries import ATTEMPTS_HEADER, Attempt, encode_attempts
 from processors.settings import TopicSettings
 from processors.sink import KafkaHeaders, OutputSink
 from schemas import (
@@ -29,32 +23,31 @@ from schemas import (
     IntegrationError,
     IntegrationRequest,
     IntegrationResult,
+    ResultStatus,
     SchemaDecodeError,
     SchemaRegistryError,
     utc_now,
 )
 
-log = logging.getLogger("actionstream.handler")
+log = logging.getLogger("actionstream.outputs")
 
-# Headers carried from a request to its result (W3C trace context).
+# Headers carried from a request to its result, dead letter and retries (W3C trace context).
 PROPAGATED_HEADERS = ("traceparent", "tracestate")
 
 
-class RequestHandler:
-    """Decodes, executes and publishes; the seam the ordering scheduler drives."""
+class Outputs:
+    """Decodes inputs and publishes every kind of output, keyed by ``bot_id``."""
 
     def __init__(
         self,
         *,
         codec: AvroCodec,
-        executor: Executor,
         sink: OutputSink,
         topics: TopicSettings,
         worker_id: str,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._codec = codec
-        self._executor = executor
         self._sink = sink
         self._topics = topics
         self._worker_id = worker_id
@@ -94,31 +87,29 @@ class RequestHandler:
         error = IntegrationError(category="undecodable", message=str(exc), code=400)
         await self.dead_letter(record, error)
 
-    async def handle(self, record: InboundRecord) -> None:
-        """Process one record end to end."""
-        received_at = self._clock()
-        request = await self.decode(record)
-        if request is None:
-            return
-        traceparent = record.header("traceparent")
-        execution = await self._executor.run(
-            request, traceparent=traceparent.decode("latin-1") if traceparent else None
-        )
-        await self.publish_outcome(record, request, execution, received_at=received_at)
-
-    async def publish_outcome(
+    async def result(
         self,
         record: InboundRecord,
         request: IntegrationRequest,
         execution: Execution,
         *,
         received_at: datetime,
-    ) -> IntegrationResult:
-        """Publish the result and, for failures an operator must see, a dead letter."""
+        status: ResultStatus | None = None,
+        attempt: int | None = None,
+        error: IntegrationError | None = None,
+        before_publish: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> tuple[IntegrationResult, bytes]:
+        """Publish the one result of ``request``; returns it and its encoded bytes.
+
+        ``before_publish`` gets the encoded result first: the processor stores it as the
+        request's idempotency record *before* anyone can see it, so a crash in between leaves a
+        stored result to re-emit (as DUPLICATE) rather than an executed action nobody recorded.
+        """
         try:
             result = result_for(
-                request, execution, received_at=received_at, worker_id=self._worker_id
-            )
+                request, execution, received_at=received_at, worker_id=self._worker_id,
+                status=status,
+            )  # fmt: skip
         except (TypeError, ValueError) as exc:
             # The integration said ok, but its result cannot be serialised: that is its bug.
             message = (
@@ -128,21 +119,45 @@ class RequestHandler:
             result = result_for(
                 request, execution, received_at=received_at, worker_id=self._worker_id
             )
+        if attempt is not None:
+            result = replace(result, attempt=attempt)
+        if error is not None:
+            result = replace(result, error=error)
+        value = self._codec.encode(result)
+        if before_publish is not None:
+            await before_publish(value)
+        await self._sink.publish(
+            self._topics.results, request.bot_id.encode(), value, _propagated(record)
+        )
+        return result, value
+
+    async def duplicate(
+        self,
+        record: InboundRecord,
+        request: IntegrationRequest,
+        stored: bytes,
+        *,
+        received_at: datetime,
+    ) -> IntegrationResult:
+        """Re-emit the stored result of an already executed request as DUPLICATE."""
+        original = self._codec.decode(IntegrationResult, stored)
+        result = replace(
+            original,
+            request_id=request.request_id,
+            bot_id=request.bot_id,
+            status=ResultStatus.DUPLICATE,
+            received_at=received_at,
+            started_at=None,
+            finished_at=self._clock(),
+            worker_id=self._worker_id,
+            attempt=request.attempt,
+        )
         await self._sink.publish(
             self._topics.results,
             request.bot_id.encode(),
             self._codec.encode(result),
             _propagated(record),
         )
-        error = error_for(execution.outcome)
-        if error is not None and needs_dead_letter(execution.outcome):
-            await self.dead_letter(
-                record,
-                error,
-                request=request,
-                integration_version=result.integration_version,
-                first_failure_at=execution.finished_at,
-            )
         return result
 
     async def dead_letter(
@@ -167,6 +182,22 @@ class RequestHandler:
         )
         await self._sink.publish(
             self._topics.dlq, record.key or b"", self._codec.encode(letter), _propagated(record)
+        )
+
+    async def retry(
+        self,
+        record: InboundRecord,
+        request: IntegrationRequest,
+        *,
+        attempt: int,
+        not_before: datetime,
+        history: Sequence[Attempt],
+    ) -> None:
+        """Hand the request to the retry topic, to run again at ``not_before``."""
+        retried = replace(request, attempt=attempt, not_before=not_before)
+        headers = [*_propagated(record), (ATTEMPTS_HEADER, encode_attempts(history))]
+        await self._sink.publish(
+            self._topics.retry, request.bot_id.encode(), self._codec.encode(retried), headers
         )
 
 

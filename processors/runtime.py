@@ -1,4 +1,4 @@
-"""What a worker holds while it runs: clients, caches and the request handler, built from settings.
+"""What a worker holds while it runs: clients, caches, the processor and its schedulers.
 
 Everything is created when the worker starts (inside its event loop) and closed when it stops;
 no module-level clients. Tests build the same object with their own settings.
@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 import integrations.telegram
 from integrations.base import BaseIntegration
@@ -19,7 +21,11 @@ from integrations.http import HttpClients, HttpIntegration
 from integrations.registry import IntegrationRegistry
 from integrations.telegram import TelegramClientPool
 from processors.executor import Executor
-from processors.handler import RequestHandler
+from processors.idempotency import IdempotencyStore
+from processors.ordering import OrderedScheduler
+from processors.outputs import Outputs
+from processors.processor import RequestProcessor
+from processors.ratelimit import RateLimiter
 from processors.settings import Settings
 from processors.sink import OutputSink, Producer
 from schemas import AvroCodec, SchemaRegistryClient
@@ -39,7 +45,8 @@ class Runtime:
     http: HttpClients
     codec: AvroCodec
     schema_registry: SchemaRegistryClient | None
-    handler: RequestHandler
+    processor: RequestProcessor
+    schedulers: dict[str, OrderedScheduler]
 
     @classmethod
     async def open(
@@ -52,14 +59,7 @@ class Runtime:
         registry = registry if registry is not None else IntegrationRegistry()
         # Logs each unavailable service once, with its install hint.
         discover(registry, (*BUILTIN_SERVICES, *settings.integrations.extra_modules))
-        redis = aioredis.Redis(
-            connection_pool=aioredis.BlockingConnectionPool.from_url(
-                settings.redis.url,
-                max_connections=max(64, settings.worker.max_in_flight * 2),
-                socket_timeout=settings.redis.socket_timeout_s,
-                socket_connect_timeout=settings.redis.socket_timeout_s,
-            )
-        )
+        redis = _redis(settings)
         resolver = CredentialsResolver.from_settings(settings, redis)
         telegram = TelegramClientPool(settings.telegram)
         integrations.telegram.configure(telegram)
@@ -69,16 +69,54 @@ class Runtime:
                 integration.configure(http)
         schema_registry = _schema_registry(settings)
         codec = await _codec(settings, schema_registry)
-        handler = RequestHandler(
+        outputs = Outputs(
             codec=codec,
-            executor=Executor(registry, resolver),
             sink=OutputSink(producer),
             topics=settings.topics,
             worker_id=settings.worker.id,
         )
-        return cls(
-            settings, registry, redis, resolver, telegram, http, codec, schema_registry, handler
+        processing = settings.processing
+        processor = RequestProcessor(
+            outputs=outputs,
+            executor=Executor(registry, resolver),
+            resolver=resolver,
+            idempotency=IdempotencyStore(
+                redis,
+                lease_s=processing.idempotency_lease_s,
+                result_ttl_s=processing.idempotency_ttl_s,
+            ),
+            limiter=RateLimiter(redis),
+            settings=processing,
+            worker_id=settings.worker.id,
         )
+        worker = settings.worker
+        schedulers = {
+            topic: OrderedScheduler(
+                processor.handle,
+                max_in_flight=worker.max_in_flight,
+                max_buffered=max(worker.max_buffered, worker.max_in_flight),
+                max_parked=worker.max_parked,
+                name=topic,
+            )
+            for topic in (settings.topics.requests, settings.topics.retry)
+        }
+        return cls(
+            settings, registry, redis, resolver, telegram, http, codec, schema_registry,
+            processor, schedulers,
+        )  # fmt: skip
+
+    async def drain(self, timeout_s: float) -> int:
+        """Shutdown: stop taking records, finish what runs within ``timeout_s``."""
+        abandoned = 0
+        for scheduler in self.schedulers.values():
+            abandoned += await scheduler.drain(timeout_s)
+        return abandoned
+
+    async def revoke(self, partitions: set[tuple[str, int]], grace_s: float) -> int:
+        abandoned = 0
+        for scheduler in self.schedulers.values():
+            abandoned += await scheduler.revoke(partitions, grace_s)
+        return abandoned
 
     async def aclose(self) -> None:
         if self.schema_registry is not None:
@@ -87,6 +125,22 @@ class Runtime:
         await self.http.aclose()
         await self.resolver.aclose()
         await self.redis.aclose()
+
+
+def _redis(settings: Settings) -> aioredis.Redis:
+    """One pooled client; waits for a free connection rather than failing under load, and gives
+    up quickly when Redis is down (the processor then pauses the bot and tries again)."""
+    timeout = settings.redis.socket_timeout_s
+    return aioredis.Redis(
+        connection_pool=aioredis.BlockingConnectionPool.from_url(
+            settings.redis.url,
+            max_connections=max(64, settings.worker.max_in_flight * 2),
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        )
+    )
 
 
 def _all_integrations(registry: IntegrationRegistry) -> list[BaseIntegration]:

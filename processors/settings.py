@@ -22,6 +22,13 @@ class KafkaSettings(BaseModel):
     client_id: str = "actionstream"
     consumer_group: str = "actionstream-workers"
     request_timeout_ms: int = 30_000
+    # A crashed worker's partitions move to the others after the session timeout: keep it short
+    # (Faust's default is 60 s). The rebalance timeout must exceed the rebalance grace period.
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    rebalance_timeout_s: float = Field(default=30.0, gt=0)
+    # How often finished offsets are committed: what a crash makes us redo (as DUPLICATEs).
+    commit_interval_s: float = Field(default=1.0, gt=0)
 
 
 class RedisSettings(BaseModel):
@@ -128,6 +135,31 @@ class WorkerSettings(BaseModel):
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     max_in_flight: int = Field(default=256, ge=1)
+    max_buffered: int = Field(default=10_000, ge=1)
+    max_parked: int = Field(default=2_000, ge=1)
+    drain_timeout_s: float = Field(default=20.0, ge=0)
+    rebalance_grace_s: float = Field(default=10.0, ge=0)
+
+
+class ProcessingSettings(BaseModel):
+    """Retries, idempotency and side-effect policies."""
+
+    inline_delay_limit_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="waits up to this long park the bot in memory; longer ones go through the "
+        "retry topic",
+    )
+    backoff_base_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    max_rate_limited_attempts: int = Field(default=20, ge=1)
+    idempotency_lease_s: float = Field(default=15.0, gt=0)
+    idempotency_ttl_s: float = Field(default=7 * 24 * 3600, gt=0)
+    unknown_outcome: dict[str, Literal["reexecute", "report"]] = Field(
+        default_factory=dict,
+        description="per integration id, overrides its declared on_unknown_outcome policy: "
+        '\'{"telegram_send_message": "report"}\'',
+    )
 
 
 class Settings(BaseSettings):
@@ -150,3 +182,4 @@ class Settings(BaseSettings):
     credentials: CredentialsSettings = CredentialsSettings()
     integrations: IntegrationSettings = IntegrationSettings()
     worker: WorkerSettings = WorkerSettings()
+    processing: ProcessingSettings = ProcessingSettings()

@@ -31,6 +31,10 @@ class RuntimeService(mode.Service):
         self._runtime: Runtime | None = None
 
     @property
+    def started(self) -> bool:
+        return self._runtime is not None
+
+    @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
             raise RuntimeError("the worker runtime is not started yet")
@@ -62,22 +66,36 @@ def record_of(event: faust.EventT[Any]) -> InboundRecord:
 
 
 def build_worker_app(settings: Settings) -> tuple[faust.App, RuntimeService]:
-    """The app with its agent on the requests topic."""
+    """The app with one agent on the requests topic and one on the retry topic."""
     app = create_app(settings)
     service = RuntimeService(app, settings)
     app.add_dependency(service)
-    requests = app.topic(settings.topics.requests, key_serializer="raw", value_serializer="raw")
 
-    @app.agent(requests, name="integration-requests")
-    async def handle_requests(stream: faust.StreamT[bytes]) -> None:
-        # One event at a time for now: the event is acked (and its offset becomes committable)
-        # only when the loop asks for the next one, i.e. after its result is on Kafka.
-        await service.maybe_start()
-        handler = service.runtime.handler
-        async for event in stream.events():
-            await handler.handle(record_of(event))
+    async def drain(timeout_s: float) -> int:
+        return await service.runtime.drain(timeout_s) if service.started else 0
 
+    async def revoke(partitions: set[tuple[str, int]], grace_s: float) -> int:
+        return await service.runtime.revoke(partitions, grace_s) if service.started else 0
+
+    app.on_drain(drain, revoke)
+    for name in (settings.topics.requests, settings.topics.retry):
+        _agent(app, service, name)
     return app, service
+
+
+def _agent(app: faust.App, service: RuntimeService, topic_name: str) -> None:
+    topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
+
+    async def consume(stream: faust.StreamT[bytes]) -> None:
+        # Acks are the scheduler's: it releases them in offset order, for the contiguous
+        # finished prefix of each partition (see processors/ordering.py).
+        await service.maybe_start()
+        scheduler = service.runtime.schedulers[topic_name]
+        async for event in stream.noack().events():  # type: ignore[attr-defined]  # not in StreamT
+            if not await scheduler.submit(record_of(event), event.ack):
+                break  # draining: leave the rest unacked, Kafka redelivers it
+
+    app.agent(topic, name=f"actionstream:{topic_name}")(consume)
 
 
 def run_worker(settings: Settings) -> None:

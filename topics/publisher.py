@@ -10,7 +10,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,6 +80,12 @@ def _lookup(context: Mapping[str, Any], dotted: str) -> Any:
             )
         value = value[part]
     return value
+
+
+def _kafka_headers(headers: Headers | None) -> list[tuple[str, bytes]] | None:
+    if not headers:
+        return None
+    return [(k, v.encode() if isinstance(v, str) else v) for k, v in headers.items()]
 
 
 class RequestPublisher:
@@ -164,15 +170,31 @@ class RequestPublisher:
 
     async def send(self, request: IntegrationRequest, *, headers: Headers | None = None) -> None:
         """Publish a built request and wait until the broker has it."""
-        kafka_headers = [
-            (k, v.encode() if isinstance(v, str) else v) for k, v in (headers or {}).items()
-        ]
         await self._producer.send_and_wait(
             self._settings.topics.requests,
             key=request.bot_id.encode(),
             value=self._codec.encode(request),
-            headers=kafka_headers or None,
+            headers=_kafka_headers(headers),
         )
+
+    async def send_many(
+        self, requests: Sequence[IntegrationRequest], *, headers: Headers | None = None
+    ) -> None:
+        """Publish many built requests in one go, in order (so each bot's order is kept).
+
+        Each send is enqueued before the next one starts, then all deliveries are awaited.
+        """
+        kafka_headers = _kafka_headers(headers)
+        deliveries = [
+            await self._producer.send(
+                self._settings.topics.requests,
+                key=request.bot_id.encode(),
+                value=self._codec.encode(request),
+                headers=kafka_headers,
+            )
+            for request in requests
+        ]
+        await asyncio.gather(*deliveries)
 
     async def publish(
         self,

@@ -54,7 +54,7 @@ def test_integrations_list_and_show() -> None:
 async def test_publish_wait_prints_the_result(pipeline: Pipeline) -> None:
     bot = pipeline.bot(5)
     pipeline.write_credentials({bot: {"telegram": {"token": pipeline.token(5)}}})
-    pipeline.worker.start()
+    await pipeline.worker.astart()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ACTIONSTREAM_")},
         **settings_env(pipeline.settings),

@@ -22,7 +22,7 @@ async def test_every_request_gets_one_result_and_every_message_arrives(
     pipeline.write_credentials(
         {pipeline.bot(b): {"telegram": {"token": pipeline.token(b)}} for b in range(BOTS)}
     )
-    pipeline.worker.start()
+    await pipeline.worker.astart()
 
     published: dict[str, tuple[int, int, str]] = {}
     for i in range(REQUESTS):
@@ -69,7 +69,7 @@ async def test_failures_each_get_a_clear_result_and_the_worker_keeps_going(
             }
         }
     )
-    pipeline.worker.start()
+    await pipeline.worker.astart()
     publish = pipeline.publisher.publish
     past = utc_now() - timedelta(seconds=5)
     ids = {
@@ -144,7 +144,7 @@ async def test_failures_each_get_a_clear_result_and_the_worker_keeps_going(
 async def test_garbage_bytes_go_to_the_dlq_and_the_stream_goes_on(pipeline: Pipeline) -> None:
     bot = pipeline.bot(1)
     pipeline.write_credentials({bot: {"telegram": {"token": pipeline.token(1)}}})
-    pipeline.worker.start()
+    await pipeline.worker.astart()
     garbage = [b"\x00\x00\x00\x00\x07garbage", b"plain text, not avro", b"\xc3\x01" + b"\xff" * 8]
     producer = AIOKafkaProducer(bootstrap_servers=pipeline.settings.kafka.bootstrap_servers)
     await producer.start()
@@ -173,7 +173,7 @@ async def test_garbage_bytes_go_to_the_dlq_and_the_stream_goes_on(pipeline: Pipe
 async def test_request_waits_for_the_result_of_a_telegram_send(pipeline: Pipeline) -> None:
     bot = pipeline.bot(3)
     pipeline.write_credentials({bot: {"telegram": {"token": pipeline.token(3)}}})
-    pipeline.worker.start()
+    await pipeline.worker.astart()
     result = await pipeline.publisher.request(
         bot, "telegram_send_message", {"chat_id": 42, "text": "answer me"}, timeout_s=30
     )

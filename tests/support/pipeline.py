@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -17,6 +18,7 @@ from processors.settings import (
     CredentialsSettings,
     IntegrationSettings,
     KafkaSettings,
+    ProcessingSettings,
     RedisSettings,
     Settings,
     TelegramSettings,
@@ -75,6 +77,26 @@ class Pipeline:
         )
         return decode_all(self.codec, IntegrationResult, records)
 
+    async def results_until(
+        self, done: Callable[[list[IntegrationResult]], bool], *, timeout_s: float = 60.0
+    ) -> list[IntegrationResult]:
+        """Read results until ``done(results so far)`` holds."""
+        decoded: list[IntegrationResult] = []
+
+        def until(records: list[Any]) -> bool:
+            decoded[len(decoded) :] = decode_all(
+                self.codec, IntegrationResult, records[len(decoded) :]
+            )
+            return done(decoded)
+
+        await collect(
+            self.settings.kafka.bootstrap_servers,
+            self.settings.topics.results,
+            until=until,
+            timeout_s=timeout_s,
+        )
+        return decoded
+
     async def dead_letters(self, count: int, *, timeout_s: float = 60.0) -> list[DeadLetter]:
         records = await collect(
             self.settings.kafka.bootstrap_servers,
@@ -110,7 +132,11 @@ def pipeline_settings(
             local_ttl_s=0.5,
         ),
         integrations=IntegrationSettings(extra_modules=["support.testkit"]),
-        worker=WorkerSettings(id=f"test-worker-{unique}", web_port=free_port()),
+        worker=WorkerSettings(
+            id=f"test-worker-{unique}", web_port=free_port(), drain_timeout_s=10.0
+        ),
+        # A crashed worker's claims free up after 3 s instead of 15 (tests kill workers).
+        processing=ProcessingSettings(idempotency_lease_s=3.0, backoff_base_s=0.1),
     )
 
 

@@ -6,6 +6,7 @@ and it keeps Faust's own event loop and signal handlers out of the test process.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -91,6 +92,13 @@ class WorkerProcess:
                     f"worker did not stop within {timeout_s}s of SIGTERM:\n{self.tail()}"
                 ) from None
         return self.proc.returncode
+
+    # The async forms keep the test's event loop (which serves the fakes) running meanwhile.
+    async def astart(self, *, wait_ready_s: float = 60.0) -> None:
+        await asyncio.to_thread(self.start, wait_ready_s=wait_ready_s)
+
+    async def astop(self, *, timeout_s: float = 60.0) -> int:
+        return await asyncio.to_thread(self.stop, timeout_s=timeout_s)
 
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to clean up."""

@@ -1,0 +1,300 @@
+"""Ordered concurrency: different bots run concurrently, one bot's records strictly in order.
+
+Records arrive from Kafka in offset order per partition. :class:`OrderedScheduler` puts each one
+in the *lane* of its key (the ``bot_id``): only a lane's head runs, so a bot's actions keep their
+publish order, while heads of different lanes run concurrently, up to ``max_in_flight``.
+
+Offsets: a record is acked only when it is finished *and* every earlier record of its partition is
+finished too (the contiguous finished prefix), so Faust never commits past unfinished work,
+whatever order the lanes finish in (faust-streaming#606 is why we release acks ourselves).
+
+A head that has to wait (rate limit, retry backoff) is *parked*: it gives its execution slot
+back and sleeps; only its own lane waits. Everything is bounded: at most ``max_buffered`` records
+held (running, parked or queued) and at most ``max_parked`` parked lanes; past either bound
+:meth:`OrderedScheduler.submit` waits, which stops the agent from taking more records — Kafka's
+fetcher then stops fetching: backpressure, never unbounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from processors.records import InboundRecord
+
+log = logging.getLogger("actionstream.ordering")
+
+TopicPartition = tuple[str, int]
+LaneKey = tuple[str, bytes | tuple[int, int]]
+
+# A handler that raised (a bug of ours: handlers route every failure themselves) is retried
+# after this pause instead of being acked without a result.
+HANDLER_BUG_RETRY_S = 1.0
+
+
+@dataclass(eq=False)
+class Job:
+    """One record on its way through the scheduler."""
+
+    record: InboundRecord
+    ack: Callable[[], object]
+    lane: LaneKey
+    done: bool = False
+    scheduler: OrderedScheduler | None = field(default=None, repr=False)
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    holds_slot: bool = False
+
+    @property
+    def tp(self) -> TopicPartition:
+        return (self.record.topic, self.record.partition)
+
+    async def park(self, seconds: float) -> None:
+        """Wait without holding an execution slot; only this job's lane waits."""
+        if self.scheduler is not None:
+            await self.scheduler.park(self, seconds)
+        elif seconds > 0:
+            await asyncio.sleep(seconds)
+
+
+Handler = Callable[[Job], Awaitable[None]]
+
+
+class OrderedScheduler:
+    """Runs records by lane, concurrently across lanes, acking each partition's finished prefix."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        max_in_flight: int = 256,
+        max_buffered: int = 10_000,
+        max_parked: int = 1_000,
+        name: str = "scheduler",
+    ) -> None:
+        if max_buffered < max_in_flight:
+            raise ValueError(
+                f"max_buffered ({max_buffered}) must be at least max_in_flight ({max_in_flight})"
+            )
+        self._handler = handler
+        self._max_buffered = max_buffered
+        self._max_parked = max_parked
+        self._name = name
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._lanes: dict[LaneKey, deque[Job]] = {}
+        self._partitions: dict[TopicPartition, deque[Job]] = {}
+        self._buffered = 0
+        self._parked = 0
+        self._running = 0
+        self._space_waiters: list[asyncio.Future[None]] = []
+        self._accepting = True
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- what the agent calls ---------------------------------------------------------------------
+
+    async def submit(self, record: InboundRecord, ack: Callable[[], object]) -> bool:
+        """Take a record (waiting while the scheduler is full); ``False`` once it stops accepting.
+
+        A record that is not taken is not acked: Kafka redelivers it after a restart or rebalance.
+        """
+        while not self._has_space():
+            waiter = asyncio.get_running_loop().create_future()
+            self._space_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._space_waiters.remove(waiter)
+        if not self._accepting:
+            return False
+        self._buffered += 1
+        self._idle.clear()
+        job = Job(record, ack, _lane_of(record), scheduler=self)
+        self._partitions.setdefault(job.tp, deque()).append(job)
+        lane = self._lanes.get(job.lane)
+        if lane is None:
+            self._lanes[job.lane] = deque([job])
+            self._start(job)
+        else:
+            lane.append(job)
+        return True
+
+    def _has_space(self) -> bool:
+        return not self._accepting or (
+            self._buffered < self._max_buffered and self._parked < self._max_parked
+        )
+
+    # -- what handlers call -----------------------------------------------------------------------
+
+    async def park(self, job: Job, seconds: float) -> None:
+        """Wait ``seconds`` holding the job's lane but not an execution slot."""
+        if seconds <= 0:
+            return
+        self._release_slot(job)
+        self._parked += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._parked -= 1
+            self._wake()
+        await self._acquire_slot(job)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> int:
+        """Stop taking records, let running ones finish for up to ``timeout_s``, cancel the rest.
+
+        Queued records that had not started are dropped unacked (they are redelivered and, being
+        idempotent by key, deduplicated). Returns how many were cancelled or dropped.
+        """
+        self._accepting = False
+        self._wake()
+        return await self._stop_jobs(self._all_jobs(), timeout_s)
+
+    async def revoke(self, partitions: Iterable[TopicPartition], grace_s: float) -> int:
+        """Partitions were taken away: stop starting their records, finish or abandon the rest."""
+        revoked = set(partitions)
+        jobs = [job for tp in revoked for job in self._partitions.get(tp, ())]
+        abandoned = await self._stop_jobs(jobs, grace_s)
+        for tp in revoked:
+            self._partitions.pop(tp, None)
+        return abandoned
+
+    async def _stop_jobs(self, jobs: list[Job], timeout_s: float) -> int:
+        waiting = [job for job in jobs if not job.done]
+        running = [job.task for job in waiting if job.task is not None]
+        for job in waiting:
+            if job.task is None:  # never started: just forget it
+                self._forget(job)
+        if running:
+            _, pending = await asyncio.wait(running, timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        abandoned = [job for job in waiting if not job.done]
+        for job in abandoned:
+            if job.task is not None:  # cancelled mid-way: its lane must not wait for it
+                self._forget(job)
+        if abandoned:
+            log.warning(
+                "%s: %d record(s) left unacked; Kafka will redeliver them",
+                self._name,
+                len(abandoned),
+            )
+        return len(abandoned)
+
+    def _all_jobs(self) -> list[Job]:
+        return [job for jobs in self._partitions.values() for job in jobs]
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _start(self, job: Job) -> None:
+        job.task = asyncio.create_task(self._run(job), name=f"{self._name}:{job.lane[1]!r}")
+
+    async def _run(self, job: Job) -> None:
+        self._running += 1
+        try:
+            await self._acquire_slot(job)
+            while True:
+                try:
+                    await self._handler(job)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception(
+                        "%s: handler failed on %s[%d]@%d; retrying it (the record is not acked)",
+                        self._name,
+                        job.record.topic,
+                        job.record.partition,
+                        job.record.offset,
+                    )
+                    await self.park(job, HANDLER_BUG_RETRY_S)
+        finally:
+            self._running -= 1
+            self._release_slot(job)
+        job.done = True
+        self._finish(job)
+
+    async def _acquire_slot(self, job: Job) -> None:
+        await self._slots.acquire()
+        job.holds_slot = True
+
+    def _release_slot(self, job: Job) -> None:
+        if job.holds_slot:
+            job.holds_slot = False
+            self._slots.release()
+
+    def _finish(self, job: Job) -> None:
+        lane = self._lanes.get(job.lane)
+        if lane and lane[0] is job:
+            lane.popleft()
+            if lane:
+                if self._accepting:
+                    self._start(lane[0])
+            else:
+                del self._lanes[job.lane]
+        self._release_acks(job.tp)
+        self._buffered -= 1
+        self._wake()
+
+    def _forget(self, job: Job) -> None:
+        lane = self._lanes.get(job.lane)
+        if lane is not None:
+            with contextlib.suppress(ValueError):
+                lane.remove(job)
+            if not lane:
+                del self._lanes[job.lane]
+        partition = self._partitions.get(job.tp)
+        if partition is not None:
+            with contextlib.suppress(ValueError):
+                partition.remove(job)
+        self._buffered -= 1
+        self._wake()
+
+    def _release_acks(self, tp: TopicPartition) -> None:
+        partition = self._partitions.get(tp)
+        while partition and partition[0].done:
+            partition.popleft().ack()
+
+    def _wake(self) -> None:
+        if self._buffered == 0:
+            self._idle.set()
+        if self._space_waiters and self._has_space():
+            for waiter in self._space_waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    # -- observability ----------------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    @property
+    def parked(self) -> int:
+        return self._parked
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def lanes(self) -> int:
+        return len(self._lanes)
+
+    async def wait_idle(self) -> None:
+        """Wait until nothing is buffered (tests and benchmarks)."""
+        await self._idle.wait()
+
+
+def _lane_of(record: InboundRecord) -> LaneKey:
+    # Keyless records have no order to keep: each gets a lane of its own.
+    if record.key is None:
+        return (record.topic, (record.partition, record.offset))
+    return (record.topic, record.key)

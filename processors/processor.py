@@ -1,0 +1,377 @@
+"""One request from claim to result: idempotency, rate limits, retries, failure routing.
+
+The scheduler (:mod:`processors.ordering`) calls :meth:`RequestProcessor.handle` for the head of
+each bot's lane. Every path ends in exactly one result (or, for undecodable bytes, a dead letter);
+waits park only this bot. The routing, one classified outcome → one action:
+
+==================  ===============================================================================
+outcome             action
+==================  ===============================================================================
+succeeded           SUCCEEDED result; the idempotency record stores it (replays → DUPLICATE)
+rate_limited        feed the limiter; wait ``retry_after`` + jitter (parked, or the retry topic)
+transient           exponential backoff with jitter up to ``max_attempts``; if the call may have
+                    reached the provider, the side-effect policy decides first
+auth                invalidate the cached credentials, refetch, retry once; then FAILED
+invalid_config,     FAILED result now, and a dead letter
+permanent,
+not_found,
+unavailable
+internal            FAILED result, a dead letter, keep running
+expired             EXPIRED result; nothing is executed
+==================  ===============================================================================
+
+Redis (idempotency claims, rate limits) being unreachable pauses this bot and retries: no side
+effect ever happens without a claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from integrations.base import CredentialsResolverLike, IntegrationMetadata
+from integrations.errors import IntegrationError as TypedError
+from integrations.errors import OutcomeCategory
+from integrations.outcome import Outcome, classify
+from processors.executor import Execution, Executor, Prepared
+from processors.idempotency import Claim, ClaimState, IdempotencyStore, IdempotencyUnavailableError
+from processors.ordering import Job
+from processors.outputs import Outputs
+from processors.ratelimit import LimitKey, RateLimiter, RateLimiterUnavailableError
+from processors.records import InboundRecord
+from processors.results import error_for, needs_dead_letter
+from processors.retries import (
+    ATTEMPTS_HEADER,
+    Attempt,
+    backoff_s,
+    decode_attempts,
+    may_reexecute,
+    retry_after_s,
+    summarize,
+)
+from processors.settings import ProcessingSettings
+from schemas import IntegrationError, IntegrationRequest, ResultStatus, utc_now
+
+log = logging.getLogger("actionstream.processor")
+
+REDIS_BACKOFF_MAX_S = 5.0
+
+
+class InvalidatingResolver(CredentialsResolverLike, Protocol):
+    """The credentials resolver, plus dropping cached credentials a provider rejected."""
+
+    async def invalidate(self, bot_id: str, provider: str) -> None: ...
+
+
+@dataclass
+class _Run:
+    """The state of one request's attempts in this worker."""
+
+    job: Job
+    request: IntegrationRequest
+    received_at: datetime
+    traceparent: str | None
+    history: list[Attempt] = field(default_factory=list)
+    claim: Claim | None = None
+    owner: str = ""
+    key: str = ""
+    auth_refreshed: bool = False
+    rate_limited: int = 0
+    maybe_executed: bool = False
+
+    @property
+    def record(self) -> InboundRecord:
+        return self.job.record
+
+    @property
+    def attempt(self) -> int:
+        return self.request.attempt + len(self.history)
+
+
+class RequestProcessor:
+    """The scheduler's handler: drives each request to exactly one result."""
+
+    def __init__(
+        self,
+        *,
+        outputs: Outputs,
+        executor: Executor,
+        resolver: InvalidatingResolver,
+        idempotency: IdempotencyStore,
+        limiter: RateLimiter,
+        settings: ProcessingSettings,
+        worker_id: str,
+        clock: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._outputs = outputs
+        self._executor = executor
+        self._resolver = resolver
+        self._store = idempotency
+        self._limiter = limiter
+        self._settings = settings
+        self._worker_id = worker_id
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    async def handle(self, job: Job) -> None:
+        received_at = self._clock()
+        request = await self._outputs.decode(job.record)
+        if request is None:
+            return
+        header = job.record.header("traceparent")
+        run = _Run(job, request, received_at, header.decode("latin-1") if header else None)
+        run.history = decode_attempts(job.record.header(ATTEMPTS_HEADER))
+        if request.not_before is not None:  # a delayed retry: wait until it is due
+            await job.park((request.not_before - self._clock()).total_seconds())
+        prepared = self._executor.prepare(request)
+        if isinstance(prepared, Execution):  # expired, unknown, unavailable, invalid config
+            await self._finish(run, prepared)
+            return
+        await self._claim(run)
+        assert run.claim is not None
+        try:
+            await self._run_claimed(run, prepared)
+        except asyncio.CancelledError:
+            # Drained or revoked mid-way: free the claim now rather than at lease expiry, and
+            # say whether the side effect may have happened.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._release(run, unknown=True), timeout=2)
+            raise
+
+    # -- claim ------------------------------------------------------------------------------------
+
+    async def _claim(self, run: _Run) -> None:
+        run.key = run.request.idempotency_key or str(run.request.request_id)
+        run.owner = f"{self._worker_id}:{uuid.uuid4().hex[:12]}"
+        while True:
+            claim = await self._redis(
+                run, lambda: self._store.claim(run.request.bot_id, run.key, run.owner)
+            )
+            if claim.state is not ClaimState.BUSY:
+                run.claim = claim
+                return
+            # Another worker holds it (e.g. the previous owner of this partition is finishing).
+            await run.job.park(claim.retry_after_s or 1.0)
+
+    async def _run_claimed(self, run: _Run, prepared: Prepared) -> None:
+        claim = run.claim
+        assert claim is not None
+        if claim.state is ClaimState.DONE:
+            assert claim.result is not None
+            await self._outputs.duplicate(
+                run.record, run.request, claim.result, received_at=run.received_at
+            )
+            return
+        metadata = prepared.metadata
+        if claim.state is ClaimState.ACQUIRED_AFTER_UNKNOWN and not self._may_reexecute(metadata):
+            await self._unknown_outcome(run, prepared, "an earlier attempt was interrupted")
+            return
+        await self._attempts(run, prepared)
+
+    # -- attempts ---------------------------------------------------------------------------------
+
+    async def _attempts(self, run: _Run, prepared: Prepared) -> None:
+        metadata = prepared.metadata
+        while True:
+            if run.request.deadline is not None and run.request.deadline <= self._clock():
+                expired = self._executor.prepare(run.request)
+                assert isinstance(expired, Execution)
+                await self._finish(run, expired)
+                await self._release(run, unknown=run.maybe_executed)
+                return
+            keys = await self._limit_keys(run, prepared)
+            if keys is None:
+                return  # handed to the retry topic
+            prepared.attempt = run.attempt
+            execution = await self._executor.execute(prepared, traceparent=run.traceparent)
+            outcome = execution.outcome
+            if outcome.succeeded:
+                await self._outputs.result(
+                    run.record, run.request, execution, received_at=run.received_at,
+                    attempt=run.attempt, before_publish=lambda value: self._complete(run, value),
+                )  # fmt: skip
+                return
+            run.history.append(Attempt.of(run.attempt, outcome, execution.finished_at))
+            run.maybe_executed = run.maybe_executed or outcome.maybe_executed
+            delay = await self._delay_for(run, metadata, outcome, keys)
+            if delay is None:
+                await self._fail(run, execution)
+                return
+            if outcome.maybe_executed and not self._may_reexecute(metadata):
+                await self._unknown_outcome(run, prepared, outcome.message)
+                return
+            if not await self._wait(run, delay):
+                return
+
+    async def _delay_for(
+        self,
+        run: _Run,
+        metadata: IntegrationMetadata,
+        outcome: Outcome,
+        keys: tuple[LimitKey, ...],
+    ) -> float | None:
+        """How long to wait before the next attempt, or ``None`` when this was the last one."""
+        settings = self._settings
+        category = outcome.category
+        if category is OutcomeCategory.RATE_LIMITED:
+            run.rate_limited += 1
+            if run.rate_limited >= settings.max_rate_limited_attempts:
+                return None
+            wait = retry_after_s(outcome, settings.backoff_base_s * 2, self._rng)
+            with contextlib.suppress(RateLimiterUnavailableError):
+                await self._limiter.penalize(keys, wait)
+            return wait
+        if category is OutcomeCategory.TRANSIENT:
+            failures = len(run.history) - run.rate_limited
+            if failures >= metadata.max_attempts:
+                return None
+            return backoff_s(
+                failures,
+                base_s=settings.backoff_base_s,
+                max_s=settings.backoff_max_s,
+                rng=self._rng,
+            )
+        if category is OutcomeCategory.AUTH and not run.auth_refreshed:
+            run.auth_refreshed = True
+            provider = metadata.credentials_provider
+            if provider:
+                await self._resolver.invalidate(run.request.bot_id, provider)
+            return 0.0
+        return None
+
+    async def _wait(self, run: _Run, delay: float) -> bool:
+        """Park for ``delay``, or hand a longer wait to the retry topic (then ``False``)."""
+        if delay <= self._settings.inline_delay_limit_s:
+            await run.job.park(delay)
+            await self._redis(
+                run, lambda: self._store.renew(run.request.bot_id, run.key, run.owner)
+            )
+            return True
+        await self._outputs.retry(
+            run.record,
+            run.request,
+            attempt=run.attempt,
+            not_before=self._clock() + timedelta(seconds=delay),
+            history=run.history,
+        )
+        await self._release(run, unknown=run.maybe_executed)
+        return False
+
+    async def _limit_keys(self, run: _Run, prepared: Prepared) -> tuple[LimitKey, ...] | None:
+        """Take a rate-limit slot (parking while none is free); ``None`` if handed off."""
+        metadata = prepared.metadata
+        if not metadata.rate_limits:
+            return ()
+        credentials = await self._credentials(run, metadata)
+        keys = self._limiter.keys_for(metadata, credentials=credentials, config=prepared.config)
+        while True:
+            decision = await self._redis(run, lambda: self._limiter.acquire(keys))
+            if decision.allowed:
+                return keys
+            if not await self._wait(run, decision.wait_s):
+                return None
+
+    async def _credentials(self, run: _Run, metadata: IntegrationMetadata) -> dict[str, Any] | None:
+        if metadata.credentials_provider is None:
+            return None
+        try:
+            return await self._resolver.get_default_for(
+                bot_id=run.request.bot_id,
+                provider=metadata.credentials_provider,
+                strategy=metadata.credentials_strategy.value,
+            )
+        except TypedError:
+            return None  # the integration will meet the same problem and report it
+
+    # -- endings ----------------------------------------------------------------------------------
+
+    async def _finish(self, run: _Run, execution: Execution) -> None:
+        """A result (and a dead letter where due) for a request that never ran."""
+        result, _ = await self._outputs.result(
+            run.record, run.request, execution, received_at=run.received_at
+        )
+        error = error_for(execution.outcome)
+        if error is not None and needs_dead_letter(execution.outcome):
+            await self._outputs.dead_letter(
+                run.record, error, request=run.request,
+                integration_version=result.integration_version,
+            )  # fmt: skip
+
+    async def _fail(self, run: _Run, execution: Execution) -> None:
+        """FAILED after the last attempt: every attempt's error summarised, and a dead letter."""
+        last = execution.outcome
+        error = IntegrationError(
+            category=last.category.value,
+            code=last.code,
+            message=summarize(run.history) if len(run.history) > 1 else last.message,
+            retryable=last.retryable,
+            retry_after_ms=None if last.retry_after_s is None else int(last.retry_after_s * 1000),
+        )
+        result, _ = await self._outputs.result(
+            run.record, run.request, execution, received_at=run.received_at,
+            attempt=run.attempt, error=error,
+        )  # fmt: skip
+        await self._outputs.dead_letter(
+            run.record, error, request=run.request,
+            integration_version=result.integration_version, attempts=len(run.history),
+            first_failure_at=run.history[0].at if run.history else None,
+        )  # fmt: skip
+        # Not stored as done: a replay of a failed request should run it again.
+        await self._release(run, unknown=run.maybe_executed)
+
+    async def _unknown_outcome(self, run: _Run, prepared: Prepared, why: str) -> None:
+        """At-most-once: report OUTCOME_UNKNOWN for an operator instead of risking a repeat."""
+        message = (
+            f"{prepared.metadata.id} may or may not have run ({why}); not retried because it is "
+            "not idempotent and its policy is 'report'. Check with the provider, then replay "
+            "with a new idempotency key if it did not happen."
+        )
+        outcome = classify(TypedError(message, code=504))
+        execution = Execution(outcome, prepared.metadata, None, self._clock())
+        error = IntegrationError(category="outcome_unknown", code=504, message=message)
+        await self._outputs.result(
+            run.record, run.request, execution, received_at=run.received_at,
+            status=ResultStatus.OUTCOME_UNKNOWN, attempt=run.attempt, error=error,
+            before_publish=lambda value: self._complete(run, value),
+        )  # fmt: skip
+        await self._outputs.dead_letter(
+            run.record, error, request=run.request,
+            integration_version=prepared.metadata.version, attempts=max(1, len(run.history)),
+        )  # fmt: skip
+
+    async def _complete(self, run: _Run, value: bytes) -> None:
+        bot, key, owner = run.request.bot_id, run.key, run.owner
+        await self._redis(run, lambda: self._store.complete(bot, key, owner, value))
+
+    async def _release(self, run: _Run, *, unknown: bool) -> None:
+        bot, key, owner = run.request.bot_id, run.key, run.owner
+        await self._redis(
+            run, lambda: self._store.release(bot, key, owner, outcome_unknown=unknown)
+        )
+
+    def _may_reexecute(self, metadata: IntegrationMetadata) -> bool:
+        return may_reexecute(metadata, self._settings.unknown_outcome.get(metadata.id))
+
+    async def _redis(self, run: _Run, operation: Callable[[], Any]) -> Any:
+        """Run a Redis operation; while Redis is unreachable, park this bot and try again."""
+        backoff = 0.2
+        while True:
+            try:
+                return await operation()
+            except (IdempotencyUnavailableError, RateLimiterUnavailableError) as exc:
+                log.warning(
+                    "redis unavailable for bot %s (%s); pausing %.1fs",
+                    run.request.bot_id,
+                    exc,
+                    backoff,
+                )
+                await run.job.park(backoff)
+                backoff = min(backoff * 2, REDIS_BACKOFF_MAX_S)
