@@ -303,10 +303,11 @@ start_redis() {
         mkdir -p "$REDIS_DATA_DIR"
         rotate_log "$REDIS_LOG"
         log "starting redis-server $(redis_version) on 127.0.0.1:$REDIS_PORT"
-        # No config file: everything on the command line; no persistence (test data is disposable).
+        # No config file: everything on the command line. Append-only persistence, as production
+        # needs: idempotency records must survive a Redis restart or a redelivery runs twice.
         spawn "$REDIS_PID" "$REDIS_LOG" \
             redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DATA_DIR" \
-            --daemonize no --save "" --appendonly no --logfile ""
+            --daemonize no --save "" --appendonly yes --appendfsync everysec --logfile ""
     fi
     local deadline=$((SECONDS + REDIS_START_TIMEOUT))
     while ((SECONDS < deadline)); do

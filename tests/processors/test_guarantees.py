@@ -13,6 +13,8 @@ import statistics
 import time
 from collections import Counter, defaultdict
 
+from aiokafka import AIOKafkaProducer
+
 from schemas import IntegrationRequest, IntegrationResult, ResultStatus
 from support.pipeline import Pipeline
 
@@ -222,3 +224,61 @@ async def test_republishing_a_completed_request_is_a_duplicate_not_a_second_send
     assert second.request_id == request.request_id
     assert second.response == first.response
     assert [m.text for m in pipeline.fake.messages()] == ["only once"]
+
+
+async def test_a_poisoned_stream_never_stops_the_valid_requests(pipeline: Pipeline) -> None:
+    bots = 5
+    pipeline.write_credentials(
+        {
+            pipeline.bot(b): {
+                "telegram": {"token": pipeline.token(b)},
+                "testkit": {"token": f"tk-{b}-secret-value"},
+            }
+            for b in range(bots)
+        }
+    )
+    await pipeline.worker.astart()
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.settings.kafka.bootstrap_servers)
+    await producer.start()
+    valid, poison, garbage = [], [], 0
+    try:
+        for n in range(40):
+            bot = pipeline.bot(n % bots)
+            kind = n % 5
+            if kind == 0:
+                await producer.send_and_wait(
+                    pipeline.settings.topics.requests, key=bot.encode(), value=b"\x00junk%d" % n
+                )
+                garbage += 1
+                continue
+            if kind == 1:
+                integration, config = "nosuch_action", {}
+            elif kind == 2:
+                integration, config = "telegram_send_message", {"chat_id": 1, "text": ""}
+            elif kind == 3:
+                integration, config = "testkit_crash", {"note": "boom"}
+            else:
+                request = pipeline.publisher.build(
+                    bot, "telegram_send_message", {"chat_id": 900 + n, "text": f"ok {n}"}
+                )
+                await pipeline.publisher.send(request)
+                valid.append(request)
+                continue
+            request = IntegrationRequest.new(bot_id=bot, integration_id=integration, config=config)
+            await pipeline.publisher.send(request)
+            poison.append(request)
+    finally:
+        await producer.stop()
+
+    wanted = {str(r.request_id) for r in valid + poison}
+    results = await pipeline.results_until(lambda got: wanted <= {str(r.request_id) for r in got})
+    by_id = {str(r.request_id): r for r in results}
+    assert all(by_id[str(r.request_id)].status is ResultStatus.SUCCEEDED for r in valid)
+    assert all(by_id[str(r.request_id)].status is ResultStatus.FAILED for r in poison)
+    letters = await pipeline.dead_letters(len(poison) + garbage)
+    assert sum(1 for d in letters if d.error.category == "undecodable") == garbage
+    assert {d.request_id for d in letters if d.request_id} == {str(r.request_id) for r in poison}
+    assert sorted(m.text for m in pipeline.fake.messages()) == sorted(
+        r.config_dict()["text"] for r in valid
+    )
+    assert pipeline.worker.running

@@ -142,11 +142,22 @@ def pipeline_settings(
 
 @asynccontextmanager
 async def running_pipeline(
-    kafka_bootstrap: str, redis_url: str, tmp_path: Path, unique: str
+    kafka_bootstrap: str,
+    redis_url: str,
+    tmp_path: Path,
+    unique: str,
+    *,
+    adjust: Callable[[Settings], Settings] | None = None,
 ) -> AsyncIterator[Pipeline]:
-    """Topics applied, fake and publisher started; the worker is started by the test."""
+    """Topics applied, fake and publisher started; the worker is started by the test.
+
+    ``adjust`` may return changed settings (e.g. ``settings.model_copy(update=...)`` with
+    endpoints of other fakes) before anything is started.
+    """
     async with FakeTelegram() as fake:
         settings = pipeline_settings(kafka_bootstrap, redis_url, fake, tmp_path, unique)
+        if adjust is not None:
+            settings = adjust(settings)
         async with TopicAdmin(kafka_bootstrap) as admin:
             await admin.apply(catalogue(settings.topics))
         credentials_file = settings.credentials.file_path
