@@ -43,7 +43,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BUILTIN_SERVICES: tuple[str, ...] = ("telegram",)
+BUILTIN_SERVICES: tuple[str, ...] = (
+    "telegram",  # messaging
+    "discord",  # messaging
+    "openai",  # ai
+    "dropbox",  # storage
+    "openweathermap",  # weather
+    "googlemaps",  # maps
+    "yookassa",  # payments
+    "stripe",  # payments
+    "bitrix24",  # crm
+    "wildberries",  # ecommerce
+    "moodle",  # education
+    "openfda",  # medicine
+    "newsapi",  # news
+    "googletranslate",  # translation
+)
 """Service packages under ``integrations/`` that ship with actionstream."""
 BUILTIN_PACKAGE = "integrations"
 ENTRY_POINT_GROUP = "actionstream.integrations"

@@ -193,7 +193,5 @@ def test_builtin_services_load(reg: IntegrationRegistry) -> None:
     report = discover(reg, entry_point_group=None)
     assert report.unavailable == ()
     assert report.loaded == BUILTIN_SERVICES
-    assert all(
-        key.startswith(f"{m.service}_")
-        for key, m in zip(report.registered, reg.list(), strict=True)
-    )
+    assert sorted(report.registered) == sorted(m.key for m in reg.list())
+    assert {m.service for m in reg.list()} == set(BUILTIN_SERVICES)

@@ -1,0 +1,234 @@
+"""A fake Google Geocoding API: real HTTP on loopback, for tests and demos.
+
+    async with FakeGoogleMaps() as fake:          # 127.0.0.1:<free port>
+        clients = HttpClients({"googlemaps": EndpointSettings(base_url=fake.url)})
+        fake.add_place("Red Square, Moscow", 55.7539, 37.6208)
+        fake.inject("over_query_limit")           # the next call gets OVER_QUERY_LIMIT
+        fake.calls[-1].params                     # what the client sent (key included)
+
+It answers like the real service (external-apis.md §8.5): ``GET /maps/api/geocode/json`` with
+``address`` / ``components`` / ``latlng`` and ``key``, and **errors inside HTTP 200** through the
+body's ``status`` (``OK``, ``ZERO_RESULTS``, ``OVER_QUERY_LIMIT``, ``REQUEST_DENIED``,
+``OVER_DAILY_LIMIT``, ``INVALID_REQUEST``, ``UNKNOWN_ERROR``) plus an ``error_message``.
+Keys: any non-empty key is accepted unless ``api_keys`` lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["FakeGoogleMaps", "FaultKind", "RecordedCall"]
+
+FaultKind = Literal[
+    "over_query_limit",
+    "request_denied",
+    "over_daily_limit",
+    "invalid_request",
+    "unknown_error",
+    "http_error",  # a real HTTP error status (default 500), e.g. from Google's front end
+    "timeout",  # answer only after delay_s
+    "disconnect",  # close the connection without answering
+]
+_MESSAGES = {
+    "over_query_limit": "You have exceeded your rate-limit for this API.",
+    "request_denied": "The provided API key is invalid.",
+    "over_daily_limit": "You have exceeded your daily request quota for this API. "
+    "If you did not set a custom daily request quota, verify your project has an active "
+    "billing account: http://g.co/dev/maps-no-account",
+    "invalid_request": "Invalid request. Invalid 'address' parameter.",
+    "unknown_error": "",
+}
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    time: float
+    status: int = 0  # HTTP status answered
+    body: dict[str, Any] = field(default_factory=dict)  # the JSON answered
+
+
+@dataclass(slots=True)
+class _Injection:
+    kind: FaultKind
+    remaining: int | None
+    error_message: str | None
+    status: int
+    delay_s: float
+
+
+class FakeGoogleMaps:
+    """A fake Geocoding API on ``host:port`` (0: a free port), started by ``async with``."""
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, api_keys: Iterable[str] | None = None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.api_keys = None if api_keys is None else set(api_keys)
+        self.calls: list[RecordedCall] = []
+        self.places: dict[str, dict[str, Any]] = {}
+        self._injections: list[_Injection] = []
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.add_place("1600 Amphitheatre Parkway, Mountain View, CA", 37.4224764, -122.0842499)
+        self.add_place("Red Square, Moscow", 55.7539303, 37.620795, types=["establishment"])
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeGoogleMaps:
+        app = web.Application()
+        app.router.add_get("/maps/api/geocode/json", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def add_place(
+        self,
+        address: str,
+        lat: float,
+        lng: float,
+        *,
+        formatted_address: str | None = None,
+        types: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Make ``address`` (case-insensitive) geocode to ``lat,lng``; returns the result."""
+        digest = hashlib.sha1(address.encode(), usedforsecurity=False).hexdigest()[:20]
+        result = {
+            "address_components": [],
+            "formatted_address": formatted_address or address,
+            "geometry": {
+                "location": {"lat": lat, "lng": lng},
+                "location_type": "ROOFTOP",
+                "viewport": {
+                    "northeast": {"lat": lat + 0.001, "lng": lng + 0.001},
+                    "southwest": {"lat": lat - 0.001, "lng": lng - 0.001},
+                },
+            },
+            "place_id": f"ChIJ{digest}",
+            "types": types or ["street_address"],
+        }
+        self.places[address.strip().lower()] = result
+        return result
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        error_message: str | None = None,
+        status: int = 500,
+        delay_s: float = 30.0,
+    ) -> None:
+        """Make the next ``times`` requests (None: all) fail with ``kind``."""
+        self._injections.append(_Injection(kind, times, error_message, status, delay_s))
+
+    def clear(self) -> None:
+        """Forget calls and injections (places stay)."""
+        self.calls.clear()
+        self._injections.clear()
+
+    # -- the server ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        call = RecordedCall(
+            request.method, request.path, dict(request.query), dict(request.headers), time.time()
+        )
+        self.calls.append(call)
+        injection = next((i for i in self._injections if i.remaining != 0), None)
+        if injection is not None and injection.remaining is not None:
+            injection.remaining -= 1
+        if injection is not None and injection.kind == "disconnect":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)
+        if injection is not None and injection.kind == "timeout":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        if injection is not None and injection.kind == "http_error":
+            call.status = injection.status
+            return web.Response(status=injection.status, text="<html>Server Error</html>")
+        if injection is not None and injection.kind in _MESSAGES:
+            body = _status(
+                injection.kind.upper(), injection.error_message or _MESSAGES[injection.kind]
+            )
+        else:
+            body = self._geocode(call.params)
+        call.status, call.body = 200, body
+        return web.json_response(body)  # always 200: the status is in the body
+
+    def _geocode(self, params: dict[str, str]) -> dict[str, Any]:
+        key = params.get("key")
+        if not key:
+            return _status(
+                "REQUEST_DENIED",
+                "You must use an API key to authenticate each request to Google Maps Platform "
+                "APIs.",
+            )
+        if self.api_keys is not None and key not in self.api_keys:
+            return _status("REQUEST_DENIED", _MESSAGES["request_denied"])
+        if "latlng" in params:
+            return self._reverse(params["latlng"])
+        address = params.get("address", "").strip().lower()
+        if not address and not params.get("components"):
+            return _status(
+                "INVALID_REQUEST",
+                "Invalid request. Missing the 'address', 'components', 'latlng' or 'place_id' "
+                "parameter.",
+            )
+        result = self.places.get(address)
+        if result is None:
+            return {"results": [], "status": "ZERO_RESULTS"}
+        return {"results": [result], "status": "OK"}
+
+    def _reverse(self, latlng: str) -> dict[str, Any]:
+        try:
+            lat, lng = (float(part) for part in latlng.split(","))
+        except ValueError:
+            return _status("INVALID_REQUEST", "Invalid request. Invalid 'latlng' parameter.")
+        near = [
+            place
+            for place in self.places.values()
+            if abs(place["geometry"]["location"]["lat"] - lat) < 0.01
+            and abs(place["geometry"]["location"]["lng"] - lng) < 0.01
+        ]
+        return {"results": near, "status": "OK" if near else "ZERO_RESULTS"}
+
+
+def _status(status: str, error_message: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"results": [], "status": status}
+    if error_message:
+        body["error_message"] = error_message
+    return body

@@ -1,0 +1,153 @@
+"""``googlemaps_geocode``: an address to coordinates (or coordinates to an address)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from integrations.base import (
+    CredentialsResolverLike,
+    IntegrationMetadata,
+    RateLimit,
+    RateLimitScope,
+    SideEffect,
+    UnknownOutcomePolicy,
+)
+from integrations.bot_logger import BotLogger
+from integrations.errors import IntegrationError
+from integrations.googlemaps.client import GoogleMapsIntegration
+from integrations.outcome import fail, ok
+
+_COMPONENT = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^|:]+$"}
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "address": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 1024,
+            "description": "Street address or place to geocode",
+        },
+        "components": {
+            "type": "object",
+            "description": "Component filter (e.g. {'country': 'RU'}); with or instead of address",
+            "properties": {
+                "country": {"type": "string", "pattern": r"^[A-Za-z]{2}$"},
+                "postal_code": _COMPONENT,
+                "locality": _COMPONENT,
+                "administrative_area": _COMPONENT,
+                "route": _COMPONENT,
+            },
+            "minProperties": 1,
+            "additionalProperties": False,
+        },
+        "latlng": {
+            "type": "object",
+            "description": "Reverse geocoding: the point to describe",
+            "properties": {
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "lng": {"type": "number", "minimum": -180, "maximum": 180},
+            },
+            "required": ["lat", "lng"],
+            "additionalProperties": False,
+        },
+        "language": {"type": "string", "pattern": r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"},
+        "region": {"type": "string", "pattern": r"^[a-z]{2}$", "description": "ccTLD bias"},
+        "max_results": {"type": "integer", "minimum": 1, "maximum": 10, "default": 5},
+    },
+    "oneOf": [
+        {"anyOf": [{"required": ["address"]}, {"required": ["components"]}]},
+        {"required": ["latlng"]},
+    ],
+    "additionalProperties": False,
+}
+
+METADATA = IntegrationMetadata(
+    id="googlemaps_geocode",
+    version="1.0.0",
+    name="Google Maps Geocode",
+    description="Turn an address into coordinates, or coordinates into an address "
+    "(Google Geocoding API).",
+    category="maps",
+    icon_s3_key="icons/integrations/googlemaps.svg",
+    color="#34A853",
+    config_schema=CONFIG_SCHEMA,
+    credentials_provider="googlemaps",
+    credentials_strategy="api_key",
+    library_name="httpx",
+    side_effect=SideEffect.NONE,  # a lookup: safe to repeat
+    supports_idempotency_key=False,
+    timeout_s=15.0,  # above the 10 s HTTP timeout, so a slow Google ends as our TransientError
+    max_attempts=5,
+    on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
+    # Google Maps Platform: 3,000 queries per minute per project (client + server side).
+    rate_limits=(RateLimit(scope=RateLimitScope.CREDENTIAL, limit=3000, period_s=60.0),),
+)
+
+
+class GoogleMapsGeocodeIntegration(GoogleMapsIntegration):
+    """Geocode with the Google Geocoding API (``GET /maps/api/geocode/json``).
+
+    Config: ``address`` and/or ``components`` (forward), or ``latlng`` (reverse), plus
+    ``language``, ``region`` and ``max_results`` (1-10, default 5). Credentials:
+    ``{"api_key": "..."}``. ``ZERO_RESULTS`` is a success with no results. Returns
+    ``{"status", "count", "results": [{"formatted_address", "lat", "lng", "location_type",
+    "place_id", "types", "partial_match"}]}``.
+    """
+
+    @property
+    def metadata(self) -> IntegrationMetadata:
+        return METADATA
+
+    async def execute(
+        self,
+        config: dict[str, Any],
+        credentials_resolver: CredentialsResolverLike,
+        bot_id: UUID | str,
+        logger: BotLogger,
+    ) -> dict[str, Any]:
+        key = await self.api_key(credentials_resolver, bot_id, logger)
+        if not key:
+            return fail(401, "Credentials not found")
+        try:
+            body = await self.get_json(
+                "/maps/api/geocode/json", _params(config), key=key, api="Geocoding"
+            )
+        except IntegrationError as exc:
+            logger.warning("googlemaps geocode failed: %s", exc, category=exc.category.value)
+            raise
+        found = body.get("results") or []
+        results = [_result(r) for r in found[: config.get("max_results", 5)]]
+        logger.info("googlemaps geocode done", status=body["status"], found=len(found))
+        return ok({"status": body["status"], "count": len(found), "results": results})
+
+
+def _params(config: dict[str, Any]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if "latlng" in config:
+        point = config["latlng"]
+        params["latlng"] = f"{point['lat']},{point['lng']}"
+    if "address" in config:
+        params["address"] = config["address"]
+    if components := config.get("components"):
+        params["components"] = "|".join(f"{k}:{v}" for k, v in sorted(components.items()))
+    for name in ("language", "region"):
+        if name in config:
+            params[name] = config[name]
+    return params
+
+
+def _result(raw: dict[str, Any]) -> dict[str, Any]:
+    geometry = raw.get("geometry") or {}
+    location = geometry.get("location") or {}
+    result = {
+        "formatted_address": raw.get("formatted_address"),
+        "lat": location.get("lat"),
+        "lng": location.get("lng"),
+        "location_type": geometry.get("location_type"),
+        "place_id": raw.get("place_id"),
+        "types": raw.get("types") or [],
+    }
+    if raw.get("partial_match"):
+        result["partial_match"] = True
+    return result

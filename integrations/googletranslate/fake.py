@@ -1,0 +1,299 @@
+"""A fake Google Cloud Translation v2 API: real HTTP on loopback, for tests and demos.
+
+    async with FakeGoogleTranslate() as fake:             # 127.0.0.1:<free port>
+        clients = HttpClients({"googletranslate": EndpointSettings(base_url=fake.url)})
+        fake.add_translation("Hello", "ru", "Привет")
+        fake.inject("user_rate_limit")                    # the next call gets Google's 403
+        fake.calls[-1].body                               # {"q": [...], "target": ...}
+
+``POST /language/translate/v2?key=...`` takes JSON (or a form) with ``q`` (repeatable), ``target``,
+``source`` and ``format`` and answers ``{"data": {"translations": [{"translatedText",
+"detectedSourceLanguage"?}]}}`` (the detected language only when ``source`` is omitted).
+Unknown phrases come back as ``"[<target>] <text>"``; with ``format=html`` (Google's default)
+the result is HTML-escaped, so ``it's`` comes back as ``it&#39;s``, as Google does.
+
+Errors are Google's JSON (``error.code``, ``message``, ``errors[].reason``, ``status``,
+``details`` for ``API_KEY_INVALID``) with Google's statuses: **403** for the per-minute rate
+limit (``userRateLimitExceeded``) and for a daily quota (``dailyLimitExceeded``), **400** for a
+bad key (``API key not valid``) and for invalid values, 403 for a missing key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["FakeGoogleTranslate", "FaultKind", "RecordedCall"]
+
+FaultKind = Literal[
+    "user_rate_limit",  # 403 userRateLimitExceeded (Google's per-minute quota)
+    "rate_limit_429",  # 429 RESOURCE_EXHAUSTED + RetryInfo (as newer Google front ends answer)
+    "daily_limit",  # 403 dailyLimitExceeded
+    "key_invalid",  # 400 API key not valid (API_KEY_INVALID)
+    "api_disabled",  # 403 accessNotConfigured / SERVICE_DISABLED
+    "invalid_value",  # 400 invalid
+    "server_error",  # 500 backendError (or status=)
+    "timeout",  # answer after delay_s
+    "disconnect",  # close the connection without answering
+]
+_LANGUAGE_CODES = (
+    "af ar az be bg bn ca cs cy da de el en eo es et eu fa fi fr ga gl gu he hi hr hu hy id is it "
+    "ja ka kk km kn ko ky la lt lv mk ml mn mr ms mt my ne nl no pa pl pt pt-PT ro ru sk sl sq sr "
+    "sv sw ta te tg th tk tl tr tt uk ur uz vi yi zh zh-CN zh-TW zu"
+)
+LANGUAGES = frozenset(_LANGUAGE_CODES.split(" "))
+
+
+def _google_error(
+    status: int,
+    message: str,
+    reason: str,
+    *,
+    domain: str = "global",
+    state: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "errors": [{"message": message, "domain": domain, "reason": reason}],
+    }
+    if state:
+        error["status"] = state
+    if details:
+        error["details"] = details
+    return web.json_response({"error": error}, status=status, headers=headers)
+
+
+def _key_invalid() -> web.Response:
+    message = "API key not valid. Please pass a valid API key."
+    info = {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "API_KEY_INVALID",
+        "domain": "googleapis.com",
+        "metadata": {"service": "translate.googleapis.com"},
+    }
+    return _google_error(400, message, "badRequest", state="INVALID_ARGUMENT", details=[info])
+
+
+def _fault_response(kind: str, status: int, retry_after: int) -> web.Response:
+    if kind == "user_rate_limit":
+        return _google_error(
+            403,
+            "User Rate Limit Exceeded",
+            "userRateLimitExceeded",
+            domain="usageLimits",
+            state="PERMISSION_DENIED",
+        )
+    if kind == "rate_limit_429":
+        retry = {
+            "@type": "type.googleapis.com/google.rpc.RetryInfo",
+            "retryDelay": f"{retry_after}s",
+        }
+        return _google_error(
+            429,
+            "Quota exceeded for quota metric 'v2 and v3 general model "
+            "characters' and limit 'per minute per user'",
+            "rateLimitExceeded",
+            domain="usageLimits",
+            state="RESOURCE_EXHAUSTED",
+            details=[retry],
+        )
+    if kind == "daily_limit":
+        return _google_error(
+            403,
+            "Daily Limit Exceeded",
+            "dailyLimitExceeded",
+            domain="usageLimits",
+            state="PERMISSION_DENIED",
+        )
+    if kind == "key_invalid":
+        return _key_invalid()
+    if kind == "api_disabled":
+        return _google_error(
+            403,
+            "Cloud Translation API has not been used in project 1234 before or it is disabled.",
+            "accessNotConfigured",
+            domain="usageLimits",
+            state="PERMISSION_DENIED",
+        )
+    if kind == "invalid_value":
+        return _google_error(400, "Invalid Value", "invalid", state="INVALID_ARGUMENT")
+    return _google_error(status, "Backend Error", "backendError", state="INTERNAL")
+
+
+def _escape(text: str) -> str:
+    """HTML-escape as Google does (``'`` becomes ``&#39;``, not Python's ``&#x27;``)."""
+    return html.escape(text, quote=False).replace('"', "&quot;").replace("'", "&#39;")
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    params: dict[str, str]  # the query string (key=...)
+    body: dict[str, Any]  # JSON body, or the form with q as a list
+    headers: dict[str, str]
+    time: float
+    status: int = 0
+
+
+@dataclass(slots=True)
+class _Injection:
+    kind: FaultKind
+    remaining: int | None
+    status: int
+    retry_after: int
+    delay_s: float
+
+
+class FakeGoogleTranslate:
+    """A fake Translation v2 API on ``host:port`` (0: a free port), started by ``async with``.
+
+    Keys: any non-empty ``key`` is accepted unless ``api_keys`` lists the valid ones.
+    """
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, api_keys: Iterable[str] | None = None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.api_keys = None if api_keys is None else set(api_keys)
+        self.calls: list[RecordedCall] = []
+        self.phrases: dict[tuple[str, str], str] = {}
+        self._injections: list[_Injection] = []
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.add_translation("Hello, world!", "ru", "Привет, мир!")
+        self.add_translation("Привет", "en", "Hi")
+
+    async def __aenter__(self) -> FakeGoogleTranslate:
+        app = web.Application()
+        app.router.add_post("/language/translate/v2", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
+        return f"http://{self.host}:{self.port}"
+
+    def add_translation(self, text: str, target: str, translated: str) -> None:
+        """Make ``text`` translate to ``translated`` in ``target``."""
+        self.phrases[(text, target)] = translated
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        status: int = 500,
+        retry_after: int = 30,
+        delay_s: float = 30.0,
+    ) -> None:
+        """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` is
+        the RetryInfo delay of "rate_limit_429"."""
+        self._injections.append(_Injection(kind, times, status, retry_after, delay_s))
+
+    def clear(self) -> None:
+        """Forget calls and injections (phrases stay)."""
+        self.calls.clear()
+        self._injections.clear()
+
+    # -- the server ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body: dict[str, Any] = {}
+        if request.content_type == "application/json":
+            with contextlib.suppress(ValueError):
+                parsed = await request.json()
+                body = parsed if isinstance(parsed, dict) else {}
+        elif request.can_read_body:
+            form = await request.post()
+            body = {k: v for k, v in form.items() if k != "q" and isinstance(v, str)}
+            body["q"] = [v for v in form.getall("q", []) if isinstance(v, str)]
+        call = RecordedCall(
+            request.method,
+            request.path,
+            dict(request.query),
+            body,
+            dict(request.headers),
+            time.time(),
+        )
+        self.calls.append(call)
+        response = await self._answer(call, request)
+        call.status = response.status
+        return response
+
+    async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+        injection = next((i for i in self._injections if i.remaining != 0), None)
+        if injection is not None:
+            if injection.remaining is not None:
+                injection.remaining -= 1
+            if injection.kind == "disconnect":
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=500)
+            if injection.kind == "timeout":
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+            else:
+                return _fault_response(injection.kind, injection.status, injection.retry_after)
+        return self._translate(call)
+
+    def _translate(self, call: RecordedCall) -> web.Response:
+        key = call.params.get("key")
+        if not key:
+            return _google_error(
+                403,
+                "Method doesn't allow unregistered callers (callers without established "
+                "identity). Please use API Key or other form of API consumer identity to call "
+                "this API.",
+                "forbidden",
+                state="PERMISSION_DENIED",
+            )
+        if self.api_keys is not None and key not in self.api_keys:
+            return _key_invalid()
+        body = call.body
+        texts = body.get("q")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts:
+            return _google_error(400, "Required Text", "required", state="INVALID_ARGUMENT")
+        if len(texts) > 128:
+            return _google_error(400, "Too many text segments", "invalid", state="INVALID_ARGUMENT")
+        target, source = body.get("target"), body.get("source")
+        if target not in LANGUAGES or (source is not None and source not in LANGUAGES):
+            return _google_error(400, "Invalid Value", "invalid", state="INVALID_ARGUMENT")
+        escape = body.get("format", "html") == "html"
+        translations = []
+        for text in texts:
+            out = self.phrases.get((str(text), str(target)), f"[{target}] {text}")
+            item: dict[str, Any] = {"translatedText": _escape(out) if escape else out}
+            if source is None:
+                cyrillic = any("\u0400" <= ch <= "\u04ff" for ch in str(text))
+                item["detectedSourceLanguage"] = "ru" if cyrillic else "en"
+            translations.append(item)
+        return web.json_response({"data": {"translations": translations}})

@@ -1,0 +1,360 @@
+"""A fake Moodle site's REST web services (messaging): real HTTP on loopback.
+
+    async with FakeMoodle() as fake:                      # 127.0.0.1:<free port>
+        creds = {"site_url": fake.url, "token": "t0k"}    # the site URL comes from credentials
+        fake.add_user(5)
+        fake.inject("invalid_token")                      # the next call gets Moodle's exception
+        fake.messages                                     # what was delivered
+
+``/webservice/rest/server.php`` takes ``wstoken``, ``wsfunction``, ``moodlewsrestformat`` and the
+function's PHP-array arguments from the query string or a form body, as Moodle does
+(external-apis.md §8.3). **Errors come inside HTTP 200** as ``{"exception", "errorcode",
+"message"}`` (``debuginfo`` too for invalid parameters); without ``moodlewsrestformat=json`` the
+answer is XML. ``core_message_send_instant_messages`` answers a list with one item per message:
+``msgid`` and the message's details, or ``msgid: -1`` + ``errormessage`` when refused (unknown
+user, too long, recipient's privacy settings), as ``core_message_external`` does;
+``core_webservice_get_site_info`` answers a minimal site record, and any other function Moodle's
+``invalidrecord``. If web
+services are disabled the site answers a bare HTTP 403 ("ws_disabled").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import itertools
+import re
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["DeliveredMessage", "FakeMoodle", "FaultKind", "RecordedCall"]
+
+FaultKind = Literal[
+    "invalid_token",  # moodle_exception invalidtoken
+    "access_exception",  # webservice_access_exception accessexception
+    "no_permission",  # required_capability_exception nopermissions
+    "invalid_parameter",  # invalid_parameter_exception invalidparameter
+    "messaging_disabled",  # moodle_exception disabled
+    "ws_disabled",  # bare HTTP 403, no JSON
+    "html",  # HTTP 200 with an HTML page (a login page: wrong site URL)
+    "rate_limit",  # HTTP 429 + Retry-After from a proxy in front of the site
+    "server_error",  # HTTP 500 (or status=)
+    "timeout",  # deliver (unless deliver=False), then answer only after delay_s
+    "disconnect",  # close the connection without answering
+]
+_EXCEPTIONS: dict[str, tuple[str, str, str]] = {
+    "invalid_token": ("moodle_exception", "invalidtoken", "Invalid token - token not found"),
+    "access_exception": (
+        "webservice_access_exception",
+        "accessexception",
+        "Access control exception",
+    ),
+    "no_permission": (
+        "required_capability_exception",
+        "nopermissions",
+        "Sorry, but you do not currently have permissions to do that (Send messages to any user).",
+    ),
+    "invalid_parameter": (
+        "invalid_parameter_exception",
+        "invalidparameter",
+        "Invalid parameter value detected",
+    ),
+    "messaging_disabled": ("moodle_exception", "disabled", "Messaging is disabled on this site"),
+}
+SEND_FUNCTION = "core_message_send_instant_messages"
+SITE_INFO_FUNCTION = "core_webservice_get_site_info"
+MESSAGE_MAX_LENGTH = 4096  # core_message\api::MESSAGE_MAX_LENGTH, compared with strlen (bytes)
+_ARG = re.compile(r"^messages\[(\d+)\]\[(\w+)\]$")
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received."""
+
+    method: str
+    params: dict[str, str]  # query + form, flat (``messages[0][text]`` keys as sent)
+    headers: dict[str, str]
+    time: float
+    status: int = 0
+    answer: Any = None  # the JSON answered (None for non-JSON answers)
+
+    @property
+    def token(self) -> str | None:
+        return self.params.get("wstoken")
+
+    @property
+    def function(self) -> str | None:
+        return self.params.get("wsfunction")
+
+
+@dataclass(slots=True)
+class DeliveredMessage:
+    """A message the fake site accepted."""
+
+    id: int
+    from_user_id: int
+    to_user_id: int
+    text: str
+    text_format: int
+    conversation_id: int
+    time_created: int
+
+
+@dataclass(slots=True)
+class _Injection:
+    kind: FaultKind
+    remaining: int | None
+    status: int
+    retry_after: int
+    delay_s: float
+    deliver: bool
+
+
+@dataclass(slots=True)
+class _User:
+    id: int
+    can_be_messaged: bool = True
+
+
+def _exception(kind: str, debuginfo: str | None = None) -> dict[str, Any]:
+    exception, errorcode, message = _EXCEPTIONS[kind]
+    body: dict[str, Any] = {"exception": exception, "errorcode": errorcode, "message": message}
+    if debuginfo:
+        body["debuginfo"] = debuginfo
+    return body
+
+
+class FakeMoodle:
+    """A fake Moodle site on ``host:port`` (0: a free port), started by ``async with``.
+
+    Tokens: any non-empty token is accepted as user 2 (the admin) unless ``accept_any_token`` is
+    False; then only tokens given to :meth:`add_token` are. Users 2-5 exist from the start.
+    """
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, accept_any_token: bool = True
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.accept_any_token = accept_any_token
+        self.calls: list[RecordedCall] = []
+        self.messages: list[DeliveredMessage] = []
+        self.users: dict[int, _User] = {n: _User(n) for n in range(2, 6)}
+        self._tokens: dict[str, tuple[int, frozenset[str] | None]] = {}
+        self._injections: list[_Injection] = []
+        self._ids = itertools.count(1)
+        self._conversations: dict[frozenset[int], int] = {}
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> FakeMoodle:
+        app = web.Application()
+        app.router.add_route("*", "/webservice/rest/server.php", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        """The site URL to put in the bot's credentials (``site_url``)."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def add_token(
+        self, token: str, *, user_id: int = 2, functions: list[str] | None = None
+    ) -> None:
+        """A token acting as ``user_id``; ``functions`` (None: all) its service's functions."""
+        self._tokens[token] = (user_id, None if functions is None else frozenset(functions))
+
+    def add_user(self, user_id: int, *, can_be_messaged: bool = True) -> None:
+        """A user; with ``can_be_messaged=False`` their privacy settings refuse messages."""
+        self.users[user_id] = _User(user_id, can_be_messaged)
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        status: int = 500,
+        retry_after: int = 5,
+        delay_s: float = 30.0,
+        deliver: bool = True,
+    ) -> None:
+        """Make the next ``times`` requests (None: all) fail with ``kind``."""
+        self._injections.append(_Injection(kind, times, status, retry_after, delay_s, deliver))
+
+    def clear(self) -> None:
+        """Forget calls, messages and injections (tokens and users stay)."""
+        self.calls.clear()
+        self.messages.clear()
+        self._injections.clear()
+
+    # -- the server ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        params = dict(request.query)
+        if request.can_read_body:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        call = RecordedCall(request.method, params, dict(request.headers), time.time())
+        self.calls.append(call)
+        response = await self._answer(call, request)
+        call.status = response.status
+        return response
+
+    async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+        injection = next((i for i in self._injections if i.remaining != 0), None)
+        if injection is not None and injection.remaining is not None:
+            injection.remaining -= 1
+        kind = injection.kind if injection is not None else None
+        if kind is not None and kind in _EXCEPTIONS:
+            return self._reply(call, _exception(kind))
+        if kind == "ws_disabled":
+            return web.Response(status=403, text="Forbidden")
+        if kind == "html":
+            return web.Response(
+                text="<html><title>Log in to the site</title></html>", content_type="text/html"
+            )
+        if kind == "rate_limit" and injection is not None:
+            return web.Response(status=429, headers={"Retry-After": str(injection.retry_after)})
+        if kind == "server_error" and injection is not None:
+            return web.Response(status=injection.status, text="Internal Server Error")
+        if kind == "disconnect":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)
+        if kind == "timeout" and injection is not None:
+            answer = self._execute(call) if injection.deliver else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+            return self._reply(call, answer)
+        return self._reply(call, self._execute(call))
+
+    def _reply(self, call: RecordedCall, answer: Any) -> web.Response:
+        call.answer = answer
+        if call.params.get("moodlewsrestformat") == "json":
+            return web.json_response(answer)  # errors too: HTTP 200
+        if isinstance(answer, dict) and "exception" in answer:
+            xml = (
+                f'<?xml version="1.0" encoding="UTF-8" ?>\n<EXCEPTION class="'
+                f'{answer["exception"]}">\n<ERRORCODE>{answer["errorcode"]}</ERRORCODE>\n'
+                f"<MESSAGE>{html.escape(answer['message'])}</MESSAGE>\n</EXCEPTION>\n"
+            )
+        else:
+            xml = '<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n</RESPONSE>\n'
+        return web.Response(text=xml, content_type="application/xml")
+
+    def _execute(self, call: RecordedCall) -> Any:
+        token = call.token or ""
+        known = self._tokens.get(token)
+        if known is None and (not token or not self.accept_any_token):
+            return _exception("invalid_token")
+        sender, functions = known or (2, None)
+        function = call.function or ""
+        if function not in (SEND_FUNCTION, SITE_INFO_FUNCTION):
+            return {
+                "exception": "dml_missing_record_exception",
+                "errorcode": "invalidrecord",
+                "message": "Can't find data record in database table external_functions.",
+            }
+        if functions is not None and function not in functions:
+            return _exception("access_exception")
+        if function == SITE_INFO_FUNCTION:
+            return {"sitename": "Fake Moodle", "userid": sender, "release": "4.5 (Build: fake)"}
+        messages = _messages(call.params)
+        if isinstance(messages, str):
+            return _exception("invalid_parameter", debuginfo=messages)
+        return [self._send(sender, message) for message in messages]
+
+    def _send(self, sender: int, message: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        if "clientmsgid" in message:
+            result["clientmsgid"] = message["clientmsgid"]
+        to = self.users.get(message["touserid"])
+        error = None
+        if to is None:
+            error = (
+                f"You are trying to send a message to a user ID ({message['touserid']}) "
+                "that doesn't exist"
+            )
+        elif len(message["text"].encode()) > MESSAGE_MAX_LENGTH:
+            error = "The message is longer than allowed"
+        elif not to.can_be_messaged:
+            error = f"You are unable to message User {to.id}"
+        if error is not None:
+            return {**result, "msgid": -1, "errormessage": error}
+        assert to is not None
+        pair = frozenset({sender, to.id})
+        conversation = self._conversations.setdefault(pair, len(self._conversations) + 1)
+        delivered = DeliveredMessage(
+            next(self._ids),
+            sender,
+            to.id,
+            message["text"],
+            message["textformat"],
+            conversation,
+            int(time.time()),
+        )
+        self.messages.append(delivered)
+        return {
+            **result,
+            "msgid": delivered.id,
+            "timecreated": delivered.time_created,
+            "candeletemessagesforallusers": False,
+            "conversationid": conversation,
+            "useridfrom": sender,
+            "text": f'<div class="text_to_html">{html.escape(delivered.text)}</div>',
+        }
+
+
+def _messages(params: dict[str, str]) -> list[dict[str, Any]] | str:
+    """The ``messages[i][field]`` arguments as dicts, or Moodle's debuginfo for bad ones."""
+    found: dict[int, dict[str, str]] = {}
+    for name, value in params.items():
+        if match := _ARG.match(name):
+            found.setdefault(int(match[1]), {})[match[2]] = value
+    if not found:
+        return (
+            "messages => Invalid parameter value detected: Missing required key in single "
+            "structure: messages"
+        )
+    messages = []
+    for index in sorted(found):
+        raw = found[index]
+        for key in ("touserid", "text"):
+            if key not in raw:
+                return (
+                    f"messages => Invalid parameter value detected: Missing required key in "
+                    f"single structure: {key}"
+                )
+        unknown = set(raw) - {"touserid", "text", "textformat", "clientmsgid"}
+        if unknown:
+            return f"Unexpected keys ({', '.join(sorted(unknown))}) detected in parameter array"
+        try:
+            message = {
+                "touserid": int(raw["touserid"]),
+                "text": raw["text"],
+                "textformat": int(raw.get("textformat", "0")),
+            }
+        except ValueError:
+            return "touserid => Invalid parameter value detected: Integer expected"
+        if "clientmsgid" in raw:
+            message["clientmsgid"] = raw["clientmsgid"]
+        messages.append(message)
+    return messages

@@ -1,0 +1,408 @@
+"""A fake OpenAI Chat Completions API: real HTTP on loopback, for tests and demos.
+
+The official SDK talks to it unmodified (``AsyncOpenAI(base_url=fake.url)``); point the
+integration at it with ``HttpClients({"openai": EndpointSettings(base_url=fake.url)})``::
+
+    async with FakeOpenAI(api_keys={"sk-test"}) as fake:
+        fake.reply = "Hello!"                     # or a callable(request body) -> str
+        fake.inject("rate_limit", retry_after_ms=1500)
+        ...
+        fake.calls[0].body["messages"]
+
+It answers as OpenAI does (``external-apis.md`` §2): ``POST /v1/chat/completions`` with
+``Authorization: Bearer``; errors as ``{"error": {"message", "type", "param", "code"}}`` with the
+real status codes, ``x-request-id`` on every answer, ``x-ratelimit-*`` headers, and on 429 the
+``retry-after-ms`` / ``retry-after`` / ``x-should-retry`` headers the SDK reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["FakeOpenAI", "FaultKind", "Injection", "RecordedCall"]
+
+FaultKind = Literal[
+    "rate_limit",  # 429 rate_limit_exceeded (+ retry-after-ms / retry-after / x-should-retry)
+    "insufficient_quota",  # 429 insufficient_quota: the account has no credit
+    "request_too_large",  # 429 rate_limit_exceeded, type tokens: one request over the TPM limit
+    "invalid_api_key",  # 401
+    "permission_denied",  # 403 unsupported_country_region_territory
+    "context_length",  # 400 context_length_exceeded
+    "server_error",  # 500 (or `status=`, e.g. 502)
+    "overloaded",  # 503 "The engine is currently overloaded"
+    "timeout",  # answer only after delay_s
+    "disconnect",  # close the connection without answering
+]
+
+_FAULTS: dict[str, tuple[int, str, str | None, str | None, str]] = {
+    # kind: (status, type, code, param, message)
+    "rate_limit": (
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        None,
+        "Rate limit reached for {model} in organization org-fake on requests per min (RPM): "
+        "Limit 3, Used 3, Requested 1. Please try again in 20s. Visit "
+        "https://platform.openai.com/account/rate-limits to learn more.",
+    ),
+    "insufficient_quota": (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        None,
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, read the docs: "
+        "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+    ),
+    "request_too_large": (
+        429,
+        "tokens",
+        "rate_limit_exceeded",
+        None,
+        "Request too large for {model} in organization org-fake on tokens per min (TPM): "
+        "Limit 30000, Requested 45000. The input or output tokens must be reduced in order to "
+        "run successfully.",
+    ),
+    "invalid_api_key": (401, "invalid_request_error", "invalid_api_key", None, ""),
+    "permission_denied": (
+        403,
+        "request_forbidden",
+        "unsupported_country_region_territory",
+        None,
+        "Country, region, or territory not supported",
+    ),
+    "context_length": (
+        400,
+        "invalid_request_error",
+        "context_length_exceeded",
+        "messages",
+        "This model's maximum context length is {window} tokens. However, your messages "
+        "resulted in {tokens} tokens. Please reduce the length of the messages.",
+    ),
+    "server_error": (
+        500,
+        "server_error",
+        None,
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    "overloaded": (
+        503,
+        "server_error",
+        None,
+        None,
+        "The engine is currently overloaded, please try again later",
+    ),
+}
+DEFAULT_MODELS = frozenset({"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o3-mini"})
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received, with what it answered."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    time: float
+    status: int = 0
+
+    @property
+    def api_key(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth[7:] if auth.startswith("Bearer ") else None
+
+
+@dataclass(slots=True)
+class Injection:
+    """A fault the next matching requests get; returned by :meth:`FakeOpenAI.inject`."""
+
+    kind: FaultKind
+    remaining: int | None
+    retry_after_ms: float | None
+    retry_after: str | None
+    should_retry: str | None
+    status: int | None
+    delay_s: float
+    hits: int = 0
+
+
+def _mask(key: str) -> str:
+    """How OpenAI echoes a wrong key: first and last four characters."""
+    return f"{key[:3]}{'*' * max(len(key) - 7, 4)}{key[-4:]}" if len(key) > 8 else "***"
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class FakeOpenAI:
+    """A fake OpenAI API on ``host:port`` (port 0: a free one), started by ``async with``.
+
+    ``api_keys``: the keys it accepts (empty: any non-empty key). ``models``: the models that
+    exist (``None``: any). ``reply``: the assistant's answer, a string or a callable taking the
+    request body; by default it echoes the last user message. ``context_window``: prompt tokens
+    (words + 4 per message) above which it answers ``context_length_exceeded``.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_keys: Iterable[str] = (),
+        models: Iterable[str] | None = DEFAULT_MODELS,
+        context_window: int = 128_000,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.api_keys = set(api_keys)
+        self.models = None if models is None else set(models)
+        self.context_window = context_window
+        self.reply: str | Callable[[dict[str, Any]], str] | None = None
+        self.calls: list[RecordedCall] = []
+        self._injections: list[Injection] = []
+        self._ids = itertools.count(1)
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeOpenAI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        """The API base, ``http://127.0.0.1:<port>/v1`` (what ``base_url=`` takes)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        retry_after_ms: float | None = None,
+        retry_after: str | None = None,
+        should_retry: str | None = None,
+        status: int | None = None,
+        delay_s: float = 30.0,
+    ) -> Injection:
+        """Make the next ``times`` requests (None: all) fail with ``kind``.
+
+        ``retry_after_ms`` / ``retry_after`` / ``should_retry`` set the ``retry-after-ms`` /
+        ``retry-after`` / ``x-should-retry`` headers of the answer (any fault kind); ``status``
+        overrides "server_error"'s 500; "timeout" answers only after ``delay_s``.
+        """
+        injection = Injection(
+            kind, times, retry_after_ms, retry_after, should_retry, status, delay_s
+        )
+        self._injections.append(injection)
+        return injection
+
+    def clear(self) -> None:
+        """Forget calls and injections."""
+        self.calls.clear()
+        self._injections.clear()
+
+    # -- the server ------------------------------------------------------------------------------
+
+    def _headers(self, request_id: str) -> dict[str, str]:
+        return {
+            "x-request-id": request_id,
+            "openai-processing-ms": "42",
+            "x-ratelimit-limit-requests": "500",
+            "x-ratelimit-remaining-requests": "499",
+            "x-ratelimit-reset-requests": "120ms",
+            "x-ratelimit-limit-tokens": "200000",
+            "x-ratelimit-remaining-tokens": "199950",
+            "x-ratelimit-reset-tokens": "15ms",
+        }
+
+    def _error(
+        self,
+        status: int,
+        type_: str,
+        code: str | None,
+        param: str | None,
+        message: str,
+        headers: dict[str, str],
+    ) -> web.Response:
+        error = {"message": message, "type": type_, "param": param, "code": code}
+        return web.json_response({"error": error}, status=status, headers=headers)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            body = None
+        call = RecordedCall(request.method, request.path, dict(request.headers), body, time.time())
+        self.calls.append(call)
+        response = await self._respond(call, request)
+        call.status = response.status
+        return response
+
+    async def _respond(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+        headers = self._headers(f"req_fake{next(self._ids):08d}")
+        key = call.api_key
+        if not key:
+            message = (
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+            return self._error(401, "invalid_request_error", None, None, message, headers)
+        if self.api_keys and key not in self.api_keys:
+            return self._error(*self._invalid_key(key), headers)
+        body = call.body if isinstance(call.body, dict) else {}
+        model = str(body.get("model", ""))
+        injection = next(
+            (i for i in self._injections if i.remaining is None or i.remaining > 0), None
+        )
+        if injection is not None:
+            injection.hits += 1
+            if injection.remaining is not None:
+                injection.remaining -= 1
+            return await self._fault(injection, model, body, headers, request)
+        if not isinstance(body.get("messages"), list) or not model:
+            missing = "messages" if not isinstance(body.get("messages"), list) else "model"
+            message = f"Missing required parameter: '{missing}'."
+            code = "missing_required_parameter"
+            return self._error(400, "invalid_request_error", code, missing, message, headers)
+        if self.models is not None and model not in self.models:
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            code = "model_not_found"
+            return self._error(404, "invalid_request_error", code, None, message, headers)
+        prompt_tokens = self._prompt_tokens(body)
+        if prompt_tokens > self.context_window:
+            return self._context_error(prompt_tokens, headers)
+        return web.json_response(self._completion(body, model, prompt_tokens), headers=headers)
+
+    def _invalid_key(self, key: str) -> tuple[int, str, str | None, str | None, str]:
+        message = (
+            f"Incorrect API key provided: {_mask(key)}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys."
+        )
+        return 401, "invalid_request_error", "invalid_api_key", None, message
+
+    def _prompt_tokens(self, body: dict[str, Any]) -> int:
+        messages = body.get("messages") or []
+        return sum(4 + _tokens(str(m.get("content", ""))) for m in messages if isinstance(m, dict))
+
+    def _context_error(self, tokens: int, headers: dict[str, str]) -> web.Response:
+        status, type_, code, param, template = _FAULTS["context_length"]
+        message = template.format(window=self.context_window, tokens=tokens)
+        return self._error(status, type_, code, param, message, headers)
+
+    async def _fault(
+        self,
+        injection: Injection,
+        model: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        request: web.Request,
+    ) -> web.StreamResponse:
+        kind = injection.kind
+        if injection.retry_after_ms is not None:
+            headers["retry-after-ms"] = f"{injection.retry_after_ms:g}"
+        if injection.retry_after is not None:
+            headers["retry-after"] = injection.retry_after
+        if injection.should_retry is not None:
+            headers["x-should-retry"] = injection.should_retry
+        if kind == "rate_limit":
+            headers["x-ratelimit-remaining-requests"] = "0"
+        if kind == "invalid_api_key":
+            return self._error(
+                *self._invalid_key(str(request.headers.get("Authorization"))[7:]), headers
+            )
+        if kind == "context_length":
+            return self._context_error(
+                max(self._prompt_tokens(body), self.context_window + 1), headers
+            )
+        if kind in _FAULTS:
+            status, type_, code, param, template = _FAULTS[kind]
+            if kind == "server_error" and injection.status:
+                status = injection.status
+            message = template.format(model=model or "gpt-4o-mini")
+            return self._error(status, type_, code, param, message, headers)
+        if kind == "disconnect":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        # "timeout": the completion happens (and is billed) but the answer comes too late.
+        response = web.json_response(
+            self._completion(body, model, self._prompt_tokens(body)), headers=headers
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        return response
+
+    def _answer(self, body: dict[str, Any]) -> str:
+        if callable(self.reply):
+            return self.reply(body)
+        if self.reply is not None:
+            return self.reply
+        users = [
+            m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "user"
+        ]
+        return f"You said: {users[-1].get('content', '')}" if users else "Hello! How can I help?"
+
+    def _completion(self, body: dict[str, Any], model: str, prompt_tokens: int) -> dict[str, Any]:
+        words = self._answer(body).split(" ")
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        finish_reason = "stop"
+        if isinstance(limit, int) and len(words) > limit:
+            words, finish_reason = words[:limit], "length"
+        text = " ".join(words)
+        completion_tokens = _tokens(text)
+        return {
+            "id": f"chatcmpl-fake{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+            "system_fingerprint": "fp_fake",
+        }

@@ -1,0 +1,176 @@
+"""``openfda_drug_label``: look a medicine up in the FDA's drug labels (openFDA)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from integrations.base import (
+    CredentialsResolverLike,
+    IntegrationMetadata,
+    RateLimit,
+    RateLimitScope,
+    SideEffect,
+    UnknownOutcomePolicy,
+)
+from integrations.bot_logger import BotLogger
+from integrations.errors import IntegrationError
+from integrations.openfda.client import OpenFdaIntegration
+from integrations.outcome import ok
+
+SEARCH_FIELDS = ("brand_name", "generic_name", "substance_name", "manufacturer_name")
+SECTIONS = (
+    "indications_and_usage",
+    "dosage_and_administration",
+    "dosage_forms_and_strengths",
+    "contraindications",
+    "warnings",
+    "warnings_and_cautions",
+    "boxed_warning",
+    "adverse_reactions",
+    "drug_interactions",
+    "pregnancy",
+    "purpose",
+    "active_ingredient",
+    "do_not_use",
+    "stop_use",
+    "keep_out_of_reach_of_children",
+)
+DEFAULT_SECTIONS = (
+    "indications_and_usage",
+    "dosage_and_administration",
+    "contraindications",
+    "warnings",
+    "boxed_warning",
+)
+_OPENFDA_FIELDS = (
+    "brand_name",
+    "generic_name",
+    "manufacturer_name",
+    "substance_name",
+    "route",
+    "product_type",
+)
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            # Quotes and backslashes would break out of the quoted search term.
+            "pattern": r'^[^"\\]*[^"\\\s][^"\\]*$',
+            "description": "The drug name to look for, e.g. 'Advil' or 'ibuprofen'",
+        },
+        "search_by": {"enum": list(SEARCH_FIELDS), "default": "brand_name"},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+        "skip": {"type": "integer", "minimum": 0, "maximum": 25000, "default": 0},
+        "sections": {
+            "type": "array",
+            "items": {"enum": list(SECTIONS)},
+            "minItems": 1,
+            "uniqueItems": True,
+            "description": "Label sections to return (default: indications, dosage, "
+            "contraindications, warnings, boxed warning)",
+        },
+        "max_section_chars": {"type": "integer", "minimum": 100, "maximum": 4000, "default": 1000},
+    },
+    "required": ["name"],
+    "additionalProperties": False,
+}
+
+METADATA = IntegrationMetadata(
+    id="openfda_drug_label",
+    version="1.0.0",
+    name="openFDA Drug Label",
+    description="Find a medicine's FDA drug label (indications, dosage, warnings...) by brand, "
+    "generic or substance name. Reference data, not medical advice.",
+    category="medicine",
+    icon_s3_key="icons/integrations/openfda.svg",
+    color="#007CBA",
+    config_schema=CONFIG_SCHEMA,
+    # The key is optional: without 'openfda' credentials the call is anonymous (see client.py).
+    credentials_provider="openfda",
+    credentials_strategy="api_key",
+    library_name="httpx",
+    side_effect=SideEffect.NONE,
+    supports_idempotency_key=False,
+    timeout_s=20.0,  # above the 15 s HTTP timeout
+    max_attempts=5,
+    on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
+    # 240/min per key (or per IP without one) and 120,000/day per key. Anonymous calls only get
+    # 1,000/day per IP: that one is left to openFDA's 429 (rate_limited) rather than throttling
+    # every keyed bot to it.
+    rate_limits=(
+        RateLimit(scope=RateLimitScope.CREDENTIAL, limit=240, period_s=60.0),
+        RateLimit(scope=RateLimitScope.CREDENTIAL, limit=120_000, period_s=86_400.0),
+    ),
+)
+
+
+class OpenFdaDrugLabelIntegration(OpenFdaIntegration):
+    """Search drug labels with openFDA (``GET /drug/label.json?search=openfda.<field>:"..."``).
+
+    Config: ``name``, ``search_by`` (brand_name/generic_name/substance_name/manufacturer_name),
+    ``limit`` (1-10), ``skip``, ``sections`` and ``max_section_chars`` (each section is cut to
+    it). Credentials: optional ``{"api_key": "..."}``. Returns ``{"total", "skip", "labels":
+    [{"id", "set_id", "version", "effective_time", "brand_name", "generic_name",
+    "manufacturer_name", "substance_name", "route", "product_type", "sections": {...}}]}``;
+    "No matches found!" (openFDA's 404) is a success with ``total: 0`` and no labels.
+    """
+
+    @property
+    def metadata(self) -> IntegrationMetadata:
+        return METADATA
+
+    async def execute(
+        self,
+        config: dict[str, Any],
+        credentials_resolver: CredentialsResolverLike,
+        bot_id: UUID | str,
+        logger: BotLogger,
+    ) -> dict[str, Any]:
+        key = await self.api_key(credentials_resolver, bot_id, logger)
+        field = config.get("search_by", "brand_name")
+        skip = int(config.get("skip", 0))
+        params = {
+            "search": f'openfda.{field}:"{config["name"].strip()}"',
+            "limit": str(config.get("limit", 3)),
+        }
+        if skip:
+            params["skip"] = str(skip)
+        try:
+            body = await self.get_json("/drug/label.json", params, key=key, what="drug label")
+        except IntegrationError as exc:
+            logger.warning("openfda drug label failed: %s", exc, category=exc.category.value)
+            raise
+        if body is None:
+            logger.info("openfda drug label: no matches", search_by=field)
+            return ok({"total": 0, "skip": skip, "labels": []})
+        sections = tuple(config.get("sections", DEFAULT_SECTIONS))
+        max_chars = int(config.get("max_section_chars", 1000))
+        labels = [_label(raw, sections, max_chars) for raw in body.get("results") or []]
+        total = ((body.get("meta") or {}).get("results") or {}).get("total", len(labels))
+        logger.info("openfda drug label found", total=total, anonymous=key is None)
+        return ok({"total": total, "skip": skip, "labels": labels})
+
+
+def _label(raw: dict[str, Any], sections: tuple[str, ...], max_chars: int) -> dict[str, Any]:
+    openfda = raw.get("openfda") or {}
+    label: dict[str, Any] = {
+        "id": raw.get("id"),
+        "set_id": raw.get("set_id"),
+        "version": raw.get("version"),
+        "effective_time": raw.get("effective_time"),
+    }
+    for name in _OPENFDA_FIELDS:
+        label[name] = list(openfda.get(name) or [])
+    texts = {}
+    for name in sections:
+        parts = raw.get(name)
+        if isinstance(parts, list) and parts:
+            text = "\n".join(str(p) for p in parts).strip()
+            texts[name] = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+    label["sections"] = texts
+    return label

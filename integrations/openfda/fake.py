@@ -1,0 +1,246 @@
+"""A fake openFDA drug-label API: real HTTP on loopback, for tests and demos.
+
+    async with FakeOpenFda() as fake:                     # 127.0.0.1:<free port>
+        clients = HttpClients({"openfda": EndpointSettings(base_url=fake.url)})
+        fake.add_label(brand_name="Advil", generic_name="IBUPROFEN")
+        fake.inject("rate_limit")                         # the next call gets a 429
+        fake.calls[-1].params                             # search, limit, skip, api_key
+
+``GET /drug/label.json?search=openfda.<field>:"<value>"&limit=&skip=[&api_key=]`` answers
+``{"meta": {..., "results": {"skip", "limit", "total"}}, "results": [<label>]}``; matching is
+case-insensitive and exact on any value of the field, as openFDA's exact (quoted) search is.
+Errors are openFDA's ``{"error": {"code", "message"}}`` with real statuses: 404 NOT_FOUND
+"No matches found!", 400 BAD_REQUEST (limit > 1000, skip > 25000, a query it cannot parse),
+403 API_KEY_INVALID (api.data.gov's gateway), 429 OVER_RATE_LIMIT. The key is optional: with
+``api_keys`` given, any *other* key is refused, and no key is always accepted (anonymous).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["FakeOpenFda", "FaultKind", "RecordedCall"]
+
+FaultKind = Literal[
+    "rate_limit",  # 429 OVER_RATE_LIMIT
+    "api_key_invalid",  # 403 API_KEY_INVALID
+    "bad_request",  # 400 BAD_REQUEST
+    "server_error",  # 500 (or status=)
+    "timeout",  # answer after delay_s
+    "disconnect",  # close the connection without answering
+]
+_ERRORS: dict[str, tuple[int, str, str]] = {
+    "rate_limit": (
+        429,
+        "OVER_RATE_LIMIT",
+        "You have exceeded your rate limit. Try again later or contact us at "
+        "https://api.data.gov:443/contact/ for assistance",
+    ),
+    "api_key_invalid": (
+        403,
+        "API_KEY_INVALID",
+        "An invalid api_key was supplied. Get one at https://api.data.gov:443/signup",
+    ),
+    "bad_request": (400, "BAD_REQUEST", "Invalid parameter: search"),
+}
+_SEARCH = re.compile(r'^openfda\.(?P<field>[a-z_]+):(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))$')
+_DISCLAIMER = (
+    "Do not rely on openFDA to make decisions regarding medical care. While we make every effort "
+    "to ensure that data is accurate, you should assume all results are unvalidated."
+)
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    time: float
+    status: int = 0
+
+
+@dataclass(slots=True)
+class _Injection:
+    kind: FaultKind
+    remaining: int | None
+    status: int
+    retry_after: int | None
+    delay_s: float
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers
+    )
+
+
+class FakeOpenFda:
+    """A fake openFDA on ``host:port`` (0: a free port), started by ``async with``."""
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, api_keys: Iterable[str] | None = None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.api_keys = None if api_keys is None else set(api_keys)
+        self.calls: list[RecordedCall] = []
+        self.labels: list[dict[str, Any]] = []
+        self._injections: list[_Injection] = []
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> FakeOpenFda:
+        app = web.Application()
+        app.router.add_get("/drug/label.json", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def add_label(
+        self,
+        *,
+        brand_name: str,
+        generic_name: str,
+        manufacturer_name: str = "Fake Pharma Inc.",
+        substance_name: str | None = None,
+        route: str = "ORAL",
+        product_type: str = "HUMAN OTC DRUG",
+        **sections: str | list[str],
+    ) -> dict[str, Any]:
+        """Add a label (section texts as keyword arguments); returns the stored record."""
+        label: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "set_id": str(uuid.uuid4()),
+            "version": "3",
+            "effective_time": "20240115",
+            "openfda": {
+                "brand_name": [brand_name],
+                "generic_name": [generic_name],
+                "manufacturer_name": [manufacturer_name],
+                "substance_name": [substance_name or generic_name],
+                "route": [route],
+                "product_type": [product_type],
+            },
+        }
+        for name, text in sections.items():
+            label[name] = [text] if isinstance(text, str) else list(text)
+        self.labels.append(label)
+        return label
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        status: int = 500,
+        retry_after: int | None = None,
+        delay_s: float = 30.0,
+    ) -> None:
+        """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` adds
+        a ``Retry-After`` header to "rate_limit" (openFDA itself sends none)."""
+        self._injections.append(_Injection(kind, times, status, retry_after, delay_s))
+
+    def clear(self) -> None:
+        """Forget calls and injections (labels stay)."""
+        self.calls.clear()
+        self._injections.clear()
+
+    # -- the server ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        call = RecordedCall(
+            request.method, request.path, dict(request.query), dict(request.headers), time.time()
+        )
+        self.calls.append(call)
+        response = await self._answer(call, request)
+        call.status = response.status
+        return response
+
+    async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+        injection = next((i for i in self._injections if i.remaining != 0), None)
+        if injection is not None:
+            if injection.remaining is not None:
+                injection.remaining -= 1
+            if injection.kind in _ERRORS:
+                status, code, message = _ERRORS[injection.kind]
+                headers = {}
+                if injection.retry_after is not None:
+                    headers["Retry-After"] = str(injection.retry_after)
+                return _error(status, code, message, **headers)
+            if injection.kind == "server_error":
+                return _error(injection.status, "SERVER_ERROR", "Check your request and try again")
+            if injection.kind == "disconnect":
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=500)
+            with contextlib.suppress(TimeoutError):  # "timeout": answer late, normally
+                await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        return self._search(call.params)
+
+    def _search(self, params: dict[str, str]) -> web.Response:
+        key = params.get("api_key")
+        if key is not None and self.api_keys is not None and key not in self.api_keys:
+            return _error(403, *_ERRORS["api_key_invalid"][1:])
+        try:
+            limit, skip = int(params.get("limit", "1")), int(params.get("skip", "0"))
+        except ValueError:
+            return _error(400, "BAD_REQUEST", "Invalid parameter: limit or skip")
+        if limit > 1000:
+            return _error(
+                400,
+                "BAD_REQUEST",
+                "Limit cannot exceed 1000 results for search "
+                "requests. Use the skip or search_after param to get additional results.",
+            )
+        if skip > 25000:
+            return _error(400, "BAD_REQUEST", "Skip value must 25000 or less.")
+        match = _SEARCH.match(params.get("search", ""))
+        if match is None:
+            return _error(400, "BAD_REQUEST", "Invalid search query")
+        wanted = (match["quoted"] if match["quoted"] is not None else match["bare"]).lower()
+        found = [
+            label
+            for label in self.labels
+            if wanted in (v.lower() for v in label["openfda"].get(match["field"], []))
+        ]
+        if not found:
+            return _error(404, "NOT_FOUND", "No matches found!")
+        meta = {
+            "disclaimer": _DISCLAIMER,
+            "terms": "https://open.fda.gov/terms/",
+            "license": "https://open.fda.gov/license/",
+            "last_updated": "2024-06-28",
+            "results": {"skip": skip, "limit": limit, "total": len(found)},
+        }
+        return web.json_response({"meta": meta, "results": found[skip : skip + limit]})

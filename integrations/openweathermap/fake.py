@@ -1,0 +1,337 @@
+"""A fake OpenWeatherMap current-weather API: real HTTP on loopback, for tests and demos.
+
+Point the integration at it with
+``HttpClients({"openweathermap": EndpointSettings(base_url=fake.url)})``::
+
+    async with FakeOpenWeatherMap(api_keys={"k"}) as fake:
+        fake.inject("rate_limit")
+        ...
+        fake.calls[0].params     # q / lat / lon / id / zip / units / lang (appid kept apart)
+
+It answers as OWM does (``external-apis.md`` §3): ``GET /data/2.5/weather?appid=...``, a body with
+``"cod": 200`` (a number), and errors with real status codes whose ``cod`` is a number for 401 and
+429 but a STRING for 404 and 400 (``{"cod": "404", "message": "city not found"}``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["FakeCity", "FakeOpenWeatherMap", "FaultKind", "Injection", "RecordedCall"]
+
+FaultKind = Literal[
+    "rate_limit",  # 429, cod 429 (a number)
+    "invalid_key",  # 401, cod 401
+    "server_error",  # 500 (or `status=`), cod "500"
+    "error_in_200",  # HTTP 200 whose body is {"cod": "404", "message": "city not found"}
+    "timeout",  # answer only after delay_s
+    "disconnect",  # close the connection without answering
+]
+
+INVALID_KEY = "Invalid API key. Please see https://openweathermap.org/faq#error401 for more info."
+RATE_LIMITED = (
+    "Your account is temporary blocked due to exceeding of requests limitation of your "
+    "subscription type. Please choose the proper subscription https://openweathermap.org/price"
+)
+_RU = {
+    "clear sky": "ясно",
+    "overcast clouds": "пасмурно",
+    "light snow": "небольшой снег",
+    "broken clouds": "облачно с прояснениями",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FakeCity:
+    """A place the fake knows, with its weather in OWM's standard units (K, m/s)."""
+
+    id: int
+    name: str
+    country: str
+    lat: float
+    lon: float
+    temp_k: float
+    condition: str
+    description: str
+    icon: str
+    humidity: int = 70
+    pressure: int = 1015
+    wind_ms: float = 3.6
+    zip: str | None = None
+    timezone: int = 0
+
+
+DEFAULT_CITIES = (
+    FakeCity(2643743, "London", "GB", 51.5085, -0.1257, 285.15, "Clouds", "broken clouds", "04d"),
+    FakeCity(
+        524901,
+        "Moscow",
+        "RU",
+        55.7522,
+        37.6156,
+        268.15,
+        "Snow",
+        "light snow",
+        "13d",
+        timezone=10800,
+    ),
+    FakeCity(
+        587084, "Baku", "AZ", 40.3777, 49.892, 290.15, "Clear", "clear sky", "01d", timezone=14400
+    ),
+    FakeCity(
+        5375480,
+        "Mountain View",
+        "US",
+        37.3861,
+        -122.0839,
+        293.15,
+        "Clouds",
+        "overcast clouds",
+        "04d",
+        zip="94040,us",
+        timezone=-28800,
+    ),
+)
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received (``appid`` is kept out of ``params``)."""
+
+    path: str
+    params: dict[str, str]
+    appid: str | None
+    headers: dict[str, str]
+    time: float
+    status: int = 0
+
+
+@dataclass(slots=True)
+class Injection:
+    """A fault the next requests get; returned by :meth:`FakeOpenWeatherMap.inject`."""
+
+    kind: FaultKind
+    remaining: int | None
+    status: int | None
+    delay_s: float
+    hits: int = 0
+
+
+def _error(status: int, cod: int | str, message: str) -> web.Response:
+    return web.json_response({"cod": cod, "message": message}, status=status)
+
+
+class FakeOpenWeatherMap:
+    """A fake OWM on ``host:port`` (port 0: a free one), started by ``async with``.
+
+    ``api_keys``: the keys it accepts (empty: any non-empty ``appid``). ``cities``: the places
+    it knows (by name, ``name,CC``, id, zip, or the nearest within 1° of ``lat``/``lon``).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_keys: Iterable[str] = (),
+        cities: Iterable[FakeCity] = DEFAULT_CITIES,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.api_keys = set(api_keys)
+        self.cities = list(cities)
+        self.calls: list[RecordedCall] = []
+        self._injections: list[Injection] = []
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/data/2.5/weather", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeOpenWeatherMap:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        """The API root, ``http://127.0.0.1:<port>`` (paths start at ``/data/2.5``)."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        status: int | None = None,
+        delay_s: float = 30.0,
+    ) -> Injection:
+        """Make the next ``times`` requests (None: all) fail with ``kind``; ``status`` overrides
+        "server_error"'s 500; "timeout" answers only after ``delay_s``."""
+        injection = Injection(kind, times, status, delay_s)
+        self._injections.append(injection)
+        return injection
+
+    def clear(self) -> None:
+        """Forget calls and injections."""
+        self.calls.clear()
+        self._injections.clear()
+
+    # -- the server ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        params = dict(request.query)
+        appid = params.pop("appid", None)
+        call = RecordedCall(request.path, params, appid, dict(request.headers), time.time())
+        self.calls.append(call)
+        response = await self._respond(call, request)
+        call.status = response.status
+        return response
+
+    async def _respond(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+        if not call.appid or (self.api_keys and call.appid not in self.api_keys):
+            return _error(401, 401, INVALID_KEY)
+        injection = next(
+            (i for i in self._injections if i.remaining is None or i.remaining > 0), None
+        )
+        if injection is None:
+            return self._weather(call.params)
+        injection.hits += 1
+        if injection.remaining is not None:
+            injection.remaining -= 1
+        kind = injection.kind
+        if kind == "rate_limit":
+            return _error(429, 429, RATE_LIMITED)
+        if kind == "invalid_key":
+            return _error(401, 401, INVALID_KEY)
+        if kind == "server_error":
+            status = injection.status or 500
+            return _error(status, str(status), "Internal error")
+        if kind == "error_in_200":
+            return _error(200, "404", "city not found")
+        if kind == "disconnect":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        response = self._weather(call.params)  # "timeout"
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        return response
+
+    def _find(self, params: dict[str, str]) -> FakeCity | web.Response:
+        if "q" in params:
+            name, _, country = params["q"].partition(",")
+            country = country.rpartition(",")[2].strip().upper()  # "City,state,CC" too
+            country = "GB" if country == "UK" else country  # OWM takes both
+            for city in self.cities:
+                if city.name.lower() == name.strip().lower() and country in ("", city.country):
+                    return city
+            if not name.strip():
+                return _error(400, "400", "Nothing to geocode")
+            return _error(404, "404", "city not found")
+        if "id" in params:
+            found = next((c for c in self.cities if str(c.id) == params["id"]), None)
+            return found or _error(404, "404", "city not found")
+        if "zip" in params:
+            found = next((c for c in self.cities if c.zip == params["zip"].lower()), None)
+            return found or _error(404, "404", "city not found")
+        if "lat" in params or "lon" in params:
+            return self._near(params)
+        return _error(400, "400", "Nothing to geocode")
+
+    def _near(self, params: dict[str, str]) -> FakeCity | web.Response:
+        try:
+            lat = float(params.get("lat", "nan"))
+        except ValueError:
+            lat = float("nan")
+        if not -90 <= lat <= 90:
+            return _error(400, "400", "wrong latitude")
+        try:
+            lon = float(params.get("lon", "nan"))
+        except ValueError:
+            lon = float("nan")
+        if not -180 <= lon <= 180:
+            return _error(400, "400", "wrong longitude")
+        near = [c for c in self.cities if abs(c.lat - lat) <= 1 and abs(c.lon - lon) <= 1]
+        if near:
+            return min(near, key=lambda c: (c.lat - lat) ** 2 + (c.lon - lon) ** 2)
+        # Open sea: OWM still answers, with an empty name and no country.
+        return FakeCity(0, "", "", lat, lon, 288.15, "Clear", "clear sky", "01d")
+
+    def _weather(self, params: dict[str, str]) -> web.Response:
+        found = self._find(params)
+        if isinstance(found, web.Response):
+            return found
+        units = params.get("units", "standard")
+        if units not in ("standard", "metric", "imperial"):
+            units = "standard"  # OWM ignores unknown units
+
+        def temp(kelvin: float) -> float:
+            if units == "metric":
+                return round(kelvin - 273.15, 2)
+            if units == "imperial":
+                return round((kelvin - 273.15) * 9 / 5 + 32, 2)
+            return kelvin
+
+        wind = round(found.wind_ms * 2.23694, 2) if units == "imperial" else found.wind_ms
+        description = found.description
+        if params.get("lang") == "ru":
+            description = _RU.get(description, description)
+        now = int(time.time())
+        sys: dict[str, Any] = {"type": 2, "id": 2000000 + found.id % 1000}
+        if found.country:
+            sys["country"] = found.country
+        sys.update(sunrise=now - 6 * 3600, sunset=now + 4 * 3600)
+        body = {
+            "coord": {"lon": found.lon, "lat": found.lat},
+            "weather": [
+                {"id": 803, "main": found.condition, "description": description, "icon": found.icon}
+            ],
+            "base": "stations",
+            "main": {
+                "temp": temp(found.temp_k),
+                "feels_like": temp(found.temp_k - 1.5),
+                "temp_min": temp(found.temp_k - 2),
+                "temp_max": temp(found.temp_k + 2),
+                "pressure": found.pressure,
+                "humidity": found.humidity,
+            },
+            "visibility": 10000,
+            "wind": {"speed": wind, "deg": 240},
+            "clouds": {"all": 75},
+            "dt": now,
+            "sys": sys,
+            "timezone": found.timezone,
+            "id": found.id,
+            "name": found.name,
+            "cod": 200,
+        }
+        return web.json_response(body)

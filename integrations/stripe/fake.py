@@ -1,0 +1,339 @@
+"""A fake Stripe API (PaymentIntents): real HTTP on loopback, for tests and demos.
+
+stripe-python talks to it unmodified through ``base_addresses={"api": fake.url}``::
+
+    async with FakeStripe() as fake:
+        clients = HttpClients({"stripe": EndpointSettings(base_url=fake.url)})
+        ...
+        fake.intents                                   # created PaymentIntents, by id
+        fake.inject("rate_limit", should_retry=True)   # the next POST gets a 429
+
+What it reproduces (``external-apis.md`` §5.1): ``Authorization: Bearer sk_...``; form-encoded
+bodies with bracket nesting (``metadata[order]=42``); the error envelope
+``{"error": {"type", "code", "decline_code", "message", "param", "payment_intent"}}`` with a
+``Request-Id`` header; **idempotency**: a key's first executed answer (200, 402, or a 500 marked
+``Stripe-Should-Retry: false``) is saved and replayed with ``Idempotent-Replayed: true``; the
+same key with other parameters is 400 ``idempotency_error``; while a request with that key is in
+flight it is 409. Validation failures are not saved, as on Stripe. Test payment methods and the
+PaymentIntent state machine: :mod:`integrations.stripe.fake_intents`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from integrations.stripe.fake_intents import (
+    decline,
+    idempotency_key_in_use,
+    invalid,
+    new_intent,
+    parse_form,
+    validate,
+)
+
+__all__ = ["FakeStripe", "FaultKind", "Injection", "RecordedCall", "parse_form"]
+
+FaultKind = Literal[
+    "rate_limit",  # 429 (Stripe-Should-Retry when should_retry is given)
+    "auth",  # 401
+    "permission",  # 403, a restricted key without this right
+    "card_declined",  # 402 card_error (decline_code)
+    "invalid_request",  # 400 invalid_request_error on `param`
+    "idempotency_conflict",  # 409 idempotency_key_in_use
+    "server_error",  # 500 (status=...); should_retry=False saves it for the key, as Stripe does
+    "timeout",  # create, then finish (save for the key, answer) only after delay_s
+    "disconnect",  # close the connection without answering
+]
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    params: dict[str, Any]
+    status: int = 0
+    replayed: bool = False
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.headers.get("Idempotency-Key")
+
+    @property
+    def api_key(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+
+
+@dataclass(slots=True)
+class Injection:
+    """A fault for the next ``remaining`` POSTs (``None``: all of them)."""
+
+    kind: FaultKind
+    remaining: int | None
+    should_retry: bool | None
+    status: int
+    param: str
+    decline_code: str
+    delay_s: float
+    hits: int = 0
+
+
+@dataclass(slots=True)
+class _Saved:
+    fingerprint: str
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(
+    status: int, error: dict[str, Any], headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": error}, status=status, headers=headers)
+
+
+class FakeStripe:
+    """A fake Stripe on ``host:port`` (0: a free port), started by ``async with``.
+
+    ``api_keys`` are accepted (any other gets 401); ``customers`` exist (others are
+    ``resource_missing``).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_keys: tuple[str, ...] = ("sk_test_fake_key_for_tests",),
+        customers: tuple[str, ...] = ("cus_Test123",),
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.api_keys = set(api_keys)
+        self.customers = set(customers)
+        self.host = host
+        self.port = port
+        self.calls: list[RecordedCall] = []
+        self.intents: dict[str, dict[str, Any]] = {}
+        self._saved: dict[tuple[str, str], _Saved] = {}
+        self._in_flight: set[tuple[str, str]] = set()
+        self._injections: list[Injection] = []
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/payment_intents", self._create)
+        app.router.add_get("/v1/payment_intents/{intent_id}", self._retrieve)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeStripe:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        """The API base address (``base_addresses["api"]``, the ``stripe`` endpoint's base_url)."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        should_retry: bool | None = None,
+        status: int = 500,
+        param: str = "amount",
+        decline_code: str = "generic_decline",
+        delay_s: float = 30.0,
+    ) -> Injection:
+        """Make the next ``times`` POSTs fail with ``kind`` (see :data:`FaultKind`)."""
+        injection = Injection(kind, times, should_retry, status, param, decline_code, delay_s)
+        self._injections.append(injection)
+        return injection
+
+    def clear(self) -> None:
+        """Forget calls, intents, saved idempotent answers and injections."""
+        self.calls.clear()
+        self.intents.clear()
+        self._saved.clear()
+        self._injections.clear()
+
+    def posts(self) -> list[RecordedCall]:
+        return [c for c in self.calls if c.method == "POST"]
+
+    # -- the server ------------------------------------------------------------------------------
+
+    def _authorised(self, call: RecordedCall) -> web.Response | None:
+        key = call.api_key
+        if key in self.api_keys:
+            return None
+        shown = f"{key[:8]}{'*' * 4}{key[-4:]}" if key and len(key) > 12 else "(none)"
+        return _error(
+            401,
+            {"type": "invalid_request_error", "message": f"Invalid API Key provided: {shown}"},
+        )
+
+    async def _retrieve(self, request: web.Request) -> web.Response:
+        call = RecordedCall("GET", request.path, dict(request.headers), dict(request.query))
+        self.calls.append(call)
+        response = self._authorised(call)
+        if response is None:
+            intent = self.intents.get(request.match_info["intent_id"])
+            if intent is None:
+                response = _error(
+                    404, invalid("No such payment_intent", "intent", "resource_missing")
+                )
+            else:
+                response = web.json_response(intent)
+        call.status = response.status
+        return response
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        params = parse_form(await request.text())
+        call = RecordedCall("POST", request.path, dict(request.headers), params)
+        self.calls.append(call)
+        response = await self._answer(request, call)
+        call.status = response.status
+        response.headers.setdefault("Request-Id", f"req_{secrets.token_hex(7)}")
+        return response
+
+    async def _answer(self, request: web.Request, call: RecordedCall) -> web.StreamResponse:
+        denied = self._authorised(call)
+        if denied is not None:
+            return denied
+        key = call.idempotency_key
+        scope = (call.api_key or "", key or "")
+        fingerprint = json.dumps(call.params, sort_keys=True)
+        if key:
+            saved = self._saved.get(scope)
+            if saved is not None:
+                if saved.fingerprint != fingerprint:
+                    message = (
+                        "Keys for idempotent requests can only be used with the same parameters "
+                        f"they were first used with. Try using a key other than '{key}' if you "
+                        "meant to execute a different request."
+                    )
+                    return _error(400, {"type": "idempotency_error", "message": message})
+                call.replayed = True
+                headers = {**saved.headers, "Idempotent-Replayed": "true"}
+                return web.json_response(saved.body, status=saved.status, headers=headers)
+            if scope in self._in_flight:
+                return _error(409, idempotency_key_in_use(key))
+            self._in_flight.add(scope)
+        try:
+            return await self._execute(request, call, scope if key else None, fingerprint)
+        finally:
+            self._in_flight.discard(scope)
+
+    async def _execute(
+        self,
+        request: web.Request,
+        call: RecordedCall,
+        scope: tuple[str, str] | None,
+        fingerprint: str,
+    ) -> web.StreamResponse:
+        injection = next(
+            (i for i in self._injections if i.remaining is None or i.remaining > 0), None
+        )
+        if injection is not None:
+            injection.hits += 1
+            if injection.remaining is not None:
+                injection.remaining -= 1
+            fault = await self._fault(injection, request, call, scope, fingerprint)
+            if fault is not None:
+                return fault
+        problem = validate(call.params, self.customers)
+        if problem is not None:
+            return _error(400, problem)  # failed validation: not saved for the key
+        status, body = self._create_intent(call.params)
+        if scope is not None:
+            self._saved[scope] = _Saved(fingerprint, status, body)
+        return web.json_response(body, status=status)
+
+    async def _fault(
+        self,
+        injection: Injection,
+        request: web.Request,
+        call: RecordedCall,
+        scope: tuple[str, str] | None,
+        fingerprint: str,
+    ) -> web.StreamResponse | None:
+        kind = injection.kind
+        headers: dict[str, str] = {}
+        if injection.should_retry is not None:
+            headers["Stripe-Should-Retry"] = "true" if injection.should_retry else "false"
+        if kind == "rate_limit":
+            error = {
+                "type": "invalid_request_error",
+                "code": "rate_limit",
+                "message": "Request rate limit exceeded. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+            }
+            return _error(429, error, headers)
+        if kind == "auth":
+            return _error(
+                401, {"type": "invalid_request_error", "message": "Expired API Key provided"}
+            )
+        if kind == "permission":
+            message = "The provided key does not have the required permissions for this endpoint."
+            return _error(403, {"type": "invalid_request_error", "message": message})
+        if kind == "card_declined":
+            return _error(402, decline(injection.decline_code, None))
+        if kind == "invalid_request":
+            return _error(400, invalid(f"Invalid {injection.param}", injection.param))
+        if kind == "idempotency_conflict":
+            return _error(409, idempotency_key_in_use(call.idempotency_key or ""), headers)
+        if kind == "disconnect":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        if kind == "server_error":
+            error = {"type": "api_error", "message": "An unknown error occurred"}
+            if scope is not None and injection.should_retry is False:
+                self._saved[scope] = _Saved(
+                    fingerprint, injection.status, {"error": error}, headers
+                )
+            return _error(injection.status, error, headers)
+        # "timeout": executed now, but finished (saved for the key, answered) only after delay_s;
+        # until then the key is in flight and a retry with it gets 409, as on Stripe.
+        problem = validate(call.params, self.customers)
+        status, body = (400, {"error": problem}) if problem else self._create_intent(call.params)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        if scope is not None and problem is None:
+            self._saved[scope] = _Saved(fingerprint, status, body)
+        return web.json_response(body, status=status)
+
+    def _create_intent(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        status, body, intent = new_intent(params)
+        self.intents[intent["id"]] = intent
+        return status, body

@@ -1,0 +1,271 @@
+"""A fake Wildberries Marketplace API (seller-warehouse stocks): real HTTP on loopback.
+
+    async with FakeWildberries() as fake:                 # 127.0.0.1:<free port>
+        clients = HttpClients({"wildberries": EndpointSettings(base_url=fake.url)})
+        fake.set_stock(507, chrt_id=12345678, amount=10)
+        fake.inject("rate_limit", retry_after=3)          # the next call gets a 429
+        fake.calls[-1].body                               # {"chrtIds": [...]}
+
+``POST /api/v3/stocks/{warehouseId}`` with ``{"chrtIds": [...]}`` and the raw token in
+``Authorization`` answers ``{"stocks": [{"chrtId", "amount"}]}`` for the sizes that warehouse
+has a record of. Errors use WB's two shapes: ``application/problem+json`` for 401/402/403/429
+(``title``, ``detail``, ``code``, ``requestId``, ``origin``, ``status``, ``statusText``,
+``timestamp``) and ``{"code", "message"}`` for 400/404/409. A 429 carries
+``X-Ratelimit-Retry`` / ``X-Ratelimit-Limit`` / ``X-Ratelimit-Reset`` and no
+``X-Ratelimit-Remaining``, as WB documents. With ``burst`` set, the fake also runs WB's token
+bucket itself (``burst`` requests, refilled at ``refill_per_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["FakeWildberries", "FaultKind", "RecordedCall"]
+
+FaultKind = Literal[
+    "rate_limit",  # 429 + X-Ratelimit-Retry
+    "unauthorized",  # 401, token expired
+    "forbidden",  # 403
+    "payment_required",  # 402
+    "not_found",  # 404
+    "bad_request",  # 400 IncorrectRequestBody
+    "server_error",  # 500 (or status=)
+    "timeout",  # answer after delay_s
+    "disconnect",  # close the connection without answering
+]
+_PROBLEMS = {
+    401: (
+        "unauthorized",
+        "token expired; Manage tokens at "
+        "https://seller.wildberries.ru/supplier-settings/access-to-api",
+    ),
+    402: ("payment required", "wb solution for business has insufficient funds on its balance"),
+    403: ("forbidden", "access denied: token scope does not allow this method"),
+    429: ("too many requests", "limited by c122a060-a7fb-4bb4-abb0-32fd4e18d489"),
+}
+_STATUS_TEXT = {
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    429: "Too Many Requests",
+}
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # the decoded JSON body (None if it was not JSON)
+    time: float
+    status: int = 0
+
+    @property
+    def token(self) -> str | None:
+        return self.headers.get("Authorization")
+
+
+@dataclass(slots=True)
+class _Injection:
+    kind: FaultKind
+    remaining: int | None
+    retry_after: int
+    status: int
+    delay_s: float
+
+
+def _problem(status: int, *, detail: str | None = None, **headers: str) -> web.Response:
+    title, default = _PROBLEMS[status]
+    body = {
+        "title": title,
+        "detail": detail or default,
+        "code": "07e4668e-ac2242c5c8c5-[UK-4dx7JUdskGZ]",
+        "requestId": uuid.uuid4().hex,
+        "origin": "s2s-api-auth-marketplace",
+        "status": status,
+        "statusText": _STATUS_TEXT[status],
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"code": code, "message": message}, status=status)
+
+
+class FakeWildberries:
+    """A fake Marketplace API on ``host:port`` (0: a free port), started by ``async with``.
+
+    Tokens: any non-empty ``Authorization`` is accepted unless ``tokens`` lists the valid ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Iterable[str] | None = None,
+        burst: int | None = None,
+        refill_per_s: float = 5.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.tokens = None if tokens is None else set(tokens)
+        self.calls: list[RecordedCall] = []
+        self.stocks: dict[int, dict[int, int]] = {}
+        self.burst = burst
+        self.refill_per_s = refill_per_s
+        self._bucket = float(burst or 0)
+        self._bucket_at = time.monotonic()
+        self._injections: list[_Injection] = []
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> FakeWildberries:
+        app = web.Application()
+        app.router.add_post("/api/v3/stocks/{warehouse_id}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
+        return f"http://{self.host}:{self.port}"
+
+    def set_stock(self, warehouse_id: int, *, chrt_id: int, amount: int) -> None:
+        """Record ``amount`` of size ``chrt_id`` on the seller's warehouse ``warehouse_id``."""
+        self.stocks.setdefault(warehouse_id, {})[chrt_id] = amount
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        retry_after: int = 3,
+        status: int = 500,
+        delay_s: float = 30.0,
+    ) -> None:
+        """Make the next ``times`` requests (None: all) fail with ``kind``."""
+        self._injections.append(_Injection(kind, times, retry_after, status, delay_s))
+
+    def clear(self) -> None:
+        """Forget calls and injections, refill the bucket (stocks stay)."""
+        self.calls.clear()
+        self._injections.clear()
+        self._bucket = float(self.burst or 0)
+
+    # -- the server ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            body = None
+        call = RecordedCall(request.method, request.path, dict(request.headers), body, time.time())
+        self.calls.append(call)
+        response = await self._answer(request, call)
+        call.status = response.status
+        return response
+
+    async def _answer(self, request: web.Request, call: RecordedCall) -> web.StreamResponse:
+        injection = next((i for i in self._injections if i.remaining != 0), None)
+        if injection is not None:
+            if injection.remaining is not None:
+                injection.remaining -= 1
+            fault = await self._fault(injection, request)
+            if fault is not None:
+                return fault
+        token = call.token
+        if not token:
+            return _problem(401, detail="empty Authorization header")
+        if token.lower().startswith("bearer "):
+            return _problem(401, detail="token problem; token is malformed: Bearer prefix")
+        if self.tokens is not None and token not in self.tokens:
+            return _problem(401, detail="token problem; token is malformed: could not parse")
+        if (wait := self._take()) is not None:
+            return self._rate_limited(wait)
+        chrt_ids = call.body.get("chrtIds") if isinstance(call.body, dict) else None
+        if not isinstance(chrt_ids, list) or not all(isinstance(c, int) for c in chrt_ids):
+            return _error(400, "IncorrectRequestBody", "Некорректное тело запроса")
+        try:
+            warehouse = int(request.match_info["warehouse_id"])
+        except ValueError:
+            return _error(400, "IncorrectParameter", "Передан некорректный параметр")
+        held = self.stocks.get(warehouse)
+        if held is None:
+            return _error(404, "NotFound", "Склад не найден")
+        rows = [{"chrtId": c, "amount": held[c]} for c in chrt_ids if c in held]
+        return web.json_response({"stocks": rows})
+
+    async def _fault(self, injection: _Injection, request: web.Request) -> web.Response | None:
+        kind = injection.kind
+        if kind == "rate_limit":
+            return self._rate_limited(injection.retry_after)
+        if kind in ("unauthorized", "forbidden", "payment_required"):
+            return _problem({"unauthorized": 401, "forbidden": 403, "payment_required": 402}[kind])
+        if kind == "not_found":
+            return _error(404, "NotFound", "Склад не найден")
+        if kind == "bad_request":
+            return _error(400, "IncorrectRequestBody", "Некорректное тело запроса")
+        if kind == "server_error":
+            return web.Response(status=injection.status, text="internal server error")
+        if kind == "disconnect":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)
+        with contextlib.suppress(TimeoutError):  # "timeout": answer late, normally
+            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        return None
+
+    def _rate_limited(self, retry_after: float) -> web.Response:
+        seconds = max(1, math.ceil(retry_after))
+        return _problem(
+            429,
+            **{
+                "X-Ratelimit-Retry": str(seconds),
+                "X-Ratelimit-Limit": str(self.burst or 20),
+                "X-Ratelimit-Reset": str(seconds),
+            },
+        )
+
+    def _take(self) -> float | None:
+        """Take one token from the bucket; seconds until the next one if it is empty."""
+        if self.burst is None:
+            return None
+        now = time.monotonic()
+        self._bucket = min(self.burst, self._bucket + (now - self._bucket_at) * self.refill_per_s)
+        self._bucket_at = now
+        if self._bucket >= 1:
+            self._bucket -= 1
+            return None
+        return (1 - self._bucket) / self.refill_per_s if self.refill_per_s > 0 else 60.0

@@ -1,0 +1,126 @@
+"""``wildberries_get_stocks``: the seller-warehouse (FBS) stock of some sizes on Wildberries."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from integrations.base import (
+    CredentialsResolverLike,
+    IntegrationMetadata,
+    RateLimit,
+    RateLimitScope,
+    SideEffect,
+    UnknownOutcomePolicy,
+)
+from integrations.bot_logger import BotLogger
+from integrations.errors import IntegrationError, PermanentError
+from integrations.outcome import fail, ok
+from integrations.wildberries.client import WildberriesIntegration
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "warehouse_id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 9007199254740991,
+            "description": "The seller's warehouse ID (GET /api/v3/warehouses)",
+        },
+        "chrt_ids": {
+            "type": "array",
+            "description": "Size IDs (chrtID from the product cards) to ask about",
+            "items": {"type": "integer", "minimum": 1, "maximum": 9007199254740991},
+            "minItems": 1,
+            "maxItems": 1000,
+            "uniqueItems": True,
+        },
+    },
+    "required": ["warehouse_id", "chrt_ids"],
+    "additionalProperties": False,
+}
+
+METADATA = IntegrationMetadata(
+    id="wildberries_get_stocks",
+    version="1.0.0",
+    name="Wildberries Get Stocks",
+    description="Read the stock of product sizes on one of the seller's own warehouses (FBS) "
+    "through the Wildberries Marketplace API.",
+    category="ecommerce",
+    icon_s3_key="icons/integrations/wildberries.svg",
+    color="#CB11AB",
+    config_schema=CONFIG_SCHEMA,
+    credentials_provider="wildberries",
+    credentials_strategy="api_key",
+    library_name="httpx",
+    side_effect=SideEffect.NONE,  # POST, but a read: it changes nothing
+    supports_idempotency_key=False,
+    timeout_s=20.0,  # above the 15 s HTTP timeout
+    max_attempts=5,
+    on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
+    # All seller-warehouse stock methods share one budget per seller account. Personal and
+    # service tokens get 300/min (burst 20); basic tokens 150/min (burst 10) since 2026-03-30.
+    # We cannot tell the token type, so we keep to the basic one.
+    rate_limits=(
+        RateLimit(scope=RateLimitScope.CREDENTIAL, limit=150, period_s=60.0),
+        RateLimit(scope=RateLimitScope.CREDENTIAL, limit=10, period_s=1.0),
+    ),
+)
+
+
+class WildberriesGetStocksIntegration(WildberriesIntegration):
+    """Read FBS stock with ``POST /api/v3/stocks/{warehouseId}`` (body ``{"chrtIds": [...]}``).
+
+    Config: ``warehouse_id`` and ``chrt_ids`` (1-1000 size IDs). Credentials:
+    ``{"token": "<seller API token>"}``. Returns ``{"warehouse_id", "stocks": [{"chrt_id",
+    "amount"}], "total_amount", "missing_chrt_ids"}``; sizes Wildberries did not list (no stock
+    record on that warehouse) are in ``missing_chrt_ids``.
+    """
+
+    @property
+    def metadata(self) -> IntegrationMetadata:
+        return METADATA
+
+    async def execute(
+        self,
+        config: dict[str, Any],
+        credentials_resolver: CredentialsResolverLike,
+        bot_id: UUID | str,
+        logger: BotLogger,
+    ) -> dict[str, Any]:
+        token = await self.token(credentials_resolver, bot_id, logger)
+        if not token:
+            return fail(401, "Credentials not found")
+        warehouse = int(config["warehouse_id"])
+        asked: list[int] = list(config["chrt_ids"])
+        try:
+            body = await self.post_json(
+                f"/api/v3/stocks/{warehouse}", {"chrtIds": asked}, token=token, method="stocks"
+            )
+            stocks = _stocks(body)
+        except IntegrationError as exc:
+            logger.warning("wildberries stocks failed: %s", exc, category=exc.category.value)
+            raise
+        seen = {row["chrt_id"] for row in stocks}
+        logger.info("wildberries stocks read", warehouse_id=warehouse, rows=len(stocks))
+        return ok(
+            {
+                "warehouse_id": warehouse,
+                "stocks": stocks,
+                "total_amount": sum(row["amount"] for row in stocks),
+                "missing_chrt_ids": [chrt for chrt in asked if chrt not in seen],
+            }
+        )
+
+
+def _stocks(body: Any) -> list[dict[str, int]]:
+    rows = body.get("stocks") if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise PermanentError("Wildberries stocks: the answer has no 'stocks' list", code=502)
+    stocks = []
+    for row in rows:
+        chrt, amount = (row.get("chrtId"), row.get("amount")) if isinstance(row, dict) else (0, 0)
+        if not isinstance(chrt, int) or not isinstance(amount, int):
+            raise PermanentError(f"Wildberries stocks: malformed stock row {row!r}", code=502)
+        stocks.append({"chrt_id": chrt, "amount": amount})
+    return stocks

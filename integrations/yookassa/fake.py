@@ -1,0 +1,396 @@
+"""A fake YooKassa API v3: real HTTP on loopback, for tests and demos.
+
+::
+
+    async with FakeYooKassa() as fake:          # 127.0.0.1:<free port>
+        clients = HttpClients({"yookassa": EndpointSettings(base_url=fake.base_url)})
+        ...
+        fake.payments                            # created payments, by id
+        fake.inject("processing", retry_after_ms=500)   # the next POST gets a 202
+
+What it reproduces (``external-apis.md`` §5.2): HTTP Basic ``shopId:secretKey`` (401
+``invalid_credentials`` otherwise); ``POST /v3/payments`` needs an ``Idempotence-Key`` header
+(400 without, or over 64 chars); the same key with the same body replays the first answer, with
+a different body it is 400 ``invalid_request`` on ``parameter: Idempotence-Key``; amounts are
+strings with two decimals; errors are ``{"type":"error","id","code","description","parameter"}``;
+202 carries ``retry_after`` in **milliseconds**. Injected faults: see :data:`FaultKind`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import re
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aiohttp import web
+
+__all__ = ["FakeYooKassa", "FaultKind", "Injection", "RecordedCall"]
+
+FaultKind = Literal[
+    "processing",  # 202 + retry_after (ms); the same key is then processed normally
+    "rate_limit",  # 429 too_many_requests (+ retry_after ms when given)
+    "invalid_credentials",  # 401
+    "forbidden",  # 403
+    "invalid_request",  # 400 invalid_request on `parameter`
+    "server_error",  # 500: with deliver=True the payment IS created and the key remembers it
+    "timeout",  # create (deliver) and answer only after delay_s
+    "disconnect",  # close the connection without answering
+]
+
+_AMOUNT_RE = re.compile(r"^(0|[1-9][0-9]*)\.[0-9]{2}$")
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    shop_id: str | None
+    status: int = 0
+
+    @property
+    def idempotence_key(self) -> str | None:
+        return self.headers.get("Idempotence-Key")
+
+
+@dataclass(slots=True)
+class Injection:
+    """A fault for the next ``remaining`` POSTs (``None``: all of them)."""
+
+    kind: FaultKind
+    remaining: int | None
+    retry_after_ms: int | None
+    parameter: str
+    delay_s: float
+    deliver: bool
+    hits: int = 0
+
+
+@dataclass(slots=True)
+class _Stored:
+    fingerprint: str
+    status: int
+    body: dict[str, Any]
+    created: float = field(default_factory=time.time)
+
+
+def _error(status: int, code: str, description: str, **extra: Any) -> web.Response:
+    body = {"type": "error", "id": str(uuid.uuid4()), "code": code, "description": description}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return web.json_response(body, status=status)
+
+
+class FakeYooKassa:
+    """A fake YooKassa on ``host:port`` (0: a free port), started by ``async with``.
+
+    ``shops`` maps shopId → secret key; by default one shop, ``shop_id`` / ``secret_key``.
+    """
+
+    def __init__(
+        self,
+        *,
+        shop_id: str = "123456",
+        secret_key: str = "test_fake_secret_key",  # noqa: S107 - the fake's own test key
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.shops: dict[str, str] = {shop_id: secret_key}
+        self.host = host
+        self.port = port
+        self.calls: list[RecordedCall] = []
+        self.payments: dict[str, dict[str, Any]] = {}
+        self._keys: dict[tuple[str, str], _Stored] = {}
+        self._injections: list[Injection] = []
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v3/payments", self._create)
+        app.router.add_get("/v3/payments/{payment_id}", self._get)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeYooKassa:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What the ``yookassa`` endpoint's ``base_url`` takes (the real one ends in ``/v3``)."""
+        return f"{self.url}/v3"
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        times: int | None = 1,
+        retry_after_ms: int | None = None,
+        parameter: str = "amount.value",
+        delay_s: float = 30.0,
+        deliver: bool = True,
+    ) -> Injection:
+        """Make the next ``times`` POSTs fail with ``kind``.
+
+        ``retry_after_ms`` goes into 202 (default 1800) and 429 bodies; ``parameter`` into
+        "invalid_request"; "server_error" and "timeout" create the payment first when
+        ``deliver`` (so a retry with the same key gets it back, as YooKassa promises).
+        """
+        injection = Injection(kind, times, retry_after_ms, parameter, delay_s, deliver)
+        self._injections.append(injection)
+        return injection
+
+    def clear(self) -> None:
+        """Forget calls, payments, idempotency keys and injections."""
+        self.calls.clear()
+        self.payments.clear()
+        self._keys.clear()
+        self._injections.clear()
+
+    def posts(self) -> list[RecordedCall]:
+        return [c for c in self.calls if c.method == "POST"]
+
+    # -- the server ------------------------------------------------------------------------------
+
+    def _shop(self, request: web.Request) -> tuple[str | None, bool]:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None, False
+        try:
+            shop_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return None, False
+        return shop_id, self.shops.get(shop_id) == secret
+
+    def _next_injection(self) -> Injection | None:
+        for injection in self._injections:
+            if injection.remaining is None or injection.remaining > 0:
+                injection.hits += 1
+                if injection.remaining is not None:
+                    injection.remaining -= 1
+                return injection
+        return None
+
+    async def _get(self, request: web.Request) -> web.Response:
+        shop_id, ok = self._shop(request)
+        call = RecordedCall("GET", request.path, dict(request.headers), None, shop_id)
+        self.calls.append(call)
+        payment = self.payments.get(request.match_info["payment_id"])
+        if not ok:
+            response = _error(401, "invalid_credentials", "Login or password is incorrect")
+        elif payment is None:
+            response = _error(404, "not_found", "Payment not found")
+        else:
+            response = web.json_response(payment)
+        call.status = response.status
+        return response
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        shop_id, authorised = self._shop(request)
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        call = RecordedCall("POST", request.path, dict(request.headers), body, shop_id)
+        self.calls.append(call)
+        response = await self._answer(request, call, authorised, raw)
+        call.status = response.status
+        return response
+
+    async def _answer(
+        self, request: web.Request, call: RecordedCall, authorised: bool, raw: bytes
+    ) -> web.StreamResponse:
+        if not authorised or call.shop_id is None:
+            return _error(401, "invalid_credentials", "Login or password is incorrect")
+        if request.content_type != "application/json":
+            return _error(415, "invalid_request", "Unsupported content type")
+        key = call.idempotence_key
+        if not key:
+            return _error(
+                400, "invalid_request", "Idempotence key is missing", parameter="Idempotence-Key"
+            )
+        if len(key) > 64:
+            return _error(
+                400, "invalid_request", "Idempotence key is too long", parameter="Idempotence-Key"
+            )
+        fingerprint = json.dumps(call.body, sort_keys=True)
+        stored = self._keys.get((call.shop_id, key))
+        if stored is not None:
+            if stored.fingerprint != fingerprint:
+                return _error(
+                    400,
+                    "invalid_request",
+                    "Idempotence key duplicated",
+                    parameter="Idempotence-Key",
+                )
+            return web.json_response(stored.body, status=stored.status)
+
+        injection = self._next_injection()
+        if injection is not None:
+            fault = await self._fault(injection, request, call, key, fingerprint)
+            if fault is not None:
+                return fault
+        status, answer = self._new_payment(call)
+        if status == 200:
+            self._keys[(call.shop_id, key)] = _Stored(fingerprint, status, answer)
+        return web.json_response(answer, status=status)
+
+    async def _fault(
+        self,
+        injection: Injection,
+        request: web.Request,
+        call: RecordedCall,
+        key: str,
+        fingerprint: str,
+    ) -> web.StreamResponse | None:
+        kind = injection.kind
+        if kind == "processing":
+            wait = 1800 if injection.retry_after_ms is None else injection.retry_after_ms
+            return web.json_response(
+                {
+                    "type": "processing",
+                    "id": str(uuid.uuid4()),
+                    "description": "Request accepted, processing is not finished",
+                    "retry_after": wait,
+                },
+                status=202,
+            )
+        if kind == "rate_limit":
+            return _error(
+                429,
+                "too_many_requests",
+                "Too many requests",
+                retry_after=injection.retry_after_ms,
+            )
+        if kind == "invalid_credentials":
+            return _error(401, "invalid_credentials", "Login or password is incorrect")
+        if kind == "forbidden":
+            return _error(403, "forbidden", "Not enough rights for this operation")
+        if kind == "invalid_request":
+            return _error(
+                400,
+                "invalid_request",
+                f"Invalid value of {injection.parameter}",
+                parameter=injection.parameter,
+            )
+        if kind == "disconnect":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        # "server_error" / "timeout": maybe created, the answer lost; the key remembers it.
+        assert call.shop_id is not None
+        if injection.deliver:
+            status, answer = self._new_payment(call)
+            self._keys[(call.shop_id, key)] = _Stored(fingerprint, status, answer)
+        if kind == "timeout":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        return _error(500, "internal_server_error", "Internal server error")
+
+    def _new_payment(self, call: RecordedCall) -> tuple[int, dict[str, Any]]:
+        body = call.body
+        if not isinstance(body, dict):
+            return 400, _error_body("Request body is not a JSON object", None)
+        amount = body.get("amount")
+        if not isinstance(amount, dict) or not isinstance(amount.get("value"), str):
+            return 400, _error_body("Amount is missing", "amount.value")
+        if not _AMOUNT_RE.match(amount["value"]) or float(amount["value"]) <= 0:
+            return 400, _error_body("Invalid amount value", "amount.value")
+        if not re.fullmatch(r"[A-Z]{3}", str(amount.get("currency", ""))):
+            return 400, _error_body("Invalid currency", "amount.currency")
+        description = body.get("description")
+        if description is not None and (not isinstance(description, str) or len(description) > 128):
+            return 400, _error_body("Description is too long", "description")
+        confirmation = body.get("confirmation")
+        saved = body.get("payment_method_id")
+        if saved is None:
+            if not isinstance(confirmation, dict) or "type" not in confirmation:
+                return 400, _error_body("Confirmation is missing", "confirmation")
+            if confirmation["type"] == "redirect" and not confirmation.get("return_url"):
+                return 400, _error_body("Return URL is missing", "confirmation.return_url")
+        payment_id = f"{uuid.uuid4().hex[:8]}-000f-5000-a000-{uuid.uuid4().hex[:12]}"
+        capture = body.get("capture", False) is True
+        payment: dict[str, Any] = {
+            "id": payment_id,
+            "status": "pending",
+            "paid": False,
+            "amount": amount,
+            "recipient": {"account_id": call.shop_id, "gateway_id": "2000001"},
+            "created_at": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "metadata": body.get("metadata", {}),
+            "refundable": False,
+            "test": True,
+        }
+        if description is not None:
+            payment["description"] = description
+        if saved is not None:
+            payment.update(status="succeeded" if capture else "waiting_for_capture", paid=True)
+            payment["payment_method"] = {"type": "bank_card", "id": saved, "saved": True}
+        else:
+            assert isinstance(confirmation, dict)
+            payment["confirmation"] = _confirmation(confirmation, payment_id)
+        self.payments[payment_id] = payment
+        return 200, payment
+
+
+def _error_body(description: str, parameter: str | None) -> dict[str, Any]:
+    body = {
+        "type": "error",
+        "id": str(uuid.uuid4()),
+        "code": "invalid_request",
+        "description": description,
+    }
+    if parameter:
+        body["parameter"] = parameter
+    return body
+
+
+def _confirmation(request: dict[str, Any], payment_id: str) -> dict[str, Any]:
+    kind = request["type"]
+    if kind == "redirect":
+        return {
+            "type": "redirect",
+            "return_url": request["return_url"],
+            "confirmation_url": f"https://yoomoney.ru/checkout/payments/v2/contract?orderId={payment_id}",
+        }
+    if kind == "embedded":
+        return {"type": "embedded", "confirmation_token": f"ct-{payment_id}"}
+    if kind == "qr":
+        return {"type": "qr", "confirmation_data": f"https://qr.nspk.ru/{payment_id}"}
+    return {"type": kind}

@@ -1,0 +1,296 @@
+"""bitrix24_add_lead against the fake portal over a real loopback socket."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import pytest
+
+from integrations.bitrix24.add_lead import METADATA, Bitrix24AddLeadIntegration
+from integrations.bitrix24.fake import FakeBitrix24
+from integrations.bot_logger import BotLogger
+from integrations.discovery import discover
+from integrations.errors import (
+    AuthError,
+    IntegrationError,
+    InvalidConfigError,
+    OutcomeUnknownError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from integrations.http import HttpClients
+from integrations.outcome import OutcomeCategory, classify
+from integrations.registry import IntegrationRegistry
+from processors.settings import EndpointSettings
+
+BOT_ID = "6f1c2a9e-0000-4000-8000-0000000000c3"
+LEAD = {"title": "Lead from the bot", "name": "Глеб", "phone": "+7 900 123-45-67"}
+
+
+async def test_adds_a_lead_through_the_webhook(
+    run: Any, fake: FakeBitrix24, resolver: Any, secret: str
+) -> None:
+    config = {
+        **LEAD,
+        "last_name": "Титов",
+        "email": ["a@example.com", {"value": "b@example.com", "value_type": "HOME"}],
+        "comments": "wants a call back",
+        "source_id": "WEB",
+        "assigned_by_id": 7,
+        "opportunity": 12500.5,
+        "currency_id": "RUB",
+        "opened": False,
+        "utm_source": "telegram",
+        "custom_fields": {"UF_CRM_1700000000": "vip", "UF_CRM_TAGS": ["a", "b"]},
+    }
+    returned = await run(config, key="req-42")
+    [call] = fake.calls
+    assert (call.user_id, call.secret, call.method) == ("1", secret, "crm.lead.add")
+    assert (call.http_method, call.content_type) == ("POST", "application/json")
+    assert call.params == {
+        "fields": {
+            "TITLE": "Lead from the bot",
+            "NAME": "Глеб",
+            "LAST_NAME": "Титов",
+            "PHONE": [{"VALUE": "+7 900 123-45-67", "VALUE_TYPE": "WORK"}],
+            "EMAIL": [
+                {"VALUE": "a@example.com", "VALUE_TYPE": "WORK"},
+                {"VALUE": "b@example.com", "VALUE_TYPE": "HOME"},
+            ],
+            "COMMENTS": "wants a call back",
+            "SOURCE_ID": "WEB",
+            "ASSIGNED_BY_ID": 7,
+            "OPPORTUNITY": 12500.5,
+            "CURRENCY_ID": "RUB",
+            "OPENED": "N",
+            "UTM_SOURCE": "telegram",
+            "UF_CRM_1700000000": "vip",
+            "UF_CRM_TAGS": ["a", "b"],
+            "ORIGINATOR_ID": "actionstream",
+            "ORIGIN_ID": "req-42",
+        },
+        "params": {"REGISTER_SONET_EVENT": "Y"},
+    }
+    assert resolver.calls == [(BOT_ID, "bitrix24", "api_key")]
+    assert returned == {"response": {"ok": True, "result": {"lead_id": 1, "deduplicated": False}}}
+    assert fake.leads[1]["TITLE"] == "Lead from the bot"
+    assert classify(returned).category is OutcomeCategory.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    "shape", ["{base}", "{base}crm.lead.add.json", "{base}crm.lead.add", "{bare}", "{base}?x=1"]
+)
+async def test_webhook_url_forms_all_reach_the_method(
+    run: Any, fake: FakeBitrix24, make_resolver: Any, shape: str
+) -> None:
+    base = fake.webhook_url()
+    url = shape.format(base=base, bare=base.rstrip("/"))
+    await run(LEAD, credentials=make_resolver({"webhook_url": url}))
+    assert [c.method for c in fake.calls] == ["crm.lead.add"]
+    assert fake.calls[0].status == 200
+
+
+async def test_a_retry_finds_the_lead_an_earlier_attempt_added(
+    run: Any, fake: FakeBitrix24
+) -> None:
+    fake.inject("server_error", method="crm.lead.add")  # added, but the answer is a 500
+    with pytest.raises(TransientError) as caught:
+        await run(LEAD, key="req-7")
+    assert caught.value.parameters["maybe_delivered"] is True
+    assert list(fake.leads) == [1]
+    returned = await run(LEAD, key="req-7", attempt=2)
+    assert returned["response"]["result"] == {"lead_id": 1, "deduplicated": True}
+    assert [c.method for c in fake.calls] == ["crm.lead.add", "crm.lead.list"]
+    assert fake.calls[1].params["filter"] == {"ORIGINATOR_ID": "actionstream", "ORIGIN_ID": "req-7"}
+    assert len(fake.leads) == 1
+
+
+async def test_a_retry_adds_when_the_first_attempt_did_not(run: Any, fake: FakeBitrix24) -> None:
+    await run(LEAD, key="other-request")
+    fake.inject("server_error", method="crm.lead.add", deliver=False)
+    with pytest.raises(TransientError):
+        await run(LEAD, key="req-8")
+    returned = await run(LEAD, key="req-8", attempt=2)
+    assert returned["response"]["result"] == {"lead_id": 2, "deduplicated": False}
+    assert [c.method for c in fake.calls] == [
+        "crm.lead.add",
+        "crm.lead.add",
+        "crm.lead.list",
+        "crm.lead.add",
+    ]
+
+
+async def test_first_attempts_never_look_up(run: Any, fake: FakeBitrix24) -> None:
+    await run(LEAD, key="a")
+    await run(LEAD, key="a")  # a redelivered first attempt: a duplicate, as declared
+    assert [c.method for c in fake.calls] == ["crm.lead.add", "crm.lead.add"]
+
+
+async def test_query_limit_503_is_a_rate_limit_with_a_short_backoff(
+    run: Any, fake: FakeBitrix24
+) -> None:
+    fake.inject("query_limit")
+    with pytest.raises(RateLimitedError) as caught:
+        await run(LEAD)
+    assert caught.value.retry_after_s == 2.0
+    assert caught.value.parameters["error"] == "QUERY_LIMIT_EXCEEDED"
+    outcome = classify(caught.value)
+    assert (outcome.category, outcome.retry_after_s) == (OutcomeCategory.RATE_LIMITED, 2.0)
+
+
+async def test_the_portals_leaky_bucket_answers_503(
+    logger: BotLogger, clients: HttpClients
+) -> None:
+    async with FakeBitrix24(query_limit=(2, 0.0)) as portal:
+        action = Bitrix24AddLeadIntegration(clients)
+
+        class Creds:
+            async def get_default_for(self, **_: Any) -> dict[str, Any]:
+                return {"webhook_url": portal.webhook_url()}
+
+        for _ in range(2):
+            await action.execute(LEAD, Creds(), BOT_ID, logger)
+        with pytest.raises(RateLimitedError):
+            await action.execute(LEAD, Creds(), BOT_ID, logger)
+        assert [c.status for c in portal.calls] == [200, 200, 503]
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "code", "category"),
+    [
+        ("operation_time_limit", RateLimitedError, 429, "rate_limited"),
+        ("overload", PermanentError, 503, "permanent"),
+        ("expired_token", AuthError, 401, "auth"),
+        ("invalid_credentials", AuthError, 403, "auth"),
+        ("insufficient_scope", AuthError, 403, "auth"),
+        ("access_denied", PermanentError, 403, "permanent"),
+        ("bad_request", InvalidConfigError, 400, "invalid_config"),
+        ("server_error", OutcomeUnknownError, 500, "transient"),
+        ("disconnect", OutcomeUnknownError, 502, "transient"),
+    ],
+)
+async def test_injected_errors_become_typed_errors(
+    run: Any,
+    fake: FakeBitrix24,
+    logger: BotLogger,
+    secret: str,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    expected: type[IntegrationError],
+    code: int,
+    category: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.inject(kind, deliver=False)  # type: ignore[arg-type]
+    with pytest.raises(IntegrationError) as caught:
+        await run(LEAD)
+    error = caught.value
+    assert type(error) is expected
+    assert error.code == code
+    outcome = classify(error, secrets=logger.secrets)
+    assert outcome.category.value == category
+    if kind in ("server_error", "disconnect"):
+        assert error.parameters["maybe_delivered"] is True
+        assert outcome.maybe_executed
+    assert "127.0.0.1" in error.message  # names the portal, not the webhook
+    assert "bitrix24 add lead failed" in caplog.text
+    for text in (error.message, repr(outcome), caplog.text):
+        assert secret not in text
+
+
+async def test_the_webhook_secret_never_reaches_logs_or_errors(
+    run: Any, fake: FakeBitrix24, make_resolver: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx logs every request URL at INFO
+    await run(LEAD)
+    wrong = fake.webhook_url().replace(fake.webhook_url().split("/")[-2], "WrongSecret123")
+    with pytest.raises(AuthError) as caught:
+        await run(LEAD, credentials=make_resolver({"webhook_url": wrong}))
+    assert caught.value.code == 401
+    assert "HTTP Request: POST" in caplog.text and "/rest/1/***/crm.lead.add.json" in caplog.text
+    for text in (caplog.text, caught.value.message):
+        assert fake.webhook_url().split("/")[-2] not in text
+        assert "WrongSecret123" not in text
+
+
+async def test_missing_or_malformed_credentials(
+    run: Any, fake: FakeBitrix24, make_resolver: Any
+) -> None:
+    returned = await run(LEAD, credentials=make_resolver(None))
+    assert returned == {
+        "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
+    }
+    for bad in (
+        {"token": "x"},
+        {"webhook_url": "ftp://p/rest/1/s3cr3tvalue/"},
+        {"webhook_url": "https://p.example/api/s3cr3tvalue"},
+    ):
+        with pytest.raises(AuthError) as caught:
+            await run(LEAD, credentials=make_resolver(bad))
+        assert "s3cr3tvalue" not in caught.value.message
+    assert fake.calls == []
+
+
+async def test_a_timeout_is_transient_and_maybe_delivered(
+    fake: FakeBitrix24, run: Any, resolver: Any
+) -> None:
+    fake.inject("timeout", delay_s=5)
+    slow = HttpClients({"bitrix24": EndpointSettings(timeout_s=0.3)})
+    try:
+        with pytest.raises(TransientError) as caught:
+            await run(LEAD, integration=Bitrix24AddLeadIntegration(slow))
+    finally:
+        await slow.aclose()
+    assert caught.value.code == 504
+    assert caught.value.parameters == {"maybe_delivered": True}
+    assert caught.value.maybe_executed
+    assert len(fake.leads) == 1
+
+
+async def test_connection_refused_is_transient_and_not_sent(run: Any, make_resolver: Any) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    creds = make_resolver({"webhook_url": f"http://127.0.0.1:{port}/rest/1/abc123/"})
+    with pytest.raises(TransientError) as caught:
+        await run(LEAD, credentials=creds)
+    assert caught.value.code == 503
+    assert "maybe_delivered" not in caught.value.parameters
+    assert not caught.value.maybe_executed
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"name": "x"}, "title"),
+        ({**LEAD, "title": ""}, "$.title"),
+        ({**LEAD, "phone": "call me"}, "$.phone"),
+        ({**LEAD, "email": ["not-an-email"]}, "$.email"),
+        ({**LEAD, "email": [{"value": "a@b.co", "value_type": "MOBILE"}]}, "$.email"),
+        ({**LEAD, "source_id": "web site"}, "$.source_id"),
+        ({**LEAD, "assigned_by_id": "7"}, "$.assigned_by_id"),
+        ({**LEAD, "custom_fields": {"TITLE": "x"}}, "$.custom_fields"),
+        ({**LEAD, "colour": "red"}, "colour"),
+    ],
+)
+def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        METADATA.validate_config(config)
+    assert problem in caught.value.message
+
+
+def test_metadata_and_registration() -> None:
+    meta = Bitrix24AddLeadIntegration().metadata
+    assert (meta.id, meta.version, meta.category.value) == ("bitrix24_add_lead", "1.0.0", "crm")
+    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("bitrix24", "api_key")
+    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("non_idempotent", False)
+    assert meta.on_unknown_outcome.value == "reexecute"
+    assert [(r.scope.value, r.limit, r.period_s) for r in meta.rate_limits] == [
+        ("credential", 50, 25.0)
+    ]
+    registry = IntegrationRegistry()
+    report = discover(registry, ("bitrix24",), entry_point_group=None)
+    assert "bitrix24_add_lead@1.0.0" in report.registered

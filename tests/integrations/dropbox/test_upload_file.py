@@ -1,0 +1,286 @@
+"""dropbox_upload_file against the fake Dropbox over a real loopback socket."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import socket
+from typing import Any
+
+import pytest
+
+from integrations.bot_logger import BotLogger
+from integrations.discovery import discover
+from integrations.dropbox.client import api_arg_header, content_hash
+from integrations.dropbox.fake import FakeDropbox
+from integrations.dropbox.upload_file import (
+    MAX_UPLOAD_BYTES,
+    METADATA,
+    DropboxUploadFileIntegration,
+)
+from integrations.errors import (
+    AuthError,
+    IntegrationError,
+    InvalidConfigError,
+    OutcomeUnknownError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from integrations.http import HttpClients
+from integrations.outcome import OutcomeCategory, classify
+from integrations.registry import IntegrationRegistry
+from processors.settings import EndpointSettings
+
+TOKEN = "sl.BAbCdEfGhIjKlMnOpQrStUvWxYz0123456789-fake_token"
+BOT_ID = "6f1c2a9e-0000-4000-8000-0000000000d4"
+UPLOAD = {"path": "/Reports/Отчёт.txt", "content_text": "hello\x7f"}
+
+
+async def test_uploads_bytes_with_the_json_header(
+    run: Any, fake: FakeDropbox, resolver: Any
+) -> None:
+    data = bytes(range(256)) * 10
+    returned = await run(
+        {"path": "/bin/data.bin", "content_base64": base64.b64encode(data).decode()}
+    )
+    [call] = fake.calls
+    assert call.path == "/2/files/upload"
+    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert call.headers["Content-Type"] == "application/octet-stream"
+    assert call.body == data
+    assert call.arg == {
+        "path": "/bin/data.bin",
+        "mode": "add",
+        "autorename": False,
+        "mute": False,
+        "strict_conflict": False,
+        "content_hash": content_hash(data),
+    }
+    assert resolver.calls == [(BOT_ID, "dropbox", "oauth")]
+    result = returned["response"]["result"]
+    assert (result["path_display"], result["size"], result["renamed"]) == (
+        "/bin/data.bin",
+        2560,
+        False,
+    )
+    assert result["content_hash"] == content_hash(data)
+    assert result["id"].startswith("id:") and result["rev"]
+    assert fake.files["/bin/data.bin"].content == data
+    assert classify(returned).category is OutcomeCategory.SUCCEEDED
+
+
+async def test_the_header_is_ascii_json_with_del_escaped(run: Any, fake: FakeDropbox) -> None:
+    await run({"path": "/Отчёт\x7f.txt", "content_text": "текст"})
+    raw = fake.calls[0].headers["Dropbox-API-Arg"]
+    assert raw.isascii()
+    assert "\\u041e" in raw and "\\u007f" in raw and "\x7f" not in raw
+    assert json.loads(raw)["path"] == "/Отчёт\x7f.txt"
+    assert fake.files["/отчёт\x7f.txt"].content == "текст".encode()
+    assert api_arg_header({"p": "\x7f"}) == '{"p":"\\u007f"}'
+
+
+def test_content_hash_is_dropboxs_block_hash() -> None:
+    block = 4 * 1024 * 1024
+    data = b"a" * (block + 10)
+    expected = hashlib.sha256(
+        hashlib.sha256(data[:block]).digest() + hashlib.sha256(data[block:]).digest()
+    ).hexdigest()
+    assert content_hash(data) == expected
+    assert content_hash(b"") == hashlib.sha256(b"").hexdigest()
+
+
+async def test_a_repeated_upload_writes_nothing_new_in_any_mode(
+    run: Any, fake: FakeDropbox
+) -> None:
+    first = await run({**UPLOAD, "autorename": True})
+    again = await run({**UPLOAD, "autorename": True})  # add + autorename: still no copy
+    assert again["response"]["result"] == first["response"]["result"]
+    over = await run({**UPLOAD, "mode": "overwrite"})
+    assert (
+        over["response"]["result"]["rev"] == first["response"]["result"]["rev"]
+    )  # no new revision
+    assert list(fake.files) == ["/reports/отчёт.txt"]
+
+
+async def test_conflicts_follow_the_write_mode(run: Any, fake: FakeDropbox) -> None:
+    fake.put("/a.txt", b"old")
+    with pytest.raises(PermanentError) as caught:
+        await run({"path": "/a.txt", "content_text": "new"})
+    assert caught.value.code == 409
+    assert caught.value.parameters["error"].startswith("path/conflict")
+    renamed = await run({"path": "/a.txt", "content_text": "new", "autorename": True})
+    assert renamed["response"]["result"]["path_display"] == "/a (1).txt"
+    assert renamed["response"]["result"]["renamed"] is True
+    overwritten = await run({"path": "/a.txt", "content_text": "newer", "mode": "overwrite"})
+    assert fake.files["/a.txt"].content == b"newer"
+    rev = overwritten["response"]["result"]["rev"]
+    await run({"path": "/a.txt", "content_text": "v3", "mode": "update", "rev": rev})
+    assert fake.files["/a.txt"].content == b"v3"
+    with pytest.raises(PermanentError):  # the rev is stale now
+        await run({"path": "/a.txt", "content_text": "v4", "mode": "update", "rev": rev})
+
+
+async def test_429_uses_the_bodys_retry_after(run: Any, fake: FakeDropbox) -> None:
+    fake.inject("rate_limit", retry_after=7)
+    with pytest.raises(RateLimitedError) as caught:
+        await run(UPLOAD)
+    assert caught.value.retry_after_s == 7
+    assert caught.value.parameters["error"].startswith("too_many_requests")
+    outcome = classify(caught.value)
+    assert (outcome.category, outcome.retry_after_s) == (OutcomeCategory.RATE_LIMITED, 7)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "code", "category"),
+    [
+        ("write_rate_limit", RateLimitedError, 429, "rate_limited"),
+        ("expired_token", AuthError, 401, "auth"),
+        ("invalid_token", AuthError, 401, "auth"),
+        ("malformed_token", AuthError, 401, "auth"),
+        ("forbidden", PermanentError, 403, "permanent"),
+        ("insufficient_space", PermanentError, 409, "permanent"),
+        ("no_write_permission", PermanentError, 409, "permanent"),
+        ("too_many_write_operations", TransientError, 409, "transient"),
+        ("bad_request", InvalidConfigError, 400, "invalid_config"),
+        ("server_error", TransientError, 500, "transient"),
+        ("disconnect", OutcomeUnknownError, 502, "transient"),
+    ],
+)
+async def test_injected_errors_become_typed_errors(
+    run: Any,
+    fake: FakeDropbox,
+    logger: BotLogger,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    expected: type[IntegrationError],
+    code: int,
+    category: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.inject(kind)  # type: ignore[arg-type]
+    with pytest.raises(IntegrationError) as caught:
+        await run(UPLOAD)
+    error = caught.value
+    assert type(error) is expected
+    assert error.code == code
+    outcome = classify(error, secrets=logger.secrets)
+    assert outcome.category.value == category
+    if kind == "bad_request":
+        assert "Dropbox-API-Arg" in error.message  # the plain-text body, quoted
+    if kind == "insufficient_space":
+        assert error.parameters["error"].startswith("path/insufficient_space")
+    assert "dropbox upload failed" in caplog.text
+    for text in (error.message, repr(outcome), caplog.text):
+        assert TOKEN not in text
+    assert (await run(UPLOAD))["response"]["ok"] is True  # one-shot fault
+
+
+async def test_the_plain_text_400_quoting_the_token_is_scrubbed(
+    run: Any, fake: FakeDropbox
+) -> None:
+    fake.inject("malformed_token")  # Dropbox echoes the Authorization header it rejects
+    with pytest.raises(AuthError) as caught:
+        await run(UPLOAD)
+    assert TOKEN not in caught.value.message
+    assert "Invalid authorization value" in caught.value.message
+
+
+async def test_paths_dropbox_refuses(run: Any, fake: FakeDropbox) -> None:
+    fake.put("/folder/inner.txt", b"x")
+    with pytest.raises(PermanentError) as conflict:  # a folder is at that path
+        await run({"path": "/folder", "content_text": "x"})
+    assert conflict.value.parameters["error"].startswith("path/conflict")
+    with pytest.raises(InvalidConfigError) as caught:  # a name Dropbox never stores
+        await run({"path": "/folder/desktop.ini", "content_text": "x"})
+    assert (caught.value.code, caught.value.parameters["error"]) == (409, "path/disallowed_name/..")
+
+
+async def test_a_timeout_is_transient_and_the_retry_finds_the_same_file(
+    fake: FakeDropbox, run: Any
+) -> None:
+    fake.inject("timeout", delay_s=5)
+    slow = HttpClients({"dropbox": EndpointSettings(base_url=fake.base_url, timeout_s=0.3)})
+    try:
+        with pytest.raises(TransientError) as caught:
+            await run(UPLOAD, integration=DropboxUploadFileIntegration(slow))
+    finally:
+        await slow.aclose()
+    assert caught.value.code == 504
+    assert caught.value.maybe_executed
+    stored_rev = fake.files["/reports/отчёт.txt"].rev
+    returned = await run({**UPLOAD, "autorename": True})
+    assert returned["response"]["result"]["rev"] == stored_rev
+    assert len(fake.files) == 1
+
+
+async def test_connection_refused_is_transient(run: Any) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dead = HttpClients({"dropbox": EndpointSettings(base_url=f"http://127.0.0.1:{port}/2")})
+    try:
+        with pytest.raises(TransientError) as caught:
+            await run(UPLOAD, integration=DropboxUploadFileIntegration(dead))
+    finally:
+        await dead.aclose()
+    assert caught.value.code == 503
+
+
+async def test_credentials(run: Any, fake: FakeDropbox, make_resolver: Any) -> None:
+    returned = await run(UPLOAD, credentials=make_resolver(None))
+    assert returned == {
+        "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
+    }
+    with pytest.raises(AuthError, match="access_token"):
+        await run(UPLOAD, credentials=make_resolver({"token": "x"}))
+    assert fake.calls == []
+    with pytest.raises(AuthError) as caught:
+        await run(UPLOAD, credentials=make_resolver({"access_token": "sl.revoked"}))
+    assert caught.value.parameters["error"].startswith("invalid_access_token")
+
+
+async def test_bad_content_fails_before_any_call(run: Any, fake: FakeDropbox) -> None:
+    with pytest.raises(InvalidConfigError, match="base64"):
+        await run({"path": "/a.bin", "content_base64": "not*base64"})
+    big = "x" * (MAX_UPLOAD_BYTES // 2 + 1)
+    with pytest.raises(InvalidConfigError, match="limit"):
+        await run({"path": "/a.txt", "content_text": "ё" * len(big)})  # 2 bytes per char
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"content_text": "x"}, "path"),
+        ({"path": "relative.txt", "content_text": "x"}, "$.path"),
+        ({"path": "/dir/", "content_text": "x"}, "$.path"),
+        ({"path": "/a.txt"}, "$"),
+        ({"path": "/a.txt", "content_text": "x", "content_base64": "eA=="}, "$"),
+        ({"path": "/a.txt", "content_text": "x", "mode": "append"}, "$.mode"),
+        ({"path": "/a.txt", "content_text": "x", "mode": "update"}, "rev"),
+        ({"path": "/a.txt", "content_text": "x", "rev": "0123456789a"}, "$"),
+        ({"path": "/a.txt", "content_text": "x", "strict_conflict": True}, "strict_conflict"),
+    ],
+)
+def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        METADATA.validate_config(config)
+    assert problem in caught.value.message
+
+
+def test_metadata_and_registration() -> None:
+    meta = DropboxUploadFileIntegration().metadata
+    assert (meta.id, meta.version, meta.category.value) == (
+        "dropbox_upload_file",
+        "1.0.0",
+        "storage",
+    )
+    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("dropbox", "oauth")
+    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("idempotent", False)
+    assert meta.library_name == "httpx"
+    registry = IntegrationRegistry()
+    report = discover(registry, ("dropbox",), entry_point_group=None)
+    assert "dropbox_upload_file@1.0.0" in report.registered

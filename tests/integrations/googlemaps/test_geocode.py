@@ -1,0 +1,307 @@
+"""googlemaps_geocode against the fake Geocoding API over a real loopback socket."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from integrations.bot_logger import BotLogger, SecretRedactingFilter
+from integrations.errors import (
+    AuthError,
+    IntegrationError,
+    InvalidConfigError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from integrations.googlemaps.fake import FakeGoogleMaps
+from integrations.googlemaps.geocode import METADATA, GoogleMapsGeocodeIntegration
+from integrations.http import HttpClients
+from integrations.outcome import OutcomeCategory, classify
+from integrations.registry import IntegrationRegistry
+from processors.settings import EndpointSettings
+
+
+async def geocode(
+    action: GoogleMapsGeocodeIntegration,
+    config: dict[str, Any],
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+) -> dict[str, Any]:
+    METADATA.validate_config(config)  # what the processor does before execute()
+    return await action.execute(config, resolver, bot_id, logger)
+
+
+async def test_address_geocodes_to_a_compact_result(
+    action: GoogleMapsGeocodeIntegration,
+    fake: FakeGoogleMaps,
+    resolver: Any,
+    bot_id: str,
+    api_key: str,
+    logger: BotLogger,
+) -> None:
+    returned = await geocode(action, {"address": "Red Square, Moscow"}, resolver, bot_id, logger)
+    assert classify(returned).category is OutcomeCategory.SUCCEEDED
+    result = returned["response"]["result"]
+    assert result["status"] == "OK"
+    assert result["count"] == 1
+    [place] = result["results"]
+    assert place["formatted_address"] == "Red Square, Moscow"
+    assert (place["lat"], place["lng"]) == (55.7539303, 37.620795)
+    assert place["location_type"] == "ROOFTOP"
+    assert place["place_id"].startswith("ChIJ")
+    assert place["types"] == ["establishment"]
+    [call] = fake.calls
+    assert (call.method, call.path) == ("GET", "/maps/api/geocode/json")
+    assert call.params == {"address": "Red Square, Moscow", "key": api_key}
+    assert resolver.calls == [(bot_id, "googlemaps", "api_key")]
+    assert api_key not in repr(returned)
+
+
+async def test_components_language_and_region_reach_google(
+    action: GoogleMapsGeocodeIntegration,
+    fake: FakeGoogleMaps,
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+) -> None:
+    config = {
+        "address": "Red Square, Moscow",
+        "components": {"country": "RU", "locality": "Moscow"},
+        "language": "ru",
+        "region": "ru",
+    }
+    await geocode(action, config, resolver, bot_id, logger)
+    params = fake.calls[0].params
+    assert params["components"] == "country:RU|locality:Moscow"
+    assert (params["language"], params["region"]) == ("ru", "ru")
+
+
+async def test_reverse_geocoding_by_latlng(
+    action: GoogleMapsGeocodeIntegration,
+    fake: FakeGoogleMaps,
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+) -> None:
+    config = {"latlng": {"lat": 37.4224, "lng": -122.0842}}
+    returned = await geocode(action, config, resolver, bot_id, logger)
+    assert fake.calls[0].params["latlng"] == "37.4224,-122.0842"
+    [place] = returned["response"]["result"]["results"]
+    assert place["formatted_address"].startswith("1600 Amphitheatre")
+
+
+async def test_zero_results_is_a_success_with_no_results(
+    action: GoogleMapsGeocodeIntegration,
+    fake: FakeGoogleMaps,
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+) -> None:
+    returned = await geocode(action, {"address": "Nowhere 0"}, resolver, bot_id, logger)
+    assert returned["response"] == {
+        "ok": True,
+        "result": {"status": "ZERO_RESULTS", "count": 0, "results": []},
+    }
+    assert fake.calls[0].body["status"] == "ZERO_RESULTS"
+
+
+async def test_max_results_trims_but_count_tells_the_total(
+    action: GoogleMapsGeocodeIntegration,
+    fake: FakeGoogleMaps,
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+) -> None:
+    for n in range(3):
+        fake.add_place(f"Spot {n}", 10.0 + n / 1000, 20.0)
+    config = {"latlng": {"lat": 10.001, "lng": 20.0}, "max_results": 2}
+    result = (await geocode(action, config, resolver, bot_id, logger))["response"]["result"]
+    assert result["count"] == 3
+    assert len(result["results"]) == 2
+
+
+async def test_missing_credentials_give_the_seed_envelope(
+    action: GoogleMapsGeocodeIntegration,
+    fake: FakeGoogleMaps,
+    bot_id: str,
+    logger: BotLogger,
+    make_resolver: Any,
+) -> None:
+    returned = await action.execute({"address": "x"}, make_resolver({}), bot_id, logger)
+    assert returned == {
+        "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
+    }
+    assert classify(returned).category is OutcomeCategory.AUTH
+    with pytest.raises(AuthError, match="no 'api_key'"):
+        await action.execute(
+            {"address": "x"}, make_resolver({bot_id: {"token": "v"}}), bot_id, logger
+        )
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "category", "code"),
+    [
+        ("over_query_limit", RateLimitedError, OutcomeCategory.RATE_LIMITED, 429),
+        ("request_denied", AuthError, OutcomeCategory.AUTH, 401),
+        ("over_daily_limit", PermanentError, OutcomeCategory.PERMANENT, 403),
+        ("invalid_request", InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400),
+        ("unknown_error", TransientError, OutcomeCategory.TRANSIENT, 503),
+        ("http_error", TransientError, OutcomeCategory.TRANSIENT, 500),
+        ("disconnect", TransientError, OutcomeCategory.TRANSIENT, 503),
+    ],
+)
+async def test_statuses_inside_http_200_become_typed_errors(
+    action: GoogleMapsGeocodeIntegration,
+    fake: FakeGoogleMaps,
+    resolver: Any,
+    bot_id: str,
+    api_key: str,
+    logger: BotLogger,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    expected: type[IntegrationError],
+    category: OutcomeCategory,
+    code: int,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tests.googlemaps")
+    fake.inject(kind)  # type: ignore[arg-type]
+    with pytest.raises(IntegrationError) as caught:
+        await geocode(action, {"address": "Red Square, Moscow"}, resolver, bot_id, logger)
+    error = caught.value
+    assert type(error) is expected
+    assert error.code == code
+    outcome = classify(error)
+    assert outcome.category is category
+    if kind == "over_query_limit":
+        assert outcome.retry_after_s is None  # Google gives no hint: the processor backs off
+        assert "rate-limit" in error.message  # Google's error_message is passed on
+    if kind not in ("http_error", "disconnect"):
+        assert fake.calls[0].status == 200  # the real service reports these inside a 200
+    assert "googlemaps geocode failed" in caplog.text
+    assert api_key not in str(error)
+    assert api_key not in caplog.text
+    returned = await geocode(action, {"address": "Red Square, Moscow"}, resolver, bot_id, logger)
+    assert returned["response"]["ok"] is True  # one-shot fault: the next call works
+
+
+async def test_a_rejected_key_never_reaches_messages_or_logs(
+    fake: FakeGoogleMaps,
+    action: GoogleMapsGeocodeIntegration,
+    bot_id: str,
+    logger: BotLogger,
+    make_resolver: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Everything at DEBUG, httpx included: its request log holds the URL with ?key=...; the
+    # worker installs SecretRedactingFilter on its handlers, as here.
+    caplog.set_level(logging.DEBUG)
+    caplog.handler.addFilter(SecretRedactingFilter())
+    wrong = "AIzaSyWRONG-key-never-to-be-logged-000"
+    resolver = make_resolver({bot_id: {"api_key": wrong}})
+    with pytest.raises(AuthError) as caught:
+        await geocode(action, {"address": "Red Square, Moscow"}, resolver, bot_id, logger)
+    assert fake.calls[0].params["key"] == wrong
+    assert "The provided API key is invalid." in caught.value.message
+    outcome = classify(caught.value, secrets=logger.secrets)
+    assert outcome.category is OutcomeCategory.AUTH
+    assert wrong not in repr(outcome)
+    assert wrong not in caplog.text
+    assert all(wrong not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_slow_google_is_transient(
+    fake: FakeGoogleMaps, resolver: Any, bot_id: str, logger: BotLogger
+) -> None:
+    fake.inject("timeout", delay_s=5)
+    clients = HttpClients({"googlemaps": EndpointSettings(base_url=fake.url, timeout_s=0.3)})
+    try:
+        with pytest.raises(TransientError) as caught:
+            await geocode(
+                GoogleMapsGeocodeIntegration(clients), {"address": "x"}, resolver, bot_id, logger
+            )
+    finally:
+        await clients.aclose()
+    assert caught.value.code == 504
+    assert classify(caught.value).category is OutcomeCategory.TRANSIENT
+
+
+@pytest.mark.parametrize(
+    ("config", "path"),
+    [
+        ({}, "$"),
+        ({"address": ""}, "address"),
+        ({"address": "x" * 1025}, "address"),
+        ({"address": "x", "latlng": {"lat": 1, "lng": 2}}, "$"),
+        ({"latlng": {"lat": 91, "lng": 2}}, "lat"),
+        ({"latlng": {"lat": 1}}, "lng"),
+        ({"address": "x", "components": {"country": "Russia"}}, "country"),
+        ({"address": "x", "components": {"route": "a|b"}}, "route"),
+        ({"address": "x", "components": {"planet": "Earth"}}, "planet"),
+        ({"address": "x", "language": "Russian"}, "language"),
+        ({"address": "x", "max_results": 11}, "max_results"),
+        ({"address": "x", "key": "sneaky"}, "key"),
+    ],
+)
+def test_config_schema_rejects_before_any_call(config: dict[str, Any], path: str) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        METADATA.validate_config(config)
+    assert path in caught.value.message
+    assert classify(caught.value).category is OutcomeCategory.INVALID_CONFIG
+
+
+def test_metadata_is_complete_and_registers() -> None:
+    meta = GoogleMapsGeocodeIntegration().metadata
+    assert (meta.id, meta.version, meta.category.value) == ("googlemaps_geocode", "1.0.0", "maps")
+    assert meta.icon_s3_key == "icons/integrations/googlemaps.svg"
+    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("googlemaps", "api_key")
+    assert meta.library_name == "httpx"
+    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("none", False)
+    assert [(r.scope.value, r.limit, r.period_s) for r in meta.rate_limits] == [
+        ("credential", 3000, 60.0)
+    ]
+    assert meta.config_schema["additionalProperties"] is False
+    registry = IntegrationRegistry()
+    registry.register(GoogleMapsGeocodeIntegration())
+    assert registry.metadata("googlemaps_geocode") == meta
+
+
+async def test_discovery_registers_the_package_and_configure_injects_clients(
+    clients: HttpClients, fake: FakeGoogleMaps, resolver: Any, bot_id: str, logger: BotLogger
+) -> None:
+    from integrations.discovery import discover
+
+    registry = IntegrationRegistry()
+    discover(registry, ("googlemaps",), entry_point_group=None)
+    assert "googlemaps_geocode" in registry.ids()
+    import integrations.googlemaps as package
+
+    package.configure(clients)
+    integration = registry.get("googlemaps_geocode")
+    assert isinstance(integration, GoogleMapsGeocodeIntegration)
+    returned = await integration.execute(
+        {"address": "Red Square, Moscow"}, resolver, bot_id, logger
+    )
+    assert returned["response"]["ok"] is True
+    assert len(fake.calls) == 1
+
+
+async def test_seed_style_construction_reads_the_endpoint_from_the_environment(
+    fake: FakeGoogleMaps,
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__GOOGLEMAPS__BASE_URL", fake.url)
+    action = GoogleMapsGeocodeIntegration()
+    try:
+        returned = await action.execute({"address": "Red Square, Moscow"}, resolver, bot_id, logger)
+    finally:
+        await action.aclose()
+    assert returned["response"]["ok"] is True
+    assert len(fake.calls) == 1

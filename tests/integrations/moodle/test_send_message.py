@@ -1,0 +1,345 @@
+"""moodle_send_message against a fake Moodle site over a real loopback socket."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import pytest
+
+from integrations.bot_logger import BotLogger
+from integrations.errors import (
+    AuthError,
+    IntegrationError,
+    InvalidConfigError,
+    OutcomeUnknownError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from integrations.http import HttpClients
+from integrations.moodle.fake import FakeMoodle
+from integrations.moodle.send_message import METADATA, MoodleSendMessageIntegration
+from integrations.outcome import OutcomeCategory, classify
+from integrations.registry import IntegrationRegistry
+from processors.settings import EndpointSettings
+
+
+async def send(
+    action: MoodleSendMessageIntegration,
+    config: dict[str, Any],
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+) -> dict[str, Any]:
+    METADATA.validate_config(config)  # what the processor does before execute()
+    return await action.execute(config, resolver, bot_id, logger)
+
+
+async def test_message_is_delivered_with_the_token_in_the_body_only(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    resolver: Any,
+    bot_id: str,
+    token: str,
+    logger: BotLogger,
+) -> None:
+    returned = await send(
+        action, {"user_id": 5, "text": "Hello & welcome"}, resolver, bot_id, logger
+    )
+    assert classify(returned).category is OutcomeCategory.SUCCEEDED
+    [message] = fake.messages
+    assert (message.from_user_id, message.to_user_id, message.text) == (2, 5, "Hello & welcome")
+    assert returned["response"]["result"] == {
+        "message_id": message.id,
+        "to_user_id": 5,
+        "conversation_id": message.conversation_id,
+        "from_user_id": 2,
+        "time_created": message.time_created,
+    }
+    [call] = fake.calls
+    assert call.method == "POST"
+    assert call.params == {
+        "wstoken": token,
+        "wsfunction": "core_message_send_instant_messages",
+        "moodlewsrestformat": "json",
+        "messages[0][touserid]": "5",
+        "messages[0][text]": "Hello & welcome",
+    }
+    assert call.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert resolver.calls == [(bot_id, "moodle", "api_key")]
+    assert token not in repr(returned)
+
+
+async def test_text_format_and_a_site_url_with_a_trailing_slash(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    bot_id: str,
+    token: str,
+    logger: BotLogger,
+    make_resolver: Any,
+) -> None:
+    resolver = make_resolver({bot_id: {"site_url": fake.url + "/", "token": token}})
+    config = {"user_id": 3, "text": "**hi**", "text_format": "markdown"}
+    await send(action, config, resolver, bot_id, logger)
+    assert fake.calls[0].params["messages[0][textformat]"] == "4"
+    assert fake.messages[0].text_format == 4
+
+
+@pytest.mark.parametrize(
+    ("user_id", "setup", "reason"),
+    [
+        (99, None, "doesn't exist"),
+        (4, "private", "unable to message"),
+    ],
+)
+async def test_a_refused_message_inside_the_result_is_permanent(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+    user_id: int,
+    setup: str | None,
+    reason: str,
+) -> None:
+    if setup == "private":
+        fake.add_user(user_id, can_be_messaged=False)
+    with pytest.raises(PermanentError) as caught:
+        await send(action, {"user_id": user_id, "text": "x"}, resolver, bot_id, logger)
+    assert reason in caught.value.message
+    assert fake.calls[0].answer[0]["msgid"] == -1  # Moodle said no inside an HTTP 200
+    assert fake.calls[0].status == 200
+    assert fake.messages == []
+
+
+async def test_text_over_4096_bytes_is_rejected_before_any_call(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    resolver: Any,
+    bot_id: str,
+    logger: BotLogger,
+) -> None:
+    fits = "Ж" * 2048  # 4096 bytes
+    await send(action, {"user_id": 5, "text": fits}, resolver, bot_id, logger)
+    too_long = "Ж" * 3000  # 3000 chars pass the schema, but are 6000 bytes
+    with pytest.raises(InvalidConfigError, match=r"\$\.text: 6000 bytes"):
+        await send(action, {"user_id": 5, "text": too_long}, resolver, bot_id, logger)
+    assert len(fake.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "expected", "category", "code"),
+    [
+        ("invalid_token", {}, AuthError, OutcomeCategory.AUTH, 401),
+        ("access_exception", {}, AuthError, OutcomeCategory.AUTH, 403),
+        ("no_permission", {}, AuthError, OutcomeCategory.AUTH, 403),
+        ("invalid_parameter", {}, InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400),
+        ("messaging_disabled", {}, PermanentError, OutcomeCategory.PERMANENT, 400),
+        ("ws_disabled", {}, PermanentError, OutcomeCategory.PERMANENT, 403),
+        ("html", {}, PermanentError, OutcomeCategory.PERMANENT, 502),
+        ("rate_limit", {"retry_after": 5}, RateLimitedError, OutcomeCategory.RATE_LIMITED, 429),
+        ("server_error", {}, TransientError, OutcomeCategory.TRANSIENT, 500),
+        ("server_error", {"status": 502}, OutcomeUnknownError, OutcomeCategory.TRANSIENT, 502),
+        ("disconnect", {}, OutcomeUnknownError, OutcomeCategory.TRANSIENT, 504),
+    ],
+)
+async def test_moodle_errors_become_typed_errors(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    resolver: Any,
+    bot_id: str,
+    token: str,
+    logger: BotLogger,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    options: dict[str, Any],
+    expected: type[IntegrationError],
+    category: OutcomeCategory,
+    code: int,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx too: the token is in the body, never in a URL
+    fake.inject(kind, **options)  # type: ignore[arg-type]
+    with pytest.raises(IntegrationError) as caught:
+        await send(action, {"user_id": 5, "text": "x"}, resolver, bot_id, logger)
+    error = caught.value
+    assert type(error) is expected
+    assert error.code == code
+    outcome = classify(error)
+    assert outcome.category is category
+    if kind in ("invalid_token", "access_exception", "invalid_parameter", "messaging_disabled"):
+        assert fake.calls[0].status == 200  # the real site reports these inside a 200
+        assert fake.calls[0].answer["errorcode"] in error.message
+    if kind == "rate_limit":
+        assert outcome.retry_after_s == 5
+    if expected is OutcomeUnknownError:
+        assert error.parameters == {"maybe_delivered": True}
+    assert "moodle send failed" in caplog.text
+    assert token not in str(error)
+    assert token not in caplog.text
+    returned = await send(action, {"user_id": 5, "text": "after"}, resolver, bot_id, logger)
+    assert returned["response"]["ok"] is True  # one-shot fault: the next call works
+
+
+async def test_a_rejected_token_is_auth_and_never_logged(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    bot_id: str,
+    logger: BotLogger,
+    make_resolver: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # no redaction filter: nothing of ours may need one
+    wrong = "0123456789abcdef0123456789abcdef"
+    resolver = make_resolver({bot_id: {"site_url": fake.url, "token": wrong}})
+    with pytest.raises(AuthError, match="invalidtoken") as caught:
+        await send(action, {"user_id": 5, "text": "x"}, resolver, bot_id, logger)
+    assert fake.calls[0].token == wrong
+    assert wrong not in repr(classify(caught.value, secrets=logger.secrets))
+    assert wrong not in caplog.text
+
+
+async def test_a_function_missing_from_the_tokens_service_is_an_access_error(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    bot_id: str,
+    logger: BotLogger,
+    make_resolver: Any,
+) -> None:
+    fake.add_token("limited-token-0000000000000000000", functions=["core_webservice_get_site_info"])
+    resolver = make_resolver(
+        {bot_id: {"site_url": fake.url, "token": "limited-token-0000000000000000000"}}
+    )
+    with pytest.raises(AuthError, match="add core_message_send_instant_messages") as caught:
+        await send(action, {"user_id": 5, "text": "x"}, resolver, bot_id, logger)
+    assert caught.value.code == 403
+
+
+async def test_a_timeout_after_delivery_is_an_unknown_outcome(
+    fake: FakeMoodle, resolver: Any, bot_id: str, logger: BotLogger
+) -> None:
+    fake.inject("timeout", delay_s=5)  # Moodle stores the message, the answer comes too late
+    clients = HttpClients({"moodle": EndpointSettings(timeout_s=0.3)})
+    try:
+        with pytest.raises(OutcomeUnknownError) as caught:
+            await send(
+                MoodleSendMessageIntegration(clients),
+                {"user_id": 5, "text": "x"},
+                resolver,
+                bot_id,
+                logger,
+            )
+    finally:
+        await clients.aclose()
+    assert [m.text for m in fake.messages] == ["x"]  # it was in fact delivered
+    assert caught.value.retryable
+    assert classify(caught.value).response["parameters"] == {"maybe_delivered": True}
+
+
+async def test_connection_refused_is_transient_and_not_sent(
+    action: MoodleSendMessageIntegration,
+    bot_id: str,
+    token: str,
+    logger: BotLogger,
+    make_resolver: Any,
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    resolver = make_resolver({bot_id: {"site_url": f"http://127.0.0.1:{port}", "token": token}})
+    with pytest.raises(TransientError) as caught:
+        await send(action, {"user_id": 5, "text": "x"}, resolver, bot_id, logger)
+    assert not isinstance(caught.value, OutcomeUnknownError)
+
+
+@pytest.mark.parametrize(
+    ("creds", "match"),
+    [
+        ({"site_url": "https://lms.example.edu"}, "no 'token'"),
+        ({"token": "t" * 32}, "no valid 'site_url'"),
+        ({"site_url": "ftp://lms.example.edu", "token": "t" * 32}, "no valid 'site_url'"),
+        ({"site_url": "lms.example.edu", "token": "t" * 32}, "no valid 'site_url'"),
+        ({"site_url": "https://lms.example.edu/?x=1", "token": "t" * 32}, "plain base URL"),
+    ],
+)
+async def test_bad_credentials_are_auth_errors_before_any_call(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    bot_id: str,
+    logger: BotLogger,
+    make_resolver: Any,
+    creds: dict[str, Any],
+    match: str,
+) -> None:
+    with pytest.raises(AuthError, match=match):
+        await send(
+            action, {"user_id": 5, "text": "x"}, make_resolver({bot_id: creds}), bot_id, logger
+        )
+    assert fake.calls == []
+
+
+async def test_missing_credentials_give_the_seed_envelope(
+    action: MoodleSendMessageIntegration,
+    fake: FakeMoodle,
+    bot_id: str,
+    logger: BotLogger,
+    make_resolver: Any,
+) -> None:
+    returned = await action.execute({"user_id": 5, "text": "x"}, make_resolver({}), bot_id, logger)
+    assert returned == {
+        "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
+    }
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("config", "path"),
+    [
+        ({"text": "x"}, "user_id"),
+        ({"user_id": 0, "text": "x"}, "user_id"),
+        ({"user_id": "5", "text": "x"}, "user_id"),
+        ({"user_id": 5}, "text"),
+        ({"user_id": 5, "text": ""}, "text"),
+        ({"user_id": 5, "text": "x" * 4097}, "text"),
+        ({"user_id": 5, "text": "x", "text_format": "rtf"}, "text_format"),
+        ({"user_id": 5, "text": "x", "wstoken": "t"}, "wstoken"),
+    ],
+)
+def test_config_schema_rejects_before_any_call(config: dict[str, Any], path: str) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        METADATA.validate_config(config)
+    assert path in caught.value.message
+
+
+def test_metadata_is_complete_and_registers() -> None:
+    meta = MoodleSendMessageIntegration().metadata
+    assert (meta.id, meta.version, meta.category.value) == (
+        "moodle_send_message",
+        "1.0.0",
+        "education",
+    )
+    assert meta.icon_s3_key == "icons/integrations/moodle.svg"
+    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("moodle", "api_key")
+    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("non_idempotent", False)
+    assert meta.on_unknown_outcome.value == "reexecute"
+    assert meta.rate_limits == ()
+    registry = IntegrationRegistry()
+    registry.register(MoodleSendMessageIntegration())
+    assert registry.metadata("moodle_send_message") == meta
+
+
+async def test_discovery_registers_the_package_and_configure_injects_clients(
+    clients: HttpClients, fake: FakeMoodle, resolver: Any, bot_id: str, logger: BotLogger
+) -> None:
+    from integrations.discovery import discover
+
+    registry = IntegrationRegistry()
+    discover(registry, ("moodle",), entry_point_group=None)
+    import integrations.moodle as package
+
+    package.configure(clients)
+    integration = registry.get("moodle_send_message")
+    returned = await integration.execute({"user_id": 5, "text": "hi"}, resolver, bot_id, logger)
+    assert returned["response"]["ok"] is True
+    assert len(fake.messages) == 1

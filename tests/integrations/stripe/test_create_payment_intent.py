@@ -1,0 +1,343 @@
+"""stripe_create_payment_intent: stripe-python's async API against the fake Stripe, over a real
+loopback socket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import pytest
+
+from integrations.bot_logger import BotLogger
+from integrations.discovery import discover
+from integrations.errors import (
+    AuthError,
+    IntegrationError,
+    InvalidConfigError,
+    OutcomeUnknownError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from integrations.http import HttpClients
+from integrations.outcome import OutcomeCategory, classify
+from integrations.registry import IntegrationRegistry
+from integrations.stripe.create_payment_intent import (
+    METADATA,
+    StripeCreatePaymentIntentIntegration,
+)
+from integrations.stripe.fake import FakeStripe
+from processors.settings import EndpointSettings
+
+API_KEY = "sk_test_51Hx9vKfAkeKeyForTestsOnly0123456789abcdef"
+BOT_ID = "6f1c2a9e-0000-4000-8000-0000000000b2"
+PI = {"amount": 1000, "currency": "USD", "description": "Order 42"}
+
+
+async def test_creates_an_intent_with_the_requests_key_and_form_params(
+    run: Any, fake: FakeStripe, resolver: Any
+) -> None:
+    returned = await run({**PI, "metadata": {"order": "42"}}, key="req-42")
+    [call] = fake.posts()
+    assert call.path == "/v1/payment_intents"
+    assert call.api_key == API_KEY
+    assert call.idempotency_key == "req-42"
+    assert call.headers["Stripe-Version"]  # pinned by the SDK
+    assert call.params == {
+        "amount": "1000",
+        "currency": "usd",  # lowercased
+        "description": "Order 42",
+        "metadata": {"order": "42"},
+        "automatic_payment_methods": {"enabled": "true"},
+    }
+    assert resolver.calls == [(BOT_ID, "stripe", "api_key")]
+    result = returned["response"]["result"]
+    assert result["id"] in fake.intents
+    assert (result["status"], result["amount"], result["currency"]) == (
+        "requires_payment_method",
+        1000,
+        "usd",
+    )
+    assert result["metadata"] == {"order": "42"}
+    assert result["idempotent_replayed"] is False
+    assert "client_secret" not in result  # only on request
+    assert classify(returned).category is OutcomeCategory.SUCCEEDED
+
+
+async def test_the_same_key_replays_and_no_second_intent_is_made(
+    run: Any, fake: FakeStripe
+) -> None:
+    first = await run(PI, key="req-1")
+    again = await run(PI, key="req-1")
+    assert again["response"]["result"]["id"] == first["response"]["result"]["id"]
+    assert again["response"]["result"]["idempotent_replayed"] is True
+    assert len(fake.intents) == 1
+    await run(PI, key="req-2")
+    assert len(fake.intents) == 2
+
+
+async def test_confirm_with_a_card_succeeds_without_redirects(run: Any, fake: FakeStripe) -> None:
+    config = {
+        **PI,
+        "customer": "cus_Test123",
+        "payment_method": "pm_card_visa",
+        "confirm": True,
+        "return_client_secret": True,
+    }
+    returned = await run(config)
+    params = fake.posts()[0].params
+    assert params["confirm"] == "true"
+    assert params["automatic_payment_methods"] == {"enabled": "true", "allow_redirects": "never"}
+    result = returned["response"]["result"]
+    assert (result["status"], result["amount_received"]) == ("succeeded", 1000)
+    assert result["latest_charge"].startswith("ch_")
+    assert result["client_secret"].startswith(result["id"] + "_secret_")
+
+
+async def test_3ds_needs_action_and_manual_capture_holds(run: Any) -> None:
+    base = {**PI, "confirm": True, "return_url": "https://shop.example/back"}
+    three_ds = await run({**base, "payment_method": "pm_card_authenticationRequired"}, key="a")
+    assert three_ds["response"]["result"]["status"] == "requires_action"
+    assert three_ds["response"]["result"]["next_action"] == "use_stripe_sdk"
+    held = await run(
+        {**base, "payment_method": "pm_card_visa", "capture_method": "manual"}, key="b"
+    )
+    assert held["response"]["result"]["status"] == "requires_capture"
+
+
+async def test_explicit_method_types_replace_automatic_ones(run: Any, fake: FakeStripe) -> None:
+    await run({**PI, "allowed_payment_method_types": ["card", "link"]})
+    params = fake.posts()[0].params
+    assert params["allowed_payment_method_types"] == ["card", "link"]
+    assert "automatic_payment_methods" not in params
+
+
+@pytest.mark.parametrize(
+    ("method", "decline_code"),
+    [
+        ("pm_card_chargeDeclined", "generic_decline"),
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+    ],
+)
+async def test_a_declined_card_is_permanent_with_the_decline_code(
+    run: Any, fake: FakeStripe, method: str, decline_code: str
+) -> None:
+    with pytest.raises(PermanentError) as caught:
+        await run({**PI, "payment_method": method, "confirm": True}, key="req-d")
+    error = caught.value
+    assert error.code == 402
+    assert error.parameters["code"] == "card_declined"
+    assert error.parameters["decline_code"] == decline_code
+    assert error.parameters["payment_intent"] in fake.intents
+    assert decline_code in error.message
+    assert classify(error).category is OutcomeCategory.PERMANENT
+    with pytest.raises(PermanentError):  # Stripe replays the decline for the same key
+        await run({**PI, "payment_method": method, "confirm": True}, key="req-d")
+    assert fake.posts()[-1].replayed
+    assert len(fake.intents) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "expected", "code", "category"),
+    [
+        ("rate_limit", {}, RateLimitedError, 429, "rate_limited"),
+        ("rate_limit", {"should_retry": True}, RateLimitedError, 429, "rate_limited"),
+        ("auth", {}, AuthError, 401, "auth"),
+        ("permission", {}, AuthError, 403, "auth"),
+        ("invalid_request", {"param": "receipt_email"}, InvalidConfigError, 400, "invalid_config"),
+        ("idempotency_conflict", {}, TransientError, 409, "transient"),
+        ("server_error", {}, TransientError, 500, "transient"),
+        ("server_error", {"status": 503, "should_retry": True}, TransientError, 503, "transient"),
+        ("server_error", {"should_retry": False}, PermanentError, 500, "permanent"),
+        ("disconnect", {}, OutcomeUnknownError, 502, "transient"),
+    ],
+)
+async def test_injected_errors_become_typed_errors(
+    run: Any,
+    fake: FakeStripe,
+    logger: BotLogger,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    options: dict[str, Any],
+    expected: type[IntegrationError],
+    code: int,
+    category: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # stripe-python's own logger included
+    fake.inject(kind, **options)  # type: ignore[arg-type]
+    with pytest.raises(IntegrationError) as caught:
+        await run(PI)
+    error = caught.value
+    assert type(error) is expected
+    assert error.code == code
+    outcome = classify(error, secrets=logger.secrets)
+    assert outcome.category.value == category
+    if kind == "invalid_request":
+        assert error.parameters["param"] == "receipt_email"
+    if kind != "disconnect":
+        assert error.parameters["request_id"].startswith("req_")
+    assert len(fake.posts()) == 1  # max_network_retries=0: the processor owns retries
+    assert "stripe create payment intent failed" in caplog.text
+    for text in (caplog.text, error.message, repr(outcome)):
+        assert API_KEY not in text
+
+
+async def test_a_500_stripe_saved_is_replayed_so_it_is_permanent(
+    run: Any, fake: FakeStripe
+) -> None:
+    fake.inject("server_error", should_retry=False)
+    with pytest.raises(PermanentError):
+        await run(PI, key="req-500")
+    with pytest.raises(PermanentError) as again:
+        await run(PI, key="req-500")
+    assert "Stripe-Should-Retry: false" in again.value.message
+    assert fake.posts()[-1].replayed
+
+
+async def test_a_timeout_is_transient_and_the_retry_gets_the_same_intent(
+    fake: FakeStripe, run: Any
+) -> None:
+    fake.inject("timeout", delay_s=0.6)
+    slow = HttpClients({"stripe": EndpointSettings(base_url=fake.url, timeout_s=0.2)})
+    try:
+        with pytest.raises(TransientError) as caught:
+            await run(PI, key="req-t", integration=StripeCreatePaymentIntentIntegration(slow))
+    finally:
+        await slow.aclose()
+    assert caught.value.code == 504
+    assert caught.value.maybe_executed
+    with pytest.raises(TransientError) as busy:  # Stripe is still working on it
+        await run(PI, key="req-t")
+    assert busy.value.code == 409
+    await asyncio.sleep(0.6)
+    returned = await run(PI, key="req-t")
+    assert returned["response"]["result"]["idempotent_replayed"] is True
+    assert list(fake.intents) == [returned["response"]["result"]["id"]]
+
+
+async def test_the_same_key_in_flight_gets_409(run: Any, fake: FakeStripe) -> None:
+    fake.inject("timeout", delay_s=0.5)
+    first = asyncio.create_task(run(PI, key="req-c"))
+    await asyncio.sleep(0.1)
+    with pytest.raises(TransientError) as caught:
+        await run(PI, key="req-c")
+    assert caught.value.code == 409
+    assert (await first)["response"]["ok"] is True
+
+
+async def test_other_params_under_a_used_key_are_permanent(run: Any) -> None:
+    await run(PI, key="req-x")
+    with pytest.raises(PermanentError) as caught:
+        await run({**PI, "amount": 2000}, key="req-x")
+    assert caught.value.parameters["type"] == "idempotency_error"
+
+
+async def test_stripe_validation_is_invalid_config_with_the_param(run: Any) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        await run({**PI, "customer": "cus_Missing1"})
+    assert caught.value.parameters["param"] == "customer"
+    assert caught.value.parameters["code"] == "resource_missing"
+    with pytest.raises(InvalidConfigError) as small:
+        await run({**PI, "amount": 10}, key="req-small")
+    assert small.value.parameters["code"] == "amount_too_small"
+
+
+async def test_connection_refused_is_transient(run: Any) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dead = HttpClients({"stripe": EndpointSettings(base_url=f"http://127.0.0.1:{port}")})
+    try:
+        with pytest.raises(TransientError) as caught:
+            await run(PI, integration=StripeCreatePaymentIntentIntegration(dead))
+    finally:
+        await dead.aclose()
+    assert (caught.value.code, "nothing was sent" in caught.value.message) == (503, True)
+    assert not caught.value.maybe_executed
+
+
+async def test_wrong_key_is_auth_and_never_leaks(
+    run: Any, make_resolver: Any, caplog: pytest.LogCaptureFixture, logger: BotLogger
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "sk_live_51WrongWrongWrongWrongWrongWrong0000"
+    with pytest.raises(AuthError) as caught:
+        await run(PI, credentials=make_resolver({"api_key": wrong}))
+    outcome = classify(caught.value, secrets=logger.secrets)
+    for text in (caught.value.message, repr(outcome), caplog.text):
+        assert wrong not in text
+
+
+async def test_missing_or_malformed_credentials(
+    run: Any, fake: FakeStripe, make_resolver: Any
+) -> None:
+    returned = await run(PI, credentials=make_resolver(None))
+    assert returned == {
+        "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
+    }
+    with pytest.raises(AuthError, match="api_key"):
+        await run(PI, credentials=make_resolver({"api_key": "pk_test_publishable"}))
+    assert fake.calls == []
+
+
+async def test_one_stripe_client_serves_every_bot(
+    action: StripeCreatePaymentIntentIntegration, run: Any, make_resolver: Any, fake: FakeStripe
+) -> None:
+    other = "sk_test_second_account_key_0000000000"
+    fake.api_keys.add(other)
+    await run(PI, key="a")
+    client = action.stripe_client
+    await run(PI, key="b", credentials=make_resolver({"api_key": other}))
+    assert action.stripe_client is client
+    assert [c.api_key for c in fake.posts()] == [API_KEY, other]
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"currency": "usd"}, "amount"),
+        ({**PI, "amount": 0}, "$.amount"),
+        ({**PI, "amount": 10.5}, "$.amount"),
+        ({**PI, "currency": "dollars"}, "$.currency"),
+        ({**PI, "metadata": {"k": 1}}, "$.metadata.k"),
+        ({**PI, "metadata": {"a[b]": "x"}}, "$.metadata"),
+        ({**PI, "customer": "acct_1"}, "$.customer"),
+        ({**PI, "confirm": True}, "payment_method"),
+        ({**PI, "off_session": True, "payment_method": "pm_card_visa"}, "confirm"),
+        ({**PI, "receipt_email": "not-an-email"}, "$.receipt_email"),
+        ({**PI, "capture_method": "later"}, "$.capture_method"),
+        (
+            {**PI, "automatic_payment_methods": True, "allowed_payment_method_types": ["card"]},
+            "$",
+        ),
+        ({**PI, "colour": "red"}, "colour"),
+    ],
+)
+def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        METADATA.validate_config(config)
+    assert problem in caught.value.message
+
+
+def test_metadata_and_registration() -> None:
+    meta = StripeCreatePaymentIntentIntegration().metadata
+    assert (meta.id, meta.version, meta.category.value) == (
+        "stripe_create_payment_intent",
+        "1.0.0",
+        "payments",
+    )
+    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("stripe", "api_key")
+    assert (meta.library_name, meta.color, meta.icon_s3_key) == (
+        "stripe",
+        "#635BFF",
+        "icons/integrations/stripe.svg",
+    )
+    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("idempotent", True)
+    assert [(r.scope.value, r.limit, r.period_s) for r in meta.rate_limits] == [
+        ("credential", 25, 1.0)
+    ]
+    registry = IntegrationRegistry()
+    report = discover(registry, ("stripe",), entry_point_group=None)
+    assert "stripe_create_payment_intent@1.0.0" in report.registered
