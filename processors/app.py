@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-from faust.types import TP
+from faust.types import TP, TransportT
 
+from processors.intake import BatchTransport, Intake
 from processors.settings import Settings
 
 Drain = Callable[[float], Awaitable[int]]
@@ -34,6 +35,12 @@ class ActionstreamApp(faust.App):
         self.actionstream_settings = settings
         self._drains: list[Drain] = []
         self._revokes: list[Revoke] = []
+        self.intake = Intake()
+
+    def _new_transport(self) -> TransportT:
+        if self.actionstream_settings.worker.intake == "batch":
+            return BatchTransport(self.conf.broker_consumer, self)
+        return super()._new_transport()
 
     def on_drain(self, drain: Drain, revoke: Revoke) -> None:
         """Register a scheduler's drain (shutdown) and revoke (rebalance) hooks."""

@@ -137,6 +137,11 @@ class WorkerSettings(BaseModel):
     max_in_flight: int = Field(default=256, ge=1)
     max_buffered: int = Field(default=10_000, ge=1)
     max_parked: int = Field(default=2_000, ge=1)
+    intake: Literal["batch", "agent"] = Field(
+        default="batch",
+        description="batch: fetched batches go straight to the scheduler; agent: through a "
+        "Faust agent's stream, one event at a time (slower; kept for comparison)",
+    )
     drain_timeout_s: float = Field(default=20.0, ge=0)
     rebalance_grace_s: float = Field(default=10.0, ge=0)
 

@@ -1,15 +1,16 @@
-"""Start a worker: the Faust app, its agent on the requests topic, and the runtime it drives."""
+"""Start a worker: the Faust app, its intake of the requests and retry topics, the runtime."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 import faust
 import mode
 
-from processors.app import create_app
+from processors.app import ActionstreamApp, create_app
+from processors.intake import record_of
 from processors.logs import configure_worker_logging
 from processors.records import InboundRecord
 from processors.runtime import Runtime
@@ -50,23 +51,8 @@ class RuntimeService(mode.Service):
             self._runtime = None
 
 
-def record_of(event: faust.EventT[Any]) -> InboundRecord:
-    message = event.message
-    headers = message.headers or ()
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return InboundRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=tuple(pairs),
-        timestamp_ms=int(message.timestamp * 1000),
-    )
-
-
-def build_worker_app(settings: Settings) -> tuple[faust.App, RuntimeService]:
-    """The app with one agent on the requests topic and one on the retry topic."""
+def build_worker_app(settings: Settings) -> tuple[ActionstreamApp, RuntimeService]:
+    """The app consuming the requests and retry topics into the runtime's schedulers."""
     app = create_app(settings)
     service = RuntimeService(app, settings)
     app.add_dependency(service)
@@ -79,11 +65,27 @@ def build_worker_app(settings: Settings) -> tuple[faust.App, RuntimeService]:
 
     app.on_drain(drain, revoke)
     for name in (settings.topics.requests, settings.topics.retry):
-        _agent(app, service, name)
+        if settings.worker.intake == "batch":
+            _batch_intake(app, service, name)
+        else:
+            _agent(app, service, name)
     return app, service
 
 
-def _agent(app: faust.App, service: RuntimeService, topic_name: str) -> None:
+def _batch_intake(app: ActionstreamApp, service: RuntimeService, topic_name: str) -> None:
+    # Subscribed through Faust's conductor like an agent's topic, but the consumer hands its
+    # records to our scheduler a fetched batch at a time (processors/intake.py).
+    app.topics.add(app.topic(topic_name, key_serializer="raw", value_serializer="raw"))
+
+    async def submit(record: InboundRecord, ack: Callable[[], object]) -> bool:
+        if not service.started:
+            await service.maybe_start()
+        return await service.runtime.schedulers[topic_name].submit(record, ack)
+
+    app.intake.route(topic_name, submit)
+
+
+def _agent(app: ActionstreamApp, service: RuntimeService, topic_name: str) -> None:
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
 
     async def consume(stream: faust.StreamT[bytes]) -> None:
@@ -92,7 +94,7 @@ def _agent(app: faust.App, service: RuntimeService, topic_name: str) -> None:
         await service.maybe_start()
         scheduler = service.runtime.schedulers[topic_name]
         async for event in stream.noack().events():  # type: ignore[attr-defined]  # not in StreamT
-            if not await scheduler.submit(record_of(event), event.ack):
+            if not await scheduler.submit(record_of(event.message), event.ack):
                 break  # draining: leave the rest unacked, Kafka redelivers it
 
     app.agent(topic, name=f"actionstream:{topic_name}")(consume)

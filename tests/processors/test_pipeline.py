@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import timedelta
+from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from processors.settings import Settings
 from schemas import ResultStatus, utc_now
 from support.kafka import collect
-from support.pipeline import Pipeline
+from support.pipeline import Pipeline, running_pipeline
 
 BOTS = 20
 REQUESTS = 200
@@ -181,3 +183,34 @@ async def test_request_waits_for_the_result_of_a_telegram_send(pipeline: Pipelin
     message = json.loads(result.response)["result"]
     assert message["chat"]["id"] == 42
     assert message["text"] == "answer me"
+
+
+async def test_the_agent_intake_gives_the_same_results(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path, unique: str
+) -> None:
+    """``ACTIONSTREAM_WORKER__INTAKE=agent`` (Faust's stream, one event at a time) still works."""
+
+    def agent_intake(settings: Settings) -> Settings:
+        worker = settings.worker.model_copy(update={"intake": "agent"})
+        return settings.model_copy(update={"worker": worker})
+
+    async with running_pipeline(
+        kafka_bootstrap, redis_url, tmp_path, unique, adjust=agent_intake
+    ) as pipeline:
+        pipeline.write_credentials(
+            {pipeline.bot(b): {"telegram": {"token": pipeline.token(b)}} for b in range(5)}
+        )
+        await pipeline.worker.astart()
+        requests = [
+            pipeline.publisher.build(
+                pipeline.bot(i % 5), "telegram_send_message", {"chat_id": 300 + i, "text": f"m{i}"}
+            )
+            for i in range(50)
+        ]
+        await pipeline.publisher.send_many(requests)
+        results = await pipeline.results(len(requests))
+    assert {r.request_id for r in results} == {r.request_id for r in requests}
+    assert all(r.status is ResultStatus.SUCCEEDED for r in results)
+    for b in range(5):
+        texts = [m.text for m in pipeline.fake.messages(token=pipeline.token(b))]
+        assert texts == [f"m{i}" for i in range(b, 50, 5)]
