@@ -47,9 +47,23 @@ def check_config_schema(schema: object) -> None:
     compiled_validator(schema)  # fail now, not at the first request, if it cannot compile
 
 
+_BY_IDENTITY_MAX = 4096
+# Metadata is frozen and lives as long as the process: look its schema up by identity first, so
+# the hot path does not serialise the schema for every request (the by-content cache below
+# catches equal schemas held by different objects). The schema object is kept in the entry, so
+# its id cannot be reused while the entry exists.
+_by_identity: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+
+
 def compiled_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
     """The (cached) validator for ``schema``, with format assertions turned on."""
-    return _compile(json.dumps(schema, sort_keys=True, separators=(",", ":"), default=str))
+    hit = _by_identity.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = _compile(json.dumps(schema, sort_keys=True, separators=(",", ":"), default=str))
+    if len(_by_identity) < _BY_IDENTITY_MAX:
+        _by_identity[id(schema)] = (schema, validator)
+    return validator
 
 
 @lru_cache(maxsize=1024)

@@ -3,7 +3,8 @@ limits and the actions' base class (config schema pieces and PTB object builders
 
 **The pool.** Building a ``telegram.Bot`` with its own HTTP clients costs ~43 ms (two httpx
 clients, two SSL contexts); a reused one sends in ~2 ms. :class:`TelegramClientPool` keeps one
-``Bot`` per token (LRU, ``max_cached_bots``), all sharing ONE ``HTTPXRequest``: connections are
+``Bot`` per token (LRU, ``max_cached_bots``), all sharing ONE request backend (aiohttp, see
+``aiohttp_request.py`` for why not PTB's default httpx one): connections are
 per host, so one pool of connections serves every token. Bots are never ``initialize()``-d (that
 costs a getMe per token; sending works without it) and never ``shutdown()`` one by one (that
 would close the shared client under every other Bot); :meth:`TelegramClientPool.aclose` closes
@@ -42,15 +43,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 from uuid import UUID
 
 import httpx
 from telegram import Bot
 from telegram import error as tg
-from telegram.request import HTTPXRequest
 
 from integrations.base import BaseIntegration, CredentialsResolverLike, RateLimit, RateLimitScope
 from integrations.bot_logger import BotLogger, SecretSet, redact_text
@@ -64,6 +63,8 @@ from integrations.errors import (
 )
 from processors.settings import Settings, TelegramSettings
 
+from .aiohttp_request import NOT_SENT, AiohttpRequest, TraceparentGetter
+
 __all__ = [
     "TELEGRAM_RATE_LIMITS",
     "TelegramClientPool",
@@ -71,8 +72,6 @@ __all__ = [
     "map_telegram_error",
     "telegram_errors",
 ]
-
-TraceparentGetter = Callable[[], str | None]
 
 
 class TelegramClientPool:
@@ -89,22 +88,14 @@ class TelegramClientPool:
         traceparent: TraceparentGetter | None = None,
     ) -> None:
         self.settings = settings or TelegramSettings()
-        size = self.settings.connection_pool_size
-        httpx_kwargs: dict[str, Any] = {
-            # PTB only sets max_connections; httpx would then keep just 20 connections alive and
-            # reconnect for every request beyond that under load.
-            "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size),
-        }
-        if traceparent is not None:
-            httpx_kwargs["event_hooks"] = {"request": [_traceparent_hook(traceparent)]}
-        self.request = HTTPXRequest(
-            connection_pool_size=size,
+        self.request = AiohttpRequest(
+            connection_pool_size=self.settings.connection_pool_size,
             connect_timeout=self.settings.connect_timeout_s,
             read_timeout=self.settings.read_timeout_s,
             write_timeout=self.settings.write_timeout_s,
             media_write_timeout=self.settings.media_write_timeout_s,
             pool_timeout=self.settings.pool_timeout_s,
-            httpx_kwargs=httpx_kwargs,
+            traceparent=traceparent,
         )
         self._bots: OrderedDict[str, Bot] = OrderedDict()
         self.created = 0  # Bots constructed so far (evictions make this exceed len(self))
@@ -148,14 +139,6 @@ class TelegramClientPool:
         await self.aclose()
 
 
-def _traceparent_hook(getter: TraceparentGetter) -> Callable[[httpx.Request], Any]:
-    async def hook(request: httpx.Request) -> None:
-        if value := getter():
-            request.headers["traceparent"] = value
-
-    return hook
-
-
 # -- errors ----------------------------------------------------------------------------------------
 
 
@@ -169,8 +152,11 @@ def _retry_after_s(exc: tg.RetryAfter) -> float:
 
 
 def _not_sent(cause: BaseException | None) -> bool:
-    """Whether the HTTP request certainly never reached Telegram."""
-    return isinstance(cause, httpx.PoolTimeout | httpx.ConnectTimeout | httpx.ConnectError)
+    """Whether the HTTP request certainly never reached Telegram (aiohttp, or httpx when a
+    caller gives the Bots PTB's default HTTPXRequest)."""
+    return isinstance(
+        cause, (*NOT_SENT, httpx.PoolTimeout, httpx.ConnectTimeout, httpx.ConnectError)
+    )
 
 
 def map_telegram_error(exc: tg.TelegramError, *, method: str, token: str = "") -> IntegrationError:

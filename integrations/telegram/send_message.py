@@ -112,5 +112,5 @@ class TelegramSendMessageIntegration(TelegramIntegration):
                 reply_parameters=reply_parameters(config),
                 message_thread_id=config.get("message_thread_id"),
             )
-        logger.info("telegram message sent", chat_id=target, message_id=message.message_id)
+        logger.debug("telegram message sent", chat_id=target, message_id=message.message_id)
         return {"response": {"ok": True, "result": message.to_dict()}}

@@ -119,5 +119,5 @@ class TelegramSendPhotoIntegration(TelegramIntegration):
                 reply_parameters=reply_parameters(config),
                 message_thread_id=config.get("message_thread_id"),
             )
-        logger.info("telegram photo sent", chat_id=target, message_id=message.message_id)
+        logger.debug("telegram photo sent", chat_id=target, message_id=message.message_id)
         return {"response": {"ok": True, "result": message.to_dict()}}

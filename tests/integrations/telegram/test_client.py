@@ -94,12 +94,9 @@ async def test_aclose_closes_the_shared_request_once(fake: FakeTelegram) -> None
 async def test_settings_reach_the_http_client(fake: FakeTelegram) -> None:
     settings = _settings(fake, connection_pool_size=7, read_timeout_s=1.5, pool_timeout_s=0.5)
     async with TelegramClientPool(settings) as pool:
-        client: httpx.AsyncClient = pool.request._client
-        assert client.timeout.read == 1.5
-        assert client.timeout.pool == 0.5
-        limits = client._transport._pool  # type: ignore[attr-defined]
-        assert limits._max_connections == 7
-        assert limits._max_keepalive_connections == 7
+        assert pool.request.read_timeout == 1.5
+        assert pool.request.settings["pool_timeout"] == 0.5
+        assert pool.request.settings["connection_pool_size"] == 7
 
 
 async def test_traceparent_is_propagated(fake: FakeTelegram) -> None:
