@@ -134,7 +134,11 @@ class RequestPublisher:
         await self.stop()
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()  # a failed start leaves a client to close
+            raise
 
     async def stop(self) -> None:
         if self._waiter is not None:

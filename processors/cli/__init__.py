@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from processors.cli import integrations, publish, topics, worker
+from processors.cli import audit, integrations, publish, replay, topics, worker
 
 cli = typer.Typer(
     help="actionstream: execute chat-bot integration actions from Kafka, in order per bot.",
@@ -16,6 +16,8 @@ cli.command("worker")(worker.worker)
 cli.command("publish")(publish.publish)
 cli.add_typer(topics.app, name="topics")
 cli.add_typer(integrations.app, name="integrations")
+cli.command("replay")(replay.replay)
+cli.add_typer(audit.app, name="audit")
 
 
 def main() -> None:
