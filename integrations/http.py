@@ -5,6 +5,9 @@ One ``httpx.AsyncClient`` per service, shared by all its actions and bots, built
 which is how tests point an integration at a fake on 127.0.0.1). The worker builds one
 :class:`HttpClients` at start-up and hands it to every :class:`HttpIntegration`; a seed-style
 ``SomeIntegration()`` used on its own falls back to clients built from default settings.
+
+Every request these clients send during an execution carries the request's W3C ``traceparent``
+(from :func:`~integrations.context.request_context`), so provider calls join the caller's trace.
 """
 
 from __future__ import annotations
@@ -16,9 +19,23 @@ from typing import ClassVar
 import httpx
 
 from integrations.base import BaseIntegration
+from integrations.context import request_context
 from processors.settings import EndpointSettings, IntegrationSettings, Settings
 
 DEFAULT_TIMEOUT_S = 30.0
+
+
+def current_traceparent() -> str | None:
+    """The ``traceparent`` of the request being executed, if it has one."""
+    context = request_context()
+    return context.traceparent if context is not None else None
+
+
+async def add_traceparent(request: httpx.Request) -> None:
+    """httpx request hook: send the executing request's ``traceparent`` (unless already set)."""
+    traceparent = current_traceparent()
+    if traceparent and "traceparent" not in request.headers:
+        request.headers["traceparent"] = traceparent
 
 
 class HttpClients:
@@ -61,6 +78,7 @@ class HttpClients:
                 limits=self._limits,
                 transport=self._transport,
                 headers={"User-Agent": "actionstream"},
+                event_hooks={"request": [add_traceparent]},
             )
             self._clients[service] = client
         return client

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from processors.executor import Execution
+from processors.metrics import NO_METRICS, Metrics
 from processors.records import InboundRecord
 from processors.results import dead_letter_for, internal_outcome, result_for
 from processors.retries import ATTEMPTS_HEADER, Attempt, encode_attempts
@@ -31,8 +32,9 @@ from schemas import (
 
 log = logging.getLogger("actionstream.outputs")
 
-# Headers carried from a request to its result, dead letter and retries (W3C trace context).
-PROPAGATED_HEADERS = ("traceparent", "tracestate")
+# Headers carried from a request to its result, dead letter and retries: W3C trace context, and
+# the link from a replayed request to the failure it replays (set by `actionstream replay`).
+PROPAGATED_HEADERS = ("traceparent", "tracestate", "replay-of")
 
 
 class Outputs:
@@ -46,12 +48,14 @@ class Outputs:
         topics: TopicSettings,
         worker_id: str,
         clock: Callable[[], datetime] = utc_now,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._codec = codec
         self._sink = sink
         self._topics = topics
         self._worker_id = worker_id
         self._clock = clock
+        self._metrics = metrics
 
     async def decode(self, record: InboundRecord) -> IntegrationRequest | None:
         """The request, or ``None`` after dead-lettering a record that is not one.
@@ -85,6 +89,7 @@ class Outputs:
             exc,
         )
         error = IntegrationError(category="undecodable", message=str(exc), code=400)
+        self._metrics.not_executed(None, error.category)
         await self.dead_letter(record, error)
 
     async def result(
@@ -129,6 +134,7 @@ class Outputs:
         await self._sink.publish(
             self._topics.results, request.bot_id.encode(), value, _propagated(record)
         )
+        self._metrics.result(request.integration_id, result.status.value, request.created_at)
         return result, value
 
     async def duplicate(
@@ -158,6 +164,7 @@ class Outputs:
             self._codec.encode(result),
             _propagated(record),
         )
+        self._metrics.result(request.integration_id, result.status.value, request.created_at)
         return result
 
     async def dead_letter(
@@ -183,6 +190,7 @@ class Outputs:
         await self._sink.publish(
             self._topics.dlq, record.key or b"", self._codec.encode(letter), _propagated(record)
         )
+        self._metrics.dead_letter(request.integration_id if request else None, error.category)
 
     async def retry(
         self,

@@ -42,6 +42,8 @@ from integrations.errors import OutcomeCategory
 from integrations.outcome import Outcome, classify
 from processors.executor import Execution, Executor, Prepared
 from processors.idempotency import Claim, ClaimState, IdempotencyStore, IdempotencyUnavailableError
+from processors.logs import bind_request_context
+from processors.metrics import NO_METRICS, Metrics
 from processors.ordering import Job
 from processors.outputs import Outputs
 from processors.ratelimit import LimitKey, RateLimiter, RateLimiterUnavailableError
@@ -57,6 +59,7 @@ from processors.retries import (
     summarize,
 )
 from processors.settings import ProcessingSettings
+from processors.tracing import parse_traceparent, trace_id
 from schemas import IntegrationError, IntegrationRequest, ResultStatus, utc_now
 
 log = logging.getLogger("actionstream.processor")
@@ -110,6 +113,7 @@ class RequestProcessor:
         worker_id: str,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._outputs = outputs
         self._executor = executor
@@ -120,14 +124,21 @@ class RequestProcessor:
         self._worker_id = worker_id
         self._clock = clock
         self._rng = rng or random.Random()
+        self._metrics = metrics
 
     async def handle(self, job: Job) -> None:
         received_at = self._clock()
+        key = job.record.key
+        bind_request_context(bot_id=key.decode("utf-8", "replace") if key else None)
         request = await self._outputs.decode(job.record)
         if request is None:
             return
-        header = job.record.header("traceparent")
-        run = _Run(job, request, received_at, header.decode("latin-1") if header else None)
+        traceparent = parse_traceparent(job.record.header("traceparent"))
+        bind_request_context(
+            bot_id=request.bot_id, request_id=str(request.request_id),
+            integration_id=request.integration_id, trace_id=trace_id(traceparent),
+        )  # fmt: skip
+        run = _Run(job, request, received_at, traceparent)
         run.history = decode_attempts(job.record.header(ATTEMPTS_HEADER))
         if request.not_before is not None:  # a delayed retry: wait until it is due
             await job.park((request.not_before - self._clock()).total_seconds())
@@ -166,6 +177,7 @@ class RequestProcessor:
         assert claim is not None
         if claim.state is ClaimState.DONE:
             assert claim.result is not None
+            self._metrics.duplicate(run.request.integration_id)
             await self._outputs.duplicate(
                 run.record, run.request, claim.result, received_at=run.received_at
             )
@@ -192,6 +204,7 @@ class RequestProcessor:
                 return  # handed to the retry topic
             prepared.attempt = run.attempt
             execution = await self._executor.execute(prepared, traceparent=run.traceparent)
+            self._metrics.executed(execution)
             outcome = execution.outcome
             if outcome.succeeded:
                 await self._outputs.result(
@@ -208,6 +221,7 @@ class RequestProcessor:
             if outcome.maybe_executed and not self._may_reexecute(metadata):
                 await self._unknown_outcome(run, prepared, outcome.message)
                 return
+            self._metrics.retry(metadata.id, inline=delay <= self._settings.inline_delay_limit_s)
             if not await self._wait(run, delay):
                 return
 
@@ -276,6 +290,7 @@ class RequestProcessor:
             decision = await self._redis(run, lambda: self._limiter.acquire(keys))
             if decision.allowed:
                 return keys
+            self._metrics.rate_limit_wait(metadata.id)
             if not await self._wait(run, decision.wait_s):
                 return None
 
@@ -298,6 +313,7 @@ class RequestProcessor:
         result, _ = await self._outputs.result(
             run.record, run.request, execution, received_at=run.received_at
         )
+        self._metrics.not_executed(run.request.integration_id, execution.outcome.category.value)
         error = error_for(execution.outcome)
         if error is not None and needs_dead_letter(execution.outcome):
             await self._outputs.dead_letter(

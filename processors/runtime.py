@@ -17,11 +17,12 @@ import integrations.telegram
 from integrations.base import BaseIntegration
 from integrations.credentials import CredentialsResolver
 from integrations.discovery import BUILTIN_SERVICES, discover
-from integrations.http import HttpClients, HttpIntegration
+from integrations.http import HttpClients, HttpIntegration, current_traceparent
 from integrations.registry import IntegrationRegistry
 from integrations.telegram import TelegramClientPool
 from processors.executor import Executor
 from processors.idempotency import IdempotencyStore
+from processors.metrics import PrometheusMetrics, RuntimeCollector
 from processors.ordering import OrderedScheduler
 from processors.outputs import Outputs
 from processors.processor import RequestProcessor
@@ -47,6 +48,7 @@ class Runtime:
     schema_registry: SchemaRegistryClient | None
     processor: RequestProcessor
     schedulers: dict[str, OrderedScheduler]
+    metrics: PrometheusMetrics
 
     @classmethod
     async def open(
@@ -61,7 +63,9 @@ class Runtime:
         discover(registry, (*BUILTIN_SERVICES, *settings.integrations.extra_modules))
         redis = _redis(settings)
         resolver = CredentialsResolver.from_settings(settings, redis)
-        telegram = TelegramClientPool(settings.telegram)
+        metrics = PrometheusMetrics(known=registry.__contains__)
+        # Telegram calls carry the request's W3C traceparent (HttpClients add it themselves).
+        telegram = TelegramClientPool(settings.telegram, traceparent=current_traceparent)
         integrations.telegram.configure(telegram)
         http = HttpClients.from_settings(settings.integrations)
         for integration in _all_integrations(registry):
@@ -74,6 +78,7 @@ class Runtime:
             sink=OutputSink(producer),
             topics=settings.topics,
             worker_id=settings.worker.id,
+            metrics=metrics,
         )
         processing = settings.processing
         processor = RequestProcessor(
@@ -88,6 +93,7 @@ class Runtime:
             limiter=RateLimiter(redis),
             settings=processing,
             worker_id=settings.worker.id,
+            metrics=metrics,
         )
         worker = settings.worker
         schedulers = {
@@ -100,9 +106,12 @@ class Runtime:
             )
             for topic in (settings.topics.requests, settings.topics.retry)
         }
+        metrics.watch(
+            RuntimeCollector(schedulers, resolver.stats, lambda: len(registry.unavailable()))
+        )
         return cls(
             settings, registry, redis, resolver, telegram, http, codec, schema_registry,
-            processor, schedulers,
+            processor, schedulers, metrics,
         )  # fmt: skip
 
     async def drain(self, timeout_s: float) -> int:

@@ -15,6 +15,7 @@ from processors.logs import configure_worker_logging
 from processors.records import InboundRecord
 from processors.runtime import Runtime
 from processors.settings import Settings
+from processors.web import install_web
 
 log = logging.getLogger("actionstream.worker")
 
@@ -56,6 +57,7 @@ def build_worker_app(settings: Settings) -> tuple[ActionstreamApp, RuntimeServic
     app = create_app(settings)
     service = RuntimeService(app, settings)
     app.add_dependency(service)
+    install_web(app, service)
 
     async def drain(timeout_s: float) -> int:
         return await service.runtime.drain(timeout_s) if service.started else 0
