@@ -6,12 +6,15 @@ from .add_lead import Bitrix24AddLeadIntegration
 from .client import Bitrix24Integration, Webhook, install_webhook_log_filter
 
 __all__ = [
+    "INTEGRATIONS",
     "Bitrix24AddLeadIntegration",
     "Bitrix24Integration",
     "Webhook",
     "install_webhook_log_filter",
 ]
 
-add_lead = Bitrix24AddLeadIntegration()
+# Not bound to the action's module name (``add_lead``): that would shadow the submodule.
+INTEGRATIONS = (Bitrix24AddLeadIntegration(),)
 
-registry.register(add_lead)
+for _integration in INTEGRATIONS:
+    registry.register(_integration)

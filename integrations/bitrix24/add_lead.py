@@ -247,5 +247,4 @@ def _lead_id(value: object, hook: Webhook) -> int:
     raise OutcomeUnknownError(
         f"Bitrix24 on {hook.host}: unexpected lead id {value!r}; the lead may have been created",
         code=502,
-        parameters={"maybe_delivered": True},
     )

@@ -29,9 +29,9 @@ Bitrix24 answer                    our error (code)        why
 404 (method or portal not found)   PermanentError (404)    check the webhook URL
 400                                InvalidConfigError      bad field values
 500 PORTAL_DELETED                 PermanentError (500)
-other 5xx                          OutcomeUnknownError     maybe created (``maybe_delivered``)
+other 5xx                          OutcomeUnknownError     maybe created (``maybe_executed``)
 connect error                      TransientError (503)    not sent
-timeout / cut connection           OutcomeUnknownError     maybe created (``maybe_delivered``)
+timeout / cut connection           OutcomeUnknownError     maybe created (``maybe_executed``)
 =================================  ======================  ==================================
 """
 
@@ -213,13 +213,13 @@ def map_response_error(
         return OutcomeUnknownError(
             f"{where}: HTTP {status} ({detail}); the lead may have been created",
             code=status,
-            parameters={**params, "maybe_delivered": True},
+            parameters=params,
         )
     return PermanentError(f"{where}: HTTP {status} ({detail})", code=status, parameters=params)
 
 
 def map_transport_error(exc: httpx.TransportError, *, method: str, host: str) -> TransientError:
-    """Not sent (connect), or maybe applied (timeout, cut): said in ``maybe_delivered``."""
+    """Not sent (connect), or maybe applied (timeout, cut): an ``OutcomeUnknownError``."""
     name = type(exc).__name__
     where = f"Bitrix24 {method} on {host}"
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
@@ -228,7 +228,6 @@ def map_transport_error(exc: httpx.TransportError, *, method: str, host: str) ->
     return OutcomeUnknownError(
         f"{where}: no complete answer ({name}); the lead may have been created",
         code=code,
-        parameters={"maybe_delivered": True},
     )
 
 
@@ -274,6 +273,5 @@ class Bitrix24Integration(HttpIntegration):
             raise OutcomeUnknownError(
                 f"Bitrix24 {method} on {hook.host}: HTTP 200 without a result",
                 code=502,
-                parameters={"maybe_delivered": True},
             )
         return body["result"]

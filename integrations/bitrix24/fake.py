@@ -19,17 +19,16 @@ Methods: ``crm.lead.add``, ``crm.lead.list`` (equality filter, select), ``crm.le
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import re
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeBitrix24", "FaultKind", "Injection", "RecordedCall"]
 
@@ -127,7 +126,7 @@ def _lists(node: object) -> Any:
     return converted
 
 
-class FakeBitrix24:
+class FakeBitrix24(FakeServer[RecordedCall, Injection]):
     """A fake portal on ``host:port`` (0: a free port), started by ``async with``.
 
     One webhook exists from the start (:meth:`webhook_url`); :meth:`add_webhook` adds others.
@@ -142,49 +141,17 @@ class FakeBitrix24:
         port: int = 0,
         query_limit: tuple[int, float] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.query_limit = query_limit
-        self.calls: list[RecordedCall] = []
         self.leads: dict[int, dict[str, Any]] = {}
         self.webhooks: set[tuple[str, str]] = set()
         self._ids = itertools.count(1)
         self._bucket = 0.0
         self._bucket_at = time.monotonic()
-        self._injections: list[Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self.add_webhook(user_id=1)  # a random secret: tests read it from webhook_url()
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/rest/{user_id}/{secret}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeBitrix24:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -210,15 +177,12 @@ class FakeBitrix24:
         delay_s: float = 30.0,
     ) -> Injection:
         """Make the next ``times`` calls (of ``method``, or any) fail with ``kind``."""
-        injection = Injection(kind, method, times, deliver, delay_s)
-        self._injections.append(injection)
-        return injection
+        return self.queue(Injection(kind, method, times, deliver, delay_s))
 
     def clear(self) -> None:
         """Forget calls, leads and injections (webhooks stay)."""
-        self.calls.clear()
+        super().clear()
         self.leads.clear()
-        self._injections.clear()
         self._bucket = 0.0
 
     def calls_of(self, method: str) -> list[RecordedCall]:
@@ -269,29 +233,16 @@ class FakeBitrix24:
             return _error(401, "NO_AUTH_FOUND", "Wrong authorization data")
         if self._over_limit():
             return _error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
-        injection = next(
-            (
-                i
-                for i in self._injections
-                if (i.remaining is None or i.remaining > 0) and i.method in (None, call.method)
-            ),
-            None,
-        )
+        injection = self.take_injection(lambda i: i.method in (None, call.method))
         if injection is not None:
-            injection.hits += 1
-            if injection.remaining is not None:
-                injection.remaining -= 1
             if injection.kind in _FAULTS and injection.kind != "server_error":
                 return _error(*_FAULTS[injection.kind])
             if injection.kind == "disconnect":
-                if request.transport is not None:
-                    request.transport.close()
-                return web.Response(status=500)  # never reaches the client
+                return self.disconnect(request)
             if injection.deliver:
                 self._execute(call, start)  # applied, but the answer is lost
             if injection.kind == "timeout":
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+                await self.wait_unless_closing(injection.delay_s)
             return _error(*_FAULTS["server_error"])
         return self._execute(call, start)
 

@@ -18,17 +18,16 @@ unversioned and v6/v7 URLs ``retry_after`` and ``Retry-After`` are milliseconds,
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import math
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeDiscord", "FaultKind", "Injection", "RecordedCall"]
 
@@ -119,7 +118,7 @@ def _too_long(limit: int) -> dict[str, Any]:
     }
 
 
-class FakeDiscord:
+class FakeDiscord(FakeServer[RecordedCall, Injection]):
     """A fake Discord webhook API on ``host:port`` (port 0: a free one), started by ``async with``.
 
     By default any webhook id/token is accepted (``accept_any_webhook=True``); with ``False`` only
@@ -130,42 +129,14 @@ class FakeDiscord:
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, accept_any_webhook: bool = True
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.accept_any_webhook = accept_any_webhook
-        self.calls: list[RecordedCall] = []
         self._webhooks: dict[str, _Webhook] = {}
-        self._injections: list[Injection] = []
         self._ids = itertools.count(1)
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v{version:[0-9]+}/webhooks/{id}/{token}", self._handle)
         app.router.add_post("/api/webhooks/{id}/{token}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeDiscord:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     @property
     def root(self) -> str:
@@ -219,9 +190,7 @@ class FakeDiscord:
         ``retry_after`` (seconds) is for the rate limits; ``status`` overrides "server_error"'s
         500. "timeout" answers after ``delay_s``; with ``deliver`` the message is stored first.
         """
-        injection = Injection(kind, webhook_id, times, retry_after, status, delay_s, deliver)
-        self._injections.append(injection)
-        return injection
+        return self.queue(Injection(kind, webhook_id, times, retry_after, status, delay_s, deliver))
 
     def messages(self, webhook_id: str | None = None) -> list[dict[str, Any]]:
         """Posted messages, in arrival order."""
@@ -233,8 +202,7 @@ class FakeDiscord:
 
     def clear(self) -> None:
         """Forget calls, messages and injections (webhooks stay)."""
-        self.calls.clear()
-        self._injections.clear()
+        super().clear()
         for webhook in self._webhooks.values():
             webhook.messages.clear()
 
@@ -271,11 +239,8 @@ class FakeDiscord:
             return _error(404, 10015, "Unknown Webhook")
         if webhook.token != call.token:
             return _error(401, 50027, "Invalid Webhook Token")
-        injection = next((i for i in self._injections if i.matches(call.webhook_id)), None)
+        injection = self.take_injection(lambda i: i.matches(call.webhook_id))
         if injection is not None:
-            injection.hits += 1
-            if injection.remaining is not None:
-                injection.remaining -= 1
             return await self._fault(injection, call, webhook, request)
         return self._execute(call, webhook)
 
@@ -318,13 +283,10 @@ class FakeDiscord:
                 message = f"{status}: Internal Server Error" if status == 500 else "Bad Gateway"
             return _error(status, code, message)
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)  # never reaches the client
+            return self.disconnect(request)
         # "timeout": the message may be posted although the client never hears about it.
         response = self._execute(call, webhook) if injection.deliver else web.Response(status=502)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        await self.wait_unless_closing(injection.delay_s)
         return response
 
     def _bucket_headers(self, webhook_id: str, *, remaining: int) -> dict[str, str]:

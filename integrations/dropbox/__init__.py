@@ -5,8 +5,10 @@ from integrations.registry import registry
 from .client import DropboxIntegration, content_hash
 from .upload_file import DropboxUploadFileIntegration
 
-__all__ = ["DropboxIntegration", "DropboxUploadFileIntegration", "content_hash"]
+__all__ = ["INTEGRATIONS", "DropboxIntegration", "DropboxUploadFileIntegration", "content_hash"]
 
-upload_file = DropboxUploadFileIntegration()
+# Not bound to the action's module name (``upload_file``): that would shadow the submodule.
+INTEGRATIONS = (DropboxUploadFileIntegration(),)
 
-registry.register(upload_file)
+for _integration in INTEGRATIONS:
+    registry.register(_integration)

@@ -21,18 +21,17 @@ otherwise ``add`` conflicts, ``overwrite`` replaces, ``update`` replaces only th
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import itertools
 import json
 import re
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeDropbox", "FaultKind", "Injection", "RecordedCall", "StoredFile"]
 
@@ -129,11 +128,13 @@ def _path_error(reason: str) -> web.Response:
     return _summary(409, f"path/{reason}/..", {".tag": "path", "reason": {".tag": reason}})
 
 
-class FakeDropbox:
+class FakeDropbox(FakeServer[RecordedCall, Injection]):
     """A fake Dropbox on ``host:port`` (0: a free port), started by ``async with``.
 
     ``tokens`` are the valid access tokens (others get 401 ``invalid_access_token``).
     """
+
+    client_max_size = 160 * 1024 * 1024
 
     def __init__(
         self,
@@ -143,44 +144,12 @@ class FakeDropbox:
         port: int = 0,
     ) -> None:
         self.tokens = set(tokens)
-        self.host = host
-        self.port = port
-        self.calls: list[RecordedCall] = []
+        super().__init__(host=host, port=port)
         self.files: dict[str, StoredFile] = {}
         self._revs = itertools.count(0x15F0000001)
-        self._injections: list[Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=160 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/2/files/upload", self._upload)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeDropbox:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -203,15 +172,12 @@ class FakeDropbox:
         delay_s: float = 30.0,
     ) -> Injection:
         """Make the next ``times`` uploads fail with ``kind`` (see :data:`FaultKind`)."""
-        injection = Injection(kind, times, retry_after, status, delay_s)
-        self._injections.append(injection)
-        return injection
+        return self.queue(Injection(kind, times, retry_after, status, delay_s))
 
     def clear(self) -> None:
         """Forget calls, files and injections."""
-        self.calls.clear()
+        super().clear()
         self.files.clear()
-        self._injections.clear()
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -266,13 +232,7 @@ class FakeDropbox:
                 _FUNCTION + f"HTTP header \"Dropbox-API-Arg\": path: '{path}' did not match "
                 f"pattern '{_PATH_RE.pattern}'",
             )
-        injection = next(
-            (i for i in self._injections if i.remaining is None or i.remaining > 0), None
-        )
-        if injection is not None:
-            injection.hits += 1
-            if injection.remaining is not None:
-                injection.remaining -= 1
+        if (injection := self.take_injection()) is not None:
             fault = await self._fault(injection, request, arg, call.body)
             if fault is not None:
                 return fault
@@ -301,13 +261,10 @@ class FakeDropbox:
         if kind == "server_error":
             return _plain(injection.status, "Internal Server Error")
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)  # never reaches the client
+            return self.disconnect(request)
         # "timeout": the upload is stored, the answer comes only after delay_s.
         response = self._store(arg, body)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        await self.wait_unless_closing(injection.delay_s)
         return response
 
     def _store(self, arg: dict[str, Any], body: bytes) -> web.Response:

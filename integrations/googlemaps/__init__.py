@@ -1,23 +1,19 @@
 """Google Maps Platform integrations (plain httpx), registered seed-style on import.
 
-The worker hands them its shared HTTP clients at start-up: ``integrations.googlemaps.configure(
-clients)``; the Geocoding host is overridable with
-``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__GOOGLEMAPS__BASE_URL``.
+They are ``HttpIntegration`` subclasses: the worker hands them its shared ``HttpClients`` at
+start-up, and ``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__GOOGLEMAPS__BASE_URL`` moves the Geocoding
+host (default ``https://maps.googleapis.com``).
 """
 
-from integrations.http import HttpClients
 from integrations.registry import registry
 
 from .client import GoogleMapsIntegration
 from .geocode import GoogleMapsGeocodeIntegration
 
-__all__ = ["GoogleMapsGeocodeIntegration", "GoogleMapsIntegration", "configure"]
+__all__ = ["INTEGRATIONS", "GoogleMapsGeocodeIntegration", "GoogleMapsIntegration"]
 
-geocode = GoogleMapsGeocodeIntegration()
+# Not bound to the action's module name (``geocode``): that would shadow the submodule.
+INTEGRATIONS = (GoogleMapsGeocodeIntegration(),)
 
-registry.register(geocode)
-
-
-def configure(clients: HttpClients) -> None:
-    """Give the registered Google Maps integrations the worker's clients (once, at start-up)."""
-    geocode.configure(clients)
+for _integration in INTEGRATIONS:
+    registry.register(_integration)

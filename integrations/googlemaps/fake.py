@@ -15,16 +15,15 @@ Keys: any non-empty key is accepted unless ``api_keys`` lists the valid ones.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeGoogleMaps", "FaultKind", "RecordedCall"]
 
@@ -69,49 +68,23 @@ class _Injection:
     error_message: str | None
     status: int
     delay_s: float
+    hits: int = 0
 
 
-class FakeGoogleMaps:
+class FakeGoogleMaps(FakeServer[RecordedCall, _Injection]):
     """A fake Geocoding API on ``host:port`` (0: a free port), started by ``async with``."""
 
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, api_keys: Iterable[str] | None = None
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.api_keys = None if api_keys is None else set(api_keys)
-        self.calls: list[RecordedCall] = []
         self.places: dict[str, dict[str, Any]] = {}
-        self._injections: list[_Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self.add_place("1600 Amphitheatre Parkway, Mountain View, CA", 37.4224764, -122.0842499)
         self.add_place("Red Square, Moscow", 55.7539303, 37.620795, types=["establishment"])
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> FakeGoogleMaps:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/maps/api/geocode/json", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
-        return f"http://{self.host}:{self.port}"
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -153,12 +126,7 @@ class FakeGoogleMaps:
         delay_s: float = 30.0,
     ) -> None:
         """Make the next ``times`` requests (None: all) fail with ``kind``."""
-        self._injections.append(_Injection(kind, times, error_message, status, delay_s))
-
-    def clear(self) -> None:
-        """Forget calls and injections (places stay)."""
-        self.calls.clear()
-        self._injections.clear()
+        self.queue(_Injection(kind, times, error_message, status, delay_s))
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -167,16 +135,11 @@ class FakeGoogleMaps:
             request.method, request.path, dict(request.query), dict(request.headers), time.time()
         )
         self.calls.append(call)
-        injection = next((i for i in self._injections if i.remaining != 0), None)
-        if injection is not None and injection.remaining is not None:
-            injection.remaining -= 1
+        injection = self.take_injection()
         if injection is not None and injection.kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)
+            return self.disconnect(request)
         if injection is not None and injection.kind == "timeout":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+            await self.wait_unless_closing(injection.delay_s)
         if injection is not None and injection.kind == "http_error":
             call.status = injection.status
             return web.Response(status=injection.status, text="<html>Server Error</html>")

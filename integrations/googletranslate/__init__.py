@@ -1,23 +1,19 @@
 """Google Cloud Translation (Basic, v2) integrations (plain httpx), registered seed-style.
 
-The worker hands them its shared HTTP clients at start-up:
-``integrations.googletranslate.configure(clients)``; the host is overridable with
-``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__GOOGLETRANSLATE__BASE_URL``.
+They are ``HttpIntegration`` subclasses: the worker hands them its shared ``HttpClients`` at
+start-up, and ``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__GOOGLETRANSLATE__BASE_URL`` moves them
+(default ``https://translation.googleapis.com``).
 """
 
-from integrations.http import HttpClients
 from integrations.registry import registry
 
 from .client import GoogleTranslateIntegration
 from .translate import GoogleTranslateTranslateIntegration
 
-__all__ = ["GoogleTranslateIntegration", "GoogleTranslateTranslateIntegration", "configure"]
+__all__ = ["INTEGRATIONS", "GoogleTranslateIntegration", "GoogleTranslateTranslateIntegration"]
 
-translate = GoogleTranslateTranslateIntegration()
+# Not bound to the action's module name (``translate``): that would shadow the submodule.
+INTEGRATIONS = (GoogleTranslateTranslateIntegration(),)
 
-registry.register(translate)
-
-
-def configure(clients: HttpClients) -> None:
-    """Give the registered Google Translate integrations the worker's clients (at start-up)."""
-    translate.configure(clients)
+for _integration in INTEGRATIONS:
+    registry.register(_integration)

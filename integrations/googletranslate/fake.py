@@ -20,16 +20,16 @@ bad key (``API key not valid``) and for invalid values, 403 for a missing key.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeGoogleTranslate", "FaultKind", "RecordedCall"]
 
@@ -156,9 +156,10 @@ class _Injection:
     status: int
     retry_after: int
     delay_s: float
+    hits: int = 0
 
 
-class FakeGoogleTranslate:
+class FakeGoogleTranslate(FakeServer[RecordedCall, _Injection]):
     """A fake Translation v2 API on ``host:port`` (0: a free port), started by ``async with``.
 
     Keys: any non-empty ``key`` is accepted unless ``api_keys`` lists the valid ones.
@@ -167,39 +168,14 @@ class FakeGoogleTranslate:
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, api_keys: Iterable[str] | None = None
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.api_keys = None if api_keys is None else set(api_keys)
-        self.calls: list[RecordedCall] = []
         self.phrases: dict[tuple[str, str], str] = {}
-        self._injections: list[_Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self.add_translation("Hello, world!", "ru", "Привет, мир!")
         self.add_translation("Привет", "en", "Hi")
 
-    async def __aenter__(self) -> FakeGoogleTranslate:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/language/translate/v2", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
-        return f"http://{self.host}:{self.port}"
 
     def add_translation(self, text: str, target: str, translated: str) -> None:
         """Make ``text`` translate to ``translated`` in ``target``."""
@@ -216,12 +192,7 @@ class FakeGoogleTranslate:
     ) -> None:
         """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` is
         the RetryInfo delay of "rate_limit_429"."""
-        self._injections.append(_Injection(kind, times, status, retry_after, delay_s))
-
-    def clear(self) -> None:
-        """Forget calls and injections (phrases stay)."""
-        self.calls.clear()
-        self._injections.clear()
+        self.queue(_Injection(kind, times, status, retry_after, delay_s))
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -249,17 +220,11 @@ class FakeGoogleTranslate:
         return response
 
     async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
-        injection = next((i for i in self._injections if i.remaining != 0), None)
-        if injection is not None:
-            if injection.remaining is not None:
-                injection.remaining -= 1
+        if (injection := self.take_injection()) is not None:
             if injection.kind == "disconnect":
-                if request.transport is not None:
-                    request.transport.close()
-                return web.Response(status=500)
+                return self.disconnect(request)
             if injection.kind == "timeout":
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+                await self.wait_unless_closing(injection.delay_s)
             else:
                 return _fault_response(injection.kind, injection.status, injection.retry_after)
         return self._translate(call)

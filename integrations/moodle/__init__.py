@@ -1,23 +1,19 @@
 """Moodle web-service integrations (plain httpx), registered seed-style on import.
 
-Each bot's site URL and token come from its ``moodle`` credentials (``{"site_url", "token"}``);
-the worker hands the integrations its shared HTTP clients at start-up:
-``integrations.moodle.configure(clients)``.
+Each bot's site URL and token come from its ``moodle`` credentials (``{"site_url", "token"}``).
+They are ``HttpIntegration`` subclasses: the worker hands them its shared ``HttpClients`` at
+start-up.
 """
 
-from integrations.http import HttpClients
 from integrations.registry import registry
 
 from .client import MoodleIntegration, MoodleSite
 from .send_message import MoodleSendMessageIntegration
 
-__all__ = ["MoodleIntegration", "MoodleSendMessageIntegration", "MoodleSite", "configure"]
+__all__ = ["INTEGRATIONS", "MoodleIntegration", "MoodleSendMessageIntegration", "MoodleSite"]
 
-send_message = MoodleSendMessageIntegration()
+# Not bound to the action's module name (``send_message``): that would shadow the submodule.
+INTEGRATIONS = (MoodleSendMessageIntegration(),)
 
-registry.register(send_message)
-
-
-def configure(clients: HttpClients) -> None:
-    """Give the registered Moodle integrations the worker's clients (once, at start-up)."""
-    send_message.configure(clients)
+for _integration in INTEGRATIONS:
+    registry.register(_integration)

@@ -171,7 +171,6 @@ class MoodleIntegration(HttpIntegration):
         except httpx.TransportError as exc:  # read/write timeout, connection lost mid-request
             raise OutcomeUnknownError(
                 f"{where}: no answer from the site ({type(exc).__name__}); it may have run",
-                parameters={"maybe_delivered": True},
             ) from None
         return _parse(response, function=function, token=site.token)
 
@@ -183,7 +182,6 @@ def _parse(response: httpx.Response, *, function: str, token: str) -> Any:
         raise OutcomeUnknownError(
             f"{where}: HTTP {code} from a gateway; the call may have run",
             code=code,
-            parameters={"maybe_delivered": True},
         )
     if code >= 500:
         raise TransientError(f"{where}: HTTP {code} from the site", code=code)

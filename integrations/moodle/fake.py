@@ -20,17 +20,16 @@ services are disabled the site answers a bare HTTP 403 ("ws_disabled").
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import html
 import itertools
 import re
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["DeliveredMessage", "FakeMoodle", "FaultKind", "RecordedCall"]
 
@@ -113,6 +112,7 @@ class _Injection:
     retry_after: int
     delay_s: float
     deliver: bool
+    hits: int = 0
 
 
 @dataclass(slots=True)
@@ -129,7 +129,7 @@ def _exception(kind: str, debuginfo: str | None = None) -> dict[str, Any]:
     return body
 
 
-class FakeMoodle:
+class FakeMoodle(FakeServer[RecordedCall, _Injection]):
     """A fake Moodle site on ``host:port`` (0: a free port), started by ``async with``.
 
     Tokens: any non-empty token is accepted as user 2 (the admin) unless ``accept_any_token`` is
@@ -139,41 +139,16 @@ class FakeMoodle:
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, accept_any_token: bool = True
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.accept_any_token = accept_any_token
-        self.calls: list[RecordedCall] = []
         self.messages: list[DeliveredMessage] = []
         self.users: dict[int, _User] = {n: _User(n) for n in range(2, 6)}
         self._tokens: dict[str, tuple[int, frozenset[str] | None]] = {}
-        self._injections: list[_Injection] = []
         self._ids = itertools.count(1)
         self._conversations: dict[frozenset[int], int] = {}
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> FakeMoodle:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/webservice/rest/server.php", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        """The site URL to put in the bot's credentials (``site_url``)."""
-        return f"http://{self.host}:{self.port}"
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -198,13 +173,12 @@ class FakeMoodle:
         deliver: bool = True,
     ) -> None:
         """Make the next ``times`` requests (None: all) fail with ``kind``."""
-        self._injections.append(_Injection(kind, times, status, retry_after, delay_s, deliver))
+        self.queue(_Injection(kind, times, status, retry_after, delay_s, deliver))
 
     def clear(self) -> None:
         """Forget calls, messages and injections (tokens and users stay)."""
-        self.calls.clear()
+        super().clear()
         self.messages.clear()
-        self._injections.clear()
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -219,9 +193,7 @@ class FakeMoodle:
         return response
 
     async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
-        injection = next((i for i in self._injections if i.remaining != 0), None)
-        if injection is not None and injection.remaining is not None:
-            injection.remaining -= 1
+        injection = self.take_injection()
         kind = injection.kind if injection is not None else None
         if kind is not None and kind in _EXCEPTIONS:
             return self._reply(call, _exception(kind))
@@ -236,13 +208,10 @@ class FakeMoodle:
         if kind == "server_error" and injection is not None:
             return web.Response(status=injection.status, text="Internal Server Error")
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)
+            return self.disconnect(request)
         if kind == "timeout" and injection is not None:
             answer = self._execute(call) if injection.deliver else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+            await self.wait_unless_closing(injection.delay_s)
             return self._reply(call, answer)
         return self._reply(call, self._execute(call))
 

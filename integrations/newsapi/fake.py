@@ -16,15 +16,14 @@ It answers as NewsAPI does (``external-apis.md`` §7.1, newsapi.org/docs/errors)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeArticle", "FakeNewsAPI", "FaultKind", "Injection", "RecordedCall"]
 
@@ -153,7 +152,7 @@ def _error(status: int, code: str, message: str | None = None, **headers: str) -
     return web.json_response(body, status=status, headers=headers or None)
 
 
-class FakeNewsAPI:
+class FakeNewsAPI(FakeServer[RecordedCall, Injection]):
     """A fake NewsAPI on ``host:port`` (port 0: a free one), started by ``async with``.
 
     ``api_keys``: the keys it accepts (empty: any). ``plan="developer"`` refuses pages past the
@@ -168,46 +167,18 @@ class FakeNewsAPI:
         api_keys: Iterable[str] = (),
         plan: Literal["developer", "business"] = "developer",
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.api_keys = set(api_keys)
         self.plan = plan
         self.articles: list[FakeArticle] = default_articles()
-        self.calls: list[RecordedCall] = []
-        self._injections: list[Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/v2/top-headlines", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeNewsAPI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     @property
     def url(self) -> str:
         """The API base, ``http://127.0.0.1:<port>/v2``."""
-        return f"http://{self.host}:{self.port}/v2"
+        return f"{super().url}/v2"
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -221,14 +192,7 @@ class FakeNewsAPI:
     ) -> Injection:
         """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` adds
         a ``Retry-After`` header (NewsAPI documents none); "timeout" answers after ``delay_s``."""
-        injection = Injection(kind, times, retry_after, delay_s)
-        self._injections.append(injection)
-        return injection
-
-    def clear(self) -> None:
-        """Forget calls and injections (articles stay)."""
-        self.calls.clear()
-        self._injections.clear()
+        return self.queue(Injection(kind, times, retry_after, delay_s))
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -258,13 +222,7 @@ class FakeNewsAPI:
             return _error(401, "apiKeyMissing")
         if self.api_keys and call.key not in self.api_keys:
             return _error(401, "apiKeyInvalid")
-        injection = next(
-            (i for i in self._injections if i.remaining is None or i.remaining > 0), None
-        )
-        if injection is not None:
-            injection.hits += 1
-            if injection.remaining is not None:
-                injection.remaining -= 1
+        if (injection := self.take_injection()) is not None:
             return await self._fault(injection, call, request)
         return self._top_headlines(call.params)
 
@@ -281,12 +239,9 @@ class FakeNewsAPI:
                 status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
             )
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)  # never reaches the client
+            return self.disconnect(request)
         response = self._top_headlines(call.params)  # "timeout"
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        await self.wait_unless_closing(injection.delay_s)
         return response
 
     def _top_headlines(self, params: dict[str, str]) -> web.Response:

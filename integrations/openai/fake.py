@@ -17,16 +17,15 @@ real status codes, ``x-request-id`` on every answer, ``x-ratelimit-*`` headers, 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
-import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeOpenAI", "FaultKind", "Injection", "RecordedCall"]
 
@@ -146,7 +145,7 @@ def _tokens(text: str) -> int:
     return max(1, len(text.split()))
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer[RecordedCall, Injection]):
     """A fake OpenAI API on ``host:port`` (port 0: a free one), started by ``async with``.
 
     ``api_keys``: the keys it accepts (empty: any non-empty key). ``models``: the models that
@@ -154,6 +153,8 @@ class FakeOpenAI:
     request body; by default it echoes the last user message. ``context_window``: prompt tokens
     (words + 4 per message) above which it answers ``context_length_exceeded``.
     """
+
+    client_max_size = 32 * 1024 * 1024
 
     def __init__(
         self,
@@ -164,43 +165,15 @@ class FakeOpenAI:
         models: Iterable[str] | None = DEFAULT_MODELS,
         context_window: int = 128_000,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.api_keys = set(api_keys)
         self.models = None if models is None else set(models)
         self.context_window = context_window
         self.reply: str | Callable[[dict[str, Any]], str] | None = None
-        self.calls: list[RecordedCall] = []
-        self._injections: list[Injection] = []
         self._ids = itertools.count(1)
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=32 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOpenAI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     @property
     def url(self) -> str:
@@ -226,16 +199,9 @@ class FakeOpenAI:
         ``retry-after`` / ``x-should-retry`` headers of the answer (any fault kind); ``status``
         overrides "server_error"'s 500; "timeout" answers only after ``delay_s``.
         """
-        injection = Injection(
-            kind, times, retry_after_ms, retry_after, should_retry, status, delay_s
+        return self.queue(
+            Injection(kind, times, retry_after_ms, retry_after, should_retry, status, delay_s)
         )
-        self._injections.append(injection)
-        return injection
-
-    def clear(self) -> None:
-        """Forget calls and injections."""
-        self.calls.clear()
-        self._injections.clear()
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -287,13 +253,7 @@ class FakeOpenAI:
             return self._error(*self._invalid_key(key), headers)
         body = call.body if isinstance(call.body, dict) else {}
         model = str(body.get("model", ""))
-        injection = next(
-            (i for i in self._injections if i.remaining is None or i.remaining > 0), None
-        )
-        if injection is not None:
-            injection.hits += 1
-            if injection.remaining is not None:
-                injection.remaining -= 1
+        if (injection := self.take_injection()) is not None:
             return await self._fault(injection, model, body, headers, request)
         if not isinstance(body.get("messages"), list) or not model:
             missing = "messages" if not isinstance(body.get("messages"), list) else "model"
@@ -357,15 +317,12 @@ class FakeOpenAI:
             message = template.format(model=model or "gpt-4o-mini")
             return self._error(status, type_, code, param, message, headers)
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)  # never reaches the client
+            return self.disconnect(request)
         # "timeout": the completion happens (and is billed) but the answer comes too late.
         response = web.json_response(
             self._completion(body, model, self._prompt_tokens(body)), headers=headers
         )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        await self.wait_unless_closing(injection.delay_s)
         return response
 
     def _answer(self, body: dict[str, Any]) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeOpenFda", "FaultKind", "RecordedCall"]
 
@@ -79,6 +80,7 @@ class _Injection:
     status: int
     retry_after: int | None
     delay_s: float
+    hits: int = 0
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -87,43 +89,18 @@ def _error(status: int, code: str, message: str, **headers: str) -> web.Response
     )
 
 
-class FakeOpenFda:
+class FakeOpenFda(FakeServer[RecordedCall, _Injection]):
     """A fake openFDA on ``host:port`` (0: a free port), started by ``async with``."""
 
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, api_keys: Iterable[str] | None = None
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.api_keys = None if api_keys is None else set(api_keys)
-        self.calls: list[RecordedCall] = []
         self.labels: list[dict[str, Any]] = []
-        self._injections: list[_Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> FakeOpenFda:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/drug/label.json", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
-        return f"http://{self.host}:{self.port}"
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -169,12 +146,7 @@ class FakeOpenFda:
     ) -> None:
         """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` adds
         a ``Retry-After`` header to "rate_limit" (openFDA itself sends none)."""
-        self._injections.append(_Injection(kind, times, status, retry_after, delay_s))
-
-    def clear(self) -> None:
-        """Forget calls and injections (labels stay)."""
-        self.calls.clear()
-        self._injections.clear()
+        self.queue(_Injection(kind, times, status, retry_after, delay_s))
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -188,10 +160,7 @@ class FakeOpenFda:
         return response
 
     async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
-        injection = next((i for i in self._injections if i.remaining != 0), None)
-        if injection is not None:
-            if injection.remaining is not None:
-                injection.remaining -= 1
+        if (injection := self.take_injection()) is not None:
             if injection.kind in _ERRORS:
                 status, code, message = _ERRORS[injection.kind]
                 headers = {}
@@ -201,9 +170,7 @@ class FakeOpenFda:
             if injection.kind == "server_error":
                 return _error(injection.status, "SERVER_ERROR", "Check your request and try again")
             if injection.kind == "disconnect":
-                if request.transport is not None:
-                    request.transport.close()
-                return web.Response(status=500)
+                return self.disconnect(request)
             with contextlib.suppress(TimeoutError):  # "timeout": answer late, normally
                 await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
         return self._search(call.params)

@@ -15,15 +15,14 @@ It answers as OWM does (``external-apis.md`` §3): ``GET /data/2.5/weather?appid
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeCity", "FakeOpenWeatherMap", "FaultKind", "Injection", "RecordedCall"]
 
@@ -129,7 +128,7 @@ def _error(status: int, cod: int | str, message: str) -> web.Response:
     return web.json_response({"cod": cod, "message": message}, status=status)
 
 
-class FakeOpenWeatherMap:
+class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
     """A fake OWM on ``host:port`` (port 0: a free one), started by ``async with``.
 
     ``api_keys``: the keys it accepts (empty: any non-empty ``appid``). ``cities``: the places
@@ -144,45 +143,12 @@ class FakeOpenWeatherMap:
         api_keys: Iterable[str] = (),
         cities: Iterable[FakeCity] = DEFAULT_CITIES,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.api_keys = set(api_keys)
         self.cities = list(cities)
-        self.calls: list[RecordedCall] = []
-        self._injections: list[Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/data/2.5/weather", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOpenWeatherMap:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def url(self) -> str:
-        """The API root, ``http://127.0.0.1:<port>`` (paths start at ``/data/2.5``)."""
-        return f"http://{self.host}:{self.port}"
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -196,14 +162,7 @@ class FakeOpenWeatherMap:
     ) -> Injection:
         """Make the next ``times`` requests (None: all) fail with ``kind``; ``status`` overrides
         "server_error"'s 500; "timeout" answers only after ``delay_s``."""
-        injection = Injection(kind, times, status, delay_s)
-        self._injections.append(injection)
-        return injection
-
-    def clear(self) -> None:
-        """Forget calls and injections."""
-        self.calls.clear()
-        self._injections.clear()
+        return self.queue(Injection(kind, times, status, delay_s))
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -219,14 +178,9 @@ class FakeOpenWeatherMap:
     async def _respond(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
         if not call.appid or (self.api_keys and call.appid not in self.api_keys):
             return _error(401, 401, INVALID_KEY)
-        injection = next(
-            (i for i in self._injections if i.remaining is None or i.remaining > 0), None
-        )
+        injection = self.take_injection()
         if injection is None:
             return self._weather(call.params)
-        injection.hits += 1
-        if injection.remaining is not None:
-            injection.remaining -= 1
         kind = injection.kind
         if kind == "rate_limit":
             return _error(429, 429, RATE_LIMITED)
@@ -238,12 +192,9 @@ class FakeOpenWeatherMap:
         if kind == "error_in_200":
             return _error(200, "404", "city not found")
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)  # never reaches the client
+            return self.disconnect(request)
         response = self._weather(call.params)  # "timeout"
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        await self.wait_unless_closing(injection.delay_s)
         return response
 
     def _find(self, params: dict[str, str]) -> FakeCity | web.Response:

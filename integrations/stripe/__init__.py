@@ -8,8 +8,15 @@ from integrations.registry import registry
 from .client import SharedHttpxClient, StripeIntegration
 from .create_payment_intent import StripeCreatePaymentIntentIntegration
 
-__all__ = ["SharedHttpxClient", "StripeCreatePaymentIntentIntegration", "StripeIntegration"]
+__all__ = [
+    "INTEGRATIONS",
+    "SharedHttpxClient",
+    "StripeCreatePaymentIntentIntegration",
+    "StripeIntegration",
+]
 
-create_payment_intent = StripeCreatePaymentIntentIntegration()
+# Not bound to the action's module name (``create_payment_intent``): it would shadow the module.
+INTEGRATIONS = (StripeCreatePaymentIntentIntegration(),)
 
-registry.register(create_payment_intent)
+for _integration in INTEGRATIONS:
+    registry.register(_integration)

@@ -20,16 +20,14 @@ PaymentIntent state machine: :mod:`integrations.stripe.fake_intents`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import secrets
-import socket
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
+from integrations.fakes import FakeServer
 from integrations.stripe.fake_intents import (
     decline,
     idempotency_key_in_use,
@@ -103,7 +101,7 @@ def _error(
     return web.json_response({"error": error}, status=status, headers=headers)
 
 
-class FakeStripe:
+class FakeStripe(FakeServer[RecordedCall, Injection]):
     """A fake Stripe on ``host:port`` (0: a free port), started by ``async with``.
 
     ``api_keys`` are accepted (any other gets 401); ``customers`` exist (others are
@@ -120,47 +118,14 @@ class FakeStripe:
     ) -> None:
         self.api_keys = set(api_keys)
         self.customers = set(customers)
-        self.host = host
-        self.port = port
-        self.calls: list[RecordedCall] = []
+        super().__init__(host=host, port=port)
         self.intents: dict[str, dict[str, Any]] = {}
         self._saved: dict[tuple[str, str], _Saved] = {}
         self._in_flight: set[tuple[str, str]] = set()
-        self._injections: list[Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/payment_intents", self._create)
         app.router.add_get("/v1/payment_intents/{intent_id}", self._retrieve)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeStripe:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def url(self) -> str:
-        """The API base address (``base_addresses["api"]``, the ``stripe`` endpoint's base_url)."""
-        return f"http://{self.host}:{self.port}"
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -176,16 +141,15 @@ class FakeStripe:
         delay_s: float = 30.0,
     ) -> Injection:
         """Make the next ``times`` POSTs fail with ``kind`` (see :data:`FaultKind`)."""
-        injection = Injection(kind, times, should_retry, status, param, decline_code, delay_s)
-        self._injections.append(injection)
-        return injection
+        return self.queue(
+            Injection(kind, times, should_retry, status, param, decline_code, delay_s)
+        )
 
     def clear(self) -> None:
         """Forget calls, intents, saved idempotent answers and injections."""
-        self.calls.clear()
+        super().clear()
         self.intents.clear()
         self._saved.clear()
-        self._injections.clear()
 
     def posts(self) -> list[RecordedCall]:
         return [c for c in self.calls if c.method == "POST"]
@@ -261,13 +225,7 @@ class FakeStripe:
         scope: tuple[str, str] | None,
         fingerprint: str,
     ) -> web.StreamResponse:
-        injection = next(
-            (i for i in self._injections if i.remaining is None or i.remaining > 0), None
-        )
-        if injection is not None:
-            injection.hits += 1
-            if injection.remaining is not None:
-                injection.remaining -= 1
+        if (injection := self.take_injection()) is not None:
             fault = await self._fault(injection, request, call, scope, fingerprint)
             if fault is not None:
                 return fault
@@ -313,9 +271,7 @@ class FakeStripe:
         if kind == "idempotency_conflict":
             return _error(409, idempotency_key_in_use(call.idempotency_key or ""), headers)
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)  # never reaches the client
+            return self.disconnect(request)
         if kind == "server_error":
             error = {"type": "api_error", "message": "An unknown error occurred"}
             if scope is not None and injection.should_retry is False:
@@ -327,8 +283,7 @@ class FakeStripe:
         # until then the key is in flight and a retry with it gets 409, as on Stripe.
         problem = validate(call.params, self.customers)
         status, body = (400, {"error": problem}) if problem else self._create_intent(call.params)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+        await self.wait_unless_closing(injection.delay_s)
         if scope is not None and problem is None:
             self._saved[scope] = _Saved(fingerprint, status, body)
         return web.json_response(body, status=status)

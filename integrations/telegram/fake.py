@@ -27,13 +27,13 @@ import contextlib
 import itertools
 import logging
 import random
-import socket
 import time
 import zlib
 from typing import Any
 
 from aiohttp import web
 
+from integrations.fakes import FakeServer
 from integrations.telegram.fake_calls import (
     FaultKind,
     Injection,
@@ -68,7 +68,7 @@ def _error(status: int, description: str, **parameters: int) -> web.Response:
     return web.json_response(body, status=status)
 
 
-class FakeTelegram:
+class FakeTelegram(FakeServer[RecordedCall, Injection]):
     """A fake Bot API server on ``host:port`` (port 0: a free one), started by ``async with``.
 
     Tokens: by default any token is accepted (``accept_any_token=True``); with ``False`` only
@@ -76,6 +76,9 @@ class FakeTelegram:
     token either way. Latency: ``latency_s`` for every request plus up to ``jitter_s`` at random,
     plus per-token/per-chat extras from :meth:`set_latency`.
     """
+
+    backlog = 1024
+    client_max_size = _MAX_UPLOAD_BYTES + 1024 * 1024
 
     def __init__(
         self,
@@ -85,54 +88,20 @@ class FakeTelegram:
         accept_any_token: bool = True,
         log_messages: bool = False,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.accept_any_token = accept_any_token
         self.log_messages = log_messages
         self.latency_s = 0.0
         self.jitter_s = 0.0
-        self.calls: list[RecordedCall] = []
         self._tokens: dict[str, dict[str, Any]] = {}
-        self._injections: list[Injection] = []
         self._extra_latency: dict[tuple[str | None, str | None], float] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._usernames: dict[str, int] = {}
         self._file_ids = itertools.count(1)
-        self._closing = asyncio.Event()
         self._arrived = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=_MAX_UPLOAD_BYTES + 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        # access_log=None: an access line per request would dominate the cost in benchmarks.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        # Bind the socket ourselves so port 0 gives a free port we can read back.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock, backlog=1024).start()
-
-    async def close(self) -> None:
-        self._closing.set()  # wake delayed answers so shutdown does not wait for them
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegram:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -183,20 +152,20 @@ class FakeTelegram:
         message is created first, as when Telegram delivered but the answer never arrived.
         """
         chat = None if chat_id is None else str(chat_id)
-        injection = Injection(
-            kind,
-            token,
-            chat,
-            method,
-            times,
-            retry_after,
-            migrate_to_chat_id,
-            status,
-            delay_s,
-            deliver,
+        return self.queue(
+            Injection(
+                kind,
+                token,
+                chat,
+                method,
+                times,
+                retry_after,
+                migrate_to_chat_id,
+                status,
+                delay_s,
+                deliver,
+            )
         )
-        self._injections.append(injection)
-        return injection
 
     def set_latency(
         self, seconds: float, *, token: str | None = None, chat_id: int | str | None = None
@@ -235,8 +204,7 @@ class FakeTelegram:
 
     def clear(self) -> None:
         """Forget calls, injections, latency and message ids (registered tokens stay)."""
-        self.calls.clear()
-        self._injections.clear()
+        super().clear()
         self._extra_latency.clear()
         self._message_ids.clear()
         self.latency_s = self.jitter_s = 0.0
@@ -250,10 +218,6 @@ class FakeTelegram:
                 delay += self._extra_latency.get(key, 0.0)
         return delay
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
         sent_method = request.match_info["method"]
@@ -264,15 +228,13 @@ class FakeTelegram:
         chat_key = None if call.chat_id is None else str(call.chat_id)
 
         if delay := self._latency(token, chat_key):
-            await self._sleep(delay)
+            await self.wait_unless_closing(delay)
         response: web.StreamResponse
-        injection = next((i for i in self._injections if i.matches(token, chat_key, method)), None)
         if not self.accept_any_token and token not in self._tokens:
             response = _error(401, "Unauthorized")
-        elif injection is not None:
-            injection.hits += 1
-            if injection.remaining is not None:
-                injection.remaining -= 1
+        elif (
+            injection := self.take_injection(lambda i: i.matches(token, chat_key, method))
+        ) is not None:
             response = await self._fault(injection, call, request)
         else:
             response = self._execute(call)
@@ -297,12 +259,10 @@ class FakeTelegram:
                 status, description = injection.status, "Bad Gateway"
             return _error(status, description, **parameters)
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)  # never reaches the client
+            return self.disconnect(request)
         # "timeout": the message may be delivered although the client never hears about it.
         response = self._execute(call) if injection.deliver else _error(502, "Bad Gateway")
-        await self._sleep(injection.delay_s)
+        await self.wait_unless_closing(injection.delay_s)
         return response
 
     def _execute(self, call: RecordedCall) -> web.Response:

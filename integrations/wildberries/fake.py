@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import math
-import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeWildberries", "FaultKind", "RecordedCall"]
 
@@ -85,6 +86,7 @@ class _Injection:
     retry_after: int
     status: int
     delay_s: float
+    hits: int = 0
 
 
 def _problem(status: int, *, detail: str | None = None, **headers: str) -> web.Response:
@@ -111,7 +113,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"code": code, "message": message}, status=status)
 
 
-class FakeWildberries:
+class FakeWildberries(FakeServer[RecordedCall, _Injection]):
     """A fake Marketplace API on ``host:port`` (0: a free port), started by ``async with``.
 
     Tokens: any non-empty ``Authorization`` is accepted unless ``tokens`` lists the valid ones.
@@ -126,41 +128,16 @@ class FakeWildberries:
         burst: int | None = None,
         refill_per_s: float = 5.0,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.tokens = None if tokens is None else set(tokens)
-        self.calls: list[RecordedCall] = []
         self.stocks: dict[int, dict[int, int]] = {}
         self.burst = burst
         self.refill_per_s = refill_per_s
         self._bucket = float(burst or 0)
         self._bucket_at = time.monotonic()
-        self._injections: list[_Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> FakeWildberries:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v3/stocks/{warehouse_id}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
-        return f"http://{self.host}:{self.port}"
 
     def set_stock(self, warehouse_id: int, *, chrt_id: int, amount: int) -> None:
         """Record ``amount`` of size ``chrt_id`` on the seller's warehouse ``warehouse_id``."""
@@ -176,12 +153,11 @@ class FakeWildberries:
         delay_s: float = 30.0,
     ) -> None:
         """Make the next ``times`` requests (None: all) fail with ``kind``."""
-        self._injections.append(_Injection(kind, times, retry_after, status, delay_s))
+        self.queue(_Injection(kind, times, retry_after, status, delay_s))
 
     def clear(self) -> None:
         """Forget calls and injections, refill the bucket (stocks stay)."""
-        self.calls.clear()
-        self._injections.clear()
+        super().clear()
         self._bucket = float(self.burst or 0)
 
     # -- the server ------------------------------------------------------------------------------
@@ -198,10 +174,7 @@ class FakeWildberries:
         return response
 
     async def _answer(self, request: web.Request, call: RecordedCall) -> web.StreamResponse:
-        injection = next((i for i in self._injections if i.remaining != 0), None)
-        if injection is not None:
-            if injection.remaining is not None:
-                injection.remaining -= 1
+        if (injection := self.take_injection()) is not None:
             fault = await self._fault(injection, request)
             if fault is not None:
                 return fault
@@ -240,9 +213,7 @@ class FakeWildberries:
         if kind == "server_error":
             return web.Response(status=injection.status, text="internal server error")
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)
+            return self.disconnect(request)
         with contextlib.suppress(TimeoutError):  # "timeout": answer late, normally
             await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
         return None

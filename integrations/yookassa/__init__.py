@@ -5,8 +5,15 @@ from integrations.registry import registry
 from .client import PaymentProcessingError, YooKassaIntegration
 from .create_payment import YooKassaCreatePaymentIntegration
 
-__all__ = ["PaymentProcessingError", "YooKassaCreatePaymentIntegration", "YooKassaIntegration"]
+__all__ = [
+    "INTEGRATIONS",
+    "PaymentProcessingError",
+    "YooKassaCreatePaymentIntegration",
+    "YooKassaIntegration",
+]
 
-create_payment = YooKassaCreatePaymentIntegration()
+# Not bound to the action's module name (``create_payment``): that would shadow the submodule.
+INTEGRATIONS = (YooKassaCreatePaymentIntegration(),)
 
-registry.register(create_payment)
+for _integration in INTEGRATIONS:
+    registry.register(_integration)

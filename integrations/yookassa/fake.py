@@ -18,12 +18,9 @@ strings with two decimals; errors are ``{"type":"error","id","code","description
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
 import re
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.fakes import FakeServer
 
 __all__ = ["FakeYooKassa", "FaultKind", "Injection", "RecordedCall"]
 
@@ -91,7 +90,7 @@ def _error(status: int, code: str, description: str, **extra: Any) -> web.Respon
     return web.json_response(body, status=status)
 
 
-class FakeYooKassa:
+class FakeYooKassa(FakeServer[RecordedCall, Injection]):
     """A fake YooKassa on ``host:port`` (0: a free port), started by ``async with``.
 
     ``shops`` maps shopId → secret key; by default one shop, ``shop_id`` / ``secret_key``.
@@ -106,45 +105,13 @@ class FakeYooKassa:
         port: int = 0,
     ) -> None:
         self.shops: dict[str, str] = {shop_id: secret_key}
-        self.host = host
-        self.port = port
-        self.calls: list[RecordedCall] = []
+        super().__init__(host=host, port=port)
         self.payments: dict[str, dict[str, Any]] = {}
         self._keys: dict[tuple[str, str], _Stored] = {}
-        self._injections: list[Injection] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v3/payments", self._create)
         app.router.add_get("/v3/payments/{payment_id}", self._get)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeYooKassa:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -169,16 +136,13 @@ class FakeYooKassa:
         "invalid_request"; "server_error" and "timeout" create the payment first when
         ``deliver`` (so a retry with the same key gets it back, as YooKassa promises).
         """
-        injection = Injection(kind, times, retry_after_ms, parameter, delay_s, deliver)
-        self._injections.append(injection)
-        return injection
+        return self.queue(Injection(kind, times, retry_after_ms, parameter, delay_s, deliver))
 
     def clear(self) -> None:
         """Forget calls, payments, idempotency keys and injections."""
-        self.calls.clear()
+        super().clear()
         self.payments.clear()
         self._keys.clear()
-        self._injections.clear()
 
     def posts(self) -> list[RecordedCall]:
         return [c for c in self.calls if c.method == "POST"]
@@ -194,15 +158,6 @@ class FakeYooKassa:
         except ValueError:
             return None, False
         return shop_id, self.shops.get(shop_id) == secret
-
-    def _next_injection(self) -> Injection | None:
-        for injection in self._injections:
-            if injection.remaining is None or injection.remaining > 0:
-                injection.hits += 1
-                if injection.remaining is not None:
-                    injection.remaining -= 1
-                return injection
-        return None
 
     async def _get(self, request: web.Request) -> web.Response:
         shop_id, ok = self._shop(request)
@@ -259,7 +214,7 @@ class FakeYooKassa:
                 )
             return web.json_response(stored.body, status=stored.status)
 
-        injection = self._next_injection()
+        injection = self.take_injection()
         if injection is not None:
             fault = await self._fault(injection, request, call, key, fingerprint)
             if fault is not None:
@@ -308,17 +263,14 @@ class FakeYooKassa:
                 parameter=injection.parameter,
             )
         if kind == "disconnect":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)  # never reaches the client
+            return self.disconnect(request)
         # "server_error" / "timeout": maybe created, the answer lost; the key remembers it.
         assert call.shop_id is not None
         if injection.deliver:
             status, answer = self._new_payment(call)
             self._keys[(call.shop_id, key)] = _Stored(fingerprint, status, answer)
         if kind == "timeout":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
+            await self.wait_unless_closing(injection.delay_s)
         return _error(500, "internal_server_error", "Internal server error")
 
     def _new_payment(self, call: RecordedCall) -> tuple[int, dict[str, Any]]:

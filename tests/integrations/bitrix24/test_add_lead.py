@@ -99,7 +99,7 @@ async def test_a_retry_finds_the_lead_an_earlier_attempt_added(
     fake.inject("server_error", method="crm.lead.add")  # added, but the answer is a 500
     with pytest.raises(TransientError) as caught:
         await run(LEAD, key="req-7")
-    assert caught.value.parameters["maybe_delivered"] is True
+    assert caught.value.maybe_executed
     assert list(fake.leads) == [1]
     returned = await run(LEAD, key="req-7", attempt=2)
     assert returned["response"]["result"] == {"lead_id": 1, "deduplicated": True}
@@ -193,7 +193,7 @@ async def test_injected_errors_become_typed_errors(
     outcome = classify(error, secrets=logger.secrets)
     assert outcome.category.value == category
     if kind in ("server_error", "disconnect"):
-        assert error.parameters["maybe_delivered"] is True
+        assert error.maybe_executed
         assert outcome.maybe_executed
     assert "127.0.0.1" in error.message  # names the portal, not the webhook
     assert "bitrix24 add lead failed" in caplog.text
@@ -234,7 +234,7 @@ async def test_missing_or_malformed_credentials(
     assert fake.calls == []
 
 
-async def test_a_timeout_is_transient_and_maybe_delivered(
+async def test_a_timeout_is_transient_and_maybe_executed(
     fake: FakeBitrix24, run: Any, resolver: Any
 ) -> None:
     fake.inject("timeout", delay_s=5)
@@ -245,7 +245,7 @@ async def test_a_timeout_is_transient_and_maybe_delivered(
     finally:
         await slow.aclose()
     assert caught.value.code == 504
-    assert caught.value.parameters == {"maybe_delivered": True}
+    assert caught.value.parameters == {}
     assert caught.value.maybe_executed
     assert len(fake.leads) == 1
 
@@ -258,7 +258,7 @@ async def test_connection_refused_is_transient_and_not_sent(run: Any, make_resol
     with pytest.raises(TransientError) as caught:
         await run(LEAD, credentials=creds)
     assert caught.value.code == 503
-    assert "maybe_delivered" not in caught.value.parameters
+    assert caught.value.parameters == {}
     assert not caught.value.maybe_executed
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
-from uuid import UUID
 
 import pytest
 
@@ -14,25 +13,12 @@ from integrations.discord.execute_webhook import DiscordExecuteWebhookIntegratio
 from integrations.discord.fake import FakeDiscord
 from integrations.http import HttpClients
 from processors.logs import CHATTY_LOGGERS
-from processors.settings import EndpointSettings
+from support.integrations import http_clients
+from support.resolvers import StubResolver
 
 BOT_ID = "6f1c2a9e-0000-4000-8000-00000000d15c"
 WEBHOOK_ID = "223704706495545345"
 TOKEN = "3d89bb7572e0fb30d8128367b3b1b44fecd1726de135cbe28a41f8b2f777c372ba2939e72279b94526ff"
-
-
-class StubResolver:
-    """The seed's ``get_default_for`` over one credentials dict (or none); records calls."""
-
-    def __init__(self, credentials: dict[str, Any] | None) -> None:
-        self.credentials = credentials
-        self.calls: list[tuple[str, str, str]] = []
-
-    async def get_default_for(
-        self, *, bot_id: UUID | str, provider: str, strategy: str
-    ) -> dict[str, Any] | None:
-        self.calls.append((str(bot_id), provider, strategy))
-        return self.credentials
 
 
 @pytest.fixture
@@ -44,9 +30,8 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 async def clients(fake: FakeDiscord) -> AsyncIterator[HttpClients]:
-    http = HttpClients({"discord": EndpointSettings(base_url=fake.url)})
-    yield http
-    await http.aclose()
+    async with http_clients("discord", base_url=fake.url) as pool:
+        yield pool
 
 
 @pytest.fixture

@@ -270,19 +270,15 @@ def test_metadata_is_complete_and_registers() -> None:
     assert registry.metadata("googlemaps_geocode") == meta
 
 
-async def test_discovery_registers_the_package_and_configure_injects_clients(
+async def test_discovery_registers_the_package_and_the_action_runs_on_given_clients(
     clients: HttpClients, fake: FakeGoogleMaps, resolver: Any, bot_id: str, logger: BotLogger
 ) -> None:
     from integrations.discovery import discover
 
     registry = IntegrationRegistry()
     discover(registry, ("googlemaps",), entry_point_group=None)
-    assert "googlemaps_geocode" in registry.ids()
-    import integrations.googlemaps as package
-
-    package.configure(clients)
-    integration = registry.get("googlemaps_geocode")
-    assert isinstance(integration, GoogleMapsGeocodeIntegration)
+    assert isinstance(registry.get("googlemaps_geocode"), GoogleMapsGeocodeIntegration)
+    integration = GoogleMapsGeocodeIntegration(clients)
     returned = await integration.execute(
         {"address": "Red Square, Moscow"}, resolver, bot_id, logger
     )

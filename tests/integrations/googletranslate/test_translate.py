@@ -260,17 +260,18 @@ def test_metadata_is_complete_and_registers() -> None:
     assert registry.metadata("googletranslate_translate") == meta
 
 
-async def test_discovery_registers_the_package_and_configure_injects_clients(
+async def test_discovery_registers_the_package_and_the_action_runs_on_given_clients(
     clients: HttpClients, fake: FakeGoogleTranslate, resolver: Any, bot_id: str, logger: BotLogger
 ) -> None:
     from integrations.discovery import discover
 
     registry = IntegrationRegistry()
     discover(registry, ("googletranslate",), entry_point_group=None)
-    import integrations.googletranslate as package
-
-    package.configure(clients)
-    returned = await registry.get("googletranslate_translate").execute(
+    assert isinstance(
+        registry.get("googletranslate_translate"), GoogleTranslateTranslateIntegration
+    )
+    integration = GoogleTranslateTranslateIntegration(clients)
+    returned = await integration.execute(
         {"text": "Hello, world!", "target": "ru"}, resolver, bot_id, logger
     )
     assert returned["response"]["result"]["text"] == "Привет, мир!"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
-from uuid import UUID
 
 import pytest
 
@@ -12,24 +11,11 @@ from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.moodle.fake import FakeMoodle
 from integrations.moodle.send_message import MoodleSendMessageIntegration
-from processors.settings import EndpointSettings
+from support.integrations import http_clients
+from support.resolvers import StubResolver
 
 TOKEN = "5f4dcc3b5aa765d61d8327deb882cf99"  # Moodle tokens are 32 hex chars
 BOT_ID = "6f1c2a9e-0000-4000-8000-00000000c001"
-
-
-class StubResolver:
-    """The seed's ``get_default_for`` over a dict of bot_id -> credentials; records calls."""
-
-    def __init__(self, credentials: dict[str, dict[str, Any]]) -> None:
-        self.credentials = credentials
-        self.calls: list[tuple[str, str, str]] = []
-
-    async def get_default_for(
-        self, *, bot_id: UUID | str, provider: str, strategy: str
-    ) -> dict[str, Any] | None:
-        self.calls.append((str(bot_id), provider, strategy))
-        return self.credentials.get(str(bot_id))
 
 
 @pytest.fixture
@@ -41,9 +27,8 @@ async def fake() -> AsyncIterator[FakeMoodle]:
 
 @pytest.fixture
 async def clients() -> AsyncIterator[HttpClients]:
-    pool = HttpClients({"moodle": EndpointSettings(timeout_s=2.0)})  # the URL is per site
-    yield pool
-    await pool.aclose()
+    async with http_clients("moodle", timeout_s=2.0) as pool:  # the URL is per site
+        yield pool
 
 
 @pytest.fixture
@@ -53,12 +38,13 @@ def action(clients: HttpClients) -> MoodleSendMessageIntegration:
 
 @pytest.fixture
 def resolver(fake: FakeMoodle) -> StubResolver:
-    return StubResolver({BOT_ID: {"site_url": fake.url, "token": TOKEN}})
+    return StubResolver.per_bot({BOT_ID: {"site_url": fake.url, "token": TOKEN}})
 
 
 @pytest.fixture
-def make_resolver() -> type[StubResolver]:
-    return StubResolver
+def make_resolver() -> Callable[[dict[str, dict[str, Any]]], StubResolver]:
+    """For other credentials, per bot (``make_resolver({})``: none for any bot)."""
+    return StubResolver.per_bot
 
 
 @pytest.fixture

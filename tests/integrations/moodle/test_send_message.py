@@ -174,7 +174,8 @@ async def test_moodle_errors_become_typed_errors(
     if kind == "rate_limit":
         assert outcome.retry_after_s == 5
     if expected is OutcomeUnknownError:
-        assert error.parameters == {"maybe_delivered": True}
+        assert error.maybe_executed
+        assert error.parameters == {}
     assert "moodle send failed" in caplog.text
     assert token not in str(error)
     assert token not in caplog.text
@@ -234,7 +235,9 @@ async def test_a_timeout_after_delivery_is_an_unknown_outcome(
         await clients.aclose()
     assert [m.text for m in fake.messages] == ["x"]  # it was in fact delivered
     assert caught.value.retryable
-    assert classify(caught.value).response["parameters"] == {"maybe_delivered": True}
+    outcome = classify(caught.value)
+    assert outcome.maybe_executed
+    assert "parameters" not in outcome.response
 
 
 async def test_connection_refused_is_transient_and_not_sent(
@@ -329,17 +332,15 @@ def test_metadata_is_complete_and_registers() -> None:
     assert registry.metadata("moodle_send_message") == meta
 
 
-async def test_discovery_registers_the_package_and_configure_injects_clients(
+async def test_discovery_registers_the_package_and_the_action_runs_on_given_clients(
     clients: HttpClients, fake: FakeMoodle, resolver: Any, bot_id: str, logger: BotLogger
 ) -> None:
     from integrations.discovery import discover
 
     registry = IntegrationRegistry()
     discover(registry, ("moodle",), entry_point_group=None)
-    import integrations.moodle as package
-
-    package.configure(clients)
-    integration = registry.get("moodle_send_message")
+    assert isinstance(registry.get("moodle_send_message"), MoodleSendMessageIntegration)
+    integration = MoodleSendMessageIntegration(clients)
     returned = await integration.execute({"user_id": 5, "text": "hi"}, resolver, bot_id, logger)
     assert returned["response"]["ok"] is True
     assert len(fake.messages) == 1

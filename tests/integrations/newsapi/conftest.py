@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from uuid import UUID
 
 import pytest
 
@@ -12,24 +11,11 @@ from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.newsapi.fake import FakeNewsAPI
 from integrations.newsapi.top_headlines import NewsAPITopHeadlinesIntegration
-from processors.settings import EndpointSettings
+from support.integrations import http_clients
+from support.resolvers import StubResolver
 
 BOT_ID = "6f1c2a9e-0000-4000-8000-00000000ae55"
 API_KEY = "7d3f9a1c5e8b4d2fa6c0e9b1d4f7a2c8"
-
-
-class StubResolver:
-    """The seed's ``get_default_for`` over one credentials dict (or none); records calls."""
-
-    def __init__(self, credentials: dict[str, Any] | None) -> None:
-        self.credentials = credentials
-        self.calls: list[tuple[str, str, str]] = []
-
-    async def get_default_for(
-        self, *, bot_id: UUID | str, provider: str, strategy: str
-    ) -> dict[str, Any] | None:
-        self.calls.append((str(bot_id), provider, strategy))
-        return self.credentials
 
 
 @pytest.fixture
@@ -40,9 +26,8 @@ async def fake() -> AsyncIterator[FakeNewsAPI]:
 
 @pytest.fixture
 async def clients(fake: FakeNewsAPI) -> AsyncIterator[HttpClients]:
-    http = HttpClients({"newsapi": EndpointSettings(base_url=fake.url)})
-    yield http
-    await http.aclose()
+    async with http_clients("newsapi", base_url=fake.url) as pool:
+        yield pool
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from uuid import UUID
 
 import pytest
 
@@ -12,24 +11,11 @@ from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.openai.chat_completion import OpenAIChatCompletionIntegration
 from integrations.openai.fake import FakeOpenAI
-from processors.settings import EndpointSettings
+from support.integrations import http_clients
+from support.resolvers import StubResolver
 
 BOT_ID = "6f1c2a9e-0000-4000-8000-0000000a1a1a"
 API_KEY = "sk-proj-Vd3kX9qL2mT7wR4yB8nF1cH6jP0sA5eZuG3iK7oQ2vW9xY4t"
-
-
-class StubResolver:
-    """The seed's ``get_default_for`` over bot_id -> credentials; records calls."""
-
-    def __init__(self, credentials: dict[str, dict[str, Any]]) -> None:
-        self.credentials = credentials
-        self.calls: list[tuple[str, str, str]] = []
-
-    async def get_default_for(
-        self, *, bot_id: UUID | str, provider: str, strategy: str
-    ) -> dict[str, Any] | None:
-        self.calls.append((str(bot_id), provider, strategy))
-        return self.credentials.get(str(bot_id))
 
 
 @pytest.fixture
@@ -40,9 +26,8 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
 
 @pytest.fixture
 async def clients(fake: FakeOpenAI) -> AsyncIterator[HttpClients]:
-    http = HttpClients({"openai": EndpointSettings(base_url=fake.url)})
-    yield http
-    await http.aclose()
+    async with http_clients("openai", base_url=fake.url) as pool:
+        yield pool
 
 
 @pytest.fixture
@@ -52,12 +37,13 @@ def action(clients: HttpClients) -> OpenAIChatCompletionIntegration:
 
 @pytest.fixture
 def make_resolver() -> Callable[[dict[str, dict[str, Any]]], StubResolver]:
-    return StubResolver
+    """For other credentials, per bot (``make_resolver({})``: none for any bot)."""
+    return StubResolver.per_bot
 
 
 @pytest.fixture
 def resolver() -> StubResolver:
-    return StubResolver({BOT_ID: {"api_key": API_KEY}})
+    return StubResolver.per_bot({BOT_ID: {"api_key": API_KEY}})
 
 
 @pytest.fixture

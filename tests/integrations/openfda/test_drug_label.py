@@ -262,17 +262,14 @@ def test_metadata_is_complete_and_registers() -> None:
     assert registry.metadata("openfda_drug_label") == meta
 
 
-async def test_discovery_registers_the_package_and_configure_injects_clients(
+async def test_discovery_registers_the_package_and_the_action_runs_on_given_clients(
     clients: HttpClients, fake: FakeOpenFda, resolver: Any, bot_id: str, logger: BotLogger
 ) -> None:
     from integrations.discovery import discover
 
     registry = IntegrationRegistry()
     discover(registry, ("openfda",), entry_point_group=None)
-    import integrations.openfda as package
-
-    package.configure(clients)
-    returned = await registry.get("openfda_drug_label").execute(
-        {"name": "Advil"}, resolver, bot_id, logger
-    )
+    assert isinstance(registry.get("openfda_drug_label"), OpenFdaDrugLabelIntegration)
+    integration = OpenFdaDrugLabelIntegration(clients)
+    returned = await integration.execute({"name": "Advil"}, resolver, bot_id, logger)
     assert returned["response"]["result"]["total"] == 1

@@ -7,7 +7,6 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import UUID
 
 import pytest
 
@@ -28,23 +27,11 @@ from integrations.telegram.client import TelegramClientPool
 from integrations.telegram.fake import FakeTelegram
 from integrations.telegram.send_message import METADATA, TelegramSendMessageIntegration
 from processors.settings import TelegramSettings
+from support.resolvers import StubResolver
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 BOT_ID = "6f1c2a9e-0000-4000-8000-000000000001"
-
-
-class StubResolver:
-    """The seed's ``get_default_for`` over a dict of bot_id -> credentials; records calls."""
-
-    def __init__(self, credentials: dict[str, dict[str, Any]] | None = None) -> None:
-        self.credentials = credentials if credentials is not None else {BOT_ID: {"token": TOKEN}}
-        self.calls: list[tuple[str, str, str]] = []
-
-    async def get_default_for(
-        self, *, bot_id: UUID | str, provider: str, strategy: str
-    ) -> dict[str, Any] | None:
-        self.calls.append((str(bot_id), provider, strategy))
-        return self.credentials.get(str(bot_id))
+CREDENTIALS = {BOT_ID: {"token": TOKEN}}
 
 
 @pytest.fixture
@@ -74,13 +61,13 @@ async def send(
     action: TelegramSendMessageIntegration, config: dict[str, Any], logger: BotLogger
 ) -> dict[str, Any]:
     METADATA.validate_config(config)  # what the processor does before execute()
-    return await action.execute(config, StubResolver(), BOT_ID, logger)
+    return await action.execute(config, StubResolver.per_bot(CREDENTIALS), BOT_ID, logger)
 
 
 async def test_message_arrives_with_token_chat_and_text(
     action: TelegramSendMessageIntegration, fake: FakeTelegram, logger: BotLogger
 ) -> None:
-    resolver = StubResolver()
+    resolver = StubResolver.per_bot(CREDENTIALS)
     returned = await action.execute({"chat_id": 42, "text": "hello"}, resolver, BOT_ID, logger)
     [message] = fake.messages()
     assert (message.token, message.method, message.chat_id, message.text) == (
@@ -182,7 +169,10 @@ async def test_package_registers_both_actions_and_configure_injects_the_pool(
         assert isinstance(integration, telegram_package.TelegramIntegration)
         assert integration.pool is pool
     await registry.get("telegram_send_message").execute(
-        {"chat_id": 1, "text": "via registry"}, StubResolver(), BOT_ID, logger
+        {"chat_id": 1, "text": "via registry"},
+        StubResolver.per_bot(CREDENTIALS),
+        BOT_ID,
+        logger,
     )
     assert [m.text for m in fake.messages()] == ["via registry"]
 
@@ -193,7 +183,12 @@ async def test_seed_style_zero_arg_construction_reads_the_environment(
     monkeypatch.setenv("ACTIONSTREAM_TELEGRAM__BASE_URL", fake.base_url)
     action = TelegramSendMessageIntegration()
     try:
-        await action.execute({"chat_id": 3, "text": "seed"}, StubResolver(), BOT_ID, logger)
+        await action.execute(
+            {"chat_id": 3, "text": "seed"},
+            StubResolver.per_bot(CREDENTIALS),
+            BOT_ID,
+            logger,
+        )
         assert action.pool.settings.base_url == fake.base_url
     finally:
         await action.aclose()
@@ -234,7 +229,9 @@ def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
 async def test_missing_credentials_give_the_seed_envelope(
     action: TelegramSendMessageIntegration, fake: FakeTelegram, logger: BotLogger
 ) -> None:
-    returned = await action.execute({"chat_id": 1, "text": "x"}, StubResolver({}), BOT_ID, logger)
+    returned = await action.execute(
+        {"chat_id": 1, "text": "x"}, StubResolver.per_bot({}), BOT_ID, logger
+    )
     assert returned == {
         "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
     }
@@ -242,7 +239,10 @@ async def test_missing_credentials_give_the_seed_envelope(
     assert fake.calls == []
     with pytest.raises(AuthError, match="no 'token'"):
         await action.execute(
-            {"chat_id": 1, "text": "x"}, StubResolver({BOT_ID: {"key": "v"}}), BOT_ID, logger
+            {"chat_id": 1, "text": "x"},
+            StubResolver.per_bot({BOT_ID: {"key": "v"}}),
+            BOT_ID,
+            logger,
         )
 
 
@@ -304,7 +304,12 @@ async def test_rejected_token_never_reaches_logs_or_results(
         async with TelegramClientPool(settings) as pool:
             action = TelegramSendMessageIntegration(pool)
             with pytest.raises(AuthError) as caught:
-                await action.execute({"chat_id": 1, "text": "x"}, StubResolver(), BOT_ID, logger)
+                await action.execute(
+                    {"chat_id": 1, "text": "x"},
+                    StubResolver.per_bot(CREDENTIALS),
+                    BOT_ID,
+                    logger,
+                )
     assert fake.calls[0].status == 401
     outcome = classify(caught.value, secrets=logger.secrets)
     assert outcome.category is OutcomeCategory.AUTH
@@ -344,7 +349,7 @@ async def test_connection_refused_is_transient_and_not_sent(logger: BotLogger) -
 
 async def test_200_concurrent_sends_over_20_tokens(fake: FakeTelegram, logger: BotLogger) -> None:
     tokens = [f"{1000 + i}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw{i:02d}" for i in range(20)]
-    resolver = StubResolver({f"bot-{i}": {"token": t} for i, t in enumerate(tokens)})
+    resolver = StubResolver.per_bot({f"bot-{i}": {"token": t} for i, t in enumerate(tokens)})
     fake.latency_s = 0.01
     settings = TelegramSettings(base_url=fake.base_url)
     async with TelegramClientPool(settings) as pool:

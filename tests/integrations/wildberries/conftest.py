@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
-from uuid import UUID
 
 import pytest
 
@@ -12,26 +11,13 @@ from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.wildberries.fake import FakeWildberries
 from integrations.wildberries.get_stocks import WildberriesGetStocksIntegration
-from processors.settings import EndpointSettings
+from support.integrations import http_clients
+from support.resolvers import StubResolver
 
 # Shaped like a real WB token (a JWT), so the log redaction is tested on the real format.
 TOKEN = "eyJhbGciOiJFUzI1NiIsImtpZCI6IjIwMjUwMSJ9.eyJzaWQiOiJmYWtlLXNlbGxlciJ9.c2lnbmF0dXJl"
 BOT_ID = "6f1c2a9e-0000-4000-8000-00000000b001"
 WAREHOUSE = 507
-
-
-class StubResolver:
-    """The seed's ``get_default_for`` over a dict of bot_id -> credentials; records calls."""
-
-    def __init__(self, credentials: dict[str, dict[str, Any]] | None = None) -> None:
-        self.credentials = credentials if credentials is not None else {BOT_ID: {"token": TOKEN}}
-        self.calls: list[tuple[str, str, str]] = []
-
-    async def get_default_for(
-        self, *, bot_id: UUID | str, provider: str, strategy: str
-    ) -> dict[str, Any] | None:
-        self.calls.append((str(bot_id), provider, strategy))
-        return self.credentials.get(str(bot_id))
 
 
 @pytest.fixture
@@ -44,9 +30,8 @@ async def fake() -> AsyncIterator[FakeWildberries]:
 
 @pytest.fixture
 async def clients(fake: FakeWildberries) -> AsyncIterator[HttpClients]:
-    pool = HttpClients({"wildberries": EndpointSettings(base_url=fake.url, timeout_s=2.0)})
-    yield pool
-    await pool.aclose()
+    async with http_clients("wildberries", base_url=fake.url, timeout_s=2.0) as pool:
+        yield pool
 
 
 @pytest.fixture
@@ -56,12 +41,13 @@ def action(clients: HttpClients) -> WildberriesGetStocksIntegration:
 
 @pytest.fixture
 def resolver() -> StubResolver:
-    return StubResolver()
+    return StubResolver.per_bot({BOT_ID: {"token": TOKEN}})
 
 
 @pytest.fixture
-def make_resolver() -> type[StubResolver]:
-    return StubResolver
+def make_resolver() -> Callable[[dict[str, dict[str, Any]]], StubResolver]:
+    """For other credentials, per bot (``make_resolver({})``: none for any bot)."""
+    return StubResolver.per_bot
 
 
 @pytest.fixture

@@ -245,7 +245,7 @@ def test_metadata_is_complete_and_registers() -> None:
     assert registry.metadata("wildberries_get_stocks") == meta
 
 
-async def test_discovery_registers_the_package_and_configure_injects_clients(
+async def test_discovery_registers_the_package_and_the_action_runs_on_given_clients(
     clients: HttpClients,
     fake: FakeWildberries,
     resolver: Any,
@@ -257,10 +257,8 @@ async def test_discovery_registers_the_package_and_configure_injects_clients(
 
     registry = IntegrationRegistry()
     discover(registry, ("wildberries",), entry_point_group=None)
-    import integrations.wildberries as package
-
-    package.configure(clients)
-    integration = registry.get("wildberries_get_stocks")
+    assert isinstance(registry.get("wildberries_get_stocks"), WildberriesGetStocksIntegration)
+    integration = WildberriesGetStocksIntegration(clients)
     returned = await integration.execute(
         {"warehouse_id": warehouse, "chrt_ids": [12345678]}, resolver, bot_id, logger
     )

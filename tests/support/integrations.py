@@ -1,0 +1,64 @@
+"""Fixture building blocks shared by the integration catalogue's tests (``tests/integrations``).
+
+Conftests cannot import each other (pytest's importlib mode), so what they share lives here:
+``http_clients`` (a pool of the worker's shared clients pointed at a fake) and ``runner`` (execute
+an action inside a request context, as the processor does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from integrations.base import BaseIntegration, IntegrationMetadata
+from integrations.bot_logger import BotLogger
+from integrations.context import RequestContext, executing
+from integrations.http import HttpClients
+from processors.settings import EndpointSettings
+from support.resolvers import StubResolver
+
+__all__ = ["Run", "http_clients", "runner"]
+
+Run = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@asynccontextmanager
+async def http_clients(provider: str, **settings: Any) -> AsyncIterator[HttpClients]:
+    """``HttpClients({provider: EndpointSettings(**settings)})``, closed on exit."""
+    pool = HttpClients({provider: EndpointSettings(**settings)})
+    try:
+        yield pool
+    finally:
+        await pool.aclose()
+
+
+def runner(
+    action: BaseIntegration,
+    metadata: IntegrationMetadata,
+    resolver: StubResolver,
+    logger: BotLogger,
+    bot_id: str,
+) -> Run:
+    """``run(config, *, key, attempt, integration, credentials)``: validate ``config`` against
+    ``metadata`` and execute it (with ``action`` or ``integration``, ``resolver`` or
+    ``credentials``) as attempt ``attempt`` of request ``key`` (also its idempotency key)."""
+
+    async def run(
+        config: dict[str, Any],
+        *,
+        key: str = "req-0001",
+        attempt: int = 1,
+        integration: BaseIntegration | None = None,
+        credentials: StubResolver | None = None,
+    ) -> dict[str, Any]:
+        metadata.validate_config(config)
+        context = RequestContext(
+            request_id=key, bot_id=bot_id, idempotency_key=key, attempt=attempt
+        )
+        with executing(context):
+            return await (integration or action).execute(
+                config, credentials or resolver, bot_id, logger
+            )
+
+    return run
