@@ -53,5 +53,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks against the local stack (tests/benchmarks/run.py): one table and bench-results.json.
+# BENCH_ARGS=--quick is the CI smoke test (< 2 min); see `run.py --help` for sizes.
+bench: install up
+	PYTHONPATH=.:tests $(BIN)/python tests/benchmarks/run.py $(BENCH_ARGS)
+
 clean: down
 	rm -rf .local .mypy_cache .ruff_cache .pytest_cache

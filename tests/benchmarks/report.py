@@ -1,0 +1,190 @@
+"""Medians over runs, the ratios the issue asks for, one rich table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.scenarios import RunResult
+
+TITLES = {
+    "ceiling": "1. ceiling: bare aiokafka loop",
+    "naive": "2. naive Faust agent",
+    "actionstream": "3. actionstream, no-op action",
+    "slow_provider": "4. actionstream, Telegram +latency",
+    "hot_bot": "5. one hot bot (+ other bots)",
+}
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    return float(statistics.median(present)) if present else None
+
+
+def aggregate(runs: Sequence[RunResult]) -> dict[str, Any]:
+    """Per scenario: every run, and the medians of throughput, latency and peak RSS."""
+    out: dict[str, Any] = {}
+    for name, title in TITLES.items():
+        mine = [r for r in runs if r.scenario == name]
+        if not mine:
+            continue
+        rates = [r.events_per_s for r in mine]
+        out[name] = {
+            "title": title,
+            "median": {
+                "events_per_s": _median(rates),
+                "min_events_per_s": min(rates),
+                "max_events_per_s": max(rates),
+                "latency_p50_ms": _median([r.latency.get("p50_ms") for r in mine]),
+                "latency_p99_ms": _median([r.latency.get("p99_ms") for r in mine]),
+                "rss_peak_mib": _median(
+                    [r.rss_peak_kb / 1024 for r in mine if r.rss_peak_kb is not None]
+                ),
+            },
+            "runs": [{**asdict(r), "events_per_s": r.events_per_s} for r in mine],
+        }
+    return out
+
+
+def ratios(scenarios: dict[str, Any]) -> dict[str, float | None]:
+    def rate(name: str) -> float | None:
+        return float(scenarios[name]["median"]["events_per_s"]) if name in scenarios else None
+
+    def ideal(name: str) -> float | None:
+        if name not in scenarios:
+            return None
+        return float(scenarios[name]["runs"][0]["extra"]["ideal_per_s"])
+
+    def over(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    return {
+        "actionstream_over_ceiling": over(rate("actionstream"), rate("ceiling")),
+        "actionstream_over_naive": over(rate("actionstream"), rate("naive")),
+        "slow_provider_over_ideal": over(rate("slow_provider"), ideal("slow_provider")),
+        "hot_bot_over_ideal": over(rate("hot_bot"), ideal("hot_bot")),
+    }
+
+
+def _notes(name: str, scenario: dict[str, Any]) -> str:
+    first = scenario["runs"][0]
+    extra, latency = first["extra"], first["latency"]
+    cores = extra.get("cpu_cores", {})
+    busy = ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
+    notes = []
+    if latency.get("rate_per_s"):
+        notes.append(f"latency at {latency['rate_per_s']:.0f}/s")
+    if name in ("slow_provider", "hot_bot"):
+        notes.append(f"ideal {extra['ideal_per_s']:,.0f}/s")
+        notes.append(f"order ok: {extra['order']['bots']} bots")
+    if name == "hot_bot":
+        hot = extra["hot_latency"]
+        notes.append(
+            f"p50/p99 = other bots' requests, paced alongside; {extra['others_during_backlog']} "
+            f"answered during the hot backlog ({extra['hot_done_after_s']:.1f}s); hot bot's own "
+            f"p50 {hot['p50_ms']:,.0f} ms (queued by design)"
+        )
+    if busy:
+        notes.append(f"CPU cores (run 1): {busy}")
+    return "; ".join(notes)
+
+
+def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render(report: dict[str, Any], console: Console) -> None:
+    scenarios = report["scenarios"]
+    meta = report["meta"]
+    machine = meta["machine"]
+    table = Table(
+        title=f"actionstream benchmarks: {machine['nproc']} cores, {machine['cpu']}, "
+        f"Python {machine['python']}, Kafka {machine['kafka']}, "
+        f"median of {meta['runs']} run(s)",
+        title_justify="left",
+    )
+    for column in ("scenario", "events", "events/s", "min-max", "p50 ms", "p99 ms", "RSS MiB"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    table.add_column("notes", overflow="fold")
+    for name, scenario in scenarios.items():
+        m = scenario["median"]
+        table.add_row(
+            scenario["title"],
+            f"{scenario['runs'][0]['events']:,}",
+            _num(m["events_per_s"]),
+            f"{m['min_events_per_s']:,.0f}-{m['max_events_per_s']:,.0f}",
+            _num(m["latency_p50_ms"]),
+            _num(m["latency_p99_ms"]),
+            _num(m["rss_peak_mib"]),
+            _notes(name, scenario),
+        )
+    console.print(table)
+    r = report["ratios"]
+    console.print(
+        "ratios: (3)/(1) = "
+        + _num(r["actionstream_over_ceiling"], "{:.3f}")
+        + ", (3)/(2) = "
+        + _num(r["actionstream_over_naive"], "{:.3f}")
+        + ", (4)/ideal = "
+        + _num(r["slow_provider_over_ideal"], "{:.3f}")
+        + ", (5)/ideal = "
+        + _num(r["hot_bot_over_ideal"], "{:.3f}")
+    )
+    micro = report.get("micro") or {}
+    if micro:
+        codec, creds = micro["codec"], micro["credentials"]
+        console.print(
+            f"codec (µs): request {codec['request_bytes']} B encode "
+            f"{codec['encode_request_us']:.1f} / decode {codec['decode_request_us']:.1f}; "
+            f"result {codec['result_bytes']} B encode {codec['encode_result_us']:.1f} / "
+            f"decode {codec['decode_result_us']:.1f}.  credentials get_default_for hit (µs): "
+            f"in-process LRU {creds['local_hit_us']:.1f}, Redis {creds['redis_hit_us']:.1f}"
+        )
+    profile = report.get("profile")
+    if profile:
+        top = Table(
+            title=f"py-spy, scenario 3 worker, main thread: {profile['samples']:,} samples in "
+            f"{profile['seconds']}s ({profile['path']}); cumulative: below the event loop's "
+            "dispatch (Handle._run)",
+            title_justify="left",
+        )
+        top.add_column("cumulative %", justify="right")
+        top.add_column("function")
+        top.add_column("self %", justify="right")
+        top.add_column("function (by self)")
+        rows = zip(profile["top_cumulative"], profile["top_self"], strict=False)
+        for cumulative, own in rows:
+            top.add_row(
+                f"{cumulative['percent']:.1f}",
+                cumulative["function"],
+                f"{own['percent']:.1f}",
+                own["function"],
+            )
+        console.print(top)
+        packages = ", ".join(
+            f"{p['package']} {p['percent']:.0f}%" for p in profile["self_by_package"][:10]
+        )
+        console.print(f"self time by package: {packages}")
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN: a missing measurement is null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(_clean(report), indent=2, default=str) + "\n")

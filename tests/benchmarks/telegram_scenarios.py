@@ -1,0 +1,193 @@
+"""Scenarios 4 and 5: the real Telegram integration against the fake Bot API with latency.
+
+The fake runs in its own process (``benchmarks.fake_telegram_proc``) and dumps every call it
+received when stopped; per-bot order is checked there, at the provider, where it matters: each
+bot's messages must have arrived exactly once and in publish order. Every bot has its own token
+and every message its own chat, so Telegram's per-chat limit (1/s) never binds.
+
+4. **slow provider**: many bots; throughput against the ideal ``max_in_flight / latency``.
+5. **one hot bot**: one bot's requests must run one at a time (≈ ``1 / latency``), while other
+   bots' requests mixed in with them must still flow (their latency is reported).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.fake_telegram_proc import READY as FAKE_READY
+from benchmarks.procs import FAUST_READY, BenchError, Proc, child_env
+from benchmarks.scenarios import (
+    Context,
+    RunResult,
+    bot_tokens,
+    drain_run,
+    fresh_topics,
+    log_counts,
+    settings_for,
+    worker_proc,
+)
+from benchmarks.workload import (
+    Driver,
+    check_results,
+    end_to_end_ms,
+    latency_summary,
+    unique_id,
+    write_credentials,
+)
+from schemas import IntegrationRequest
+
+SEND = "telegram_send_message"
+CHAT_BASE = 1_000_000  # private chats: a new one per message
+
+
+def telegram_request(driver: Driver, bot: str, seq: int) -> IntegrationRequest:
+    return driver.build(bot, SEND, {"chat_id": CHAT_BASE + seq, "text": f"bench {seq}"})
+
+
+def start_fake(ctx: Context) -> tuple[Proc, Path, tuple[str, str]]:
+    """The fake in its own process; returns it, its dump file and (base_url, base_file_url)."""
+    workdir = ctx.workdir.resolve() / f"fake-telegram-{unique_id()}"
+    dump = workdir / "calls.jsonl"
+    args = ["--latency-s", str(ctx.sizes.latency_s), "--dump", str(dump)]
+    proc = Proc.python_module(
+        "fake-telegram", "benchmarks.fake_telegram_proc", args, workdir=workdir, env=child_env()
+    )
+    proc.start(ready_mark=FAKE_READY, timeout_s=30)
+    line = next(x for x in proc.logs().splitlines() if x.startswith(FAKE_READY))
+    base_url, base_file_url = line.split()[-2:]
+    return proc, dump, (base_url, base_file_url)
+
+
+def check_order(driver: Driver, tokens: dict[str, str], dump: Path) -> dict[str, int]:
+    """Each bot's messages reached the fake exactly once, in publish order; else BenchError."""
+    want: dict[str, list[str]] = defaultdict(list)
+    for request in driver.order:
+        want[tokens[request.bot_id]].append(json.loads(request.config)["text"])
+    got: dict[str, list[str]] = defaultdict(list)
+    calls = [json.loads(line) for line in dump.read_text().splitlines()]
+    for call in calls:
+        if call["method"] == "sendMessage" and call["delivered"]:
+            got[call["token"]].append(call["text"])
+    broken = [token for token, texts in want.items() if got.get(token) != texts]
+    strangers = set(got) - set(want)
+    if broken or strangers:
+        token = broken[0] if broken else next(iter(strangers))
+        raise BenchError(
+            f"per-bot order broken at the fake for {len(broken)} of {len(want)} bots "
+            f"({len(strangers)} unknown tokens); e.g. published {want.get(token, [])[:8]} "
+            f"but received {got.get(token, [])[:8]}"
+        )
+    return {"bots": len(want), "messages": sum(map(len, want.values())), "calls": len(calls)}
+
+
+async def slow_provider(ctx: Context, *, n: int) -> RunResult:
+    """Scenario 4: many bots, 50 ms per call; compare with max_in_flight / latency."""
+    fake, dump, urls = start_fake(ctx)
+    try:
+        unique, settings, workdir = settings_for(ctx, "slow", telegram=urls)
+        tokens = bot_tokens(unique, ctx.sizes.bots)
+        write_credentials(settings.credentials.file_path, tokens)
+        proc = worker_proc(settings, workdir)
+        async with fresh_topics(settings):
+            driver, run = await drain_run(
+                ctx, "slow_provider", settings, proc, bots=list(tokens), backlog=n,
+                make=telegram_request, ready_mark=FAUST_READY, helpers=[fake],
+            )  # fmt: skip
+            first = check_results(driver, await driver.results())
+    finally:
+        fake.stop()
+    finished = [first[rid].finished_at.timestamp() for rid in driver.of_phase("backlog")]
+    run.seconds = max(finished) - run.extra.pop("resumed_at")
+    paced_ms = [end_to_end_ms(driver, first[rid]) for rid in driver.of_phase("paced")]
+    run.latency = latency_summary(paced_ms, run.latency["rate_per_s"])
+    max_in_flight = settings.worker.max_in_flight
+    run.extra.update(
+        ideal_per_s=max_in_flight / ctx.sizes.latency_s,
+        max_in_flight=max_in_flight,
+        provider_latency_s=ctx.sizes.latency_s,
+        order=check_order(driver, tokens, dump),
+        **log_counts(proc),
+    )
+    return run
+
+
+async def hot_bot(ctx: Context) -> RunResult:
+    """Scenario 5: one bot's backlog runs serially; other bots' requests keep flowing.
+
+    The hot bot's backlog is published at once; meanwhile the other bots' requests (one per
+    bot by default) are published at a steady rate spread over the time the backlog should take,
+    so their latency shows whether they wait behind it (they must not).
+    """
+    sizes = ctx.sizes
+    fake, dump, urls = start_fake(ctx)
+    try:
+        unique, settings, workdir = settings_for(ctx, "hot", telegram=urls)
+        tokens = bot_tokens(unique, 1 + sizes.other_bots)
+        hot, *others = list(tokens)
+        write_credentials(settings.credentials.file_path, tokens)
+        proc = worker_proc(settings, workdir)
+        async with fresh_topics(settings):
+            driver, t0, rss = await _hot_backlog(ctx, settings, proc, fake, hot, others)
+            first = check_results(driver, await driver.results())
+    finally:
+        fake.stop()
+    hot_ids, other_ids = driver.of_phase("hot"), driver.of_phase("others")
+    hot_done = max(first[rid].finished_at.timestamp() for rid in hot_ids)
+    extra: dict[str, Any] = {
+        "ideal_per_s": 1 / sizes.latency_s,
+        "provider_latency_s": sizes.latency_s,
+        "hot_done_after_s": round(hot_done - t0, 3),
+        "hot_latency": latency_summary([end_to_end_ms(driver, first[r]) for r in hot_ids]),
+        "other_bots": len(others),
+        # Other bots' requests answered while the hot bot still had a backlog.
+        "others_during_backlog": sum(
+            first[rid].finished_at.timestamp() < hot_done for rid in other_ids
+        ),
+        "order": check_order(driver, tokens, dump),
+        **log_counts(proc),
+    }
+    others_ms = [end_to_end_ms(driver, first[rid]) for rid in other_ids]
+    # The table's latency for this scenario is the other bots' (the starvation check); the hot
+    # bot's own latency grows with its queue by design and is in extra["hot_latency"].
+    rate = len(other_ids) / (len(hot_ids) * sizes.latency_s) if other_ids else None
+    return RunResult(
+        "hot_bot", len(hot_ids), hot_done - t0, latency_summary(others_ms, rate), rss, extra
+    )
+
+
+async def _hot_backlog(
+    ctx: Context, settings: Any, proc: Proc, fake: Proc, hot: str, others: list[str]
+) -> tuple[Driver, float, int]:
+    sizes = ctx.sizes
+    watch = [proc, fake]
+    proc.start(ready_mark=FAUST_READY)
+    try:
+        async with Driver(settings) as driver:
+            seq = itertools.count()
+            bots = [hot, *others]
+            await driver.publish("warmup", [telegram_request(driver, b, next(seq)) for b in bots])
+            await driver.wait_results(len(bots), timeout_s=120, watch=watch)
+            backlog = [telegram_request(driver, hot, next(seq)) for _ in range(sizes.hot_events)]
+            t0 = time.time()
+            await driver.publish("hot", backlog)
+            if others and sizes.hot_others:
+                # Spread over the backlog's ideal duration (hot_events x latency).
+                rate = sizes.hot_others / (sizes.hot_events * sizes.latency_s)
+
+                def other(i: int) -> IntegrationRequest:
+                    return telegram_request(driver, others[i % len(others)], next(seq))
+
+                await driver.paced("others", other, sizes.hot_others, rate)
+            total = len(bots) + sizes.hot_events + (sizes.hot_others if others else 0)
+            timeout = 120 + sizes.hot_events * sizes.latency_s * 5
+            await driver.wait_results(total, timeout_s=timeout, watch=watch)
+            rss = proc.peak_rss_kb()
+            proc.stop()
+    finally:
+        proc.kill()
+    return driver, t0, rss
