@@ -64,6 +64,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
+from processors.redis_scripts import ScriptRunner
+
 MAX_RESULT_BYTES = 1024 * 1024  # results are Avro IntegrationResults; anything bigger is a bug
 _MAX_PLAIN_KEY_BYTES = 200
 _PLAIN_BOT = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
@@ -191,6 +193,7 @@ class IdempotencyStore:
         lease_s: float = 60.0,
         result_ttl_s: float = 7 * 86400.0,
         unknown_ttl_s: float | None = None,
+        scripts: ScriptRunner | None = None,
     ) -> None:
         if redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("IdempotencyStore needs a Redis client with decode_responses=False")
@@ -206,12 +209,13 @@ class IdempotencyStore:
         self._lease_ms = int(lease_s * 1000)
         self._keep_ms = self._lease_ms + int(unknown_ttl_s * 1000)
         self._result_ttl_ms = int(result_ttl_s * 1000)
-        # register_script is local (no round trip); the scripts run with EVALSHA and are loaded
-        # by redis-py on the first NOSCRIPT reply.
-        self._claim = redis.register_script(_CLAIM)
-        self._renew = redis.register_script(_RENEW)
-        self._complete = redis.register_script(_COMPLETE)
-        self._release = redis.register_script(_RELEASE)
+        # The scripts run with EVALSHA (batched with concurrent calls, see redis_scripts.py) and
+        # are loaded on the first NOSCRIPT reply.
+        self._scripts = scripts or ScriptRunner(redis)
+        self._claim = self._scripts.register(_CLAIM)
+        self._renew = self._scripts.register(_RENEW)
+        self._complete = self._scripts.register(_COMPLETE)
+        self._release = self._scripts.register(_RELEASE)
 
     def key(self, bot_id: str, key: str) -> bytes:
         """The Redis key of a record (see the module docstring for the encoding)."""
@@ -279,7 +283,7 @@ class IdempotencyStore:
             raise ValueError("owner must be non-empty")
         name = self.key(bot_id, key)
         try:
-            return await script(keys=[name], args=args)
+            return await self._scripts.run(script, [name], args)
         except (RedisError, OSError) as exc:
             # OSError: a socket error redis-py did not wrap. Both mean "cannot tell": the caller
             # pauses and retries with the same owner (every script is idempotent for it).

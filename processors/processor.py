@@ -114,6 +114,7 @@ class RequestProcessor:
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
         metrics: Metrics = NO_METRICS,
+        redis_timeout_s: float = 5.0,
     ) -> None:
         self._outputs = outputs
         self._executor = executor
@@ -124,6 +125,7 @@ class RequestProcessor:
         self._worker_id = worker_id
         self._clock = clock
         self._rng = rng or random.Random()
+        self._redis_timeout_s = redis_timeout_s
         self._metrics = metrics
 
     async def handle(self, job: Job) -> None:
@@ -298,12 +300,13 @@ class RequestProcessor:
         if metadata.credentials_provider is None:
             return None
         try:
-            return await self._resolver.get_default_for(
-                bot_id=run.request.bot_id,
-                provider=metadata.credentials_provider,
-                strategy=metadata.credentials_strategy.value,
-            )
-        except TypedError:
+            async with asyncio.timeout(self._redis_timeout_s * 2):
+                return await self._resolver.get_default_for(
+                    bot_id=run.request.bot_id,
+                    provider=metadata.credentials_provider,
+                    strategy=metadata.credentials_strategy.value,
+                )
+        except (TypedError, TimeoutError):
             return None  # the integration will meet the same problem and report it
 
     # -- endings ----------------------------------------------------------------------------------
@@ -381,7 +384,7 @@ class RequestProcessor:
         backoff = 0.2
         while True:
             try:
-                return await operation()
+                return await operation()  # bounded: ScriptRunner gives every batch a deadline
             except (IdempotencyUnavailableError, RateLimiterUnavailableError) as exc:
                 log.warning(
                     "redis unavailable for bot %s (%s); pausing %.1fs",

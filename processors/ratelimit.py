@@ -66,6 +66,7 @@ from redis.exceptions import RedisError
 from integrations.base import CredentialsStrategy, IntegrationMetadata, RateLimitScope
 from integrations.credentials.keys import check_name
 from integrations.errors import TransientError
+from processors.redis_scripts import ScriptRunner
 
 __all__ = ["Decision", "LimitKey", "RateLimiter", "RateLimiterUnavailableError"]
 
@@ -179,16 +180,22 @@ class RateLimiter:
     """
 
     def __init__(
-        self, redis: Redis, *, namespace: str = "actionstream", fingerprint_key: bytes | None = None
+        self,
+        redis: Redis,
+        *,
+        namespace: str = "actionstream",
+        fingerprint_key: bytes | None = None,
+        scripts: ScriptRunner | None = None,
     ) -> None:
         if not namespace or "{" in namespace or "}" in namespace:
             raise ValueError(f"namespace {namespace!r} must be non-empty and free of '{{' '}}'")
         self._redis = redis
         self._prefix = f"{namespace}:rl:"
         self._fingerprint_key = fingerprint_key
-        # register_script: EVALSHA (one round trip), loading the script once on NOSCRIPT.
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._penalize = redis.register_script(_PENALIZE)
+        # EVALSHA (one round trip, batched with concurrent calls), loaded once on NOSCRIPT.
+        self._scripts = scripts or ScriptRunner(redis)
+        self._acquire = self._scripts.register(_ACQUIRE)
+        self._penalize = self._scripts.register(_PENALIZE)
 
     def fingerprint(self, value: Any) -> str:
         """A short, stable, one-way fingerprint of ``value`` (credentials or a target)."""
@@ -250,7 +257,7 @@ class RateLimiter:
         args.append(_EXPIRY_MARGIN_MS)
         names = _same_slot(keys)
         try:
-            allowed, wait_us = await self._acquire(keys=names, args=args)
+            allowed, wait_us = await self._scripts.run(self._acquire, names, args)
         except (RedisError, OSError) as exc:
             raise _unavailable("acquire", exc) from exc
         return Decision(True, 0.0) if allowed else Decision(False, int(wait_us) / 1_000_000)
@@ -270,7 +277,7 @@ class RateLimiter:
         args = [math.ceil(seconds * 1_000_000), *(key.gcra()[1] for key in keys), _EXPIRY_MARGIN_MS]
         names = _same_slot(keys)
         try:
-            await self._penalize(keys=names, args=args)
+            await self._scripts.run(self._penalize, names, args)
         except (RedisError, OSError) as exc:
             raise _unavailable("penalize", exc) from exc
 

@@ -27,6 +27,7 @@ from processors.ordering import OrderedScheduler
 from processors.outputs import Outputs
 from processors.processor import RequestProcessor
 from processors.ratelimit import RateLimiter
+from processors.redis_scripts import ScriptRunner
 from processors.settings import Settings
 from processors.sink import OutputSink, Producer
 from schemas import AvroCodec, SchemaRegistryClient
@@ -81,6 +82,8 @@ class Runtime:
             metrics=metrics,
         )
         processing = settings.processing
+        # One batcher: claims and rate-limit slots share pipelines.
+        scripts = ScriptRunner(redis, timeout_s=settings.redis.socket_timeout_s)
         processor = RequestProcessor(
             outputs=outputs,
             executor=Executor(registry, resolver),
@@ -89,10 +92,12 @@ class Runtime:
                 redis,
                 lease_s=processing.idempotency_lease_s,
                 result_ttl_s=processing.idempotency_ttl_s,
+                scripts=scripts,
             ),
-            limiter=RateLimiter(redis),
+            limiter=RateLimiter(redis, scripts=scripts),
             settings=processing,
             worker_id=settings.worker.id,
+            redis_timeout_s=settings.redis.socket_timeout_s,
             metrics=metrics,
         )
         worker = settings.worker
@@ -137,16 +142,22 @@ class Runtime:
 
 
 def _redis(settings: Settings) -> aioredis.Redis:
-    """One pooled client; waits for a free connection rather than failing under load, and gives
-    up quickly when Redis is down (the processor then pauses the bot and tries again)."""
-    timeout = settings.redis.socket_timeout_s
+    """One pooled client, tuned for the hot path (see the bench profile in the README).
+
+    No per-command ``socket_timeout``: redis-py implements it with ``asyncio.wait_for`` (a task
+    per command on Python 3.11) plus a timeout context per reply, which together cost more than
+    the commands themselves. The processor bounds each of its Redis operations with one
+    ``asyncio.timeout`` instead (``ACTIONSTREAM_REDIS__SOCKET_TIMEOUT_S``); calls made by
+    integrations through the credentials resolver are bounded by the integration's timeout. A
+    plain pool sized above what the worker can have in flight never makes a command wait for a
+    connection (the blocking pool's lock and condition were the next cost in the profile).
+    """
     return aioredis.Redis(
-        connection_pool=aioredis.BlockingConnectionPool.from_url(
+        connection_pool=aioredis.ConnectionPool.from_url(
             settings.redis.url,
-            max_connections=max(64, settings.worker.max_in_flight * 2),
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            max_connections=settings.worker.max_in_flight * 2 + 64,
+            socket_timeout=None,
+            socket_connect_timeout=settings.redis.socket_timeout_s,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
         )
     )
