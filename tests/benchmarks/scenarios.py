@@ -8,9 +8,10 @@ Each run gets fresh topics, a fresh consumer group and its own processor process
    published, the processor resumed; events/s = backlog / (last backlog result - resume). The
    publisher's own speed is thus out of the number;
 3. **latency**: once the processor has been idle for 1 s (right after a backlog the naive Faust
-   agent answers a few hundred ms late for a moment), requests published at a steady rate well under capacity (``paced_rate``, at most
-   half of what phase 2 measured), publish → result each (``finished_at - created_at``; the
-   ceiling, which decodes nothing, uses the records' timestamps).
+   agent answers a few hundred ms late for a moment), requests published at a steady rate well
+   under capacity (``paced_rate``, at most half of what phase 2 measured), publish → result each
+   (``finished_at - created_at``; the ceiling, which decodes nothing, uses the records'
+   timestamps).
 
 Peak RSS is the processor's ``VmHWM`` just before it is stopped.
 """
