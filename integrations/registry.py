@@ -93,6 +93,9 @@ class IntegrationRegistry:
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, RegisteredIntegration]] = {}
+        # The newest version per id, kept current on every change: the processor looks an
+        # unpinned id up for every request, and sorting versions there was measurable.
+        self._newest: dict[str, RegisteredIntegration] = {}
         self._unavailable: dict[str, UnavailableService] = {}
         self._lock = threading.RLock()
 
@@ -141,6 +144,7 @@ class IntegrationRegistry:
                 )
             added = RegisteredIntegration(integration, metadata, origin)
             versions[metadata.version] = added
+            self._newest[metadata.id] = versions[_newest(versions)]
         return added
 
     def unregister(self, integration_id: str, version: str | None = None) -> None:
@@ -154,8 +158,11 @@ class IntegrationRegistry:
             else:
                 for v in [v for v in versions if parse_version(v) == parse_version(version)]:
                     del versions[v]
-            if not versions:
+            if versions:
+                self._newest[integration_id] = versions[_newest(versions)]
+            else:
                 del self._entries[integration_id]
+                self._newest.pop(integration_id, None)
 
     def mark_unavailable(
         self, id_or_service: str, reason: str, install_hint: str | None = None
@@ -173,12 +180,15 @@ class IntegrationRegistry:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._newest.clear()
             self._unavailable.clear()
 
     # --- lookup -------------------------------------------------------------------
 
     def entry(self, integration_id: str, version: str | None = None) -> RegisteredIntegration:
         """The registered integration with its cached metadata (see :meth:`get`)."""
+        if version is None and (newest := self._newest.get(integration_id)) is not None:
+            return newest  # the hot path: one dict lookup
         with self._lock:
             versions = dict(self._entries.get(integration_id, {}))
             unavailable = self._find_unavailable(integration_id)

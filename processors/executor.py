@@ -154,15 +154,6 @@ class Executor:
                 )
         return Execution(outcome, metadata, started_at, self._clock())
 
-    async def run(
-        self, request: IntegrationRequest, *, traceparent: str | None = None
-    ) -> Execution:
-        """Prepare and execute once."""
-        prepared = self.prepare(request)
-        if isinstance(prepared, Execution):
-            return prepared
-        return await self.execute(prepared, traceparent=traceparent)
-
 
 def _parse_config(text: str) -> dict[str, Any]:
     try:

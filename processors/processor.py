@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import uuid
@@ -126,6 +127,9 @@ class RequestProcessor:
         self._clock = clock
         self._rng = rng or random.Random()
         self._redis_timeout_s = redis_timeout_s
+        # Claim owners: unique per attempt and per process (a restarted worker never reuses one).
+        self._owner_prefix = f"{worker_id}:{uuid.uuid4().hex[:8]}"
+        self._owner_ids = itertools.count(1)
         self._metrics = metrics
 
     async def handle(self, job: Job) -> None:
@@ -163,7 +167,7 @@ class RequestProcessor:
 
     async def _claim(self, run: _Run) -> None:
         run.key = run.request.idempotency_key or str(run.request.request_id)
-        run.owner = f"{self._worker_id}:{uuid.uuid4().hex[:12]}"
+        run.owner = f"{self._owner_prefix}:{next(self._owner_ids)}"
         while True:
             claim = await self._redis(
                 run, lambda: self._store.claim(run.request.bot_id, run.key, run.owner)
