@@ -15,6 +15,7 @@ import faust
 from faust.types import TP, TransportT
 
 from processors.intake import BatchTransport, Intake
+from processors.logs import worker_logging_config
 from processors.settings import Settings
 
 Drain = Callable[[float], Awaitable[int]]
@@ -88,6 +89,8 @@ def create_app(settings: Settings) -> ActionstreamApp:
         # Let the scheduler hold its whole window: Faust's per-topic buffer only needs to keep
         # the agent fed.
         stream_buffer_maxsize=max(4096, settings.worker.max_in_flight * 4),
+        # Set before faust.Worker configures logging, so even its first lines use our format.
+        logging_config=worker_logging_config(settings.log_format, settings.log_level),
         web_host=settings.worker.web_host,
         web_port=settings.worker.web_port,
         web_bind=settings.worker.web_host,

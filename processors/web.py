@@ -31,7 +31,6 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from processors.app import ActionstreamApp
-from processors.logs import worker_logging_config
 from processors.metrics import ConsumerLagCollector
 from processors.runtime import Runtime
 from processors.settings import Settings
@@ -192,9 +191,8 @@ def worker_registry(app: faust.App, service: RuntimeHolder) -> CollectorRegistry
 
 
 def install_web(app: ActionstreamApp, service: RuntimeHolder) -> Readiness:
-    """Add /metrics, /healthz and /readyz to the app's web server; set its logging config."""
+    """Add /metrics, /healthz and /readyz to the app's web server."""
     settings = app.actionstream_settings
-    app.conf.logging_config = worker_logging_config(settings.log_format, settings.log_level)
     registry = worker_registry(app, service)
     readiness = Readiness(app, service, settings)
     app.add_dependency(readiness)
