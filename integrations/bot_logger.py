@@ -74,6 +74,9 @@ _KV_RE = re.compile(
 _TELEGRAM_TOKEN_RE = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 # The token must end at a word boundary, so "token_type=bearer expires_in=60" is left alone.
 _BEARER_RE = re.compile(r"(?i)\b(Bearer)\s+(?!\*\*\*)[A-Za-z0-9._~+/-]+=*(?![\w=])")
+# Secrets that live in URL paths: Discord webhook tokens (/webhooks/<id>/<token>) and Bitrix24
+# inbound-webhook secrets (/rest/<user id>/<secret>/); httpx logs request URLs.
+_URL_PATH_SECRET_RE = re.compile(r"(/(?:api/(?:v\d+/)?)?webhooks/\d+/|/rest/\d+/)[A-Za-z0-9_-]{8,}")
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
@@ -144,6 +147,7 @@ def redact_text(text: str, secrets: SecretSet | None = None) -> str:
     if secrets is not None:
         text = secrets.redact(text)
     text = _TELEGRAM_TOKEN_RE.sub(REDACTED, text)
+    text = _URL_PATH_SECRET_RE.sub(rf"\1{REDACTED}", text)
     text = _JWT_RE.sub(REDACTED, text)
     text = _BEARER_RE.sub(rf"\1 {REDACTED}", text)
     return _KV_RE.sub(_kv_sub, text)

@@ -259,3 +259,14 @@ def test_install_secret_filter_is_idempotent() -> None:
         assert handler.filters == [first]
     finally:
         root.removeHandler(handler)
+
+
+def test_secrets_in_url_paths_are_redacted() -> None:
+    discord = (
+        "POST https://discord.com/api/v10/webhooks/123456789/AbCdEfGhIjKlMnOpQrStUv_-xyz?wait=1"
+    )
+    bitrix = "POST https://portal.bitrix24.ru/rest/1/k3yS3cr3tVal0e/crm.lead.add.json"
+    assert "AbCdEfGhIjKlMnOpQrStUv" not in redact_text(discord)
+    assert "/webhooks/123456789/" in redact_text(discord)
+    assert "k3yS3cr3tVal0e" not in redact_text(bitrix)
+    assert "crm.lead.add.json" in redact_text(bitrix)
