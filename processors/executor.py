@@ -89,20 +89,30 @@ class Executor:
         self._resolver = resolver
         self._clock = clock
 
+    def expired(
+        self, request: IntegrationRequest, metadata: IntegrationMetadata | None = None
+    ) -> Execution | None:
+        """The EXPIRED execution of a request whose deadline has passed, else ``None``."""
+        now = self._clock()
+        if request.deadline is None or request.deadline > now:
+            return None
+        error = DeadlineExpiredError(
+            f"deadline {request.deadline.isoformat()} passed before execution "
+            f"(now {now.isoformat()}); the action was not run"
+        )
+        return Execution(classify(error), metadata, None, now)
+
     def prepare(self, request: IntegrationRequest) -> Prepared | Execution:
         """Everything that can fail before a call: deadline, lookup, config.
 
         Returns what to execute, or the finished :class:`Execution` of a request that cannot run
         (expired, unknown integration, unavailable library, invalid config).
         """
+        expired = self.expired(request)
+        if expired is not None:
+            return expired
         metadata: IntegrationMetadata | None = None
         try:
-            now = self._clock()
-            if request.deadline is not None and request.deadline <= now:
-                raise DeadlineExpiredError(
-                    f"deadline {request.deadline.isoformat()} passed before execution "
-                    f"(now {now.isoformat()}); the action was not run"
-                )
             entry = self._registry.entry(request.integration_id, request.integration_version)
             metadata = entry.metadata
             config = _parse_config(request.config)

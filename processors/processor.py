@@ -33,7 +33,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -199,9 +199,8 @@ class RequestProcessor:
     async def _attempts(self, run: _Run, prepared: Prepared) -> None:
         metadata = prepared.metadata
         while True:
-            if run.request.deadline is not None and run.request.deadline <= self._clock():
-                expired = self._executor.prepare(run.request)
-                assert isinstance(expired, Execution)
+            expired = self._executor.expired(run.request, metadata)
+            if expired is not None:
                 await self._finish(run, expired)
                 await self._release(run, unknown=run.maybe_executed)
                 return
@@ -330,14 +329,10 @@ class RequestProcessor:
 
     async def _fail(self, run: _Run, execution: Execution) -> None:
         """FAILED after the last attempt: every attempt's error summarised, and a dead letter."""
-        last = execution.outcome
-        error = IntegrationError(
-            category=last.category.value,
-            code=last.code,
-            message=summarize(run.history) if len(run.history) > 1 else last.message,
-            retryable=last.retryable,
-            retry_after_ms=None if last.retry_after_s is None else int(last.retry_after_s * 1000),
-        )
+        error = error_for(execution.outcome)
+        assert error is not None  # a failed attempt always has an error record
+        if len(run.history) > 1:
+            error = replace(error, message=summarize(run.history))
         result, _ = await self._outputs.result(
             run.record, run.request, execution, received_at=run.received_at,
             attempt=run.attempt, error=error,
