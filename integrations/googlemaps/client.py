@@ -34,6 +34,7 @@ import httpx
 
 from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.credentials.fields import secret_field
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -97,19 +98,10 @@ class GoogleMapsIntegration(HttpIntegration):
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> str | None:
         """The bot's API key, or ``None`` when it has no ``googlemaps`` credentials."""
-        creds = await resolver.get_default_for(
-            bot_id=bot_id, provider="googlemaps", strategy="api_key"
-        )
-        if not creds:
-            return None
-        key = creds.get("api_key") or creds.get("key")
-        if not isinstance(key, str) or not key:
-            raise AuthError(
-                "the bot's 'googlemaps' credentials have no 'api_key'; store them as "
-                '{"api_key": "<Google Maps Platform API key>"}'
-            )
-        logger.add_secret(key)
-        return key
+        return await secret_field(
+            resolver, bot_id, logger, provider="googlemaps", fields=("api_key", "key"),
+            example='{"api_key": "<Google Maps Platform API key>"}',
+        )  # fmt: skip
 
     async def get_json(
         self, path: str, params: dict[str, str], *, key: str, api: str

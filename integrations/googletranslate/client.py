@@ -42,6 +42,7 @@ import httpx
 
 from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.credentials.fields import secret_field
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -162,19 +163,10 @@ class GoogleTranslateIntegration(HttpIntegration):
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> str | None:
         """The bot's API key, or ``None`` when it has no ``googletranslate`` credentials."""
-        creds = await resolver.get_default_for(
-            bot_id=bot_id, provider="googletranslate", strategy="api_key"
-        )
-        if not creds:
-            return None
-        key = creds.get("api_key") or creds.get("key")
-        if not isinstance(key, str) or not key:
-            raise AuthError(
-                "the bot's 'googletranslate' credentials have no 'api_key'; store them as "
-                '{"api_key": "<Google Cloud API key with the Cloud Translation API enabled>"}'
-            )
-        logger.add_secret(key)
-        return key
+        return await secret_field(
+            resolver, bot_id, logger, provider="googletranslate", fields=("api_key", "key"),
+            example='{"api_key": "<Google Cloud API key with the Cloud Translation API enabled>"}',
+        )  # fmt: skip
 
     async def post_json(
         self, path: str, body: dict[str, Any], *, key: str, what: str

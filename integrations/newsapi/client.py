@@ -29,6 +29,7 @@ import httpx
 
 from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.credentials.fields import secret_field
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -53,17 +54,10 @@ async def api_key(
     resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
 ) -> str | None:
     """The bot's NewsAPI key, or ``None`` when it has no ``newsapi`` credentials."""
-    creds = await resolver.get_default_for(bot_id=bot_id, provider=SERVICE, strategy="api_key")
-    if not creds:
-        return None
-    key = creds.get("api_key")
-    if not isinstance(key, str) or not key.strip():
-        raise AuthError(
-            "the bot's 'newsapi' credentials have no 'api_key'; store them as "
-            '{"api_key": "<key from https://newsapi.org/account>"}'
-        )
-    logger.add_secret([key, key.strip()])
-    return key.strip()
+    return await secret_field(
+        resolver, bot_id, logger, provider=SERVICE, fields=("api_key",), strip=True,
+        example='{"api_key": "<key from https://newsapi.org/account>"}',
+    )  # fmt: skip
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

@@ -37,6 +37,7 @@ import httpx
 
 from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.credentials.fields import secret_field
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -112,20 +113,11 @@ class OpenFdaIntegration(HttpIntegration):
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> str | None:
         """The bot's key, or ``None`` to call anonymously (no ``openfda`` credentials)."""
-        creds = await resolver.get_default_for(
-            bot_id=bot_id, provider="openfda", strategy="api_key"
-        )
-        if not creds:
-            return None
-        key = creds.get("api_key") or creds.get("key")
-        if not isinstance(key, str) or not key:
-            raise AuthError(
-                "the bot's 'openfda' credentials have no 'api_key'; store them as "
-                '{"api_key": "<key from open.fda.gov/apis/authentication>"} or remove them '
-                "to call anonymously"
-            )
-        logger.add_secret(key)
-        return key
+        return await secret_field(
+            resolver, bot_id, logger, provider="openfda", fields=("api_key", "key"),
+            example='{"api_key": "<key from open.fda.gov/apis/authentication>"} or remove '
+            "them to call anonymously",
+        )  # fmt: skip
 
     async def get_json(
         self, path: str, params: dict[str, str], *, key: str | None, what: str

@@ -26,6 +26,7 @@ import httpx
 
 from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.credentials.fields import secret_field
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -53,17 +54,10 @@ async def api_key(
     resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
 ) -> str | None:
     """The bot's OWM key (``api_key``, or ``appid`` as OWM calls it), or ``None`` without one."""
-    creds = await resolver.get_default_for(bot_id=bot_id, provider=SERVICE, strategy="api_key")
-    if not creds:
-        return None
-    key = creds.get("api_key", creds.get("appid"))
-    if not isinstance(key, str) or not key.strip():
-        raise AuthError(
-            "the bot's 'openweathermap' credentials have no 'api_key'; store them as "
-            '{"api_key": "<key from https://home.openweathermap.org/api_keys>"}'
-        )
-    logger.add_secret([key, key.strip()])
-    return key.strip()
+    return await secret_field(
+        resolver, bot_id, logger, provider=SERVICE, fields=("api_key", "appid"), strip=True,
+        example='{"api_key": "<key from https://home.openweathermap.org/api_keys>"}',
+    )  # fmt: skip
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import httpx
 
 from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.credentials.fields import secret_field
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -121,19 +122,10 @@ class WildberriesIntegration(HttpIntegration):
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> str | None:
         """The seller's API token, or ``None`` when the bot has no ``wildberries`` credentials."""
-        creds = await resolver.get_default_for(
-            bot_id=bot_id, provider="wildberries", strategy="api_key"
-        )
-        if not creds:
-            return None
-        token = creds.get("token") or creds.get("api_key")
-        if not isinstance(token, str) or not token:
-            raise AuthError(
-                "the bot's 'wildberries' credentials have no 'token'; store them as "
-                '{"token": "<seller API token with the Marketplace category>"}'
-            )
-        logger.add_secret(token)
-        return token
+        return await secret_field(
+            resolver, bot_id, logger, provider="wildberries", fields=("token", "api_key"),
+            example='{"token": "<seller API token with the Marketplace category>"}',
+        )  # fmt: skip
 
     async def post_json(self, path: str, body: Any, *, token: str, method: str) -> Any:
         """POST ``body`` as JSON; the parsed 2xx answer, or our typed error."""
