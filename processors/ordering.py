@@ -8,6 +8,14 @@ Offsets: a record is acked only when it is finished *and* every earlier record o
 finished too (the contiguous finished prefix), so Faust never commits past unfinished work,
 whatever order the lanes finish in (faust-streaming#606 is why we release acks ourselves).
 
+Acks never overtake an unfinished record, not even one given up: a record abandoned on drain
+or revoke stays in its partition's queue, unfinished, so nothing after it is acked (Faust's
+commit check lets a commit jump over an unacked record that sits exactly at the committed offset,
+faust-streaming#606; after a crash that record would never run). Records already finished by an
+earlier owner (:meth:`OrderedScheduler.skip`, from the commit metadata) join the partition queue
+as finished and are acked in their turn. :meth:`OrderedScheduler.finished_from` lists the finished
+offsets not yet acked, for the commit metadata (:mod:`processors.offset_marks`).
+
 A head that has to wait (rate limit, retry backoff) is *parked*: it gives its execution slot
 back and sleeps; only its own lane waits. Everything is bounded: at most ``max_buffered`` records
 held (running, parked or queued) and at most ``max_parked`` parked lanes; past either bound
@@ -47,6 +55,7 @@ class Job:
     scheduler: OrderedScheduler | None = field(default=None, repr=False)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     holds_slot: bool = False
+    abandoned: bool = False
 
     @property
     def tp(self) -> TopicPartition:
@@ -123,6 +132,19 @@ class OrderedScheduler:
             lane.append(job)
         return True
 
+    def skip(self, record: InboundRecord, ack: Callable[[], object]) -> None:
+        """A record an earlier owner already finished: acked in offset order, never run."""
+        job = Job(record, ack, _lane_of(record), done=True)
+        self._partitions.setdefault(job.tp, deque()).append(job)
+        self._release_acks(job.tp)
+
+    def finished_from(self, tp: TopicPartition, offset: int) -> list[int]:
+        """Offsets at or above ``offset`` that are finished but not yet acked (ascending)."""
+        partition = self._partitions.get(tp)
+        if not partition:
+            return []
+        return [job.record.offset for job in partition if job.done and job.record.offset >= offset]
+
     def _has_space(self) -> bool:
         return not self._accepting or (
             self._buffered < self._max_buffered and self._parked < self._max_parked
@@ -149,7 +171,8 @@ class OrderedScheduler:
         """Stop taking records, let running ones finish for up to ``timeout_s``, cancel the rest.
 
         Queued records that had not started are dropped unacked (they are redelivered and, being
-        idempotent by key, deduplicated). Returns how many were cancelled or dropped.
+        idempotent by key, deduplicated); nothing after the first of them is acked any more.
+        Returns how many were cancelled or dropped.
         """
         self._accepting = False
         self._wake()
@@ -165,7 +188,7 @@ class OrderedScheduler:
         return abandoned
 
     async def _stop_jobs(self, jobs: list[Job], timeout_s: float) -> int:
-        waiting = [job for job in jobs if not job.done]
+        waiting = [job for job in jobs if not (job.done or job.abandoned)]
         running = [job.task for job in waiting if job.task is not None]
         for job in waiting:
             if job.task is None:  # never started: just forget it
@@ -178,8 +201,7 @@ class OrderedScheduler:
                 await asyncio.wait(pending)
         abandoned = [job for job in waiting if not job.done]
         for job in abandoned:
-            if job.task is not None:  # cancelled mid-way: its lane must not wait for it
-                self._forget(job)
+            self._forget(job)  # cancelled mid-way (or never started): its lane must not wait
         if abandoned:
             log.warning(
                 "%s: %d record(s) left unacked; Kafka will redeliver them",
@@ -231,6 +253,8 @@ class OrderedScheduler:
             self._slots.release()
 
     def _finish(self, job: Job) -> None:
+        if job.abandoned:
+            return
         lane = self._lanes.get(job.lane)
         if lane and lane[0] is job:
             lane.popleft()
@@ -244,16 +268,16 @@ class OrderedScheduler:
         self._wake()
 
     def _forget(self, job: Job) -> None:
+        # Out of its lane, but kept in its partition's queue, unfinished: acks stop before it.
+        if job.abandoned:
+            return
+        job.abandoned = True
         lane = self._lanes.get(job.lane)
         if lane is not None:
             with contextlib.suppress(ValueError):
                 lane.remove(job)
             if not lane:
                 del self._lanes[job.lane]
-        partition = self._partitions.get(job.tp)
-        if partition is not None:
-            with contextlib.suppress(ValueError):
-                partition.remove(job)
         self._buffered -= 1
         self._wake()
 

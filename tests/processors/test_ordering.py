@@ -141,6 +141,56 @@ async def test_drain_finishes_running_work_and_abandons_the_rest_unacked() -> No
     assert not await scheduler.submit(record("late", 9), lambda: None)
 
 
+@pytest.mark.parametrize("stop", ["drain", "revoke"])
+async def test_acks_never_pass_a_record_given_up_on_drain_or_revoke(stop: str) -> None:
+    # Offset 1 waits in bot a's lane behind offset 0; offset 2 (bot b) finishes after the stop
+    # began. Acking 2 with 1 unacked would let Faust commit past 1 (faust-streaming#606).
+    handler = Recorder({b"a": 0.2, b"b": 0.3})
+    scheduler = OrderedScheduler(handler, max_in_flight=10, max_buffered=100)
+    recs = [record("a", 0), record("a", 1), record("b", 2)]
+    for rec in recs:
+        await scheduler.submit(rec, handler.acker(rec))
+    await asyncio.sleep(0.01)
+    if stop == "drain":
+        abandoned = await scheduler.drain(timeout_s=5)
+    else:
+        abandoned = await scheduler.revoke([("t", 0)], grace_s=5)
+    assert abandoned == 1
+    assert sorted(handler.finished) == [(b"a", 0), (b"b", 2)]
+    assert handler.acked == [(0, 0)], "an ack passed the record that never ran"
+
+
+async def test_acks_stay_in_offset_order_whatever_order_lanes_finish_in() -> None:
+    # Random latencies, random stops: every ack sequence is a contiguous prefix of the offsets.
+    rng = random.Random(12)
+    for _ in range(20):
+        handler = Recorder({f"bot-{k}".encode(): rng.uniform(0, 0.02) for k in range(8)})
+        scheduler = OrderedScheduler(handler, max_in_flight=4, max_buffered=100)
+        for offset in range(40):
+            rec = record(f"bot-{rng.randrange(8)}", offset)
+            await scheduler.submit(rec, handler.acker(rec))
+        await asyncio.sleep(rng.uniform(0, 0.05))
+        await scheduler.drain(timeout_s=rng.uniform(0, 0.02))
+        assert [offset for _, offset in handler.acked] == list(range(len(handler.acked)))
+
+
+async def test_skipped_records_are_acked_in_their_turn_and_listed_as_finished() -> None:
+    handler = Recorder({b"slow": 0.2})
+    scheduler = OrderedScheduler(handler, max_in_flight=10, max_buffered=100)
+    first, done, later = record("slow", 0), record("x", 1), record("y", 2)
+    await scheduler.submit(first, handler.acker(first))
+    scheduler.skip(done, handler.acker(done))
+    await scheduler.submit(later, handler.acker(later))
+    await asyncio.sleep(0.05)
+    assert handler.acked == []  # offset 0 still runs
+    assert scheduler.finished_from(("t", 0), 0) == [1, 2]
+    assert scheduler.finished_from(("t", 0), 2) == [2]
+    await asyncio.wait_for(scheduler.wait_idle(), 5)
+    assert handler.acked == [(0, 0), (0, 1), (0, 2)]
+    assert (b"x", 1) not in handler.started, "a skipped record ran"
+    assert scheduler.finished_from(("t", 0), 0) == []
+
+
 async def test_revoke_forgets_a_partition_and_its_lanes_start_fresh() -> None:
     handler = Recorder({b"a": 60})
     scheduler = OrderedScheduler(handler, max_in_flight=10, max_buffered=100)
