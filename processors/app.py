@@ -56,12 +56,28 @@ class ActionstreamApp(faust.App):
             await drain(timeout)
         await super().on_stop()
 
-    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+    async def revoke_in_flight(self, revoked: set[TP]) -> None:
+        """Give in-flight actions of revoked partitions their grace period (once per revoke).
+
+        The batch intake calls this before Faust forgets the partitions' acks, so what finishes
+        is committed; for agent intake it runs from :meth:`_on_partitions_revoked`.
+        """
         grace = self.actionstream_settings.worker.rebalance_grace_s
         partitions = {(tp.topic, tp.partition) for tp in revoked}
         for revoke in self._revokes:
             await revoke(partitions, grace)
+
+    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+        await self.revoke_in_flight(revoked)  # a no-op when the batch intake already did it
         await super()._on_partitions_revoked(revoked)
+
+
+def group_instance_id(settings: Settings) -> str | None:
+    """The worker's static group member id, or ``None`` for dynamic membership."""
+    kafka = settings.kafka
+    if not kafka.static_membership:
+        return None
+    return f"{kafka.consumer_group}:{settings.worker.id}"
 
 
 def create_app(settings: Settings) -> ActionstreamApp:
@@ -75,6 +91,9 @@ def create_app(settings: Settings) -> ActionstreamApp:
         broker_heartbeat_interval=settings.kafka.heartbeat_interval_s,
         broker_rebalance_timeout=settings.kafka.rebalance_timeout_s,
         broker_commit_interval=settings.kafka.commit_interval_s,
+        # Static membership (KIP-345): a worker restarted under the same id takes its partitions
+        # back without a rebalance, so a crash stalls only its own bots, not the group.
+        consumer_group_instance_id=group_instance_id(settings),
         store="memory://",
         autodiscover=False,
         # Topics are created by `actionstream topics apply` from the catalogue, never implicitly.

@@ -29,6 +29,13 @@ class KafkaSettings(BaseModel):
     rebalance_timeout_s: float = Field(default=30.0, gt=0)
     # How often finished offsets are committed: what a crash makes us redo (as DUPLICATEs).
     commit_interval_s: float = Field(default=1.0, gt=0)
+    static_membership: bool = Field(
+        default=True,
+        description="join as a static member (group.instance.id = '<consumer_group>:<worker "
+        "id>'): a worker restarted under the same id within session_timeout_s gets its "
+        "partitions back with no rebalance; a worker that stops for good keeps them until "
+        "session_timeout_s ends. Needs a stable, unique ACTIONSTREAM_WORKER__ID per worker",
+    )
 
 
 class RedisSettings(BaseModel):

@@ -12,6 +12,7 @@ import mode
 from processors.app import ActionstreamApp, create_app
 from processors.intake import record_of
 from processors.logs import configure_worker_logging
+from processors.ordering import OrderedScheduler
 from processors.records import InboundRecord
 from processors.runtime import Runtime
 from processors.settings import Settings
@@ -74,17 +75,36 @@ def build_worker_app(settings: Settings) -> tuple[ActionstreamApp, RuntimeServic
     return app, service
 
 
+class SchedulerIntake:
+    """The batch intake's handler of one topic: that topic's scheduler, once the runtime runs."""
+
+    def __init__(self, service: RuntimeService, topic: str) -> None:
+        self._service = service
+        self._topic = topic
+
+    async def _scheduler(self) -> OrderedScheduler:
+        if not self._service.started:
+            await self._service.maybe_start()
+        return self._service.runtime.schedulers[self._topic]
+
+    async def submit(self, record: InboundRecord, ack: Callable[[], object]) -> bool:
+        return await (await self._scheduler()).submit(record, ack)
+
+    def skip(self, record: InboundRecord, ack: Callable[[], object]) -> None:
+        # Records are only fetched after the runtime started (it is the app's first dependency).
+        self._service.runtime.schedulers[self._topic].skip(record, ack)
+
+    def finished_from(self, tp: tuple[str, int], offset: int) -> list[int]:
+        if not self._service.started:
+            return []
+        return self._service.runtime.schedulers[self._topic].finished_from(tp, offset)
+
+
 def _batch_intake(app: ActionstreamApp, service: RuntimeService, topic_name: str) -> None:
     # Subscribed through Faust's conductor like an agent's topic, but the consumer hands its
     # records to our scheduler a fetched batch at a time (processors/intake.py).
     app.topics.add(app.topic(topic_name, key_serializer="raw", value_serializer="raw"))
-
-    async def submit(record: InboundRecord, ack: Callable[[], object]) -> bool:
-        if not service.started:
-            await service.maybe_start()
-        return await service.runtime.schedulers[topic_name].submit(record, ack)
-
-    app.intake.route(topic_name, submit)
+    app.intake.route(topic_name, SchedulerIntake(service, topic_name))
 
 
 def _agent(app: ActionstreamApp, service: RuntimeService, topic_name: str) -> None:
