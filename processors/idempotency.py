@@ -1,8 +1,10 @@
 """Idempotency records in Redis: claim → execute → store result, one atomic script per step.
 
-Every request is claimed before it is executed (key: its ``idempotency_key``, else its
-``request_id``), so a redelivered or replayed request re-emits the stored result instead of running
-its side effect twice (design.md, Guarantee 3). State machine of one record::
+Every call is claimed immediately before it starts (key: the request's ``idempotency_key``, else
+its ``request_id``), so a redelivered or replayed request re-emits the stored result instead of
+running its side effect twice (design.md, Guarantee 3), and a lease that ran out means a call
+may really have left (the processor claims only after credentials and rate limits, and keeps the
+lease renewed while the call runs: :mod:`processors.leases`). State machine of one record::
 
                 claim            complete (the first one wins)
       absent ─────────▶ LEASED ──────────────────────────────▶ DONE ──(result_ttl_s)──▶ absent

@@ -102,13 +102,15 @@ class Outputs:
         status: ResultStatus | None = None,
         attempt: int | None = None,
         error: IntegrationError | None = None,
-        before_publish: Callable[[bytes], Awaitable[None]] | None = None,
+        before_publish: Callable[[bytes], Awaitable[bytes | None]] | None = None,
     ) -> tuple[IntegrationResult, bytes]:
         """Publish the one result of ``request``; returns it and its encoded bytes.
 
         ``before_publish`` gets the encoded result first: the processor stores it as the
         request's idempotency record *before* anyone can see it, so a crash in between leaves a
         stored result to re-emit (as DUPLICATE) rather than an executed action nobody recorded.
+        When it returns bytes instead of ``None``, another owner's result was stored first: that
+        one is published, as DUPLICATE, and returned.
         """
         try:
             result = result_for(
@@ -130,7 +132,10 @@ class Outputs:
             result = replace(result, error=error)
         value = self._codec.encode(result)
         if before_publish is not None:
-            await before_publish(value)
+            stored = await before_publish(value)
+            if stored is not None:
+                duplicate = await self.duplicate(record, request, stored, received_at=received_at)
+                return duplicate, stored
         await self._sink.publish(
             self._topics.results, request.bot_id.encode(), value, _propagated(record)
         )

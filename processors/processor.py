@@ -22,6 +22,20 @@ expired             EXPIRED result; nothing is executed
 
 Redis (idempotency claims, rate limits) being unreachable pauses this bot and retries: no side
 effect ever happens without a claim.
+
+**The claim is taken immediately before each call**, after the deadline check, credentials and
+rate limiting, so a held claim means "a call may have left": a worker that dies before that
+moment leaves no claim behind, and its request runs again cleanly on redelivery; one that dies
+mid-call leaves a lease whose expiry makes the next claim ``ACQUIRED_AFTER_UNKNOWN``. This costs
+no extra Redis round trip (claim, rate-limit slot, completion: three, as before). The claim is
+let go between attempts (released as unknown when the attempt may have reached the provider),
+and on drain or revoke only a claim whose call may have started is released as unknown.
+
+**Leases live as long as their calls** (:mod:`processors.leases`). An attempt whose lease
+another owner took over does not answer the request itself: after a success its completion
+still counts if it is the first (the side effect did happen), and otherwise it publishes the
+stored result as DUPLICATE; after a failure it publishes nothing and the new owner answers.
+Either way a request never gets two non-DUPLICATE results.
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ from integrations.errors import OutcomeCategory
 from integrations.outcome import Outcome, classify
 from processors.executor import Execution, Executor, Prepared
 from processors.idempotency import Claim, ClaimState, IdempotencyStore, IdempotencyUnavailableError
+from processors.leases import Lease, LeaseHeartbeat
 from processors.logs import bind_request_context
 from processors.metrics import NO_METRICS, Metrics
 from processors.ordering import Job
@@ -89,6 +104,10 @@ class _Run:
     auth_refreshed: bool = False
     rate_limited: int = 0
     maybe_executed: bool = False
+    held: bool = False
+    """This attempt holds the claim (between the claim and its completion or release)."""
+    unsettled: bool = False
+    """A call may have started and its outcome is not recorded yet (drain: release as unknown)."""
 
     @property
     def record(self) -> InboundRecord:
@@ -131,6 +150,12 @@ class RequestProcessor:
         self._owner_prefix = f"{worker_id}:{uuid.uuid4().hex[:8]}"
         self._owner_ids = itertools.count(1)
         self._metrics = metrics
+        self._leases = LeaseHeartbeat(
+            idempotency, interval_s=max(0.05, settings.idempotency_lease_s / 3)
+        )
+
+    async def aclose(self) -> None:
+        await self._leases.aclose()
 
     async def handle(self, job: Job) -> None:
         received_at = self._clock()
@@ -152,47 +177,17 @@ class RequestProcessor:
         if isinstance(prepared, Execution):  # expired, unknown, unavailable, invalid config
             await self._finish(run, prepared)
             return
-        await self._claim(run)
-        assert run.claim is not None
+        run.key = request.idempotency_key or str(request.request_id)
         try:
-            await self._run_claimed(run, prepared)
+            await self._attempts(run, prepared)
         except asyncio.CancelledError:
-            # Drained or revoked mid-way: free the claim now rather than at lease expiry, and
-            # say whether the side effect may have happened.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._release(run, unknown=True), timeout=2)
+            # Drained or revoked mid-way: free a held claim now rather than at lease expiry,
+            # as unknown only if a call may have started.
+            if run.held:
+                with contextlib.suppress(Exception):
+                    unknown = run.unsettled or run.maybe_executed
+                    await asyncio.wait_for(self._release(run, unknown=unknown), timeout=2)
             raise
-
-    # -- claim ------------------------------------------------------------------------------------
-
-    async def _claim(self, run: _Run) -> None:
-        run.key = run.request.idempotency_key or str(run.request.request_id)
-        run.owner = f"{self._owner_prefix}:{next(self._owner_ids)}"
-        while True:
-            claim = await self._redis(
-                run, lambda: self._store.claim(run.request.bot_id, run.key, run.owner)
-            )
-            if claim.state is not ClaimState.BUSY:
-                run.claim = claim
-                return
-            # Another worker holds it (e.g. the previous owner of this partition is finishing).
-            await run.job.park(claim.retry_after_s or 1.0)
-
-    async def _run_claimed(self, run: _Run, prepared: Prepared) -> None:
-        claim = run.claim
-        assert claim is not None
-        if claim.state is ClaimState.DONE:
-            assert claim.result is not None
-            self._metrics.duplicate(run.request.integration_id)
-            await self._outputs.duplicate(
-                run.record, run.request, claim.result, received_at=run.received_at
-            )
-            return
-        metadata = prepared.metadata
-        if claim.state is ClaimState.ACQUIRED_AFTER_UNKNOWN and not self._may_reexecute(metadata):
-            await self._unknown_outcome(run, prepared, "an earlier attempt was interrupted")
-            return
-        await self._attempts(run, prepared)
 
     # -- attempts ---------------------------------------------------------------------------------
 
@@ -202,14 +197,26 @@ class RequestProcessor:
             expired = self._executor.expired(run.request, metadata)
             if expired is not None:
                 await self._finish(run, expired)
-                await self._release(run, unknown=run.maybe_executed)
                 return
             keys = await self._limit_keys(run, prepared)
             if keys is None:
                 return  # handed to the retry topic
-            prepared.attempt = run.attempt
-            execution = await self._executor.execute(prepared, traceparent=run.traceparent)
-            self._metrics.executed(execution)
+            claim = await self._claim(run)
+            if claim.state is ClaimState.BUSY:
+                # Another worker holds it (e.g. the previous owner of this partition is still
+                # calling): wait, then take a fresh rate-limit slot for our own call.
+                await run.job.park(claim.retry_after_s or 1.0)
+                continue
+            if claim.state is ClaimState.DONE:
+                assert claim.result is not None
+                await self._duplicate(run, claim.result)
+                return
+            if claim.state is ClaimState.ACQUIRED_AFTER_UNKNOWN and not self._may_reexecute(
+                metadata
+            ):
+                await self._unknown_outcome(run, prepared, "an earlier attempt was interrupted")
+                return
+            execution = await self._call(run, prepared)
             outcome = execution.outcome
             if outcome.succeeded:
                 await self._outputs.result(
@@ -219,6 +226,8 @@ class RequestProcessor:
                 return
             run.history.append(Attempt.of(run.attempt, outcome, execution.finished_at))
             run.maybe_executed = run.maybe_executed or outcome.maybe_executed
+            if not await self._let_go(run, unknown=outcome.maybe_executed):
+                return  # superseded: the owner that took over answers the request
             delay = await self._delay_for(run, metadata, outcome, keys)
             if delay is None:
                 await self._fail(run, execution)
@@ -229,6 +238,43 @@ class RequestProcessor:
             self._metrics.retry(metadata.id, inline=delay <= self._settings.inline_delay_limit_s)
             if not await self._wait(run, delay):
                 return
+
+    async def _claim(self, run: _Run) -> Claim:
+        """Claim the request for one call; a new owner id per attempt."""
+        run.owner = f"{self._owner_prefix}:{next(self._owner_ids)}"
+        bot, key, owner = run.request.bot_id, run.key, run.owner
+        claim: Claim = await self._redis(run, lambda: self._store.claim(bot, key, owner))
+        run.claim = claim
+        run.held = claim.state in (ClaimState.ACQUIRED, ClaimState.ACQUIRED_AFTER_UNKNOWN)
+        return claim
+
+    async def _call(self, run: _Run, prepared: Prepared) -> Execution:
+        """One call, its lease kept alive meanwhile."""
+        prepared.attempt = run.attempt
+        lease = Lease(run.request.bot_id, run.key, run.owner)
+        run.unsettled = True
+        with self._leases.hold(lease):
+            execution = await self._executor.execute(prepared, traceparent=run.traceparent)
+        self._metrics.executed(execution)
+        if lease.lost:
+            log.warning(
+                "request %s of bot %s: another worker took the lease over during the call",
+                run.request.request_id,
+                run.request.bot_id,
+            )
+        return execution
+
+    async def _let_go(self, run: _Run, *, unknown: bool) -> bool:
+        """Release the claim after a failed attempt; ``False`` if another owner holds it now."""
+        released: bool = await self._release(run, unknown=unknown)
+        run.held = run.unsettled = False
+        if not released:
+            log.warning(
+                "request %s of bot %s was taken over by another owner; leaving it to that owner",
+                run.request.request_id,
+                run.request.bot_id,
+            )
+        return released
 
     async def _delay_for(
         self,
@@ -270,9 +316,6 @@ class RequestProcessor:
         """Park for ``delay``, or hand a longer wait to the retry topic (then ``False``)."""
         if delay <= self._settings.inline_delay_limit_s:
             await run.job.park(delay)
-            await self._redis(
-                run, lambda: self._store.renew(run.request.bot_id, run.key, run.owner)
-            )
             return True
         await self._outputs.retry(
             run.record,
@@ -281,15 +324,16 @@ class RequestProcessor:
             not_before=self._clock() + timedelta(seconds=delay),
             history=run.history,
         )
-        await self._release(run, unknown=run.maybe_executed)
         return False
 
     async def _limit_keys(self, run: _Run, prepared: Prepared) -> tuple[LimitKey, ...] | None:
         """Take a rate-limit slot (parking while none is free); ``None`` if handed off."""
         metadata = prepared.metadata
+        # Resolved before the claim even without rate limits: a credentials fetch is then not
+        # part of the claimed window, and the integration's own lookup hits the local cache.
+        credentials = await self._credentials(run, metadata)
         if not metadata.rate_limits:
             return ()
-        credentials = await self._credentials(run, metadata)
         keys = self._limiter.keys_for(metadata, credentials=credentials, config=prepared.config)
         while True:
             decision = await self._redis(run, lambda: self._limiter.acquire(keys))
@@ -342,8 +386,7 @@ class RequestProcessor:
             integration_version=result.integration_version, attempts=len(run.history),
             first_failure_at=run.history[0].at if run.history else None,
         )  # fmt: skip
-        # Not stored as done: a replay of a failed request should run it again.
-        await self._release(run, unknown=run.maybe_executed)
+        # Not stored as done (the claim was released): a replay of it should run it again.
 
     async def _unknown_outcome(self, run: _Run, prepared: Prepared, why: str) -> None:
         """At-most-once: report OUTCOME_UNKNOWN for an operator instead of risking a repeat."""
@@ -365,15 +408,29 @@ class RequestProcessor:
             integration_version=prepared.metadata.version, attempts=max(1, len(run.history)),
         )  # fmt: skip
 
-    async def _complete(self, run: _Run, value: bytes) -> None:
-        bot, key, owner = run.request.bot_id, run.key, run.owner
-        await self._redis(run, lambda: self._store.complete(bot, key, owner, value))
+    async def _duplicate(self, run: _Run, stored: bytes) -> None:
+        self._metrics.duplicate(run.request.integration_id)
+        await self._outputs.duplicate(run.record, run.request, stored, received_at=run.received_at)
 
-    async def _release(self, run: _Run, *, unknown: bool) -> None:
+    async def _complete(self, run: _Run, value: bytes) -> bytes | None:
+        """Store the result; ``None`` if it is the answer, else the first completer's result."""
         bot, key, owner = run.request.bot_id, run.key, run.owner
-        await self._redis(
+        stored = await self._redis(run, lambda: self._store.complete(bot, key, owner, value))
+        run.held = run.unsettled = False
+        if stored:
+            return None
+        # Another owner completed first (it took our lease over): its result is the answer.
+        self._metrics.duplicate(run.request.integration_id)
+        claim = await self._claim(run)
+        run.held = False
+        return claim.result if claim.state is ClaimState.DONE else None
+
+    async def _release(self, run: _Run, *, unknown: bool) -> bool:
+        bot, key, owner = run.request.bot_id, run.key, run.owner
+        released: bool = await self._redis(
             run, lambda: self._store.release(bot, key, owner, outcome_unknown=unknown)
         )
+        return released
 
     def _may_reexecute(self, metadata: IntegrationMetadata) -> bool:
         return may_reexecute(metadata, self._settings.unknown_outcome.get(metadata.id))

@@ -133,6 +133,7 @@ class Runtime:
         return abandoned
 
     async def aclose(self) -> None:
+        await self.processor.aclose()
         if self.schema_registry is not None:
             await self.schema_registry.aclose()
         await self.telegram.aclose()

@@ -1,13 +1,33 @@
-"""Fixtures for pipeline tests."""
+"""Fixtures for processor and pipeline tests."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
+from integrations.base import BaseIntegration
 from support.pipeline import Pipeline, running_pipeline
+from support.processing import Harness, build_harness
+
+
+@pytest.fixture
+async def make(redis_client: aioredis.Redis, unique: str) -> AsyncIterator[Callable[..., Harness]]:
+    """``make(*integrations, **settings)``: an in-process processor (support/processing.py)."""
+    made: list[Harness] = []
+
+    def build(*integrations: BaseIntegration, **settings: Any) -> Harness:
+        harness = build_harness(redis_client, f"t{unique}", *integrations, **settings)
+        made.append(harness)
+        return harness
+
+    yield build
+    for harness in made:
+        await harness.scheduler.drain(1)
+        await harness.processor.aclose()
 
 
 @pytest.fixture

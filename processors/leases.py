@@ -1,0 +1,90 @@
+"""A heartbeat that keeps the idempotency lease of every running call alive.
+
+A lease (``idempotency_lease_s``, 15 s by default) is what stops a second worker from calling a
+provider while the first still is. Calls may legitimately run much longer (an LLM answer, an
+upload), so while a call runs its lease is renewed every ``interval_s`` (a third of the lease):
+one task for the whole worker, and the renewals of one beat travel in one Redis pipeline (see
+:mod:`processors.redis_scripts`).
+
+A renewal refused means another owner took the request over (this worker stalled past its lease,
+e.g. a long GC pause or SIGSTOP): the lease is marked lost, and the processor then lets the new
+owner answer the request (see :mod:`processors.processor`). A renewal that fails because Redis is
+unreachable is tried again at the next beat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from processors.idempotency import IdempotencyStore, IdempotencyUnavailableError
+
+log = logging.getLogger("actionstream.leases")
+
+
+@dataclass(eq=False)
+class Lease:
+    """One held claim; ``lost`` turns true once a renewal was refused."""
+
+    bot_id: str
+    key: str
+    owner: str
+    lost: bool = False
+
+
+class LeaseHeartbeat:
+    """Renews the leases it holds every ``interval_s`` until they are let go."""
+
+    def __init__(self, store: IdempotencyStore, *, interval_s: float) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
+        self._store = store
+        self._interval_s = interval_s
+        self._held: set[Lease] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def hold(self, lease: Lease) -> Iterator[Lease]:
+        """Keep ``lease`` renewed for the duration of the ``with`` block."""
+        self._held.add(lease)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._beat(), name="leases")
+        try:
+            yield lease
+        finally:
+            self._held.discard(lease)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _beat(self) -> None:
+        while self._held:
+            await asyncio.sleep(self._interval_s)
+            leases = [lease for lease in self._held if not lease.lost]
+            replies = await asyncio.gather(
+                *(self._store.renew(lease.bot_id, lease.key, lease.owner) for lease in leases),
+                return_exceptions=True,
+            )
+            for lease, reply in zip(leases, replies, strict=True):
+                if reply is False and lease in self._held:
+                    lease.lost = True
+                    log.warning(
+                        "lease of bot %s key %r was taken over by another owner mid-call; "
+                        "that owner answers the request",
+                        lease.bot_id,
+                        lease.key,
+                    )
+                elif isinstance(reply, IdempotencyUnavailableError):
+                    log.info("lease renewal failed, retrying next beat: %s", reply)
+                elif isinstance(reply, BaseException):
+                    log.error("lease renewal raised %r", reply)
