@@ -1,0 +1,159 @@
+"""Failures known to happen before a byte left are "not executed", on both HTTP paths.
+
+Over real loopback sockets: a closed port (refused), a server that answers the TLS handshake
+with garbage, a pool whose only connection is busy (pool timeout). The counter-case, a server
+that reads the request and hangs up without answering, may have executed it. The httpx path is
+every HTTP integration's (integrations/http.py, classified by integrations/outcome.py); the
+aiohttp path is Telegram's (integrations/telegram/aiohttp_request.py, mapped by its client).
+DNS failures raise the same exception classes as a refused connection (httpx.ConnectError,
+aiohttp.ClientConnectorDNSError, a ClientConnectorError); they are covered by class below,
+since a real lookup would leave loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+from telegram.error import TelegramError
+
+from integrations.outcome import classify
+from integrations.telegram.aiohttp_request import AiohttpRequest
+from integrations.telegram.client import map_telegram_error
+
+Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def garbage_tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(1024)  # the ClientHello
+    writer.write(b"HTTP/1.1 400 this is not TLS\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def hold_open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(65536)  # takes the request, never answers
+    await asyncio.sleep(5)
+    writer.close()
+
+
+async def read_then_hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(65536)  # the request arrived: it may have been acted on
+    writer.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Behaviour], Awaitable[int]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(behaviour: Behaviour) -> int:
+        server = await asyncio.start_server(behaviour, "127.0.0.1", 0)
+        servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def httpx_failure(url: str, *, busy_first: bool = False) -> BaseException:
+    timeout = httpx.Timeout(2.0, pool=0.2)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=timeout) as c:
+        busy = asyncio.create_task(c.post(url, json={"n": 0})) if busy_first else None
+        await asyncio.sleep(0.1)
+        try:
+            await c.post(url, json={"n": 1})
+        except httpx.HTTPError as exc:
+            return exc
+        finally:
+            if busy is not None:
+                busy.cancel()
+                await asyncio.gather(busy, return_exceptions=True)
+    raise AssertionError("the request did not fail")
+
+
+async def aiohttp_failure(url: str, *, busy_first: bool = False) -> BaseException:
+    request = AiohttpRequest(
+        connection_pool_size=1, connect_timeout=1.0, read_timeout=2.0, write_timeout=2.0,
+        media_write_timeout=2.0, pool_timeout=0.2,
+    )  # fmt: skip
+    await request.initialize()
+    busy = None
+    try:
+        if busy_first:
+            busy = asyncio.create_task(request.do_request(url, "POST"))
+            await asyncio.sleep(0.1)
+        try:
+            await request.do_request(url, "POST")
+        except TelegramError as exc:
+            return map_telegram_error(exc, method="sendMessage")
+    finally:
+        if busy is not None:
+            busy.cancel()
+            await asyncio.gather(busy, return_exceptions=True)
+        await request.shutdown()
+    raise AssertionError("the request did not fail")
+
+
+PATHS = {"httpx": httpx_failure, "aiohttp": aiohttp_failure}
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_connection_refused_is_not_executed(path: str) -> None:
+    exc = await PATHS[path](f"http://127.0.0.1:{closed_port()}/x")
+    assert classify(exc).maybe_executed is False, exc
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_failed_tls_handshake_is_not_executed(path: str, serve: Any) -> None:
+    port = await serve(garbage_tls)
+    exc = await PATHS[path](f"https://127.0.0.1:{port}/x")
+    assert classify(exc).maybe_executed is False, exc
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_waiting_for_a_pooled_connection_is_not_executed(path: str, serve: Any) -> None:
+    port = await serve(hold_open)
+    exc = await PATHS[path](f"http://127.0.0.1:{port}/x", busy_first=True)
+    assert classify(exc).maybe_executed is False, exc
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_hang_up_after_the_request_was_read_may_have_executed(
+    path: str, serve: Any
+) -> None:
+    port = await serve(read_then_hang_up)
+    exc = await PATHS[path](f"http://127.0.0.1:{port}/x")
+    assert classify(exc).maybe_executed is True, exc
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("[Errno -2] Name or service not known"),
+        aiohttp.ClientConnectorDNSError(
+            aiohttp.client_reqrep.ConnectionKey("no.such.host", 443, True, True, None, None, None),
+            OSError(-2, "Name or service not known"),
+        ),
+    ],
+)
+def test_dns_failures_are_not_executed(exc: BaseException) -> None:
+    from telegram.error import NetworkError
+
+    if isinstance(exc, aiohttp.ClientError):
+        wrapped = NetworkError(str(exc))
+        wrapped.__cause__ = exc
+        exc = map_telegram_error(wrapped, method="sendMessage")
+    assert classify(exc).maybe_executed is False
