@@ -100,6 +100,16 @@ class WorkerProcess:
     async def astop(self, *, timeout_s: float = 60.0) -> int:
         return await asyncio.to_thread(self.stop, timeout_s=timeout_s)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process freezes (a long GC pause, a stalled VM) without dying."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to clean up."""
         assert self.proc is not None
