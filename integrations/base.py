@@ -205,6 +205,10 @@ class IntegrationMetadata(BaseModel):
     max_attempts: int = Field(default=5, ge=1)
     on_unknown_outcome: UnknownOutcomePolicy = UnknownOutcomePolicy.REPORT
     rate_limits: tuple[RateLimit, ...] = ()
+    idempotency_window_s: float | None = None
+    """How long the provider honours our idempotency key (Stripe and YooKassa: 24 h, PayPal's
+    ``PayPal-Request-Id``: 6 h); ``None``: no limit, or no key. A replay older than this is
+    treated as non-idempotent (``topics/replay.py``)."""
 
     @field_validator("id")
     @classmethod
@@ -220,6 +224,16 @@ class IntegrationMetadata(BaseModel):
     @classmethod
     def _check_version(cls, value: str) -> str:
         parse_version(value)  # its ValueError already names the value and the fix
+        return value
+
+    @field_validator("idempotency_window_s")
+    @classmethod
+    def _check_window(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError(
+                f"idempotency_window_s {value!r} must be a positive number of seconds (e.g. "
+                "86400 for a provider that keeps idempotency keys 24 h), or None for no limit"
+            )
         return value
 
     @field_validator("color")
@@ -289,6 +303,7 @@ class IntegrationMetadata(BaseModel):
                 "max_attempts",
                 "on_unknown_outcome",
                 "rate_limits",
+                "idempotency_window_s",
             },
         )
 

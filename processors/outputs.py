@@ -29,6 +29,7 @@ from schemas import (
     SchemaRegistryError,
     utc_now,
 )
+from topics.audit import MAYBE_EXECUTED_HEADER
 
 log = logging.getLogger("actionstream.outputs")
 
@@ -103,6 +104,7 @@ class Outputs:
         attempt: int | None = None,
         error: IntegrationError | None = None,
         before_publish: Callable[[bytes], Awaitable[bytes | None]] | None = None,
+        maybe_executed: bool | None = None,
     ) -> tuple[IntegrationResult, bytes]:
         """Publish the one result of ``request``; returns it and its encoded bytes.
 
@@ -110,7 +112,8 @@ class Outputs:
         request's idempotency record *before* anyone can see it, so a crash in between leaves a
         stored result to re-emit (as DUPLICATE) rather than an executed action nobody recorded.
         When it returns bytes instead of ``None``, another owner's result was stored first: that
-        one is published, as DUPLICATE, and returned.
+        one is published, as DUPLICATE, and returned. ``maybe_executed`` (failures) becomes the
+        :data:`~topics.audit.MAYBE_EXECUTED_HEADER` the replay guard reads.
         """
         try:
             result = result_for(
@@ -137,7 +140,10 @@ class Outputs:
                 duplicate = await self.duplicate(record, request, stored, received_at=received_at)
                 return duplicate, stored
         await self._sink.publish(
-            self._topics.results, request.bot_id.encode(), value, _propagated(record)
+            self._topics.results,
+            request.bot_id.encode(),
+            value,
+            _propagated(record, maybe_executed),
         )
         self._metrics.result(request.integration_id, result.status.value, request.created_at)
         return result, value
@@ -181,6 +187,7 @@ class Outputs:
         integration_version: str | None = None,
         attempts: int = 1,
         first_failure_at: datetime | None = None,
+        maybe_executed: bool | None = None,
     ) -> None:
         letter = dead_letter_for(
             record,
@@ -193,7 +200,10 @@ class Outputs:
             first_failure_at=first_failure_at,
         )
         await self._sink.publish(
-            self._topics.dlq, record.key or b"", self._codec.encode(letter), _propagated(record)
+            self._topics.dlq,
+            record.key or b"",
+            self._codec.encode(letter),
+            _propagated(record, maybe_executed),
         )
         self._metrics.dead_letter(request.integration_id if request else None, error.category)
 
@@ -214,9 +224,12 @@ class Outputs:
         )
 
 
-def _propagated(record: InboundRecord) -> KafkaHeaders:
-    return [
+def _propagated(record: InboundRecord, maybe_executed: bool | None = None) -> KafkaHeaders:
+    headers = [
         (name, value)
         for name, value in record.headers
         if name in PROPAGATED_HEADERS and value is not None
     ]
+    if maybe_executed is not None:
+        headers.append((MAYBE_EXECUTED_HEADER, b"1" if maybe_executed else b"0"))
+    return headers

@@ -171,6 +171,7 @@ class RequestProcessor:
         )  # fmt: skip
         run = _Run(job, request, received_at, traceparent)
         run.history = decode_attempts(job.record.header(ATTEMPTS_HEADER))
+        run.maybe_executed = any(attempt.maybe_executed for attempt in run.history)
         if request.not_before is not None:  # a delayed retry: wait until it is due
             await job.park((request.not_before - self._clock()).total_seconds())
         prepared = self._executor.prepare(request)
@@ -360,15 +361,17 @@ class RequestProcessor:
 
     async def _finish(self, run: _Run, execution: Execution) -> None:
         """A result (and a dead letter where due) for a request that never ran."""
+        # Not executed now; an earlier attempt of this run may have been, though (expired after).
+        maybe = run.maybe_executed
         result, _ = await self._outputs.result(
-            run.record, run.request, execution, received_at=run.received_at
+            run.record, run.request, execution, received_at=run.received_at, maybe_executed=maybe
         )
         self._metrics.not_executed(run.request.integration_id, execution.outcome.category.value)
         error = error_for(execution.outcome)
         if error is not None and needs_dead_letter(execution.outcome):
             await self._outputs.dead_letter(
                 run.record, error, request=run.request,
-                integration_version=result.integration_version,
+                integration_version=result.integration_version, maybe_executed=maybe,
             )  # fmt: skip
 
     async def _fail(self, run: _Run, execution: Execution) -> None:
@@ -379,12 +382,13 @@ class RequestProcessor:
             error = replace(error, message=summarize(run.history))
         result, _ = await self._outputs.result(
             run.record, run.request, execution, received_at=run.received_at,
-            attempt=run.attempt, error=error,
+            attempt=run.attempt, error=error, maybe_executed=run.maybe_executed,
         )  # fmt: skip
         await self._outputs.dead_letter(
             run.record, error, request=run.request,
             integration_version=result.integration_version, attempts=len(run.history),
             first_failure_at=run.history[0].at if run.history else None,
+            maybe_executed=run.maybe_executed,
         )  # fmt: skip
         # Not stored as done (the claim was released): a replay of it should run it again.
 
@@ -401,11 +405,12 @@ class RequestProcessor:
         await self._outputs.result(
             run.record, run.request, execution, received_at=run.received_at,
             status=ResultStatus.OUTCOME_UNKNOWN, attempt=run.attempt, error=error,
-            before_publish=lambda value: self._complete(run, value),
+            before_publish=lambda value: self._complete(run, value), maybe_executed=True,
         )  # fmt: skip
         await self._outputs.dead_letter(
             run.record, error, request=run.request,
             integration_version=prepared.metadata.version, attempts=max(1, len(run.history)),
+            maybe_executed=True,
         )  # fmt: skip
 
     async def _duplicate(self, run: _Run, stored: bytes) -> None:

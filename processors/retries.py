@@ -27,10 +27,16 @@ class Attempt:
     code: int | None
     message: str
     at_ms: int
+    maybe_executed: bool = False
+    """The attempt may have had its side effect (carried through the retry topic for the
+    replay guard; histories written before this field read as False)."""
 
     @classmethod
     def of(cls, attempt: int, outcome: Outcome, at: datetime) -> Attempt:
-        return cls(attempt, outcome.category.value, outcome.code, outcome.message, _ms(at))
+        return cls(
+            attempt, outcome.category.value, outcome.code, outcome.message, _ms(at),
+            outcome.maybe_executed,
+        )  # fmt: skip
 
     @property
     def at(self) -> datetime:

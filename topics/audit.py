@@ -32,6 +32,7 @@ from topics.timerange import ScanProgress, scan
 __all__ = [
     "CSV_COLUMNS",
     "ERROR_CATEGORIES",
+    "MAYBE_EXECUTED_HEADER",
     "REPLAY_OF_HEADER",
     "AuditReader",
     "AuditRecord",
@@ -43,6 +44,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REPLAY_OF_HEADER = "replay-of"
+MAYBE_EXECUTED_HEADER = "actionstream-maybe-executed"
+"""On FAILED, EXPIRED and OUTCOME_UNKNOWN results and their dead letters: ``1`` when an attempt
+may have had its side effect (a call that may have left), ``0`` when none can have (each failed
+before any byte was sent, or the provider refused it). Records without it predate it: unknown."""
 """Header on a replayed request naming what was replayed (``dlq:<topic>:<partition>:<offset>``)."""
 
 ERROR_CATEGORIES: frozenset[str] = frozenset(

@@ -24,8 +24,21 @@ record replayed: ``dlq:<topic>:<partition>:<offset>`` or ``results:<topic>:<part
 **Side effects.** The idempotency key is kept by default (``idempotency_key`` or else the
 ``request_id``, which the replay keeps): a request that in fact succeeded answers DUPLICATE
 without a second call, a FAILED one (whose claim the worker released) runs again.
-``new_idempotency_key`` forces a fresh execution. Requests of integrations declared
-``non_idempotent``, or not registered here, are refused unless ``allow_side_effects``.
+``new_idempotency_key`` forces a fresh execution. Without ``allow_side_effects`` the guard
+(:func:`side_effect_guard`) decides from what happened, which the worker writes on every failure
+(the :data:`~topics.audit.MAYBE_EXECUTED_HEADER` of the result and its dead letter), and from the
+integration's metadata, in this order:
+
+1. no attempt may have had its effect (each failed before a byte was sent, or the provider
+   refused it: a 4xx, a 5xx answer, missing credentials, an invalid config) → replay;
+2. the integration has no side effect → replay;
+3. it is idempotent, or the provider deduplicates our idempotency key, and the request is
+   younger than the provider's ``idempotency_window_s`` (Stripe and YooKassa: 24 h) → replay;
+   older, it counts as non-idempotent;
+4. otherwise (an attempt may have had its effect, an OUTCOME_UNKNOWN, a record written before
+   workers said, or an integration not registered here) → refused.
+
+Every item carries its reason, shown by a dry run.
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ from enum import StrEnum
 
 from aiokafka import ConsumerRecord
 
-from integrations.base import SideEffect
+from integrations.base import IntegrationMetadata, SideEffect
 from integrations.errors import IntegrationError as RegistryError
 from integrations.registry import IntegrationRegistry
 from processors.settings import Settings
@@ -50,7 +63,7 @@ from schemas import (
     ResultStatus,
     SchemaDecodeError,
 )
-from topics.audit import REPLAY_OF_HEADER, ResultFilter
+from topics.audit import MAYBE_EXECUTED_HEADER, REPLAY_OF_HEADER, ResultFilter
 from topics.publisher import RequestPublisher
 from topics.timerange import ScanProgress, scan
 
@@ -64,6 +77,7 @@ __all__ = [
     "Verdict",
     "publish_replays",
     "replay_request",
+    "side_effect_guard",
 ]
 
 REPLAYABLE_STATUSES = frozenset(
@@ -112,6 +126,8 @@ class ReplayItem:
     """The original request's headers that the replay carries (trace context)."""
     received_at: datetime | None = None
     """Results source: when a worker received the request (its publish time is before)."""
+    maybe_executed: bool | None = None
+    """Whether an attempt may have had its side effect; ``None``: the record does not say."""
 
 
 @dataclass
@@ -149,10 +165,12 @@ class ReplayPlanner:
         registry: IntegrationRegistry,
         *,
         codec: AvroCodec | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
         self._registry = registry
         self._codec = codec or AvroCodec()
+        self._clock = clock
 
     async def plan(
         self,
@@ -233,6 +251,7 @@ class ReplayPlanner:
             integration_id=letter.integration_id, status=_status_of(letter.error.category),
             error_category=letter.error.category, error_message=letter.error.message,
             request_id=letter.request_id, verdict=Verdict.UNDECODABLE,
+            maybe_executed=_maybe_executed(record),
         )  # fmt: skip
         try:
             request = self._codec.decode(IntegrationRequest, letter.original)
@@ -258,6 +277,7 @@ class ReplayPlanner:
             error_message="" if error is None else error.message,
             request_id=str(result.request_id), received_at=result.received_at,
             verdict=Verdict.NOT_FOUND,  # until _attach_requests finds the request
+            maybe_executed=_maybe_executed(record),
         )  # fmt: skip
 
     async def _attach_requests(
@@ -309,25 +329,80 @@ class ReplayPlanner:
     # -- the side-effect guard --------------------------------------------------------------------
 
     def _guard(self, item: ReplayItem, allow_side_effects: bool) -> ReplayItem:
-        if item.verdict is not Verdict.REPLAY or item.request is None or allow_side_effects:
+        if item.verdict is not Verdict.REPLAY or item.request is None:
             return item
+        if allow_side_effects:
+            return replace(item, reason="--allow-side-effects")
         request = item.request
         try:
-            entry = self._registry.entry(request.integration_id, request.integration_version)
+            metadata = self._registry.entry(
+                request.integration_id, request.integration_version
+            ).metadata
         except RegistryError:
             try:  # the version that failed may be gone; the id's policy still applies
-                entry = self._registry.entry(request.integration_id)
+                metadata = self._registry.entry(request.integration_id).metadata
             except RegistryError:
-                return replace(item, verdict=Verdict.REFUSED, reason=(
-                    f"{request.integration_id} is not registered here, so its side effect is "
-                    "unknown; pass --allow-side-effects to replay it anyway"
-                ))  # fmt: skip
-        if entry.metadata.side_effect is SideEffect.NON_IDEMPOTENT:
-            return replace(item, verdict=Verdict.REFUSED, reason=(
-                f"{request.integration_id} is non_idempotent: running it again may repeat its "
-                "effect; pass --allow-side-effects to replay it"
-            ))  # fmt: skip
-        return item
+                metadata = None
+        unknown = item.status is ResultStatus.OUTCOME_UNKNOWN
+        maybe_executed = True if unknown else item.maybe_executed
+        allowed, reason = side_effect_guard(
+            metadata, integration_id=request.integration_id, maybe_executed=maybe_executed,
+            age=self._clock() - request.created_at,
+        )  # fmt: skip
+        return replace(item, verdict=Verdict.REPLAY if allowed else Verdict.REFUSED, reason=reason)
+
+
+def side_effect_guard(
+    metadata: IntegrationMetadata | None,
+    *,
+    integration_id: str,
+    maybe_executed: bool | None,
+    age: timedelta,
+) -> tuple[bool, str]:
+    """Whether a failed request may be replayed without ``--allow-side-effects``, and why.
+
+    ``metadata`` is ``None`` for an integration not registered here; ``maybe_executed`` is
+    ``None`` when the record does not say; ``age`` is how long ago the request was created.
+    """
+    flag = "pass --allow-side-effects to replay it anyway"
+    if maybe_executed is False:
+        return True, "no attempt may have had its effect (none reached the provider or it refused)"
+    if metadata is None:
+        return False, (
+            f"{integration_id} is not registered here, so its side effect is unknown; {flag}"
+        )
+    if metadata.side_effect is SideEffect.NONE:
+        return True, f"{integration_id} has no side effect"
+    what = "an attempt may have had its effect" if maybe_executed else (
+        "the record does not say whether an attempt had its effect (written by an older worker)"
+    )  # fmt: skip
+    if metadata.side_effect is SideEffect.IDEMPOTENT or metadata.supports_idempotency_key:
+        window = metadata.idempotency_window_s
+        if window is None:
+            return True, f"{integration_id} is idempotent"
+        hours = window / 3600
+        if age.total_seconds() <= window:
+            return True, (
+                f"{integration_id} is idempotent within its provider's {hours:g} h idempotency "
+                f"window (the request is {_age(age)} old)"
+            )
+        return False, (
+            f"{what}, and the request is {_age(age)} old: past the {hours:g} h its provider "
+            f"keeps idempotency keys, a replay may repeat the effect; {flag}"
+        )
+    return False, f"{what} and {integration_id} is non_idempotent; {flag}"
+
+
+def _age(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours >= 1 else f"{max(age.total_seconds(), 0) / 60:.0f} min"
+
+
+def _maybe_executed(record: ConsumerRecord[bytes, bytes]) -> bool | None:
+    for key, value in record.headers:
+        if key == MAYBE_EXECUTED_HEADER:
+            return value == b"1" if value in (b"0", b"1") else None
+    return None
 
 
 def replay_request(

@@ -104,6 +104,7 @@ METADATA = IntegrationMetadata(
     # Stripe replays the first answer for the same Idempotency-Key (≥24 h): no double charge.
     side_effect=SideEffect.IDEMPOTENT,
     supports_idempotency_key=True,
+    idempotency_window_s=24 * 3600,  # the provider keeps an idempotency key 24 h
     timeout_s=40.0,  # above the shared client's 30 s HTTP timeout
     max_attempts=5,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,  # safe: the same key replays

@@ -103,6 +103,7 @@ METADATA = IntegrationMetadata(
     # YooKassa dedupes by Idempotence-Key (24 h): a repeat returns the original payment.
     side_effect=SideEffect.IDEMPOTENT,
     supports_idempotency_key=True,
+    idempotency_window_s=24 * 3600,  # the provider keeps an idempotency key 24 h
     # Above the HTTP timeout (35 s), itself above YooKassa's own 30 s before it answers 500.
     timeout_s=40.0,
     # 202s count as rate limits, not attempts; this bounds 5xx / timeouts only.

@@ -103,8 +103,11 @@ def replay(
 
     It keeps the idempotency key: a request that in fact succeeded answers
     DUPLICATE without running twice. --new-idempotency-key runs it again.
-    Requests of non_idempotent (or unknown) integrations are refused unless
-    --allow-side-effects is given.
+    Without --allow-side-effects a request is replayed only when no attempt
+    may have had its effect (none reached the provider, or it refused), when
+    the integration has no side effect, or when it is idempotent and younger
+    than its provider's idempotency window (Stripe, YooKassa: 24 h); the dry
+    run says which, for each.
 
     With --source results, each request is looked up by request_id on the
     requests topic, which must still hold it (7 days by default): older ones
@@ -185,10 +188,11 @@ def _report(plan: ReplayPlan, replayed: int, *, dry_run: bool, new_key: bool) ->
     shown = plan.items if dry_run else [i for i in plan.items if i.verdict is not Verdict.REPLAY]
     if shown:
         console.print(_table(shown))
-    # One line per distinct reason, with where the records are (what an operator looks up next).
+    # One line per distinct reason, with where the records are (what an operator looks up next);
+    # a dry run also says why each replay would go ahead.
     groups: dict[tuple[Verdict, str], list[str]] = {}
     for item in shown:
-        if item.verdict is not Verdict.REPLAY:
+        if item.reason and (dry_run or item.verdict is not Verdict.REPLAY):
             groups.setdefault((item.verdict, item.reason), []).append(item.replay_of)
     for (verdict, reason), where in groups.items():
         more = f" and {len(where) - _SHOWN} more" if len(where) > _SHOWN else ""

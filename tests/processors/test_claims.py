@@ -16,10 +16,11 @@ import redis.asyncio as aioredis
 
 from integrations.base import CredentialsResolverLike, RateLimit, UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger
-from integrations.errors import TransientError
+from integrations.errors import OutcomeUnknownError, PermanentError, TransientError
 from processors.idempotency import ClaimState
-from schemas import IntegrationRequest, ResultStatus
-from support.processing import Harness, Scripted, request
+from schemas import DeadLetter, IntegrationRequest, IntegrationResult, ResultStatus
+from support.processing import CODEC, TOPICS, Harness, Scripted, request
+from topics.audit import MAYBE_EXECUTED_HEADER
 
 NON_DUPLICATE = {ResultStatus.SUCCEEDED, ResultStatus.FAILED, ResultStatus.OUTCOME_UNKNOWN}
 
@@ -141,3 +142,30 @@ async def test_a_failed_attempt_whose_lease_was_taken_over_publishes_nothing(mak
     assert len(answers) == 1, answers
     assert stalled.sink.results() == [], "the superseded attempt answered"
     assert action.calls == 1
+
+
+async def test_failures_say_whether_an_attempt_may_have_had_its_effect(make: Any) -> None:
+    # What the replay guard reads: 0 when no attempt can have had an effect, 1 when one may.
+    refused = Scripted("refused", [PermanentError("chat not found")])
+    timed_out = Scripted(
+        "timed_out",
+        [OutcomeUnknownError("read timeout"), TransientError("503")],
+        on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
+        max_attempts=2,
+    )
+    reported = Scripted("reported", [OutcomeUnknownError("read timeout")])
+    h = make(refused, timed_out, reported)
+    for action in ("refused", "timed_out", "reported"):
+        await h.send(request(action, bot=f"bot-{action}"))
+    await h.settle()
+
+    def header(topic: str) -> dict[str, bytes]:
+        found = {}
+        for value, headers in h.sink.on(topic):
+            decoded = CODEC.decode(DeadLetter if topic == TOPICS.dlq else IntegrationResult, value)
+            found[decoded.integration_id] = dict(headers)[MAYBE_EXECUTED_HEADER]
+        return found
+
+    expected = {"script_refused": b"0", "script_timed_out": b"1", "script_reported": b"1"}
+    assert header(TOPICS.results) == expected
+    assert header(TOPICS.dlq) == expected
