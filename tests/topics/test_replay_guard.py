@@ -60,5 +60,5 @@ def test_guard_decisions(
 
 
 def test_a_window_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="idempotency_window_s -1.0 must be a positive number"):
+    with pytest.raises(ValueError, match=r"idempotency_window_s -1\.0 must be a positive number"):
         metadata(idempotency_window_s=-1)
