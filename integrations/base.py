@@ -24,7 +24,7 @@ import abc
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -315,7 +315,13 @@ class BaseIntegration(abc.ABC):
     envelope, ``{"response": {"ok": True, "result": ...}}`` or
     ``{"response": {"ok": False, "error_code": N, "description": ...}}``, or raises an
     :mod:`integrations.errors` exception; the processor classifies both forms.
+
+    ``calls_through_seams`` is true for integrations whose every provider request goes through
+    the worker's HTTP seams (:mod:`integrations.http`, the Telegram backend): the idempotency
+    claim is then taken at the moment a request leaves instead of before ``execute``.
     """
+
+    calls_through_seams: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod

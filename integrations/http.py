@@ -7,7 +7,8 @@ which is how tests point an integration at a fake on 127.0.0.1). The worker buil
 ``SomeIntegration()`` used on its own falls back to clients built from default settings.
 
 Every request these clients send during an execution carries the request's W3C ``traceparent``
-(from :func:`~integrations.context.request_context`), so provider calls join the caller's trace.
+(from :func:`~integrations.context.request_context`), so provider calls join the caller's trace,
+and passes the processor's send gate first (:func:`~integrations.context.before_send`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import ClassVar
 import httpx
 
 from integrations.base import BaseIntegration
-from integrations.context import request_context
+from integrations.context import before_send, request_context
 from processors.settings import EndpointSettings, IntegrationSettings, Settings
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -31,8 +32,9 @@ def current_traceparent() -> str | None:
     return context.traceparent if context is not None else None
 
 
-async def add_traceparent(request: httpx.Request) -> None:
-    """httpx request hook: send the executing request's ``traceparent`` (unless already set)."""
+async def gate_and_trace(request: httpx.Request) -> None:
+    """httpx request hook: pass the send gate, then add the request's ``traceparent``."""
+    await before_send()
     traceparent = current_traceparent()
     if traceparent and "traceparent" not in request.headers:
         request.headers["traceparent"] = traceparent
@@ -78,7 +80,7 @@ class HttpClients:
                 limits=self._limits,
                 transport=self._transport,
                 headers={"User-Agent": "actionstream"},
-                event_hooks={"request": [add_traceparent]},
+                event_hooks={"request": [gate_and_trace]},
             )
             self._clients[service] = client
         return client
@@ -95,6 +97,8 @@ class HttpIntegration(BaseIntegration):
     Subclasses set ``service`` (the endpoint settings key, usually the credentials provider),
     ``default_base_url`` and implement ``metadata`` and ``execute`` using :attr:`http`.
     """
+
+    calls_through_seams: ClassVar[bool] = True
 
     service: ClassVar[str]
     default_base_url: ClassVar[str]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -121,8 +121,17 @@ class Executor:
             return Execution(classify(exc), metadata, None, self._clock())
         return Prepared(request, entry, config)
 
-    async def execute(self, prepared: Prepared, *, traceparent: str | None = None) -> Execution:
-        """Call the integration once with its timeout; never raises (but for cancellation)."""
+    async def execute(
+        self,
+        prepared: Prepared,
+        *,
+        traceparent: str | None = None,
+        gate: Callable[[], Awaitable[None]] | None = None,
+    ) -> Execution:
+        """Call the integration once with its timeout; never raises (but for cancellation).
+
+        ``gate`` is awaited before each provider request leaves (:mod:`processors.send_gate`).
+        """
         request, metadata = prepared.request, prepared.metadata
         secrets = SecretSet()
         started_at = self._clock()
@@ -142,6 +151,7 @@ class Executor:
                 attempt=prepared.attempt,
                 deadline=request.deadline,
                 traceparent=traceparent,
+                gate=gate,
             )
             with executing(context):
                 async with asyncio.timeout(_time_left(metadata.timeout_s, request, started_at)):

@@ -231,6 +231,11 @@ class IdempotencyStore:
             raw = b"#" + hashlib.sha256(raw).hexdigest().encode()
         return b"%s{%s}:%s" % (self._prefix, bot, raw)
 
+    @property
+    def lease_s(self) -> float:
+        """How long a claim's lease lasts without renewal."""
+        return self._lease_ms / 1000
+
     async def claim(self, bot_id: str, key: str, owner: str) -> Claim:
         """Try to take the lease on a request; ``owner`` must be unique per attempt."""
         args = (owner, self._lease_ms, self._keep_ms)

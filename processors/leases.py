@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from processors.idempotency import IdempotencyStore, IdempotencyUnavailableError
@@ -27,22 +28,44 @@ log = logging.getLogger("actionstream.leases")
 
 @dataclass(eq=False)
 class Lease:
-    """One held claim; ``lost`` turns true once a renewal was refused."""
+    """One claim; ``lost`` turns true once a renewal was refused.
+
+    ``expires_at`` is when the lease runs out by this worker's monotonic clock (measured from
+    before the claim or renewal was sent, so never later than Redis's own expiry); ``None``
+    until the claim is granted. Only started leases are renewed.
+    """
 
     bot_id: str
     key: str
     owner: str
     lost: bool = False
+    expires_at: float | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.expires_at is not None
+
+    def start(self, expires_at: float) -> None:
+        self.expires_at = expires_at
 
 
 class LeaseHeartbeat:
     """Renews the leases it holds every ``interval_s`` until they are let go."""
 
-    def __init__(self, store: IdempotencyStore, *, interval_s: float) -> None:
+    def __init__(
+        self,
+        store: IdempotencyStore,
+        *,
+        interval_s: float,
+        lease_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s!r}")
         self._store = store
         self._interval_s = interval_s
+        self._lease_s = lease_s
+        self._clock = clock
         self._held: set[Lease] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -70,13 +93,16 @@ class LeaseHeartbeat:
     async def _beat(self) -> None:
         while self._held:
             await asyncio.sleep(self._interval_s)
-            leases = [lease for lease in self._held if not lease.lost]
+            leases = [lease for lease in self._held if lease.started and not lease.lost]
+            sent_at = self._clock()
             replies = await asyncio.gather(
                 *(self._store.renew(lease.bot_id, lease.key, lease.owner) for lease in leases),
                 return_exceptions=True,
             )
             for lease, reply in zip(leases, replies, strict=True):
-                if reply is False and lease in self._held:
+                if reply is True:
+                    lease.start(sent_at + self._lease_s)
+                elif reply is False and lease in self._held:
                     lease.lost = True
                     log.warning(
                         "lease of bot %s key %r was taken over by another owner mid-call; "

@@ -34,17 +34,20 @@ and on drain or revoke only a claim whose call may have started is released as u
 **Leases live as long as their calls** (:mod:`processors.leases`). An attempt whose lease
 another owner took over does not answer the request itself: after a success its completion
 still counts if it is the first (the side effect did happen), and otherwise it publishes the
-stored result as DUPLICATE; after a failure it publishes nothing and the new owner answers.
-Either way a request never gets two non-DUPLICATE results.
+stored result as DUPLICATE. After a failure it does not drop the request (the new owner may be
+a worker that is itself about to stop): it waits on the claim like any other, and publishes the
+new owner's stored answer as DUPLICATE, or carries on if that owner let the request go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import itertools
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -74,6 +77,7 @@ from processors.retries import (
     retry_after_s,
     summarize,
 )
+from processors.send_gate import SendGate
 from processors.settings import ProcessingSettings
 from processors.tracing import parse_traceparent, trace_id
 from schemas import IntegrationError, IntegrationRequest, ResultStatus, utc_now
@@ -81,12 +85,21 @@ from schemas import IntegrationError, IntegrationRequest, ResultStatus, utc_now
 log = logging.getLogger("actionstream.processor")
 
 REDIS_BACKOFF_MAX_S = 5.0
+SUPERSEDED_WAIT_S = 0.5
 
 
 class InvalidatingResolver(CredentialsResolverLike, Protocol):
     """The credentials resolver, plus dropping cached credentials a provider rejected."""
 
     async def invalidate(self, bot_id: str, provider: str) -> None: ...
+
+
+class _Step(enum.Enum):
+    """What to do after a claim was settled."""
+
+    CALL = "call"
+    AGAIN = "again"
+    ANSWERED = "answered"
 
 
 @dataclass
@@ -106,8 +119,12 @@ class _Run:
     maybe_executed: bool = False
     held: bool = False
     """This attempt holds the claim (between the claim and its completion or release)."""
+    claimed_at: float = 0.0
+    """When the last claim was sent (monotonic): where its lease's local clock starts."""
     unsettled: bool = False
     """A call may have started and its outcome is not recorded yet (drain: release as unknown)."""
+    gate: SendGate | None = None
+    """The current attempt's send gate (it counts the requests that left)."""
 
     @property
     def record(self) -> InboundRecord:
@@ -150,9 +167,9 @@ class RequestProcessor:
         self._owner_prefix = f"{worker_id}:{uuid.uuid4().hex[:8]}"
         self._owner_ids = itertools.count(1)
         self._metrics = metrics
-        self._leases = LeaseHeartbeat(
-            idempotency, interval_s=max(0.05, settings.idempotency_lease_s / 3)
-        )
+        lease_s = idempotency.lease_s
+        interval_s = max(0.05, settings.idempotency_lease_s / 3)
+        self._leases = LeaseHeartbeat(idempotency, interval_s=interval_s, lease_s=lease_s)
 
     async def aclose(self) -> None:
         await self._leases.aclose()
@@ -186,7 +203,8 @@ class RequestProcessor:
             # as unknown only if a call may have started.
             if run.held:
                 with contextlib.suppress(Exception):
-                    unknown = run.unsettled or run.maybe_executed
+                    sent = run.unsettled or (run.gate is not None and run.gate.passed > 0)
+                    unknown = sent or run.maybe_executed
                     await asyncio.wait_for(self._release(run, unknown=unknown), timeout=2)
             raise
 
@@ -194,6 +212,7 @@ class RequestProcessor:
 
     async def _attempts(self, run: _Run, prepared: Prepared) -> None:
         metadata = prepared.metadata
+        at_send = prepared.entry.integration.calls_through_seams
         while True:
             expired = self._executor.expired(run.request, metadata)
             if expired is not None:
@@ -202,24 +221,30 @@ class RequestProcessor:
             keys = await self._limit_keys(run, prepared)
             if keys is None:
                 return  # handed to the retry topic
-            claim = await self._claim(run)
-            if claim.state is ClaimState.BUSY:
-                # Another worker holds it (e.g. the previous owner of this partition is still
-                # calling): wait, then take a fresh rate-limit slot for our own call.
-                await run.job.park(claim.retry_after_s or 1.0)
-                continue
-            if claim.state is ClaimState.DONE:
-                assert claim.result is not None
-                await self._duplicate(run, claim.result)
+            if not at_send:  # claimed here, right before the call
+                step = await self._settle(run, prepared, await self._claim(run))
+                if step is not _Step.CALL:
+                    if step is _Step.AGAIN:
+                        continue
+                    return
+            execution, gate = await self._call(run, prepared, claim_at_send=at_send)
+            refusal = gate.refusal
+            if refusal is not None and refusal.claim is not None:  # the claim was not granted
+                if await self._settle(run, prepared, refusal.claim) is _Step.AGAIN:
+                    continue
                 return
-            if claim.state is ClaimState.ACQUIRED_AFTER_UNKNOWN and not self._may_reexecute(
-                metadata
-            ):
-                await self._unknown_outcome(run, prepared, "an earlier attempt was interrupted")
-                return
-            execution = await self._call(run, prepared)
+            if refusal is not None or (at_send and not gate.passed):
+                execution = self._not_sent(execution, gate)
             outcome = execution.outcome
             if outcome.succeeded:
+                if not run.held:  # it succeeded without a provider request: claim to answer once
+                    claim = await gate.claim_now()
+                    assert claim is not None
+                    step = await self._settle(run, prepared, claim)
+                    if step is not _Step.CALL:
+                        if step is _Step.AGAIN:
+                            continue
+                        return
                 await self._outputs.result(
                     run.record, run.request, execution, received_at=run.received_at,
                     attempt=run.attempt, before_publish=lambda value: self._complete(run, value),
@@ -227,8 +252,10 @@ class RequestProcessor:
                 return
             run.history.append(Attempt.of(run.attempt, outcome, execution.finished_at))
             run.maybe_executed = run.maybe_executed or outcome.maybe_executed
-            if not await self._let_go(run, unknown=outcome.maybe_executed):
-                return  # superseded: the owner that took over answers the request
+            if run.held and not await self._let_go(run, unknown=outcome.maybe_executed):
+                # Superseded: wait for the new owner's answer on the claim (DONE → DUPLICATE).
+                await run.job.park(SUPERSEDED_WAIT_S)
+                continue
             delay = await self._delay_for(run, metadata, outcome, keys)
             if delay is None:
                 await self._fail(run, execution)
@@ -240,38 +267,102 @@ class RequestProcessor:
             if not await self._wait(run, delay):
                 return
 
+    async def _settle(self, run: _Run, prepared: Prepared, claim: Claim) -> _Step:
+        """Act on a claim: call on a grant, else wait (BUSY) or answer (DONE, unknown)."""
+        if claim.state is ClaimState.BUSY:
+            # Another worker holds it (e.g. the previous owner of this partition is still
+            # calling): wait, then take a fresh rate-limit slot for our own call.
+            await run.job.park(claim.retry_after_s or 1.0)
+            return _Step.AGAIN
+        if claim.state is ClaimState.DONE:
+            assert claim.result is not None
+            await self._duplicate(run, claim.result)
+            return _Step.ANSWERED
+        if not self._grants(claim, prepared.metadata):
+            await self._unknown_outcome(run, prepared, "an earlier attempt was interrupted")
+            return _Step.ANSWERED
+        return _Step.CALL
+
+    def _grants(self, claim: Claim, metadata: IntegrationMetadata) -> bool:
+        """Whether a claim lets this attempt call the provider."""
+        if claim.state is ClaimState.ACQUIRED_AFTER_UNKNOWN:
+            return self._may_reexecute(metadata)
+        return claim.state is ClaimState.ACQUIRED
+
     async def _claim(self, run: _Run) -> Claim:
         """Claim the request for one call; a new owner id per attempt."""
         run.owner = f"{self._owner_prefix}:{next(self._owner_ids)}"
         bot, key, owner = run.request.bot_id, run.key, run.owner
+        claimed_at = time.monotonic()
         claim: Claim = await self._redis(run, lambda: self._store.claim(bot, key, owner))
         run.claim = claim
+        run.claimed_at = claimed_at
         run.held = claim.state in (ClaimState.ACQUIRED, ClaimState.ACQUIRED_AFTER_UNKNOWN)
         return claim
 
-    async def _call(self, run: _Run, prepared: Prepared) -> Execution:
-        """One call, its lease kept alive meanwhile."""
+    async def _call(
+        self, run: _Run, prepared: Prepared, *, claim_at_send: bool
+    ) -> tuple[Execution, SendGate]:
+        """One call through a send gate, its lease kept alive meanwhile."""
         prepared.attempt = run.attempt
         lease = Lease(run.request.bot_id, run.key, run.owner)
-        run.unsettled = True
+        lease_s = self._store.lease_s
+        if claim_at_send:
+
+            async def claim() -> Claim:
+                claimed = await self._claim(run)
+                lease.owner = run.owner
+                return claimed
+
+            gate = SendGate(
+                lease, lease_s=lease_s, claim=claim,
+                grants=lambda c: self._grants(c, prepared.metadata),
+            )  # fmt: skip
+        else:
+            lease.start(run.claimed_at + lease_s)
+            gate = SendGate(lease, lease_s=lease_s)
+            run.unsettled = True
+        run.gate = gate
         with self._leases.hold(lease):
-            execution = await self._executor.execute(prepared, traceparent=run.traceparent)
-        self._metrics.executed(execution)
+            execution = await self._executor.execute(
+                prepared, traceparent=run.traceparent, gate=gate
+            )
+        if gate.refusal is None or gate.refusal.claim is None:  # not timed: never called
+            self._metrics.executed(execution)
         if lease.lost:
             log.warning(
                 "request %s of bot %s: another worker took the lease over during the call",
                 run.request.request_id,
                 run.request.bot_id,
             )
-        return execution
+        return execution, gate
+
+    def _not_sent(self, execution: Execution, gate: SendGate) -> Execution:
+        """The attempt as the gate saw it: refused, or with no request that left the worker."""
+        if gate.refusal is None:
+            if not execution.outcome.maybe_executed:
+                return execution
+            outcome = replace(execution.outcome, maybe_executed=False)
+        else:
+            error = TypedError(
+                f"{execution.metadata.id if execution.metadata else 'the call'}: "
+                f"not sent: {gate.refusal.reason}",
+                code=503,
+            )
+            outcome = replace(
+                classify(error), category=OutcomeCategory.TRANSIENT, retryable=True,
+                maybe_executed=gate.passed > 0,
+            )  # fmt: skip
+        return replace(execution, outcome=outcome)
 
     async def _let_go(self, run: _Run, *, unknown: bool) -> bool:
         """Release the claim after a failed attempt; ``False`` if another owner holds it now."""
         released: bool = await self._release(run, unknown=unknown)
         run.held = run.unsettled = False
+        run.gate = None
         if not released:
             log.warning(
-                "request %s of bot %s was taken over by another owner; leaving it to that owner",
+                "request %s of bot %s was taken over by another owner; waiting for its answer",
                 run.request.request_id,
                 run.request.bot_id,
             )

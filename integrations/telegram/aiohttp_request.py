@@ -21,6 +21,8 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from integrations.context import before_send
+
 TraceparentGetter = Callable[[], str | None]
 
 # Failures that happen before a request could reach Telegram.
@@ -119,6 +121,7 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
+        await before_send()  # the last moment before the request leaves (processors.send_gate)
         headers = None
         if self._traceparent is not None and (value := self._traceparent()):
             headers = {"traceparent": value}

@@ -45,6 +45,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import ClassVar
 from uuid import UUID
 
 import httpx
@@ -256,6 +257,8 @@ class TelegramIntegration(BaseIntegration):
     ``TelegramSendMessageIntegration()``), a pool is built on first use from the environment's
     settings, one per event loop, since an httpx client belongs to the loop it first ran on.
     """
+
+    calls_through_seams: ClassVar[bool] = True
 
     def __init__(self, pool: TelegramClientPool | None = None) -> None:
         self._pool = pool

@@ -4,7 +4,8 @@ Over real loopback sockets: a closed port (refused), a server that answers the T
 with garbage, a pool whose only connection is busy (pool timeout). The counter-case, a server
 that reads the request and hangs up without answering, may have executed it. The httpx path is
 every HTTP integration's (integrations/http.py, classified by integrations/outcome.py); the
-aiohttp path is Telegram's (integrations/telegram/aiohttp_request.py, mapped by its client).
+aiohttp path is Telegram's (integrations/telegram/aiohttp_request.py, mapped by its client). Both
+pass the processor's send gate first, and a closed gate stops the request before it leaves.
 DNS failures raise the same exception classes as a refused connection (httpx.ConnectError,
 aiohttp.ClientConnectorDNSError, a ClientConnectorError); they are covered by class below,
 since a real lookup would leave loopback.
@@ -22,6 +23,8 @@ import httpx
 import pytest
 from telegram.error import TelegramError
 
+from integrations.context import RequestContext, SendRefusedError, executing
+from integrations.http import HttpClients
 from integrations.outcome import classify
 from integrations.telegram.aiohttp_request import AiohttpRequest
 from integrations.telegram.client import map_telegram_error
@@ -157,3 +160,46 @@ def test_dns_failures_are_not_executed(exc: BaseException) -> None:
         wrapped.__cause__ = exc
         exc = map_telegram_error(wrapped, method="sendMessage")
     assert classify(exc).maybe_executed is False
+
+
+async def httpx_post(url: str) -> None:
+    clients = HttpClients()  # the worker's clients, with the gate in their request hook
+    try:
+        await clients.client("svc", url).post(url, json={"n": 1})
+    finally:
+        await clients.aclose()
+
+
+async def aiohttp_post(url: str) -> None:
+    request = AiohttpRequest(
+        connection_pool_size=1, connect_timeout=1.0, read_timeout=2.0, write_timeout=2.0,
+        media_write_timeout=2.0, pool_timeout=0.2,
+    )  # fmt: skip
+    await request.initialize()
+    try:
+        await request.do_request(url, "POST")
+    finally:
+        await request.shutdown()
+
+
+SENDS = {"httpx": httpx_post, "aiohttp": aiohttp_post}
+
+
+@pytest.mark.parametrize("path", SENDS)
+async def test_a_closed_send_gate_stops_the_request_before_it_leaves(path: str, serve: Any) -> None:
+    # The processor's gate (processors/send_gate.py) refuses: no claim, or a lease gone.
+    arrived: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        arrived.append(await reader.read(65536))
+        writer.close()
+
+    async def refuse() -> None:
+        raise SendRefusedError("not sent: the lease ran out before the request could leave")
+
+    url = f"http://127.0.0.1:{await serve(record)}/x"
+    context = RequestContext(request_id="r-1", bot_id="bot-1", idempotency_key="r-1", gate=refuse)
+    with executing(context), pytest.raises(SendRefusedError):
+        await SENDS[path](url)
+    await asyncio.sleep(0.1)
+    assert arrived == []

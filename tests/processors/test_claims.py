@@ -124,7 +124,7 @@ async def test_a_lease_taken_over_mid_call_yields_to_the_first_answer(make: Any)
     assert action.calls == 1
 
 
-async def test_a_failed_attempt_whose_lease_was_taken_over_publishes_nothing(make: Any) -> None:
+async def test_a_failed_attempt_whose_lease_was_taken_over_passes_the_answer_on(make: Any) -> None:
     action = Slow(
         "stalled_fail", [TransientError("503")], delay_s=1.5,
         on_unknown_outcome=UnknownOutcomePolicy.REPORT,
@@ -140,7 +140,27 @@ async def test_a_failed_attempt_whose_lease_was_taken_over_publishes_nothing(mak
     await taker.settle()
     answers = [r for h in (stalled, taker) for r in h.sink.results() if r.status in NON_DUPLICATE]
     assert len(answers) == 1, answers
-    assert stalled.sink.results() == [], "the superseded attempt answered"
+    # The superseded attempt waited for the taker's answer and passed it on.
+    assert [r.status for r in stalled.sink.results()] == [ResultStatus.DUPLICATE]
+    assert action.calls == 1
+
+
+async def test_a_failed_attempt_whose_new_owner_vanished_still_answers(make: Any) -> None:
+    # The owner that took the lease over never answers (a worker stopped right after its claim):
+    # the superseded attempt must not drop the request on the assumption that it will.
+    action = Slow(
+        "vanished", [TransientError("503")], delay_s=1.5,
+        on_unknown_outcome=UnknownOutcomePolicy.REPORT,
+    )  # fmt: skip
+    stalled = make(action, idempotency_lease_s=30)  # store lease 0.5 s, heartbeat every 10 s
+    req = request("vanished")
+    await stalled.send(req)
+    await wait_for(lambda: action.started == 1)
+    await asyncio.sleep(0.7)
+    ghost = await stalled.store.claim(req.bot_id, str(req.request_id), "ghost")
+    assert ghost.state is ClaimState.ACQUIRED_AFTER_UNKNOWN
+    await stalled.settle()
+    assert [r.status for r in stalled.sink.results()] == [ResultStatus.OUTCOME_UNKNOWN]
     assert action.calls == 1
 
 

@@ -1,0 +1,92 @@
+"""The last check before a provider request leaves the worker.
+
+Both HTTP seams (the httpx clients of :mod:`integrations.http` and the Telegram aiohttp backend)
+await :func:`integrations.context.before_send` right before a request is handed to a connection.
+During an execution the processor answers there with one :class:`SendGate`:
+
+- **The claim is taken there**, for integrations whose every provider request goes through those
+  seams (:attr:`~integrations.base.BaseIntegration.calls_through_seams`). A held claim then means
+  "a request was about to leave": a worker killed before that moment leaves no claim behind, so
+  its request runs again cleanly instead of coming back as ``OUTCOME_UNKNOWN``. Other
+  integrations are claimed by the processor just before the call, and the gate only checks.
+- **Every request checks that this worker still owns the call**: its lease was not lost to
+  another owner, and has not run out by this worker's own clock. A worker that stalled past its
+  lease (SIGSTOP, a long GC pause, a starved loop) could otherwise wake up and send a message
+  that the new owner already reported, or send it after the bot's next one.
+
+A refusal raises :class:`~integrations.context.SendRefusedError` inside the integration, which
+reports some error; the processor then goes by :attr:`SendGate.refusal` instead, since nothing
+was sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from integrations.context import SendRefusedError
+from processors.idempotency import Claim
+from processors.leases import Lease
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why the gate stopped a request: the claim was not granted, or the lease is gone."""
+
+    claim: Claim | None
+    """The claim the gate was refused (BUSY, DONE, or an unknown outcome not to repeat)."""
+    reason: str
+
+
+class SendGate:
+    """One execution's gate: claims on first use (if asked to) and checks the lease every time."""
+
+    def __init__(
+        self,
+        lease: Lease,
+        *,
+        lease_s: float,
+        claim: Callable[[], Awaitable[Claim]] | None = None,
+        grants: Callable[[Claim], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lease = lease
+        self._lease_s = lease_s
+        self._margin_s = min(1.0, lease_s / 10)
+        self._claim = claim
+        self._grants = grants or (lambda _claim: True)
+        self._clock = clock
+        self.refusal: Refusal | None = None
+        self.passed = 0
+        """Requests let through: more than none means a call may have reached the provider."""
+
+    @property
+    def claimed(self) -> bool:
+        return self.lease.started
+
+    async def claim_now(self) -> Claim | None:
+        """Take the claim if it is the gate's to take and not taken yet; ``None`` otherwise."""
+        if self._claim is None:
+            return None
+        claim_fn, self._claim = self._claim, None
+        started = self._clock()
+        claim = await claim_fn()
+        if self._grants(claim):
+            self.lease.start(started + self._lease_s)
+        return claim
+
+    async def __call__(self) -> None:
+        if self.refusal is None:
+            claim = await self.claim_now()
+            if claim is not None and not self.claimed:
+                self.refusal = Refusal(claim, f"claim not granted ({claim.state.value})")
+            elif self.lease.lost:
+                self.refusal = Refusal(None, "another owner took the lease over")
+            elif (expires_at := self.lease.expires_at) is not None and (
+                self._clock() >= expires_at - self._margin_s
+            ):
+                self.refusal = Refusal(None, "the lease ran out before the request could leave")
+        if self.refusal is not None:
+            raise SendRefusedError(f"not sent: {self.refusal.reason}")
+        self.passed += 1
