@@ -24,13 +24,16 @@ import abc
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from integrations.bot_logger import BotLogger
 from integrations.validation import check_config_schema, validate_config
+
+if TYPE_CHECKING:
+    from integrations.resources import Resources
 
 __all__ = [
     "BaseIntegration",
@@ -43,7 +46,6 @@ __all__ = [
     "SideEffect",
     "UnknownOutcomePolicy",
     "parse_version",
-    "version_key",
 ]
 
 
@@ -139,11 +141,6 @@ def parse_version(version: str) -> VersionKey:
         tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
     )
     return (int(match["major"]), int(match["minor"]), int(match["patch"]), 0 if pre else 1, ids)
-
-
-def version_key(version: str) -> VersionKey:
-    """Alias of :func:`parse_version`, for ``sorted(versions, key=version_key)``."""
-    return parse_version(version)
 
 
 class RateLimit(BaseModel):
@@ -322,6 +319,9 @@ class BaseIntegration(abc.ABC):
     """
 
     calls_through_seams: ClassVar[bool] = False
+
+    def bind(self, resources: Resources) -> None:  # noqa: B027 - optional hook, empty by default
+        """Receive the worker's shared clients at start-up; takes nothing by default."""
 
     @property
     @abc.abstractmethod

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 
 from integrations.base import BaseIntegration
 from integrations.context import before_send, request_context
-from processors.settings import EndpointSettings, IntegrationSettings, Settings
+from integrations.settings import EndpointSettings, IntegrationsEnvironment, IntegrationSettings
+
+if TYPE_CHECKING:
+    from integrations.resources import Resources
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -109,8 +112,11 @@ class HttpIntegration(BaseIntegration):
         self._fallback: dict[int, HttpClients] = {}
 
     def configure(self, clients: HttpClients) -> None:
-        """Use the worker's shared clients (called once at start-up)."""
+        """Use ``clients`` from now on (by hand; the worker calls :meth:`bind`)."""
         self._clients = clients
+
+    def bind(self, resources: Resources) -> None:
+        self.configure(resources.http)
 
     @property
     def clients(self) -> HttpClients:
@@ -121,7 +127,7 @@ class HttpIntegration(BaseIntegration):
         loop = id(asyncio.get_running_loop())
         fallback = self._fallback.get(loop)
         if fallback is None:
-            fallback = HttpClients.from_settings(Settings().integrations)
+            fallback = HttpClients.from_settings(IntegrationsEnvironment().integrations)
             self._fallback[loop] = fallback
         return fallback
 

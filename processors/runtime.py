@@ -13,13 +13,11 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-import integrations.telegram
 from integrations.base import BaseIntegration
 from integrations.credentials import CredentialsResolver
 from integrations.discovery import BUILTIN_SERVICES, discover
-from integrations.http import HttpClients, HttpIntegration, current_traceparent
 from integrations.registry import IntegrationRegistry
-from integrations.telegram import TelegramClientPool
+from integrations.resources import Resources
 from processors.executor import Executor
 from processors.idempotency import IdempotencyStore
 from processors.metrics import PrometheusMetrics, RuntimeCollector
@@ -43,8 +41,7 @@ class Runtime:
     registry: IntegrationRegistry
     redis: aioredis.Redis
     resolver: CredentialsResolver
-    telegram: TelegramClientPool
-    http: HttpClients
+    resources: Resources
     codec: AvroCodec
     schema_registry: SchemaRegistryClient | None
     processor: RequestProcessor
@@ -63,15 +60,13 @@ class Runtime:
         # Logs each unavailable service once, with its install hint.
         discover(registry, (*BUILTIN_SERVICES, *settings.integrations.extra_modules))
         redis = _redis(settings)
-        resolver = CredentialsResolver.from_settings(settings, redis)
+        resolver = CredentialsResolver.from_settings(
+            settings.credentials, redis, dev_mode=settings.dev_mode
+        )
         metrics = PrometheusMetrics(known=registry.__contains__)
-        # Telegram calls carry the request's W3C traceparent (HttpClients add it themselves).
-        telegram = TelegramClientPool(settings.telegram, traceparent=current_traceparent)
-        integrations.telegram.configure(telegram)
-        http = HttpClients.from_settings(settings.integrations)
+        resources = Resources.open(settings.integrations, settings.telegram)
         for integration in _all_integrations(registry):
-            if isinstance(integration, HttpIntegration):
-                integration.configure(http)
+            integration.bind(resources)
         schema_registry = _schema_registry(settings)
         codec = await _codec(settings, schema_registry)
         outputs = Outputs(
@@ -115,7 +110,7 @@ class Runtime:
             RuntimeCollector(schedulers, resolver.stats, lambda: len(registry.unavailable()))
         )
         return cls(
-            settings, registry, redis, resolver, telegram, http, codec, schema_registry,
+            settings, registry, redis, resolver, resources, codec, schema_registry,
             processor, schedulers, metrics,
         )  # fmt: skip
 
@@ -136,8 +131,7 @@ class Runtime:
         await self.processor.aclose()
         if self.schema_registry is not None:
             await self.schema_registry.aclose()
-        await self.telegram.aclose()
-        await self.http.aclose()
+        await self.resources.aclose()
         await self.resolver.aclose()
         await self.redis.aclose()
 

@@ -1,5 +1,9 @@
 """Settings: one pydantic-settings model, read once at start-up and passed down.
 
+Each section lives beside the code that uses it (``topics.settings``, ``integrations.settings``,
+``integrations.telegram.settings``, ``integrations.credentials.settings``); this module only adds
+the worker's own sections and assembles them.
+
 Environment variables use the prefix ``ACTIONSTREAM_`` and ``__`` between nested models, e.g.
 ``ACTIONSTREAM_KAFKA__BOOTSTRAP_SERVERS`` or ``ACTIONSTREAM_REDIS__URL``. Defaults point at the
 local stack started by ``make up``.
@@ -8,36 +12,29 @@ local stack started by ``make up``.
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integrations.credentials.settings import CredentialsSettings
+from integrations.settings import EndpointSettings, IntegrationSettings
+from integrations.telegram.settings import TelegramSettings
+from topics.settings import KafkaSettings, SchemaRegistrySettings, TopicSettings
 
-class KafkaSettings(BaseModel):
-    """Where the broker is and how the worker joins it."""
-
-    bootstrap_servers: str = "127.0.0.1:9092"
-    client_id: str = "actionstream"
-    consumer_group: str = "actionstream-workers"
-    request_timeout_ms: int = 30_000
-    # A crashed worker's partitions move to the others after the session timeout: keep it short
-    # (Faust's default is 60 s). The rebalance timeout must exceed the rebalance grace period.
-    session_timeout_s: float = Field(default=10.0, gt=0)
-    heartbeat_interval_s: float = Field(default=3.0, gt=0)
-    rebalance_timeout_s: float = Field(default=30.0, gt=0)
-    # How often finished offsets are committed (with the finished offsets above them): what a
-    # crash makes us redo, as DUPLICATEs. Measured with two workers and kill -9 (issue 12):
-    # 1 s redid ~190 requests per kill, 0.25 s ~60. A commit is one small request to the broker.
-    commit_interval_s: float = Field(default=0.25, gt=0)
-    static_membership: bool = Field(
-        default=True,
-        description="join as a static member (group.instance.id = '<consumer_group>:<worker "
-        "id>'): a worker restarted under the same id within session_timeout_s gets its "
-        "partitions back with no rebalance; a worker that stops for good keeps them until "
-        "session_timeout_s ends. Needs a stable, unique ACTIONSTREAM_WORKER__ID per worker",
-    )
+__all__ = [
+    "CredentialsSettings",
+    "EndpointSettings",
+    "IntegrationSettings",
+    "KafkaSettings",
+    "ProcessingSettings",
+    "RedisSettings",
+    "SchemaRegistrySettings",
+    "Settings",
+    "TelegramSettings",
+    "TopicSettings",
+    "WorkerSettings",
+]
 
 
 class RedisSettings(BaseModel):
@@ -45,96 +42,6 @@ class RedisSettings(BaseModel):
 
     url: str = "redis://127.0.0.1:6379/0"
     socket_timeout_s: float = 5.0
-
-
-class TopicSettings(BaseModel):
-    """Topic names and sizing; every topic is keyed by bot_id."""
-
-    requests: str = "integration.requests"
-    results: str = "integration.results"
-    retry: str = "integration.retry"
-    dlq: str = "integration.dlq"
-    partitions: int = Field(default=6, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
-
-
-class SchemaRegistrySettings(BaseModel):
-    """An optional Confluent Schema Registry; without a URL, events use single-object framing."""
-
-    url: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    timeout_s: float = Field(default=5.0, gt=0)
-    auto_register: bool = True
-
-
-class TelegramSettings(BaseModel):
-    """Telegram Bot API endpoint; point it at a local Bot API server or a fake in tests.
-
-    One HTTP connection pool serves every bot token (``connection_pool_size`` should be at least
-    the worker's ``max_in_flight``). ``read_timeout_s`` stays below the integrations'
-    ``timeout_s`` so a slow Telegram surfaces as a "maybe delivered" timeout, not a cancellation.
-    """
-
-    base_url: str = "https://api.telegram.org/bot"
-    base_file_url: str = "https://api.telegram.org/file/bot"
-    max_cached_bots: int = Field(default=1024, ge=1)
-    connection_pool_size: int = Field(default=512, ge=1)
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    read_timeout_s: float = Field(default=10.0, gt=0)
-    write_timeout_s: float = Field(default=10.0, gt=0)
-    media_write_timeout_s: float = Field(default=30.0, gt=0)  # uploads of photos / documents
-    pool_timeout_s: float = Field(default=2.0, gt=0)  # waiting for a free pooled connection
-
-
-class CredentialsSettings(BaseModel):
-    """Where bot credentials come from and how they are cached (see ``integrations.credentials``).
-
-    ``encryption_key`` (``ACTIONSTREAM_CREDENTIALS__ENCRYPTION_KEY``) is 32 random bytes in urlsafe
-    base64, the same on every worker; generate one with
-    ``python -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"``.
-    Without it the worker refuses to start unless ``dev_mode`` is on.
-    """
-
-    source: Literal["file", "env", "http"] = "file"
-    file_path: Path = Path("credentials.json")
-    http_url: str = "http://127.0.0.1:8000/internal/credentials"
-    http_token: SecretStr | None = None
-    http_timeout_s: float = 5.0
-    encryption_key: SecretStr | None = None
-    cache_ttl_s: int = Field(default=300, ge=1)
-    negative_ttl_s: int = Field(default=15, ge=1)
-    local_ttl_s: float = Field(default=5.0, ge=0)
-    local_max_entries: int = Field(default=10_000, ge=1)
-    # After a Redis failure, skip Redis (straight to the source) this long instead of paying a
-    # connect timeout on every action.
-    redis_backoff_s: float = Field(default=1.0, ge=0)
-    # With an OAuth refresher configured, renew credentials whose expires_at is this close.
-    refresh_margin_s: float = Field(default=60.0, ge=0)
-
-
-class EndpointSettings(BaseModel):
-    """Where one HTTP service is reached (tests and on-premise deployments override the URL)."""
-
-    base_url: str | None = None
-    timeout_s: float | None = Field(default=None, gt=0)
-
-
-class IntegrationSettings(BaseModel):
-    """Which integration packages a worker loads, and where their services are reached."""
-
-    extra_modules: list[str] = Field(
-        default_factory=list,
-        description="module paths whose import registers integrations, seed-style "
-        '(JSON list, e.g. ["mycompany.integrations.crm"]); entry points in the '
-        "'actionstream.integrations' group are loaded too",
-    )
-    endpoints: dict[str, EndpointSettings] = Field(
-        default_factory=dict,
-        description="per-service overrides by service name, e.g. "
-        "ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__OPENAI__BASE_URL=http://127.0.0.1:8080/v1",
-    )
-    max_connections: int = Field(default=512, ge=1)
 
 
 class WorkerSettings(BaseModel):

@@ -2,7 +2,7 @@
 
 ::
 
-    reader = AuditReader.from_settings(Settings())
+    reader = AuditReader.from_settings(ClientSettings())
     failures = ResultFilter(statuses={ResultStatus.FAILED}, bots={"bot-42"})
     async for result in reader.between(since, until, failures):
         print(result.request_id, result.error)
@@ -25,8 +25,8 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from integrations.errors import OutcomeCategory
-from processors.settings import Settings
 from schemas import AvroCodec, IntegrationResult, ResultStatus, SchemaDecodeError
+from topics.settings import StreamSettings
 from topics.timerange import ScanProgress, scan
 
 __all__ = [
@@ -167,7 +167,7 @@ class AuditReader:
         self._client_id = client_id
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AuditReader:
+    def from_settings(cls, settings: StreamSettings) -> AuditReader:
         """A reader of ``settings.topics.results`` on ``settings.kafka``'s brokers."""
         return cls(settings.kafka.bootstrap_servers, settings.topics.results)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from processors.settings import TopicSettings
+from topics.settings import TopicSettings
 
 DAY_MS = 24 * 60 * 60 * 1000
 

@@ -18,9 +18,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from integrations.registry import IntegrationRegistry
-from processors.settings import Settings
 from schemas import AvroCodec, IntegrationRequest, IntegrationResult
 from topics.results_reader import ResultWaiter
+from topics.settings import StreamSettings
 
 Headers = Mapping[str, str | bytes]
 
@@ -93,7 +93,7 @@ class RequestPublisher:
 
     Use as an async context manager::
 
-        async with RequestPublisher.from_settings(Settings()) as publisher:
+        async with RequestPublisher.from_settings(ClientSettings()) as publisher:
             request_id = await publisher.publish("bot-1", "telegram_send_message",
                                                  {"chat_id": 42, "text": "hi"})
     """
@@ -102,7 +102,7 @@ class RequestPublisher:
         self,
         producer: AIOKafkaProducer,
         *,
-        settings: Settings,
+        settings: StreamSettings,
         codec: AvroCodec | None = None,
         registry: IntegrationRegistry | None = None,
     ) -> None:
@@ -115,7 +115,7 @@ class RequestPublisher:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, registry: IntegrationRegistry | None = None
+        cls, settings: StreamSettings, *, registry: IntegrationRegistry | None = None
     ) -> RequestPublisher:
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka.bootstrap_servers,

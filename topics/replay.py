@@ -52,9 +52,8 @@ from enum import StrEnum
 from aiokafka import ConsumerRecord
 
 from integrations.base import IntegrationMetadata, SideEffect
-from integrations.errors import IntegrationError as RegistryError
+from integrations.errors import IntegrationError
 from integrations.registry import IntegrationRegistry
-from processors.settings import Settings
 from schemas import (
     AvroCodec,
     DeadLetter,
@@ -65,6 +64,7 @@ from schemas import (
 )
 from topics.audit import MAYBE_EXECUTED_HEADER, REPLAY_OF_HEADER, ResultFilter
 from topics.publisher import RequestPublisher
+from topics.settings import StreamSettings
 from topics.timerange import ScanProgress, scan
 
 __all__ = [
@@ -161,7 +161,7 @@ class ReplayPlanner:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: StreamSettings,
         registry: IntegrationRegistry,
         *,
         codec: AvroCodec | None = None,
@@ -338,10 +338,10 @@ class ReplayPlanner:
             metadata = self._registry.entry(
                 request.integration_id, request.integration_version
             ).metadata
-        except RegistryError:
+        except IntegrationError:
             try:  # the version that failed may be gone; the id's policy still applies
                 metadata = self._registry.entry(request.integration_id).metadata
-            except RegistryError:
+            except IntegrationError:
                 metadata = None
         unknown = item.status is ResultStatus.OUTCOME_UNKNOWN
         maybe_executed = True if unknown else item.maybe_executed

@@ -18,7 +18,7 @@ from integrations.credentials.sources import CredentialsSource, build_source
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from processors.settings import Settings
+    from integrations.credentials.settings import CredentialsSettings
 
 
 class CredentialsRefresher(Protocol):
@@ -65,15 +65,19 @@ class CredentialsResolver:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, redis: Redis, *, refresher: CredentialsRefresher | None = None
+        cls,
+        config: CredentialsSettings,
+        redis: Redis,
+        *,
+        dev_mode: bool = False,
+        refresher: CredentialsRefresher | None = None,
     ) -> CredentialsResolver:
-        """Build from ``Settings``; raises ``CredentialsConfigError`` for a missing key or token.
+        """Build from settings; raises ``CredentialsConfigError`` for a missing key or token.
 
         ``redis`` stays the caller's to close; :meth:`aclose` closes the source it builds.
         """
-        config = settings.credentials
         # The key first: refuse to start before any connection is opened.
-        cipher = EntryCipher.from_settings(config.encryption_key, dev_mode=settings.dev_mode)
+        cipher = EntryCipher.from_settings(config.encryption_key, dev_mode=dev_mode)
         cache = CredentialsCache(
             redis,
             cipher,

@@ -1,11 +1,7 @@
 """Telegram integrations (python-telegram-bot), registered seed-style on import.
 
-The worker hands them its client pool at start-up::
-
-    pool = TelegramClientPool(settings.telegram)
-    integrations.telegram.configure(pool)
-    ...
-    await pool.aclose()  # at shutdown
+The worker binds its client pool to them at start-up (``integration.bind(resources)``, see
+:mod:`integrations.resources`).
 """
 
 from integrations.registry import registry
@@ -19,7 +15,6 @@ __all__ = [
     "TelegramIntegration",
     "TelegramSendMessageIntegration",
     "TelegramSendPhotoIntegration",
-    "configure",
 ]
 
 send_message = TelegramSendMessageIntegration()
@@ -27,9 +22,3 @@ send_photo = TelegramSendPhotoIntegration()
 
 registry.register(send_message)
 registry.register(send_photo)
-
-
-def configure(pool: TelegramClientPool) -> None:
-    """Give the registered Telegram integrations the worker's pool (call once at start-up)."""
-    for integration in (send_message, send_photo):
-        integration.configure(pool)

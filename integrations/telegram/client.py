@@ -10,10 +10,11 @@ costs a getMe per token; sending works without it) and never ``shutdown()`` one 
 would close the shared client under every other Bot); :meth:`TelegramClientPool.aclose` closes
 the shared request once, at worker shutdown.
 
-**The seam.** The worker builds one pool from ``Settings.telegram`` and hands it to the Telegram
-integrations: ``integrations.telegram.configure(pool)``, or ``TelegramSendMessageIntegration(pool)``
-when building them by hand. Seed-style ``TelegramSendMessageIntegration()`` still works: it
-builds its own pool from the environment's settings on first use.
+**The seam.** The worker builds one pool from ``Settings.telegram`` and hands it to every
+integration in its :class:`~integrations.resources.Resources` (``bind``); by hand, pass it to
+``TelegramSendMessageIntegration(pool)`` or ``configure(pool)``. Seed-style
+``TelegramSendMessageIntegration()`` still works: it builds its own pool from the environment's
+settings on first use.
 
 **Errors.** :func:`map_telegram_error` turns python-telegram-bot's exceptions into ours:
 
@@ -45,7 +46,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
 import httpx
@@ -62,9 +63,12 @@ from integrations.errors import (
     RateLimitedError,
     TransientError,
 )
-from processors.settings import Settings, TelegramSettings
 
 from .aiohttp_request import NOT_SENT, AiohttpRequest, TraceparentGetter
+from .settings import TelegramEnvironment, TelegramSettings
+
+if TYPE_CHECKING:
+    from integrations.resources import Resources
 
 __all__ = [
     "TELEGRAM_RATE_LIMITS",
@@ -253,7 +257,8 @@ TELEGRAM_RATE_LIMITS = (
 class TelegramIntegration(BaseIntegration):
     """Base of the Telegram actions: the client-pool seam and the credentials lookup.
 
-    Pass the worker's pool to the constructor or to :meth:`configure`. Without one (seed-style
+    The worker binds its pool (:meth:`bind`); by hand, pass one to the constructor or to
+    :meth:`configure`. Without one (seed-style
     ``TelegramSendMessageIntegration()``), a pool is built on first use from the environment's
     settings, one per event loop, since an httpx client belongs to the loop it first ran on.
     """
@@ -265,17 +270,20 @@ class TelegramIntegration(BaseIntegration):
         self._fallback: tuple[asyncio.AbstractEventLoop, TelegramClientPool] | None = None
 
     def configure(self, pool: TelegramClientPool) -> None:
-        """Use ``pool`` (the worker's, built from ``Settings.telegram``) from now on."""
+        """Use ``pool`` from now on (by hand; the worker calls :meth:`bind`)."""
         self._pool = pool
+
+    def bind(self, resources: Resources) -> None:
+        self.configure(resources.telegram)
 
     @property
     def pool(self) -> TelegramClientPool:
-        """The injected pool, or this loop's fallback built from ``Settings()`` (environment)."""
+        """The injected pool, or this loop's fallback built from the environment."""
         if self._pool is not None:
             return self._pool
         loop = asyncio.get_running_loop()
         if self._fallback is None or self._fallback[0] is not loop:
-            self._fallback = (loop, TelegramClientPool(Settings().telegram))
+            self._fallback = (loop, TelegramClientPool(TelegramEnvironment().telegram))
         return self._fallback[1]
 
     async def aclose(self) -> None:

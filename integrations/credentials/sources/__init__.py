@@ -12,7 +12,7 @@ from integrations.credentials.sources.http import HttpCredentialsSource
 from integrations.credentials.sources.memory import MemoryCredentialsSource
 
 if TYPE_CHECKING:
-    from processors.settings import CredentialsSettings
+    from integrations.credentials.settings import CredentialsSettings
 
 __all__ = [
     "CredentialsSource",

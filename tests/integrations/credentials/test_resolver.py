@@ -350,7 +350,7 @@ async def test_from_settings_refuses_to_start_without_a_key(
     redis_client: aioredis.Redis,
 ) -> None:
     with pytest.raises(CredentialsConfigError) as caught:
-        CredentialsResolver.from_settings(Settings(), redis_client)
+        CredentialsResolver.from_settings(Settings().credentials, redis_client)
 
     assert "ACTIONSTREAM_CREDENTIALS__ENCRYPTION_KEY" in str(caught.value)
     assert "urandom(32)" in str(caught.value)
@@ -365,7 +365,9 @@ async def test_from_settings_in_dev_mode_warns_and_works(
     settings = Settings(dev_mode=True, credentials=CredentialsSettings(file_path=path))
 
     with caplog.at_level(logging.WARNING):
-        resolver = CredentialsResolver.from_settings(settings, redis_client)
+        resolver = CredentialsResolver.from_settings(
+            settings.credentials, redis_client, dev_mode=settings.dev_mode
+        )
     try:
         assert await resolver.get_default_for(bot_id=bot_id, **TG) == {"token": "t"}
     finally:
@@ -384,7 +386,7 @@ async def test_from_settings_reads_the_documented_environment(
     monkeypatch.setenv("ACTIONSTREAM_CREDENTIALS__FILE_PATH", str(path))
     monkeypatch.setenv("ACTIONSTREAM_CREDENTIALS__NEGATIVE_TTL_S", "3")
 
-    resolver = CredentialsResolver.from_settings(Settings(), redis_client)
+    resolver = CredentialsResolver.from_settings(Settings().credentials, redis_client)
     try:
         assert await resolver.get_default_for(bot_id=bot_id, **TG) == {"token": "t"}
         assert await resolver.get_default_for(bot_id=bot(), **TG) is None

@@ -21,9 +21,11 @@ from integrations.errors import (
     RateLimitedError,
     TransientError,
 )
+from integrations.http import HttpClients
 from integrations.outcome import OutcomeCategory, classify
 from integrations.registry import IntegrationRegistry
-from integrations.telegram.client import TelegramClientPool
+from integrations.resources import Resources
+from integrations.telegram.client import TelegramClientPool, TelegramIntegration
 from integrations.telegram.fake import FakeTelegram
 from integrations.telegram.send_message import METADATA, TelegramSendMessageIntegration
 from processors.settings import TelegramSettings
@@ -153,7 +155,7 @@ def test_metadata_follows_the_seed_and_registers() -> None:
     assert registry.metadata("telegram_send_message") == meta
 
 
-async def test_package_registers_both_actions_and_configure_injects_the_pool(
+async def test_package_registers_both_actions_and_bind_injects_the_pool(
     pool: TelegramClientPool, fake: FakeTelegram, logger: BotLogger
 ) -> None:
     from integrations.discovery import discover
@@ -161,12 +163,11 @@ async def test_package_registers_both_actions_and_configure_injects_the_pool(
     registry = IntegrationRegistry()
     discover(registry)
     assert {"telegram_send_message", "telegram_send_photo"} <= set(registry.ids())
-    import integrations.telegram as telegram_package
-
-    telegram_package.configure(pool)
+    resources = Resources(http=HttpClients(), telegram=pool)
     for integration_id in ("telegram_send_message", "telegram_send_photo"):
         integration = registry.get(integration_id)
-        assert isinstance(integration, telegram_package.TelegramIntegration)
+        integration.bind(resources)
+        assert isinstance(integration, TelegramIntegration)
         assert integration.pool is pool
     await registry.get("telegram_send_message").execute(
         {"chat_id": 1, "text": "via registry"},

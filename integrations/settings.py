@@ -1,0 +1,44 @@
+"""Settings of the integrations: which packages load, where each HTTP service is reached.
+
+``IntegrationsEnvironment`` reads the integration sections from the environment for an
+integration used on its own, seed-style, without a worker to hand it its clients.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EndpointSettings(BaseModel):
+    """Where one HTTP service is reached (tests and on-premise deployments override the URL)."""
+
+    base_url: str | None = None
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class IntegrationSettings(BaseModel):
+    """Which integration packages a worker loads, and where their services are reached."""
+
+    extra_modules: list[str] = Field(
+        default_factory=list,
+        description="module paths whose import registers integrations, seed-style "
+        '(JSON list, e.g. ["mycompany.integrations.crm"]); entry points in the '
+        "'actionstream.integrations' group are loaded too",
+    )
+    endpoints: dict[str, EndpointSettings] = Field(
+        default_factory=dict,
+        description="per-service overrides by service name, e.g. "
+        "ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__OPENAI__BASE_URL=http://127.0.0.1:8080/v1",
+    )
+    max_connections: int = Field(default=512, ge=1)
+
+
+class IntegrationsEnvironment(BaseSettings):
+    """``ACTIONSTREAM_INTEGRATIONS__…``, read on its own."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ACTIONSTREAM_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    integrations: IntegrationSettings = IntegrationSettings()
