@@ -50,7 +50,7 @@ redelivery after a long outage would be ``ACQUIRED`` and an at-most-once integra
 twice. Abandoned records are rare (crashes), so the memory cost is small.
 
 Every operation is idempotent for the same owner, so retrying one after
-:class:`IdempotencyUnavailableError` (the reply may have been lost after Redis ran it) is safe.
+:class:`RedisUnavailableError` (the reply may have been lost after Redis ran it) is safe.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
-from processors.redis_scripts import ScriptRunner
+from processors.redis_scripts import RedisUnavailableError, ScriptRunner
 
 MAX_RESULT_BYTES = 1024 * 1024  # results are Avro IntegrationResults; anything bigger is a bug
 _MAX_PLAIN_KEY_BYTES = 200
@@ -169,10 +169,6 @@ class Claim:
     retry_after_s: float | None = None
     result: bytes | None = None
     owner: str | None = None
-
-
-class IdempotencyUnavailableError(Exception):
-    """Redis could not be asked (down, timing out, erroring): pause and retry, never execute."""
 
 
 class ResultTooLargeError(ValueError):
@@ -294,7 +290,7 @@ class IdempotencyStore:
         except (RedisError, OSError) as exc:
             # OSError: a socket error redis-py did not wrap. Both mean "cannot tell": the caller
             # pauses and retries with the same owner (every script is idempotent for it).
-            raise IdempotencyUnavailableError(
+            raise RedisUnavailableError(
                 f"idempotency {op} of {name.decode(errors='replace')!r} failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc

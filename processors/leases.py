@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from processors.idempotency import IdempotencyStore, IdempotencyUnavailableError
+from processors.idempotency import IdempotencyStore
+from processors.redis_scripts import RedisUnavailableError
 
 log = logging.getLogger("actionstream.leases")
 
@@ -110,7 +111,7 @@ class LeaseHeartbeat:
                         lease.bot_id,
                         lease.key,
                     )
-                elif isinstance(reply, IdempotencyUnavailableError):
+                elif isinstance(reply, RedisUnavailableError):
                     log.info("lease renewal failed, retrying next beat: %s", reply)
                 elif isinstance(reply, BaseException):
                     log.error("lease renewal raised %r", reply)

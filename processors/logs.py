@@ -64,11 +64,6 @@ def bind_request_context(
     _current.set(RequestLogContext(bot_id, request_id, integration_id, trace_id))
 
 
-def current_request_context() -> RequestLogContext | None:
-    """The request the current task handles, if any."""
-    return _current.get()
-
-
 class RequestContextFilter(logging.Filter):
     """Copies the bound request context onto each record (fields a record has are kept)."""
 

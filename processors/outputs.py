@@ -6,7 +6,6 @@ caller may then release the input record's offset for commit.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -21,12 +20,10 @@ from processors.settings import TopicSettings
 from processors.sink import KafkaHeaders, OutputSink
 from schemas import (
     AvroCodec,
-    IntegrationError,
+    ErrorRecord,
     IntegrationRequest,
     IntegrationResult,
     ResultStatus,
-    SchemaDecodeError,
-    SchemaRegistryError,
     utc_now,
 )
 from topics.audit import MAYBE_EXECUTED_HEADER
@@ -39,7 +36,7 @@ PROPAGATED_HEADERS = ("traceparent", "tracestate", "replay-of")
 
 
 class Outputs:
-    """Decodes inputs and publishes every kind of output, keyed by ``bot_id``."""
+    """Publishes every kind of output, keyed by ``bot_id``."""
 
     def __init__(
         self,
@@ -58,40 +55,9 @@ class Outputs:
         self._clock = clock
         self._metrics = metrics
 
-    async def decode(self, record: InboundRecord) -> IntegrationRequest | None:
-        """The request, or ``None`` after dead-lettering a record that is not one.
-
-        An unreachable Schema Registry is not the record's fault: wait for it rather than
-        dead-letter a good request.
-        """
-        backoff_s = 0.5
-        while True:
-            try:
-                if record.value is None:
-                    raise SchemaDecodeError("record has no value (a tombstone)", raw=b"")
-                return await self._codec.decode_async(IntegrationRequest, record.value)
-            except SchemaRegistryError as exc:
-                if not exc.retryable:
-                    await self._undecodable(record, exc)
-                    return None
-                log.warning("schema registry unavailable, retrying in %.1fs: %s", backoff_s, exc)
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, 10.0)
-            except SchemaDecodeError as exc:
-                await self._undecodable(record, exc)
-                return None
-
-    async def _undecodable(self, record: InboundRecord, exc: Exception) -> None:
-        log.warning(
-            "undecodable record %s[%d]@%d: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            exc,
-        )
-        error = IntegrationError(category="undecodable", message=str(exc), code=400)
-        self._metrics.not_executed(None, error.category)
-        await self.dead_letter(record, error)
+    @property
+    def codec(self) -> AvroCodec:
+        return self._codec
 
     async def result(
         self,
@@ -102,7 +68,7 @@ class Outputs:
         received_at: datetime,
         status: ResultStatus | None = None,
         attempt: int | None = None,
-        error: IntegrationError | None = None,
+        error: ErrorRecord | None = None,
         before_publish: Callable[[bytes], Awaitable[bytes | None]] | None = None,
         maybe_executed: bool | None = None,
     ) -> tuple[IntegrationResult, bytes]:
@@ -181,7 +147,7 @@ class Outputs:
     async def dead_letter(
         self,
         record: InboundRecord,
-        error: IntegrationError,
+        error: ErrorRecord,
         *,
         request: IntegrationRequest | None = None,
         integration_version: str | None = None,

@@ -55,18 +55,19 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from integrations.base import CredentialsResolverLike, IntegrationMetadata
-from integrations.errors import IntegrationError as TypedError
-from integrations.errors import OutcomeCategory
+from integrations.errors import IntegrationError, OutcomeCategory
 from integrations.outcome import Outcome, classify
 from processors.executor import Execution, Executor, Prepared
-from processors.idempotency import Claim, ClaimState, IdempotencyStore, IdempotencyUnavailableError
+from processors.idempotency import Claim, ClaimState, IdempotencyStore
+from processors.inputs import RequestDecoder
 from processors.leases import Lease, LeaseHeartbeat
 from processors.logs import bind_request_context
 from processors.metrics import NO_METRICS, Metrics
 from processors.ordering import Job
 from processors.outputs import Outputs
-from processors.ratelimit import LimitKey, RateLimiter, RateLimiterUnavailableError
+from processors.ratelimit import LimitKey, RateLimiter
 from processors.records import InboundRecord
+from processors.redis_scripts import RedisUnavailableError
 from processors.results import error_for, needs_dead_letter
 from processors.retries import (
     ATTEMPTS_HEADER,
@@ -80,7 +81,7 @@ from processors.retries import (
 from processors.send_gate import SendGate
 from processors.settings import ProcessingSettings
 from processors.tracing import parse_traceparent, trace_id
-from schemas import IntegrationError, IntegrationRequest, ResultStatus, utc_now
+from schemas import ErrorRecord, IntegrationRequest, ResultStatus, utc_now
 
 log = logging.getLogger("actionstream.processor")
 
@@ -154,6 +155,7 @@ class RequestProcessor:
         redis_timeout_s: float = 5.0,
     ) -> None:
         self._outputs = outputs
+        self._decoder = RequestDecoder(outputs.codec, outputs.dead_letter, metrics=metrics)
         self._executor = executor
         self._resolver = resolver
         self._store = idempotency
@@ -178,7 +180,7 @@ class RequestProcessor:
         received_at = self._clock()
         key = job.record.key
         bind_request_context(bot_id=key.decode("utf-8", "replace") if key else None)
-        request = await self._outputs.decode(job.record)
+        request = await self._decoder.decode(job.record)
         if request is None:
             return
         traceparent = parse_traceparent(job.record.header("traceparent"))
@@ -344,7 +346,7 @@ class RequestProcessor:
                 return execution
             outcome = replace(execution.outcome, maybe_executed=False)
         else:
-            error = TypedError(
+            error = IntegrationError(
                 f"{execution.metadata.id if execution.metadata else 'the call'}: "
                 f"not sent: {gate.refusal.reason}",
                 code=503,
@@ -383,7 +385,7 @@ class RequestProcessor:
             if run.rate_limited >= settings.max_rate_limited_attempts:
                 return None
             wait = retry_after_s(outcome, settings.backoff_base_s * 2, self._rng)
-            with contextlib.suppress(RateLimiterUnavailableError):
+            with contextlib.suppress(RedisUnavailableError):
                 await self._limiter.penalize(keys, wait)
             return wait
         if category is OutcomeCategory.TRANSIENT:
@@ -445,7 +447,7 @@ class RequestProcessor:
                     provider=metadata.credentials_provider,
                     strategy=metadata.credentials_strategy.value,
                 )
-        except (TypedError, TimeoutError):
+        except (IntegrationError, TimeoutError):
             return None  # the integration will meet the same problem and report it
 
     # -- endings ----------------------------------------------------------------------------------
@@ -490,9 +492,9 @@ class RequestProcessor:
             "not idempotent and its policy is 'report'. Check with the provider, then replay "
             "with a new idempotency key if it did not happen."
         )
-        outcome = classify(TypedError(message, code=504))
+        outcome = classify(IntegrationError(message, code=504))
         execution = Execution(outcome, prepared.metadata, None, self._clock())
-        error = IntegrationError(category="outcome_unknown", code=504, message=message)
+        error = ErrorRecord(category="outcome_unknown", code=504, message=message)
         await self._outputs.result(
             run.record, run.request, execution, received_at=run.received_at,
             status=ResultStatus.OUTCOME_UNKNOWN, attempt=run.attempt, error=error,
@@ -537,7 +539,7 @@ class RequestProcessor:
         while True:
             try:
                 return await operation()  # bounded: ScriptRunner gives every batch a deadline
-            except (IdempotencyUnavailableError, RateLimiterUnavailableError) as exc:
+            except RedisUnavailableError as exc:
                 log.warning(
                     "redis unavailable for bot %s (%s); pausing %.1fs",
                     run.request.bot_id,

@@ -41,7 +41,7 @@ so two limits of the same scope (1/s and 20/min per chat) never share a TAT.
 identity per provider, ``{<provider>:public}``, whatever the bot: a keyless API sees all our
 bots as one client (our egress address, our app), so its quota is the deployment's, not a bot's.
 
-**Failure is closed**: if Redis does not answer, :class:`RateLimiterUnavailableError` (a
+**Failure is closed**: if Redis does not answer, :class:`RedisUnavailableError` (a
 retryable :class:`~integrations.errors.TransientError`) is raised and the processor pauses. There
 is deliberately no fail-open switch: without the limiter a whole fleet would replay its backlog
 at a provider at once, and Telegram answers floods with long bans of the bot token, a worse
@@ -65,10 +65,9 @@ from redis.exceptions import RedisError
 
 from integrations.base import CredentialsStrategy, IntegrationMetadata, RateLimitScope
 from integrations.credentials.keys import check_name
-from integrations.errors import TransientError
-from processors.redis_scripts import ScriptRunner
+from processors.redis_scripts import RedisUnavailableError, ScriptRunner
 
-__all__ = ["Decision", "LimitKey", "RateLimiter", "RateLimiterUnavailableError"]
+__all__ = ["Decision", "LimitKey", "RateLimiter"]
 
 _FP_HEX = 16  # 64 bits: collisions are negligible at any realistic number of credentials
 _FP_DOMAIN = b"actionstream:ratelimit:v1\x00"  # these digests match no other use of the data
@@ -115,10 +114,6 @@ for i = 1, #KEYS do
 end
 return 1
 """
-
-
-class RateLimiterUnavailableError(TransientError):
-    """Redis did not answer; the limiter cannot decide. Pause and retry, never just proceed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +241,7 @@ class RateLimiter:
 
         A refusal reports the longest wait over the refusing keys. No keys: always allowed,
         without touching Redis. Raises ``ValueError`` if the keys do not share one hash tag
-        (they could not run as one script on a cluster), :class:`RateLimiterUnavailableError`
+        (they could not run as one script on a cluster), :class:`RedisUnavailableError`
         when Redis fails.
         """
         if not keys:
@@ -268,7 +263,7 @@ class RateLimiter:
         Call it with a provider's ``retry_after``, so every worker backs off, not just this one.
         After the penalty the keys resume at the steady rate, without a burst: a provider that
         just answered 429 should not get the whole burst again. Raises
-        :class:`RateLimiterUnavailableError` when Redis fails (the caller waits anyway).
+        :class:`RedisUnavailableError` when Redis fails (the caller waits anyway).
         """
         if not math.isfinite(seconds):
             raise ValueError(f"penalty must be a finite number of seconds, got {seconds!r}")
@@ -293,9 +288,9 @@ def _same_slot(keys: Sequence[LimitKey]) -> list[str]:
     return names
 
 
-def _unavailable(operation: str, exc: BaseException) -> RateLimiterUnavailableError:
+def _unavailable(operation: str, exc: BaseException) -> RedisUnavailableError:
     # Redis errors name the host and the failure, never our arguments, so the message is safe.
-    return RateLimiterUnavailableError(
+    return RedisUnavailableError(
         f"rate limiter unavailable: Redis failed during {operation} "
         f"({type(exc).__name__}: {exc}); pausing instead of proceeding unlimited"
     )

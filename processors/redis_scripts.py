@@ -23,7 +23,17 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT, KeyT
 
+from integrations.errors import TransientError
+
 _Call = tuple[AsyncScript, Sequence[KeyT], Sequence[EncodableT], asyncio.Future[Any]]
+
+
+class RedisUnavailableError(TransientError):
+    """Redis could not be asked (down, timing out, erroring): the caller pauses and retries.
+
+    Raised by the idempotency store and the rate limiter alike; neither ever lets a call go
+    ahead without an answer from Redis.
+    """
 
 
 class ScriptRunner:

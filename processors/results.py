@@ -12,7 +12,7 @@ from processors.executor import Execution
 from processors.records import InboundRecord
 from schemas import (
     DeadLetter,
-    IntegrationError,
+    ErrorRecord,
     IntegrationRequest,
     IntegrationResult,
     ResponseEnvelope,
@@ -42,9 +42,9 @@ def status_for(outcome: Outcome) -> ResultStatus:
     return ResultStatus.FAILED
 
 
-def error_for(outcome: Outcome) -> IntegrationError | None:
+def error_for(outcome: Outcome) -> ErrorRecord | None:
     record = outcome.error_record()
-    return None if record is None else IntegrationError(**record)
+    return None if record is None else ErrorRecord(**record)
 
 
 def envelope_for(outcome: Outcome) -> ResponseEnvelope:
@@ -83,7 +83,7 @@ def needs_dead_letter(outcome: Outcome) -> bool:
 def dead_letter_for(
     record: InboundRecord,
     *,
-    error: IntegrationError,
+    error: ErrorRecord,
     worker_id: str,
     failed_at: datetime,
     request: IntegrationRequest | None = None,

@@ -18,7 +18,7 @@ from schemas.errors import (
 from schemas.events import (
     AnyEvent,
     DeadLetter,
-    IntegrationError,
+    ErrorRecord,
     IntegrationRequest,
     IntegrationResult,
     ResponseEnvelope,
@@ -32,7 +32,7 @@ __all__ = [
     "AnyEvent",
     "AvroCodec",
     "DeadLetter",
-    "IntegrationError",
+    "ErrorRecord",
     "IntegrationRequest",
     "IntegrationResult",
     "ResponseEnvelope",

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Self, TypeAlias
 __all__ = [
     "AnyEvent",
     "DeadLetter",
-    "IntegrationError",
+    "ErrorRecord",
     "IntegrationRequest",
     "IntegrationResult",
     "ResponseEnvelope",
@@ -64,8 +64,9 @@ class ResultStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IntegrationError:
-    """Why an action failed: the ``IntegrationError`` Avro record, in results and dead letters."""
+class ErrorRecord:
+    """Why an action failed: the Avro record ``IntegrationError`` (its name in the schemas, kept
+    for old data), in results and dead letters; not the exception of :mod:`integrations.errors`."""
 
     category: str
     """rate_limited, transient, auth, invalid_config, permanent, expired, internal, unavailable,
@@ -190,7 +191,7 @@ class IntegrationResult:
     finished_at: datetime
     worker_id: str
     integration_version: str | None = None
-    error: IntegrationError | None = None
+    error: ErrorRecord | None = None
     attempt: int = 1
     started_at: datetime | None = None
 
@@ -208,7 +209,7 @@ class IntegrationResult:
         finished_at: datetime,
         worker_id: str,
         integration_version: str | None = None,
-        error: IntegrationError | None = None,
+        error: ErrorRecord | None = None,
         started_at: datetime | None = None,
     ) -> Self:
         """The result answering ``request``: ids, bot and attempt are copied from it.
@@ -259,7 +260,7 @@ class IntegrationResult:
             **{
                 **datum,
                 "status": ResultStatus(datum["status"]),
-                "error": None if error is None else IntegrationError.from_avro(error),
+                "error": None if error is None else ErrorRecord.from_avro(error),
             }
         )
 
@@ -276,7 +277,7 @@ class DeadLetter:
     offset: int
     timestamp: datetime
     """Kafka timestamp of the original record."""
-    error: IntegrationError
+    error: ErrorRecord
     worker_id: str
     failed_at: datetime
     original_key: bytes | None = None
@@ -322,7 +323,7 @@ class DeadLetter:
             **{
                 **datum,
                 "headers": tuple((h["key"], h["value"]) for h in datum["headers"]),
-                "error": IntegrationError.from_avro(datum["error"]),
+                "error": ErrorRecord.from_avro(datum["error"]),
             }
         )
 

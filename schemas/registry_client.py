@@ -65,10 +65,6 @@ class SchemaRegistryClient:
         """
         return await self._subject_call(subject, schema, f"/subjects/{_quote(subject)}")
 
-    def cached_schema(self, schema_id: int) -> str | None:
-        """The schema text for ``schema_id`` if it was fetched or registered already."""
-        return self._schemas.get(schema_id)
-
     async def get_schema(self, schema_id: int) -> str:
         """The Avro JSON text of the schema with global id ``schema_id``."""
         cached = self._schemas.get(schema_id)

@@ -20,9 +20,9 @@ from processors.idempotency import (
     Claim,
     ClaimState,
     IdempotencyStore,
-    IdempotencyUnavailableError,
     ResultTooLargeError,
 )
+from processors.redis_scripts import RedisUnavailableError
 
 BOT = "0b6f3c52-8d0e-4a57-9a51-2f7d3c9e1a10"
 RESULT = b"\xc3\x01\x00\xffavro\x00body\x80"  # binary on purpose: must come back byte for byte
@@ -315,7 +315,7 @@ async def test_redis_down_raises_unavailable_quickly(dead_redis: aioredis.Redis)
     }
     for op, call in operations.items():
         started = time.monotonic()
-        with pytest.raises(IdempotencyUnavailableError, match=rf"idempotency {op} of .*Error") as e:
+        with pytest.raises(RedisUnavailableError, match=rf"idempotency {op} of .*Error") as e:
             await call()
         assert time.monotonic() - started < 3
         assert isinstance(e.value.__cause__, RedisConnectionError)
@@ -326,7 +326,7 @@ async def test_redis_error_reply_raises_unavailable(
 ) -> None:
     store = make_store()
     await redis_client.set(store.key(BOT, "req-1"), b"not a hash")  # WRONGTYPE inside the script
-    with pytest.raises(IdempotencyUnavailableError, match="WRONGTYPE"):
+    with pytest.raises(RedisUnavailableError, match="WRONGTYPE"):
         await store.claim(BOT, "req-1", "w1")
 
 

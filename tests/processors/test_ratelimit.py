@@ -22,8 +22,8 @@ from processors.ratelimit import (
     Decision,
     LimitKey,
     RateLimiter,
-    RateLimiterUnavailableError,
 )
+from processors.redis_scripts import RedisUnavailableError
 
 TOKEN_A = "123456789:AAHsecretTokenOfBotAlphaxyzXYZ0123456"
 TOKEN_B = "987654321:AAHsecretTokenOfBotBravoxyzXYZ6543210"
@@ -307,9 +307,9 @@ async def assert_unavailable(client: aioredis.Redis) -> None:
     limiter = RateLimiter(client, namespace="test")
     keys = limiter.keys_for(TELEGRAM, credentials=creds(TOKEN_A), config={"chat_id": 1})
     started = time.monotonic()
-    with pytest.raises(RateLimiterUnavailableError) as caught:
+    with pytest.raises(RedisUnavailableError) as caught:
         await limiter.acquire(keys)
-    with pytest.raises(RateLimiterUnavailableError):
+    with pytest.raises(RedisUnavailableError):
         await limiter.penalize(keys, 1.0)
     assert time.monotonic() - started < 2.0
     assert isinstance(caught.value, TransientError) and caught.value.retryable

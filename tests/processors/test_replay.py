@@ -15,7 +15,7 @@ from aiokafka import ConsumerRecord
 from schemas import (
     AvroCodec,
     DeadLetter,
-    IntegrationError,
+    ErrorRecord,
     IntegrationRequest,
     IntegrationResult,
     ResultStatus,
@@ -270,7 +270,7 @@ def dead_letter(
         partition=0,
         offset=7,
         timestamp=now,
-        error=IntegrationError(category=category, message=f"{category} failure", code=400),
+        error=ErrorRecord(category=category, message=f"{category} failure", code=400),
         worker_id="w-1",
         failed_at=now,
         headers=headers,

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from schemas import (
     DeadLetter,
-    IntegrationError,
+    ErrorRecord,
     IntegrationRequest,
     IntegrationResult,
     ResponseEnvelope,
@@ -75,7 +75,7 @@ def result_event(request_event: IntegrationRequest) -> IntegrationResult:
         request_event,
         status=ResultStatus.FAILED,
         response=ResponseEnvelope.failure(429, "Too Many Requests: retry after 3"),
-        error=IntegrationError(
+        error=ErrorRecord(
             category="rate_limited",
             code=429,
             message="Too Many Requests",
@@ -100,7 +100,7 @@ def dead_letter_event() -> DeadLetter:
         offset=123_456_789_012,
         timestamp=T0,
         headers=(("traceparent", b"00-abc-def-01"), ("empty", None)),
-        error=IntegrationError(category="undecodable", message="bad magic byte 0x7b"),
+        error=ErrorRecord(category="undecodable", message="bad magic byte 0x7b"),
         attempts=0,
         worker_id="worker-a",
         failed_at=T0 + timedelta(seconds=1),

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from processors.cli import cli
 from processors.settings import KafkaSettings, Settings, TopicSettings
-from schemas import AvroCodec, IntegrationError, IntegrationResult, ResultStatus
+from schemas import AvroCodec, ErrorRecord, IntegrationResult, ResultStatus
 from support.env import settings_env
 from topics.admin import TopicAdmin
 from topics.catalogue import catalogue
@@ -80,7 +80,7 @@ def result_at(
     """A result finished at ``at``, and the record publishing it then."""
     error = None
     if status is not ResultStatus.SUCCEEDED:
-        error = IntegrationError(category=category or "permanent", message="no", code=400)
+        error = ErrorRecord(category=category or "permanent", message="no", code=400)
     result = IntegrationResult(
         request_id=uuid.uuid4(),
         bot_id=bot,
