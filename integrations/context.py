@@ -15,11 +15,12 @@ the idempotency claim and checks that this worker still owns the request (see
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from integrations.errors import TransientError
 
@@ -36,8 +37,18 @@ class RequestContext:
     attempt: int = 1
     deadline: datetime | None = None
     traceparent: str | None = None
-    gate: Callable[[], Awaitable[None]] | None = None
-    """Awaited before each provider request; raises :class:`SendRefusedError` to stop it."""
+    gate: SendGateLike | None = None
+    """Passed before each provider request; raises :class:`SendRefusedError` to stop it."""
+
+
+class SendGateLike(Protocol):
+    """The processor's send gate as the HTTP seams see it (:mod:`processors.send_gate`)."""
+
+    async def __call__(self) -> None:
+        """Before a request is handed to a connection: may take the claim; may refuse."""
+
+    def recheck(self) -> None:
+        """As its first byte is written: refuses if ownership was lost since ``__call__``."""
 
 
 class SendRefusedError(TransientError):
@@ -59,6 +70,17 @@ async def before_send() -> None:
     context = current_request.get()
     if context is not None and context.gate is not None:
         await context.gate()
+
+
+def write_check() -> Callable[[], None] | None:
+    """The gate's synchronous re-check, for a seam to call as the request body is written.
+
+    Between :func:`before_send` and the write there may be a wait (aiohttp writes the request in
+    a task of its own, one loop turn later); a worker frozen in that gap (SIGSTOP) must not send
+    on waking up once its lease is gone.
+    """
+    context = current_request.get()
+    return context.gate.recheck if context is not None and context.gate is not None else None
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from uuid import UUID
 
 from integrations.base import CredentialsResolverLike, IntegrationMetadata
 from integrations.bot_logger import BotLogger, SecretSet
-from integrations.context import RequestContext, executing
+from integrations.context import RequestContext, SendGateLike, executing
 from integrations.errors import DeadlineExpiredError, IntegrationError, InvalidConfigError
 from integrations.outcome import Outcome, classify
 from integrations.registry import IntegrationRegistry, RegisteredIntegration
@@ -126,11 +126,11 @@ class Executor:
         prepared: Prepared,
         *,
         traceparent: str | None = None,
-        gate: Callable[[], Awaitable[None]] | None = None,
+        gate: SendGateLike | None = None,
     ) -> Execution:
         """Call the integration once with its timeout; never raises (but for cancellation).
 
-        ``gate`` is awaited before each provider request leaves (:mod:`processors.send_gate`).
+        ``gate`` is passed before each provider request leaves (:mod:`processors.send_gate`).
         """
         request, metadata = prepared.request, prepared.metadata
         secrets = SecretSet()

@@ -10,9 +10,12 @@ During an execution the processor answers there with one :class:`SendGate`:
   its request runs again cleanly instead of coming back as ``OUTCOME_UNKNOWN``. Other
   integrations are claimed by the processor just before the call, and the gate only checks.
 - **Every request checks that this worker still owns the call**: its lease was not lost to
-  another owner, and has not run out by this worker's own clock. A worker that stalled past its
-  lease (SIGSTOP, a long GC pause, a starved loop) could otherwise wake up and send a message
-  that the new owner already reported, or send it after the bot's next one.
+  another owner, and has not run out by this worker's own clock. It checks once before the
+  request is handed to a connection, and the Telegram backend checks again (:meth:`recheck`) as
+  the body is written, since aiohttp writes it one loop turn later, in a task of its own. A
+  worker that stalled past its lease (SIGSTOP, a long GC pause, a starved loop) could otherwise
+  wake up and send a message that the new owner already reported, or send it after the bot's
+  next one. (The httpx path checks once, in its request hook, before taking a connection.)
 
 A refusal raises :class:`~integrations.context.SendRefusedError` inside the integration, which
 reports some error; the processor then goes by :attr:`SendGate.refusal` instead, since nothing
@@ -81,12 +84,24 @@ class SendGate:
             claim = await self.claim_now()
             if claim is not None and not self.claimed:
                 self.refusal = Refusal(claim, f"claim not granted ({claim.state.value})")
-            elif self.lease.lost:
-                self.refusal = Refusal(None, "another owner took the lease over")
-            elif (expires_at := self.lease.expires_at) is not None and (
-                self._clock() >= expires_at - self._margin_s
-            ):
-                self.refusal = Refusal(None, "the lease ran out before the request could leave")
+            elif (gone := self._lease_gone()) is not None:
+                self.refusal = Refusal(None, gone)
         if self.refusal is not None:
             raise SendRefusedError(f"not sent: {self.refusal.reason}")
         self.passed += 1
+
+    def recheck(self) -> None:
+        """The lease check again, as the request's first byte is written (see ``write_check``)."""
+        if self.refusal is None and (gone := self._lease_gone()) is not None:
+            self.refusal = Refusal(None, gone)
+            self.passed -= 1  # it was let through, but it does not leave after all
+        if self.refusal is not None:
+            raise SendRefusedError(f"not sent: {self.refusal.reason}")
+
+    def _lease_gone(self) -> str | None:
+        if self.lease.lost:
+            return "another owner took the lease over"
+        expires_at = self.lease.expires_at
+        if expires_at is not None and self._clock() >= expires_at - self._margin_s:
+            return "the lease ran out before the request could leave"
+        return None

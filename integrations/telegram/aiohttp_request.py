@@ -21,7 +21,7 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from integrations.context import before_send
+from integrations.context import before_send, write_check
 
 TraceparentGetter = Callable[[], str | None]
 
@@ -108,7 +108,6 @@ class AiohttpRequest(BaseRequest):
         session = self._ensure_session()
         files = request_data.multipart_data if request_data else None
         fields = request_data.json_parameters if request_data else {}
-        body: Any = _form(fields, files) if files else fields
         read = _given(read_timeout, self._read_timeout)
         write = _given(write_timeout, self._media_write_timeout if files else self._write_timeout)
         connect = _given(connect_timeout, self._connect_timeout)
@@ -121,7 +120,10 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
-        await before_send()  # the last moment before the request leaves (processors.send_gate)
+        await before_send()  # the claim, right before the request leaves (processors.send_gate)
+        body: Any = _form(fields, files) if files else fields
+        if (check := write_check()) is not None:
+            body = _GatedPayload(body() if files else aiohttp.FormData(body)(), check)
         headers = None
         if self._traceparent is not None and (value := self._traceparent()):
             headers = {"traceparent": value}
@@ -134,6 +136,37 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+
+
+class _GatedPayload(aiohttp.payload.Payload):
+    """A request body that re-checks the send gate as it is written (see ``write_check``).
+
+    aiohttp buffers the headers and writes them with the body, in a task of its own: a refusal
+    here means no byte of the request leaves.
+    """
+
+    def __init__(self, inner: aiohttp.payload.Payload, check: Callable[[], None]) -> None:
+        super().__init__(inner, headers=inner.headers)
+        self._inner = inner
+        self._check = check
+
+    @property
+    def size(self) -> int | None:
+        return self._inner.size
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._inner.decode(encoding, errors)
+
+    async def write(self, writer: Any) -> None:
+        self._check()
+        await self._inner.write(writer)
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        self._check()
+        await self._inner.write_with_length(writer, content_length)
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 def _given(value: Any, default: float) -> float | None:
