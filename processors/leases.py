@@ -58,14 +58,12 @@ class LeaseHeartbeat:
         store: IdempotencyStore,
         *,
         interval_s: float,
-        lease_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s!r}")
         self._store = store
         self._interval_s = interval_s
-        self._lease_s = lease_s
         self._clock = clock
         self._held: set[Lease] = set()
         self._task: asyncio.Task[None] | None = None
@@ -102,7 +100,7 @@ class LeaseHeartbeat:
             )
             for lease, reply in zip(leases, replies, strict=True):
                 if reply is True:
-                    lease.start(sent_at + self._lease_s)
+                    lease.start(sent_at + self._store.lease_s)
                 elif reply is False and lease in self._held:
                     lease.lost = True
                     log.warning(

@@ -55,6 +55,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from integrations.base import CredentialsResolverLike, IntegrationMetadata
+from integrations.context import SendRefusedError
 from integrations.errors import IntegrationError, OutcomeCategory
 from integrations.outcome import Outcome, classify
 from processors.executor import Execution, Executor, Prepared
@@ -169,9 +170,8 @@ class RequestProcessor:
         self._owner_prefix = f"{worker_id}:{uuid.uuid4().hex[:8]}"
         self._owner_ids = itertools.count(1)
         self._metrics = metrics
-        lease_s = idempotency.lease_s
         interval_s = max(0.05, settings.idempotency_lease_s / 3)
-        self._leases = LeaseHeartbeat(idempotency, interval_s=interval_s, lease_s=lease_s)
+        self._leases = LeaseHeartbeat(idempotency, interval_s=interval_s)
 
     async def aclose(self) -> None:
         await self._leases.aclose()
@@ -314,12 +314,11 @@ class RequestProcessor:
             async def claim() -> Claim:
                 claimed = await self._claim(run)
                 lease.owner = run.owner
+                if self._grants(claimed, prepared.metadata):
+                    lease.start(run.claimed_at + lease_s)
                 return claimed
 
-            gate = SendGate(
-                lease, lease_s=lease_s, claim=claim,
-                grants=lambda c: self._grants(c, prepared.metadata),
-            )  # fmt: skip
+            gate = SendGate(lease, lease_s=lease_s, claim=claim)
         else:
             lease.start(run.claimed_at + lease_s)
             gate = SendGate(lease, lease_s=lease_s)
@@ -346,15 +345,10 @@ class RequestProcessor:
                 return execution
             outcome = replace(execution.outcome, maybe_executed=False)
         else:
-            error = IntegrationError(
-                f"{execution.metadata.id if execution.metadata else 'the call'}: "
-                f"not sent: {gate.refusal.reason}",
-                code=503,
-            )
-            outcome = replace(
-                classify(error), category=OutcomeCategory.TRANSIENT, retryable=True,
-                maybe_executed=gate.passed > 0,
-            )  # fmt: skip
+            what = execution.metadata.id if execution.metadata else "the call"
+            error = SendRefusedError(f"{what}: not sent: {gate.refusal.reason}")
+            # Refused now, but an earlier request of the same call may have left.
+            outcome = replace(classify(error), maybe_executed=gate.passed > 0)
         return replace(execution, outcome=outcome)
 
     async def _let_go(self, run: _Run, *, unknown: bool) -> bool:

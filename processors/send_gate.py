@@ -51,38 +51,30 @@ class SendGate:
         *,
         lease_s: float,
         claim: Callable[[], Awaitable[Claim]] | None = None,
-        grants: Callable[[Claim], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lease = lease
-        self._lease_s = lease_s
         self._margin_s = min(1.0, lease_s / 10)
         self._claim = claim
-        self._grants = grants or (lambda _claim: True)
         self._clock = clock
         self.refusal: Refusal | None = None
         self.passed = 0
         """Requests let through: more than none means a call may have reached the provider."""
 
-    @property
-    def claimed(self) -> bool:
-        return self.lease.started
-
     async def claim_now(self) -> Claim | None:
-        """Take the claim if it is the gate's to take and not taken yet; ``None`` otherwise."""
+        """Take the claim if it is the gate's to take and not taken yet; ``None`` otherwise.
+
+        ``claim`` starts the lease when the claim is granted; a lease not started means refused.
+        """
         if self._claim is None:
             return None
         claim_fn, self._claim = self._claim, None
-        started = self._clock()
-        claim = await claim_fn()
-        if self._grants(claim):
-            self.lease.start(started + self._lease_s)
-        return claim
+        return await claim_fn()
 
     async def __call__(self) -> None:
         if self.refusal is None:
             claim = await self.claim_now()
-            if claim is not None and not self.claimed:
+            if claim is not None and not self.lease.started:
                 self.refusal = Refusal(claim, f"claim not granted ({claim.state.value})")
             elif (gone := self._lease_gone()) is not None:
                 self.refusal = Refusal(None, gone)

@@ -38,18 +38,21 @@ def gate_for(
 ) -> tuple[SendGate, list[Claim]]:
     taken: list[Claim] = []
 
-    async def claim() -> Claim:
-        assert claims
-        taken.append(claims.pop(0))
-        return taken[-1]
-
     grants = granted or {ClaimState.ACQUIRED}
     lease = Lease("bot-1", "key-1", "owner-1")
+
+    async def claim() -> Claim:  # as the processor's: a granted claim starts the lease
+        assert claims
+        started = clock()
+        taken.append(claims.pop(0))
+        if taken[-1].state in grants:
+            lease.start(started + 10)
+        return taken[-1]
+
     if claims is None:  # claimed before the call: the gate only checks
         lease.start(clock() + 10)
         return SendGate(lease, lease_s=10, clock=clock), taken
-    gate = SendGate(lease, lease_s=10, claim=claim, grants=lambda c: c.state in grants, clock=clock)
-    return gate, taken
+    return SendGate(lease, lease_s=10, claim=claim, clock=clock), taken
 
 
 async def test_the_gate_claims_once_then_only_checks_the_lease() -> None:
