@@ -1,8 +1,9 @@
 """What an integration may know about the request it is executing, beyond the seed's arguments.
 
 The seed's ``execute(config, credentials_resolver, bot_id, logger)`` stays as it is; the processor
-sets :data:`current_request` around each call, so an integration that supports provider-side
-idempotency reads the key from here::
+binds :data:`current_request` for the task that handles a request (its log lines carry it, see
+:mod:`processors.logs`) and narrows it around each call with :func:`executing` (attempt, deadline,
+send gate), so an integration that supports provider-side idempotency reads the key from here::
 
     ctx = request_context()
     headers = {"Idempotency-Key": ctx.idempotency_key} if ctx else {}
@@ -15,14 +16,19 @@ the idempotency claim and checks that this worker still owns the request (see
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from integrations.errors import TransientError
+
+if TYPE_CHECKING:
+    from integrations.bot_logger import BotLogger
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,7 @@ class RequestContext:
     traceparent: str | None = None
     gate: SendGateLike | None = None
     """Passed before each provider request; raises :class:`SendRefusedError` to stop it."""
+    integration_id: str | None = None
 
 
 class SendGateLike(Protocol):
@@ -61,8 +68,36 @@ current_request: ContextVar[RequestContext | None] = ContextVar("current_request
 
 
 def request_context() -> RequestContext | None:
-    """The request being executed, or ``None`` outside the processor (e.g. a unit test)."""
+    """The request being handled, or ``None`` outside the processor (e.g. a unit test)."""
     return current_request.get()
+
+
+def provider_idempotency_key(
+    *, max_chars: int, header: str, logger: BotLogger | None = None
+) -> str:
+    """The request's idempotency key for a provider that dedupes by one (``header``).
+
+    Stable across our retries and redeliveries; a key over the provider's ``max_chars`` becomes
+    its SHA-256 (64 hex characters). Outside the processor (a unit test, a seed-style call)
+    there is no request: a fresh UUID is used, which protects nothing across retries, so that
+    is logged.
+    """
+    context = current_request.get()
+    if context is None:
+        if logger is not None:
+            logger.warning("no request context: using a one-off %s", header)
+        return str(uuid.uuid4())
+    key = context.idempotency_key
+    return hashlib.sha256(key.encode()).hexdigest() if len(key) > max_chars else key
+
+
+def bind_request(context: RequestContext | None) -> None:
+    """The request the current task handles from now on (``None``: none).
+
+    Not reset on exit: the processor runs each request in a task of its own, so the binding
+    ends with the task (and the scheduler's line about a crashed handler still carries it).
+    """
+    current_request.set(context)
 
 
 async def before_send() -> None:

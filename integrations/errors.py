@@ -112,6 +112,9 @@ class RateLimitedError(IntegrationError):
     category = OutcomeCategory.RATE_LIMITED
     default_code = 429
     default_retryable = True
+    #: Longer waits are cut to this (a day): a provider's ``Retry-After: 1e300`` stays a number
+    #: every later step can hold; the processor fails requests asked to wait past its own cap.
+    max_retry_after_s: ClassVar[float] = 86_400.0
 
     def __init__(
         self,
@@ -122,6 +125,10 @@ class RateLimitedError(IntegrationError):
         parameters: Mapping[str, Any] | None = None,
     ) -> None:
         params = dict(parameters or {})
+        if retry_after_s is not None:
+            # NaN and negatives mean "no usable hint"; huge values are cut (see above).
+            ok = retry_after_s >= 0  # False for NaN
+            retry_after_s = min(retry_after_s, self.max_retry_after_s) if ok else None
         if retry_after_s is not None:
             # Telegram's envelope carries whole seconds; keep the same shape for readers.
             params.setdefault("retry_after", max(1, round(retry_after_s)))

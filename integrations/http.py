@@ -3,25 +3,32 @@
 One ``httpx.AsyncClient`` per service, shared by all its actions and bots, built from settings
 (``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__<SERVICE>__BASE_URL`` overrides the service's public URL,
 which is how tests point an integration at a fake on 127.0.0.1). The worker builds one
-:class:`HttpClients` at start-up and hands it to every :class:`HttpIntegration`; a seed-style
-``SomeIntegration()`` used on its own falls back to clients built from default settings.
+:class:`HttpClients` at start-up and hands it to every :class:`HttpIntegration` (through
+:class:`~integrations.resources.Resources`); a seed-style ``SomeIntegration()`` used on its own
+calls the service's public endpoint, and reads no environment.
 
 Every request these clients send during an execution carries the request's W3C ``traceparent``
 (from :func:`~integrations.context.request_context`), so provider calls join the caller's trace,
 and passes the processor's send gate first (:func:`~integrations.context.before_send`).
+
+Actions send through :meth:`HttpIntegration.call`, the provider-call seam of
+:mod:`integrations.provider` (typed errors, Retry-After, scrubbing); only an SDK that takes an
+``http_client=`` is handed :attr:`HttpIntegration.http` itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from integrations.base import BaseIntegration
+from integrations.base import BaseIntegration, SideEffect
+from integrations.bot_logger import BotLogger
 from integrations.context import before_send, request_context
-from integrations.settings import EndpointSettings, IntegrationsEnvironment, IntegrationSettings
+from integrations.provider import Provider, Reply, send
+from integrations.settings import EndpointSettings, IntegrationSettings
 
 if TYPE_CHECKING:
     from integrations.resources import Resources
@@ -98,13 +105,15 @@ class HttpIntegration(BaseIntegration):
     """Base for an action that calls ``service`` over HTTP.
 
     Subclasses set ``service`` (the endpoint settings key, usually the credentials provider),
-    ``default_base_url`` and implement ``metadata`` and ``execute`` using :attr:`http`.
+    ``default_base_url``, ``provider`` (how the service answers errors) and implement
+    ``metadata`` and ``execute``, sending with :meth:`call`.
     """
 
     calls_through_seams: ClassVar[bool] = True
 
     service: ClassVar[str]
     default_base_url: ClassVar[str]
+    provider: ClassVar[Provider] = Provider()
     http_timeout_s: ClassVar[float] = DEFAULT_TIMEOUT_S
 
     def __init__(self, clients: HttpClients | None = None) -> None:
@@ -122,18 +131,38 @@ class HttpIntegration(BaseIntegration):
     def clients(self) -> HttpClients:
         if self._clients is not None:
             return self._clients
-        # Seed-style use without a worker: clients from default settings, one set per event
-        # loop because an httpx client cannot move between loops.
+        # Seed-style use without a worker: the service's public endpoint (nothing reads the
+        # environment; bind Resources to point it elsewhere), one set of clients per event loop
+        # because an httpx client cannot move between loops.
         loop = id(asyncio.get_running_loop())
         fallback = self._fallback.get(loop)
         if fallback is None:
-            fallback = HttpClients.from_settings(IntegrationsEnvironment().integrations)
-            self._fallback[loop] = fallback
+            fallback = self._fallback[loop] = HttpClients()
         return fallback
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        secrets: Iterable[object] = (),
+        what: str | None = None,
+        logger: BotLogger | None = None,
+        **kwargs: Any,
+    ) -> Reply:
+        """Send one request to the service through :func:`integrations.provider.send`.
+
+        A timeout or a cut connection is "maybe executed" unless the action has no side effect.
+        """
+        return await send(
+            self.http, self.provider, method, url,
+            writes=self.metadata.side_effect is not SideEffect.NONE,
+            secrets=secrets, what=what, logger=logger, **kwargs,
+        )  # fmt: skip
 
     @property
     def http(self) -> httpx.AsyncClient:
-        """The shared client for this integration's service."""
+        """The shared client for this integration's service (for an SDK's ``http_client=``)."""
         return self.clients.client(
             self.service, self.default_base_url, timeout_s=self.http_timeout_s
         )

@@ -45,7 +45,15 @@ import httpx
 from integrations.bot_logger import SecretSet, redact_text
 from integrations.errors import IntegrationError, OutcomeCategory, RateLimitedError
 
-__all__ = ["Outcome", "OutcomeCategory", "classify", "classify_status", "fail", "ok"]
+__all__ = [
+    "Outcome",
+    "OutcomeCategory",
+    "classify",
+    "classify_status",
+    "credentials_not_found",
+    "fail",
+    "ok",
+]
 
 _MAX_MESSAGE_CHARS = 500
 
@@ -63,6 +71,11 @@ def fail(
     if parameters:
         body["parameters"] = dict(parameters)
     return {"response": body}
+
+
+def credentials_not_found() -> dict[str, Any]:
+    """The seed's envelope for a bot without credentials for the action's provider."""
+    return fail(401, "Credentials not found")
 
 
 @dataclass(frozen=True, slots=True)

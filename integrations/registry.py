@@ -73,19 +73,22 @@ class UnavailableService:
         return f"integration {integration_id!r} is unavailable: {self.reason}{hint}"
 
 
-@dataclass(frozen=True, slots=True)
-class _JournalEntry:
-    module: str
-    namespace: dict[str, Any]  # the module's globals, to tell a re-imported module apart
-    integration: BaseIntegration
-
-    def current(self) -> bool:
-        mod = sys.modules.get(self.module)
-        return mod is not None and mod.__dict__ is self.namespace
+# Every integration ever registered, on any registry, so that discovery into another registry
+# can adopt what a module registered when it was first imported (a module imports only once).
+_registered: list[BaseIntegration] = []
+_registered_lock = threading.Lock()
 
 
-_journal: list[_JournalEntry] = []
-_journal_lock = threading.Lock()
+def _origin(integration: BaseIntegration) -> str:
+    """The module that defines the integration's class: where it was registered from."""
+    return type(integration).__module__
+
+
+def _is_current(integration: BaseIntegration) -> bool:
+    """False for an instance whose module has since been re-imported (its class replaced)."""
+    cls = type(integration)
+    module = sys.modules.get(cls.__module__)
+    return module is not None and getattr(module, cls.__qualname__, None) is cls
 
 
 class IntegrationRegistry:
@@ -107,11 +110,11 @@ class IntegrationRegistry:
         Registering the same instance again is a no-op (discovery may run twice);
         another instance with the same ``id@version`` raises :class:`RegistrationError`.
         """
-        frame = sys._getframe(1)
-        origin = str(frame.f_globals.get("__name__", "?"))
-        self._add(integration, origin)
-        with _journal_lock:
-            _journal.append(_JournalEntry(origin, frame.f_globals, integration))
+        self._add(
+            integration, _origin(integration) if isinstance(integration, BaseIntegration) else "?"
+        )
+        with _registered_lock:
+            _registered.append(integration)
         return integration
 
     def _add(self, integration: BaseIntegration, origin: str) -> RegisteredIntegration:
@@ -297,16 +300,26 @@ class IntegrationRegistry:
         return json.dumps(self.catalogue(), indent=indent, ensure_ascii=False)
 
     def _adopt(self, module: ModuleType) -> builtins.list[str]:
-        """Register what ``module`` (and its submodules) registered so far; returns keys."""
-        prefix = module.__name__ + "."
-        with _journal_lock:
-            found = [
-                e
-                for e in _journal
-                if (e.module == module.__name__ or e.module.startswith(prefix)) and e.current()
-            ]
-        unique = {id(e.integration): e for e in found}  # re-registrations are journalled too
-        return [self._add(e.integration, e.module).metadata.key for e in unique.values()]
+        """Register ``module``'s integrations; returns their keys.
+
+        A module that exports ``INTEGRATIONS`` (every built-in service package does) gives them
+        explicitly; for a seed-style module, what was registered on its import from classes
+        defined in it or its submodules is taken.
+        """
+        exported = getattr(module, "INTEGRATIONS", None)
+        if exported is not None:
+            found = list(exported)
+        else:
+            prefix = module.__name__ + "."
+            with _registered_lock:
+                found = [
+                    i
+                    for i in _registered
+                    if (_origin(i) == module.__name__ or _origin(i).startswith(prefix))
+                    and _is_current(i)
+                ]
+        unique = {id(i): i for i in found}  # re-registrations are listed too
+        return [self._add(i, _origin(i)).metadata.key for i in unique.values()]
 
     def list(self, category: Category | str | None = None) -> builtins.list[IntegrationMetadata]:
         """Metadata of every registered version, by id then version (optionally one category)."""

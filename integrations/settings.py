@@ -1,13 +1,8 @@
-"""Settings of the integrations: which packages load, where each HTTP service is reached.
-
-``IntegrationsEnvironment`` reads the integration sections from the environment for an
-integration used on its own, seed-style, without a worker to hand it its clients.
-"""
+"""Settings of the integrations: which packages load, where each HTTP service is reached."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class EndpointSettings(BaseModel):
@@ -32,13 +27,3 @@ class IntegrationSettings(BaseModel):
         "ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__OPENAI__BASE_URL=http://127.0.0.1:8080/v1",
     )
     max_connections: int = Field(default=512, ge=1)
-
-
-class IntegrationsEnvironment(BaseSettings):
-    """``ACTIONSTREAM_INTEGRATIONS__…``, read on its own."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="ACTIONSTREAM_", env_nested_delimiter="__", extra="ignore"
-    )
-
-    integrations: IntegrationSettings = IntegrationSettings()

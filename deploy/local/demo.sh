@@ -13,7 +13,7 @@ cat >"$demo_dir/credentials.json" <<JSON
 {"demo-bot": {"telegram": {"api_key": {"token": "123456:DEMO-demo-token-not-a-real-one-xxxxxx"}}}}
 JSON
 
-"$repo/.venv/bin/python" -m integrations.telegram.fake --port "$fake_port" \
+"$repo/.venv/bin/python" -m integrations.telegram.testing --port "$fake_port" \
     >"$demo_dir/fake-telegram.log" 2>&1 &
 fake_pid=$!
 trap 'kill "$fake_pid" 2>/dev/null || true' EXIT

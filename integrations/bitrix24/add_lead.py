@@ -14,10 +14,11 @@ from integrations.base import (
     SideEffect,
     UnknownOutcomePolicy,
 )
-from integrations.bitrix24.client import Bitrix24Integration, Webhook, credentials_not_found
+from integrations.bitrix24.client import Bitrix24Integration, Webhook
 from integrations.bot_logger import BotLogger
 from integrations.context import request_context
-from integrations.errors import IntegrationError, OutcomeUnknownError
+from integrations.errors import OutcomeUnknownError
+from integrations.outcome import credentials_not_found
 
 ORIGINATOR_ID = "actionstream"
 _MAX_ORIGIN_ID = 64
@@ -203,36 +204,32 @@ class Bitrix24AddLeadIntegration(Bitrix24Integration):
             return credentials_not_found()
         context = request_context()
         origin = origin_id(context.idempotency_key) if context is not None else None
-        try:
-            if origin is not None and context is not None and context.attempt > 1:
-                found = await self._find(hook, origin)
-                if found is not None:
-                    logger.info("bitrix24 lead already added by an earlier attempt", lead_id=found)
-                    return {
-                        "response": {"ok": True, "result": {"lead_id": found, "deduplicated": True}}
-                    }
-            payload = {
-                "fields": lead_fields(config, origin),
-                "params": {
-                    "REGISTER_SONET_EVENT": "Y" if config.get("register_sonet_event", True) else "N"
-                },
-            }
-            result = await self.call(hook, "crm.lead.add", payload)
-        except IntegrationError as exc:
-            logger.warning("bitrix24 add lead failed: %s", exc.message, category=exc.category.value)
-            raise
+        if origin is not None and context is not None and context.attempt > 1:
+            found = await self._find(hook, origin, logger)
+            if found is not None:
+                logger.info("bitrix24 lead already added by an earlier attempt", lead_id=found)
+                return {
+                    "response": {"ok": True, "result": {"lead_id": found, "deduplicated": True}}
+                }
+        payload = {
+            "fields": lead_fields(config, origin),
+            "params": {
+                "REGISTER_SONET_EVENT": "Y" if config.get("register_sonet_event", True) else "N"
+            },
+        }
+        result = await self.call_method(hook, "crm.lead.add", payload, logger=logger)
         lead_id = _lead_id(result, hook)
         logger.info("bitrix24 lead added", lead_id=lead_id)
         return {"response": {"ok": True, "result": {"lead_id": lead_id, "deduplicated": False}}}
 
-    async def _find(self, hook: Webhook, origin: str) -> int | None:
+    async def _find(self, hook: Webhook, origin: str, logger: BotLogger) -> int | None:
         """The id of the lead an earlier attempt of this request added, if any."""
         payload = {
             "filter": {"ORIGINATOR_ID": ORIGINATOR_ID, "ORIGIN_ID": origin},
             "select": ["ID"],
             "order": {"ID": "ASC"},
         }
-        found = await self.call(hook, "crm.lead.list", payload)
+        found = await self.call_method(hook, "crm.lead.list", payload, logger=logger)
         if isinstance(found, list) and found and isinstance(found[0], dict):
             return _lead_id(found[0].get("ID"), hook)
         return None

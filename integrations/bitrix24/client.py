@@ -12,26 +12,26 @@ client installs it before its first call.
 session per webhook and its own leaky-bucket throttle, which would duplicate the processor's
 distributed rate limiter; the other clients are synchronous.
 
-**Errors** (``{"error": "CODE", "error_description": "..."}``; apidocs.bitrix24.ru, "system
-errors", and ``external-apis.md`` §6.1):
+**Errors** are ``{"error": "CODE", "error_description": "..."}`` (apidocs.bitrix24.ru, "system
+errors", and ``external-apis.md`` §6.1), sometimes with HTTP 200, so the code decides first;
+``parameters.error`` is the code. The seam (:mod:`integrations.provider`) maps the rest by
+status (a 5xx is "maybe created"). Bitrix24's own cases (:class:`Bitrix24`):
 
 =================================  ======================  ==================================
 Bitrix24 answer                    our error (code)        why
 =================================  ======================  ==================================
-503 QUERY_LIMIT_EXCEEDED           RateLimitedError (429)  leaky bucket (2/s, burst 50): no
-                                                           retry-after, back off 2 s
-429 (operating-time limit)         RateLimitedError (429)  method blocked for a while
-503 OVERLOAD_LIMIT                 PermanentError (503)    manual block: only support lifts it
-401 NO_AUTH_FOUND / expired_token  AuthError (401)         wrong or revoked webhook
-403 INVALID_CREDENTIALS /          AuthError (403)         the webhook's user lacks rights or
+QUERY_LIMIT_EXCEEDED (503)         RateLimitedError (429)  leaky bucket (2/s, burst 50): no
+                                                           Retry-After, back off 2 s
+OVERLOAD_LIMIT (503)               PermanentError (503)    manual block: only support lifts it
+NO_AUTH_FOUND / expired_token /    AuthError (401)         wrong or revoked webhook, whatever
+    invalid_token                                          the status
+INVALID_CREDENTIALS /              AuthError (403)         the webhook's user lacks rights or
     insufficient_scope                                     the webhook lacks the crm scope
-403 ACCESS_DENIED / other 403      PermanentError (403)    plan without REST, no right to add
-404 (method or portal not found)   PermanentError (404)    check the webhook URL
+other 403 (ACCESS_DENIED)          PermanentError (403)    plan without REST, no right to add
 400                                InvalidConfigError      bad field values
-500 PORTAL_DELETED                 PermanentError (500)
-other 5xx                          OutcomeUnknownError     maybe created (``maybe_executed``)
-connect error                      TransientError (503)    not sent
-timeout / cut connection           OutcomeUnknownError     maybe created (``maybe_executed``)
+PORTAL_DELETED                     PermanentError (500)    the portal is closed
+another code with HTTP 2xx         PermanentError (400)    Bitrix24 refused, asking again
+                                                           gets the same answer
 =================================  ======================  ==================================
 """
 
@@ -51,33 +51,26 @@ from integrations.errors import (
     AuthError,
     IntegrationError,
     InvalidConfigError,
-    OutcomeUnknownError,
     PermanentError,
     RateLimitedError,
-    TransientError,
 )
 from integrations.http import HttpIntegration
-from integrations.outcome import fail
+from integrations.provider import Call, ErrorDetail, Provider, retry_after_s
 
 __all__ = [
     "QUERY_LIMIT_BACKOFF_S",
+    "Bitrix24",
     "Bitrix24Integration",
     "Webhook",
     "WebhookLogFilter",
-    "credentials_not_found",
     "install_webhook_log_filter",
-    "map_response_error",
-    "map_transport_error",
 ]
 
 # The bucket drains 2 requests/s (5 on Enterprise): after a 503 a couple of seconds frees a few.
 QUERY_LIMIT_BACKOFF_S = 2.0
 _REST_PATH_RE = re.compile(r"(/rest/\d+/)([^/\s\"'?#]+)")
-
-
-def credentials_not_found() -> dict[str, Any]:
-    """The seed's envelope for a bot without credentials for this service."""
-    return fail(401, "Credentials not found")
+_AUTH_CODES = frozenset({"NO_AUTH_FOUND", "EXPIRED_TOKEN", "INVALID_TOKEN"})
+_RIGHTS_CODES = frozenset({"INVALID_CREDENTIALS", "INSUFFICIENT_SCOPE"})
 
 
 class WebhookLogFilter(logging.Filter):
@@ -139,100 +132,65 @@ class Webhook:
         return f"{self.base}{method}.json"
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+class Bitrix24(Provider):
+    """Bitrix24's answers (see the module's table); a success is ``{"result": ...}``."""
 
+    name = "Bitrix24"
 
-def map_response_error(
-    response: httpx.Response, *, method: str, host: str, secret: str
-) -> IntegrationError:
-    """Our typed error for a failed Bitrix24 answer (see the module's table)."""
-    status = response.status_code
-    body = _json(response)
-    code = str(body.get("error") or "").strip()
-    text = str(body.get("error_description") or response.reason_phrase or "").replace(
-        secret, REDACTED
-    )
-    upper = code.upper()
-    where = f"Bitrix24 {method} on {host}"
-    detail = f"{code}: {text}" if code else text or f"HTTP {status}"
-    params: dict[str, Any] = {"error": code} if code else {}
+    def is_error(self, response: httpx.Response, data: Any) -> bool:
+        body = data if isinstance(data, dict) else {}
+        return response.status_code != 200 or "error" in body or "result" not in body
 
-    if upper == "QUERY_LIMIT_EXCEEDED":
-        return RateLimitedError(
-            f"{where}: request rate limit exceeded ({detail})",
-            retry_after_s=QUERY_LIMIT_BACKOFF_S,
-            parameters=params,
+    def detail(self, response: httpx.Response, data: Any) -> ErrorDetail:
+        body = data if isinstance(data, dict) else {}
+        code, text = body.get("error"), body.get("error_description")
+        code = code.strip() if isinstance(code, str) and code.strip() else None
+        return ErrorDetail(
+            code=code,
+            message=text if isinstance(text, str) and text else None,
+            parameters={"error": code} if code else {},
         )
-    if upper == "OVERLOAD_LIMIT":
-        return PermanentError(
-            f"{where}: REST API blocked for overload ({detail}); only Bitrix24 support lifts it",
-            code=503,
-            parameters=params,
-        )
-    if status == 429:
-        retry = response.headers.get("retry-after")
-        wait = float(retry) if retry and retry.replace(".", "", 1).isdigit() else None
-        return RateLimitedError(
-            f"{where}: method time limit exceeded ({detail})", retry_after_s=wait, parameters=params
-        )
-    if status == 401 or upper in ("NO_AUTH_FOUND", "EXPIRED_TOKEN", "INVALID_TOKEN"):
-        return AuthError(
-            f"{where}: the webhook was rejected ({detail}); check this bot's 'bitrix24' "
-            "webhook_url",
-            parameters=params,
-        )
-    if upper in ("INVALID_CREDENTIALS", "INSUFFICIENT_SCOPE"):
-        return AuthError(
-            f"{where}: the webhook may not do this ({detail}); it needs the 'crm' scope and a "
-            "user allowed to add leads",
-            code=403,
-            parameters=params,
-        )
-    if status == 403:
-        return PermanentError(f"{where}: access denied ({detail})", code=403, parameters=params)
-    if status == 404:
-        return PermanentError(
-            f"{where}: not found ({detail}); check the webhook URL's portal",
-            code=404,
-            parameters=params,
-        )
-    if status == 400:
-        return InvalidConfigError(
-            f"{where}: rejected the fields ({detail}); fix the action's config", parameters=params
-        )
-    if upper == "PORTAL_DELETED":
-        return PermanentError(
-            f"{where}: the portal is closed ({detail})", code=500, parameters=params
-        )
-    if status >= 500:
-        return OutcomeUnknownError(
-            f"{where}: HTTP {status} ({detail}); the lead may have been created",
-            code=status,
-            parameters=params,
-        )
-    return PermanentError(f"{where}: HTTP {status} ({detail})", code=status, parameters=params)
 
-
-def map_transport_error(exc: httpx.TransportError, *, method: str, host: str) -> TransientError:
-    """Not sent (connect), or maybe applied (timeout, cut): an ``OutcomeUnknownError``."""
-    name = type(exc).__name__
-    where = f"Bitrix24 {method} on {host}"
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return TransientError(f"{where}: could not connect ({name}); nothing was sent", code=503)
-    code = 504 if isinstance(exc, httpx.TimeoutException) else 502
-    return OutcomeUnknownError(
-        f"{where}: no complete answer ({name}); the lead may have been created",
-        code=code,
-    )
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        status = response.status_code
+        code = (detail.code or "").upper()
+        # The wire status stays in messages; the code says what it means.
+        label = f"HTTP {status}" + (f" {detail.code}" if detail.code else "")
+        text = f"{label}: {detail.message or response.reason_phrase or 'no message'}"
+        params = dict(detail.parameters)
+        if code == "QUERY_LIMIT_EXCEEDED":
+            wait = retry_after_s(response.headers)
+            wait = QUERY_LIMIT_BACKOFF_S if wait is None else wait
+            message = call.message(text)
+            return RateLimitedError(message, retry_after_s=wait, parameters=params)
+        if code == "OVERLOAD_LIMIT":
+            message = call.message(f"{text}; only Bitrix24 support lifts the block")
+            return PermanentError(message, code=503, parameters=params)
+        if code in _AUTH_CODES:
+            message = call.message(f"{text}; check this bot's 'bitrix24' webhook")
+            return AuthError(message, parameters=params)
+        if code in _RIGHTS_CODES:
+            message = call.message(
+                f"{text}; the webhook needs the 'crm' scope and a user allowed to add leads"
+            )
+            return AuthError(message, code=403, parameters=params)
+        if code == "PORTAL_DELETED":
+            message = call.message(f"{text}; the portal is closed")
+            return PermanentError(message, code=500, parameters=params)
+        if status == 403:
+            return PermanentError(call.message(text), code=403, parameters=params)
+        if status == 400:
+            message = call.message(f"{text}; fix the action's config")
+            return InvalidConfigError(message, parameters=params)
+        if status < 300 and code:  # refused with HTTP 200: asking again gets the same answer
+            return PermanentError(call.message(text), code=400, parameters=params)
+        return None
 
 
 class Bitrix24Integration(HttpIntegration):
-    """Base of the Bitrix24 actions: the webhook from credentials and :meth:`call`.
+    """Base of the Bitrix24 actions: the webhook from credentials and :meth:`call_method`.
 
     The webhook URL is absolute, so the shared client's base URL is never used; the endpoint
     settings still give the timeout (``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__BITRIX24__...``).
@@ -240,6 +198,7 @@ class Bitrix24Integration(HttpIntegration):
 
     service: ClassVar[str] = "bitrix24"
     default_base_url: ClassVar[str] = ""
+    provider = Bitrix24()
     http_timeout_s: ClassVar[float] = 20.0  # Bitrix24 methods can take seconds
 
     async def webhook(
@@ -259,19 +218,13 @@ class Bitrix24Integration(HttpIntegration):
         logger.add_secret(hook.secret)
         return hook
 
-    async def call(self, hook: Webhook, method: str, payload: dict[str, Any]) -> Any:
+    async def call_method(
+        self, hook: Webhook, method: str, payload: dict[str, Any], *, logger: BotLogger
+    ) -> Any:
         """POST ``payload`` as JSON to ``method``; its ``result``, or a typed error."""
         install_webhook_log_filter()
-        try:
-            response = await self.http.post(hook.method_url(method), json=payload)
-        except httpx.TransportError as exc:
-            raise map_transport_error(exc, method=method, host=hook.host) from None
-        body = _json(response)
-        if response.status_code != 200 or "error" in body:
-            raise map_response_error(response, method=method, host=hook.host, secret=hook.secret)
-        if "result" not in body:
-            raise OutcomeUnknownError(
-                f"Bitrix24 {method} on {hook.host}: HTTP 200 without a result",
-                code=502,
-            )
-        return body["result"]
+        reply = await self.call(
+            "POST", hook.method_url(method), json=payload,
+            secrets=[hook.secret, hook.base], what=f"{method} on {hook.host}", logger=logger,
+        )  # fmt: skip
+        return reply.body["result"]

@@ -1,4 +1,4 @@
-"""Shared pieces of the Discord webhook actions: credentials, the webhook URL, error mapping.
+"""Shared pieces of the Discord webhook actions: credentials, the webhook URL, Discord's answers.
 
 Why plain httpx and not discord.py: a webhook execute is one unauthenticated POST, and discord.py's
 ``Webhook`` needs its own aiohttp session (it cannot share the worker's pooled httpx client), pins
@@ -12,6 +12,23 @@ Versioning trap (``external-apis.md`` §4): the URL Discord's UI shows is unvers
 use the host or path of a stored webhook URL: only its id and token, appended to our configured
 base URL, which is ``https://discord.com/api/v10`` (seconds). If an operator points the base URL at
 an unversioned or pre-v8 API, :func:`retry_after_in_ms` says so and the values are converted.
+
+Errors are ``{"code", "message", "errors"?}``; the seam (:mod:`integrations.provider`) maps them
+by status, except for Discord's own cases (:class:`Discord`):
+
+=============================  ========================  ====================================
+Discord answer                 our error (code)          why
+=============================  ========================  ====================================
+429                            RateLimitedError          body ``retry_after`` (precise);
+                                                         ``parameters``: ``global``, ``scope``
+                                                         ("cloudflare": an HTML 429, the
+                                                         worker's IP is banned)
+404 10015 (or no code)         AuthError (404)           the webhook was deleted: refetch the
+                                                         URL once, then stop
+403 (50013, ...)               PermanentError (403)      the webhook may not post there
+400 50035 / 50006              InvalidConfigError (400)  ``errors``: the JSON paths at fault
+2xx that is not JSON           TransientError (502)      not Discord's answer (a proxy's)
+=============================  ========================  ====================================
 """
 
 from __future__ import annotations
@@ -28,25 +45,16 @@ import httpx
 
 from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    OutcomeUnknownError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from integrations.errors import AuthError, IntegrationError, InvalidConfigError, PermanentError
+from integrations.provider import Call, ErrorDetail, Provider
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "SERVICE",
+    "Discord",
     "Webhook",
     "flatten_form_errors",
-    "map_error_response",
-    "map_transport_error",
     "retry_after_in_ms",
-    "retry_after_s",
     "webhook_credentials",
 ]
 
@@ -60,10 +68,9 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 _VERSION_RE = re.compile(r"/v(\d+)(?:/|$)")
 
 # Discord JSON error codes we act on (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
-UNKNOWN_WEBHOOK = 10015
-INVALID_WEBHOOK_TOKEN = 50027
-INVALID_FORM_BODY = 50035
-EMPTY_MESSAGE = 50006
+UNKNOWN_WEBHOOK = "10015"
+INVALID_FORM_BODY = "50035"
+EMPTY_MESSAGE = "50006"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,43 +128,11 @@ async def webhook_credentials(
     return Webhook(webhook_id, token)
 
 
-# -- rate limits -----------------------------------------------------------------------------------
-
-
 def retry_after_in_ms(base_url: str) -> bool:
     """Whether the API at ``base_url`` reports ``retry_after`` in milliseconds: unversioned URLs
     run Discord's default (v6) version, and v6/v7 used milliseconds; v8+ use float seconds."""
     match = _VERSION_RE.search(urlsplit(base_url).path)
     return match is None or int(match[1]) < 8
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def retry_after_s(
-    body: Mapping[str, Any] | None, headers: httpx.Headers, *, milliseconds: bool
-) -> float | None:
-    """Seconds to wait after a 429: the body's ``retry_after`` (precise), else the
-    ``Retry-After`` header (rounded up), else ``X-RateLimit-Reset-After``."""
-    scale = 1000.0 if milliseconds else 1.0
-    for raw in (
-        body.get("retry_after") if body else None,
-        headers.get("retry-after"),
-    ):
-        value = _number(raw)
-        if value is not None:
-            return value / scale
-    return _number(headers.get("x-ratelimit-reset-after"))  # float seconds in every version
-
-
-# -- errors ----------------------------------------------------------------------------------------
 
 
 def flatten_form_errors(tree: object, path: str = "$") -> list[str]:
@@ -176,69 +151,81 @@ def flatten_form_errors(tree: object, path: str = "$") -> list[str]:
     return lines
 
 
-def _json_body(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+@dataclass(frozen=True, slots=True)
+class DiscordDetail(ErrorDetail):
+    """Discord's error body, with its form errors as JSON-path lines."""
+
+    problems: tuple[str, ...] = ()
 
 
-def map_error_response(response: httpx.Response, *, milliseconds: bool) -> IntegrationError:
-    """Our typed error for a non-2xx answer to a webhook execute.
+class Discord(Provider):
+    """Discord's answers to a webhook execute (see the module's table)."""
 
-    Messages are built from Discord's ``code``/``message``; never from the URL, which holds the
-    webhook token.
-    """
-    status = response.status_code
-    body = _json_body(response)
-    code = body.get("code") if body else None
-    text = body.get("message") if body and isinstance(body.get("message"), str) else None
-    where = f"Discord webhook: HTTP {status}" + (f" code {code}" if code is not None else "")
-    detail = f"{where}: {text or response.reason_phrase}"
+    name = "Discord"
 
-    if status == 429:
-        wait = retry_after_s(body, response.headers, milliseconds=milliseconds)
-        params: dict[str, Any] = {"global": bool(body.get("global")) if body else False}
-        if scope := response.headers.get("x-ratelimit-scope"):
-            params["scope"] = scope
-        if body is None:  # Cloudflare's HTML 429: the worker's IP is blocked, not one bucket
-            params["scope"] = "cloudflare"
-        hint = f"retry after {wait:g} s" if wait is not None else "no retry_after given"
-        return RateLimitedError(f"{detail} ({hint})", retry_after_s=wait, parameters=params)
-    if status == 401 or code == INVALID_WEBHOOK_TOKEN:
-        return AuthError(f"{detail}; the webhook token is wrong, store a new webhook URL", code=401)
-    if status == 404 and (code == UNKNOWN_WEBHOOK or code is None):
-        # The webhook was deleted: its URL (our credential) is dead. AuthError, so the processor
-        # refetches the credentials once (the owner may have stored a new URL) and then stops:
-        # retrying a dead webhook only feeds Discord's invalid-request limit (10,000 per 10 min
-        # per IP, then a Cloudflare ban for the whole worker).
-        return AuthError(f"{detail}; the webhook was deleted, store a new webhook URL", code=404)
-    if status == 400 and code in (INVALID_FORM_BODY, EMPTY_MESSAGE):
-        problems = flatten_form_errors(body.get("errors") if body else None)
-        message = detail + (": " + "; ".join(problems) if problems else "")
-        return InvalidConfigError(message, errors=problems or (message,), code=400)
-    if status >= 500 or status in (408, 425):
-        return TransientError(detail, code=status)
-    return PermanentError(detail, code=status)
+    def is_error(self, response: httpx.Response, data: Any) -> bool:
+        # 204 (wait=false) has no body; any other 2xx must be the stored message object.
+        ok = 200 <= response.status_code < 300
+        return not ok or (response.status_code != 204 and not isinstance(data, dict))
 
-
-def map_transport_error(exc: httpx.HTTPError) -> IntegrationError:
-    """Our typed error for an httpx failure (no answer). Not ``str(exc)``: it may hold the URL.
-
-    Nothing sent (connecting failed) is a plain :class:`TransientError`; a timeout or a dropped
-    connection after sending is :class:`OutcomeUnknownError`: Discord may have posted the message,
-    and the processor applies ``on_unknown_outcome``.
-    """
-    name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return TransientError(f"Discord webhook: not sent, could not connect ({name})", code=503)
-    if isinstance(exc, httpx.TimeoutException):
-        return OutcomeUnknownError(
-            f"Discord webhook: timed out waiting for Discord ({name}); "
-            "the message may have been posted"
+    def detail(self, response: httpx.Response, data: Any) -> DiscordDetail:
+        body: Mapping[str, Any] = data if isinstance(data, dict) else {}
+        code, message = body.get("code"), body.get("message")
+        if not isinstance(code, int) or isinstance(code, bool) or code == 0:
+            code = None  # 0: a general error (Discord's plain "500: Internal Server Error")
+        parameters: dict[str, Any] = {}
+        wait = None
+        if response.status_code == 429:
+            wait = _retry_after_s(response, body, discord=isinstance(data, dict))
+            parameters["global"] = bool(body.get("global"))
+            if scope := response.headers.get("x-ratelimit-scope"):
+                parameters["scope"] = scope
+            if not isinstance(data, dict):  # Cloudflare's HTML 429: the worker's IP is banned
+                parameters["scope"] = "cloudflare"
+        return DiscordDetail(
+            code=None if code is None else str(code),
+            message=message if isinstance(message, str) and message else None,
+            retry_after_s=wait,
+            parameters=parameters,
+            problems=tuple(flatten_form_errors(body.get("errors"))),
         )
-    return OutcomeUnknownError(
-        f"Discord webhook: connection lost mid-request ({name}); the message may have been posted",
-        code=502,
-    )
+
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        status = response.status_code
+        label = f"HTTP {status}" + (f" {detail.code}" if detail.code else "")
+        text = f"{label}: {detail.message or response.reason_phrase}"
+        if status == 404 and detail.code in (None, UNKNOWN_WEBHOOK):
+            # The webhook was deleted: its URL (our credential) is dead. AuthError, so the
+            # processor refetches the credentials once (the owner may have stored a new URL) and
+            # then stops: retrying a dead webhook only feeds Discord's invalid-request limit
+            # (10,000 per 10 min per IP, then a Cloudflare ban for the whole worker).
+            message = call.message(f"{text}; the webhook was deleted, store a new webhook URL")
+            return AuthError(message, code=404)
+        if status == 403:  # 50013 Missing Permissions: the token is fine, the target is not
+            return PermanentError(call.message(text), code=403)
+        if status == 400 and detail.code in (INVALID_FORM_BODY, EMPTY_MESSAGE):
+            problems = detail.problems if isinstance(detail, DiscordDetail) else ()
+            message = call.message(text + (": " + "; ".join(problems) if problems else ""))
+            return InvalidConfigError(message, errors=problems or (message,), code=400)
+        return None
+
+
+def _retry_after_s(
+    response: httpx.Response, body: Mapping[str, Any], *, discord: bool
+) -> float | None:
+    """The body's ``retry_after``, in seconds; on a pre-v8 API (milliseconds) also the
+    ``Retry-After`` header. ``None``: the seam reads the headers (seconds)."""
+    base = response.request.url.path.split("/webhooks/", 1)[0]
+    scale = 1000.0 if retry_after_in_ms(base) else 1.0
+    raw = body.get("retry_after")
+    if raw is None and discord and scale != 1.0:
+        raw = response.headers.get("retry-after")  # Cloudflare's, on an HTML 429, is seconds
+    if isinstance(raw, bool) or raw is None:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return value / scale if math.isfinite(value) and value >= 0 else None

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from uuid import UUID
 
-import httpx
-
 from integrations.base import (
     CredentialsResolverLike,
     IntegrationMetadata,
@@ -16,17 +14,10 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.discord.client import (
-    DEFAULT_BASE_URL,
-    SERVICE,
-    map_error_response,
-    map_transport_error,
-    retry_after_in_ms,
-    webhook_credentials,
-)
+from integrations.discord.client import DEFAULT_BASE_URL, SERVICE, Discord, webhook_credentials
 from integrations.errors import InvalidConfigError
 from integrations.http import HttpIntegration
-from integrations.outcome import fail, ok
+from integrations.outcome import credentials_not_found, ok
 
 _URL: dict[str, Any] = {"type": "string", "pattern": r"^https?://\S+$", "maxLength": 2048}
 _SNOWFLAKE: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{1,25}$"}
@@ -227,6 +218,7 @@ class DiscordExecuteWebhookIntegration(HttpIntegration):
 
     service: ClassVar[str] = SERVICE
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    provider = Discord()
     http_timeout_s: ClassVar[float] = 15.0
 
     @property
@@ -242,7 +234,7 @@ class DiscordExecuteWebhookIntegration(HttpIntegration):
     ) -> dict[str, Any]:
         webhook = await webhook_credentials(credentials_resolver, bot_id, logger)
         if webhook is None:
-            return fail(401, "Credentials not found")
+            return credentials_not_found()
         embeds = config.get("embeds") or []
         if (chars := embed_chars(embeds)) > MAX_EMBED_CHARS:
             raise InvalidConfigError(
@@ -255,29 +247,15 @@ class DiscordExecuteWebhookIntegration(HttpIntegration):
         params: dict[str, str] = {"wait": "true" if wait else "false"}
         if "thread_id" in config:
             params["thread_id"] = config["thread_id"]
-        try:
-            response = await self.http.post(webhook.path, params=params, json=_payload(config))
-        except httpx.HTTPError as exc:
-            mapped = map_transport_error(exc)
-            logger.warning("discord webhook failed: %s", mapped.message)
-            raise mapped from None
-        if response.status_code >= 300:
-            base_url = self.clients.base_url(SERVICE, DEFAULT_BASE_URL)
-            mapped = map_error_response(response, milliseconds=retry_after_in_ms(base_url))
-            logger.warning(
-                "discord webhook failed: %s", mapped.message, category=mapped.category.value
-            )
-            raise mapped from None
-
-        if not wait or response.status_code == 204:
+        # ``what`` names the webhook by id: the path holds the token.
+        reply = await self.call(
+            "POST", webhook.path, params=params, json=_payload(config),
+            secrets=[webhook.token], what=f"POST webhooks/{webhook.id}", logger=logger,
+        )  # fmt: skip
+        if not wait or reply.response.status_code == 204:
             logger.info("discord webhook accepted", webhook_id=webhook.id)
             return ok({"confirmed": False, "message_id": None})
-        try:
-            message = response.json()
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):  # 2xx: it was stored, but we cannot say as what
-            return ok({"confirmed": True, "message_id": None})
+        message = reply.body
         result = _result(message)
         logger.info(
             "discord message posted", webhook_id=webhook.id, message_id=result["message_id"]

@@ -1,32 +1,30 @@
 """What Dropbox actions share: the OAuth token, the ``Dropbox-API-Arg`` header, the content
-hash, and the error mapping.
+hash, and how Dropbox answers.
 
 **Why httpx, not the official SDK.** ``dropbox`` (12.x) is synchronous (``requests``): every
 call would block the event loop or need a thread, each ``Dropbox`` object owns its own session
 (no pool shared across the bots' tokens), and it retries 429/5xx itself with ``time.sleep``. An
 upload is one POST of raw bytes with a JSON header, made over the shared ``httpx.AsyncClient``.
 
-**Errors** (developers.dropbox.com error-handling guide; ``external-apis.md`` §8.2):
+**Errors** (developers.dropbox.com error-handling guide; ``external-apis.md`` §8.2): JSON
+``{"error_summary", "error"}`` except for 400, which is plain text. The seam
+(:mod:`integrations.provider`) maps them by status; ``parameters.error`` is the
+``error_summary``. Dropbox's own cases (:class:`Dropbox`):
 
 =============================  ===========================  ===================================
 Dropbox answer                 our error (code)             why
 =============================  ===========================  ===================================
 400, **plain text**            InvalidConfigError (400)     malformed argument (path, ...)
 400 about "Authorization"      AuthError (401)              a malformed token
-401 expired_access_token /...  AuthError (401)              refetch the (refreshed) token
 403                            PermanentError (403)         the app / account may not do this
 409 path/malformed_path,       InvalidConfigError (409)     the configured path is unusable
     disallowed_name
-409 path/conflict,             PermanentError (409)         ``parameters.error`` is the summary
-    insufficient_space, ...
 409 too_many_write_operations  TransientError (409)         lock contention: retry
-429 + Retry-After              RateLimitedError (429)       body ``error.retry_after`` (s), else
-                                                            the header
-5xx                            TransientError               the retry re-sends the same bytes
-connect error                  TransientError (503)         not sent
-timeout / cut connection       OutcomeUnknownError (504)    maybe written (502 for a cut); a
-                                                            retry returns the same file
+429                            RateLimitedError             body ``error.retry_after`` (s), else
+                                                            the headers
 =============================  ===========================  ===================================
+
+Other 409s (path/conflict, insufficient_space, ...) are permanent, as the seam says.
 """
 
 from __future__ import annotations
@@ -39,37 +37,28 @@ from uuid import UUID
 import httpx
 
 from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.bot_logger import BotLogger
 from integrations.errors import (
     AuthError,
     IntegrationError,
     InvalidConfigError,
-    OutcomeUnknownError,
     PermanentError,
-    RateLimitedError,
     TransientError,
 )
 from integrations.http import HttpIntegration
-from integrations.outcome import fail
+from integrations.provider import Call, ErrorDetail, Provider
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "Dropbox",
     "DropboxIntegration",
     "api_arg_header",
     "content_hash",
-    "credentials_not_found",
-    "map_response_error",
-    "map_transport_error",
 ]
 
 DEFAULT_BASE_URL = "https://content.dropboxapi.com/2"
 _HASH_BLOCK = 4 * 1024 * 1024
-_MAX_TEXT_IN_MESSAGE = 300
-
-
-def credentials_not_found() -> dict[str, Any]:
-    """The seed's envelope for a bot without credentials for this service."""
-    return fail(401, "Credentials not found")
+_MAX_TEXT = 300  # of a plain-text 400 in a message
 
 
 def api_arg_header(arg: dict[str, Any]) -> str:
@@ -86,94 +75,51 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(digests).hexdigest()
 
 
-def _json(response: httpx.Response) -> dict[str, Any] | None:
-    if "json" not in response.headers.get("content-type", ""):
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+class Dropbox(Provider):
+    """Dropbox's answers (see the module's table); a success is a JSON object."""
 
+    name = "Dropbox"
 
-def _retry_after_s(response: httpx.Response, body: dict[str, Any] | None) -> float | None:
-    error = body.get("error") if body else None
-    value = error.get("retry_after") if isinstance(error, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    header = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        return None
+    def is_error(self, response: httpx.Response, data: Any) -> bool:
+        return response.status_code != 200 or not isinstance(data, dict)
 
-
-def map_response_error(response: httpx.Response, *, route: str, token: str) -> IntegrationError:
-    """Our typed error for a failed Dropbox answer (see the module's table)."""
-    status = response.status_code
-    body = _json(response)
-    where = f"Dropbox {route}"
-    summary = str(body.get("error_summary") or "") if body else ""
-    tag = summary.split("/", 1)[0] if summary else ""
-    params: dict[str, Any] = {"error": summary} if summary else {}
-
-    if status == 400:
-        # Plain text, and it may quote a header it could not parse: scrub the token.
-        text = redact_text(response.text.strip(), SecretSet([token]))[:_MAX_TEXT_IN_MESSAGE]
-        if "authorization" in text.lower():
-            return AuthError(f"{where}: the access token is malformed ({text})")
-        return InvalidConfigError(f"{where}: bad request: {text}; fix the action's config")
-    if status == 401:
-        return AuthError(
-            f"{where}: the access token was rejected ({summary or 'unauthorized'}); refresh this "
-            "bot's 'dropbox' OAuth token",
-            parameters=params,
+    def detail(self, response: httpx.Response, data: Any) -> ErrorDetail:
+        if response.status_code == 400:  # plain text (it may quote the Authorization header)
+            return ErrorDetail(message=response.text.strip()[:_MAX_TEXT] or None)
+        body = data if isinstance(data, dict) else {}
+        summary = body.get("error_summary")
+        summary = summary if isinstance(summary, str) and summary else None
+        error = body.get("error")
+        wait = error.get("retry_after") if isinstance(error, dict) else None
+        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
+            wait = None  # the seam reads the headers
+        return ErrorDetail(
+            message=summary,
+            retry_after_s=None if wait is None else float(wait),
+            parameters={"error": summary} if summary else {},
         )
-    if status == 403:
-        return PermanentError(
-            f"{where}: forbidden ({summary or 'access denied'})", code=403, parameters=params
-        )
-    if status == 409:
-        if "too_many_write_operations" in summary:
-            return TransientError(
-                f"{where}: too many concurrent writes in this Dropbox ({summary}); retry",
-                code=409,
-                parameters=params,
-            )
-        if any(reason in summary for reason in ("malformed_path", "disallowed_name")):
+
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        status = response.status_code
+        text = detail.message or response.reason_phrase
+        if status == 400:
+            if "authorization" in text.lower():
+                return AuthError(call.message(f"HTTP 400: the access token is malformed: {text}"))
             return InvalidConfigError(
-                f"{where}: the path is not allowed ({summary}); fix the action's path",
-                code=409,
-                parameters=params,
+                call.message(f"HTTP 400: bad request: {text}; fix the action's config")
             )
-        hint = {
-            "path": "the target path conflicts or cannot be written",
-            "content_hash_mismatch": "the bytes were corrupted on the way",
-            "payload_too_large": "the file is too large for a single upload",
-        }.get(tag, "the upload was refused")
-        return PermanentError(f"{where}: {hint} ({summary})", code=409, parameters=params)
-    if status == 429:
-        return RateLimitedError(
-            f"{where}: rate limited ({summary or 'too_many_requests'})",
-            retry_after_s=_retry_after_s(response, body),
-            parameters=params,
-        )
-    if status >= 500:
-        return TransientError(f"{where}: HTTP {status}", code=status, parameters=params)
-    return PermanentError(f"{where}: HTTP {status} ({summary})", code=status, parameters=params)
-
-
-def map_transport_error(exc: httpx.TransportError, *, route: str) -> TransientError:
-    """A transport failure; a retry re-sends the same bytes, which Dropbox does not duplicate."""
-    name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return TransientError(
-            f"Dropbox {route}: could not connect ({name}); nothing was sent", code=503
-        )
-    code = 504 if isinstance(exc, httpx.TimeoutException) else 502
-    return OutcomeUnknownError(
-        f"Dropbox {route}: no complete answer ({name}); the upload may exist", code=code
-    )
+        params = dict(detail.parameters)
+        if status == 403:  # the token is fine; the app or account may not do this
+            return PermanentError(call.message(f"HTTP 403: {text}"), code=403, parameters=params)
+        if status == 409 and "too_many_write_operations" in text:
+            message = call.message(f"HTTP 409: {text}; too many concurrent writes, retry")
+            return TransientError(message, code=409, parameters=params)
+        if status == 409 and any(r in text for r in ("malformed_path", "disallowed_name")):
+            message = call.message(f"HTTP 409: {text}; the path is not allowed, fix it")
+            return InvalidConfigError(message, code=409, parameters=params)
+        return None
 
 
 class DropboxIntegration(HttpIntegration):
@@ -181,6 +127,7 @@ class DropboxIntegration(HttpIntegration):
 
     service: ClassVar[str] = "dropbox"
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    provider = Dropbox()
     http_timeout_s: ClassVar[float] = 60.0  # uploads of up to 10 MB on slow links
 
     async def access_token(
@@ -200,7 +147,7 @@ class DropboxIntegration(HttpIntegration):
         return token
 
     async def upload(
-        self, route: str, arg: dict[str, Any], data: bytes, token: str
+        self, route: str, arg: dict[str, Any], data: bytes, token: str, logger: BotLogger
     ) -> dict[str, Any]:
         """POST ``data`` to a content ``route`` (e.g. ``files/upload``) with ``arg`` as the
         ``Dropbox-API-Arg`` header; the JSON answer, or a typed error."""
@@ -209,13 +156,7 @@ class DropboxIntegration(HttpIntegration):
             "Content-Type": "application/octet-stream",
             "Dropbox-API-Arg": api_arg_header(arg),
         }
-        try:
-            response = await self.http.post(route, content=data, headers=headers)
-        except httpx.TransportError as exc:
-            raise map_transport_error(exc, route=route) from None
-        if response.status_code != 200:
-            raise map_response_error(response, route=route, token=token)
-        body = _json(response)
-        if body is None:
-            raise TransientError(f"Dropbox {route}: HTTP 200 without a JSON object", code=502)
-        return body
+        reply = await self.call(
+            "POST", route, content=data, headers=headers, secrets=[token], logger=logger
+        )
+        return reply.body

@@ -15,8 +15,9 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.dropbox.client import DropboxIntegration, content_hash, credentials_not_found
-from integrations.errors import IntegrationError, InvalidConfigError
+from integrations.dropbox.client import DropboxIntegration, content_hash
+from integrations.errors import InvalidConfigError
+from integrations.outcome import credentials_not_found
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # ours; Dropbox takes 150 MB per call (sessions above)
 _MAX_BASE64_CHARS = math.ceil(MAX_UPLOAD_BYTES / 3) * 4
@@ -165,11 +166,7 @@ class DropboxUploadFileIntegration(DropboxIntegration):
         token = await self.access_token(credentials_resolver, bot_id, logger)
         if token is None:
             return credentials_not_found()
-        try:
-            metadata = await self.upload("files/upload", upload_arg(config, data), data, token)
-        except IntegrationError as exc:
-            logger.warning("dropbox upload failed: %s", exc.message, category=exc.category.value)
-            raise
+        metadata = await self.upload("files/upload", upload_arg(config, data), data, token, logger)
         result = {name: metadata[name] for name in _RESULT_FIELDS if name in metadata}
         requested = config["path"].lower()
         result["renamed"] = requested.startswith("/") and metadata.get("path_lower") != requested

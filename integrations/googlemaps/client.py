@@ -1,28 +1,28 @@
-"""What Google Maps actions share: the API-key lookup, the HTTP call and the error mapping.
+"""What Google Maps actions share: the API key and how Google Maps answers errors.
 
 **The wire.** ``GET https://maps.googleapis.com/maps/api/geocode/json?address=...&key=...``.
-The key travels in the query string, so a request URL is never put into a message or a log
-line of ours; httpx's own request log is covered by ``SecretRedactingFilter`` (``key=...``).
+The key travels in the query string, so it is handed to the seam as a secret and a request URL
+is never put into a message; httpx's own request log is covered by ``SecretRedactingFilter``.
 
 **Errors arrive inside HTTP 200**: the body's ``status`` says what happened, with an optional
-``error_message`` (external-apis.md §8.5). :func:`raise_for_status` maps it:
+``error_message`` (external-apis.md §8.5). An error ``status`` decides, whatever the HTTP status;
+without one (a proxy's page, Google's front end) the seam's table in
+:mod:`integrations.provider` maps the HTTP status, and a 200 without one is not Google's answer:
 
 ====================  =============================  =============================================
 ``status``            our error (code)               why
 ====================  =============================  =============================================
 OK, ZERO_RESULTS      (success)                      ZERO_RESULTS is an empty answer, not an error
-OVER_QUERY_LIMIT      RateLimitedError (429)         over the per-minute quota; no hint, back off
+OVER_QUERY_LIMIT      RateLimitedError (429)         over the per-minute quota; Retry-After if
+                                                     sent, else the processor backs off
 REQUEST_DENIED        AuthError (401)                missing/invalid key, API not enabled for it
 OVER_DAILY_LIMIT      PermanentError (403)           bad key, billing off, payment invalid or a
                                                      daily cap: an operator fixes the project
 INVALID_REQUEST       InvalidConfigError (400)       the address/latlng/components were rejected
 UNKNOWN_ERROR         TransientError (503)           Google's server error; "may succeed if you
                                                      try again"
-other                 PermanentError (502)           a status this code does not know
+other, in a 2xx       PermanentError (502)           a status this code does not know
 ====================  =============================  =============================================
-
-Transport failures (timeouts, resets) become :class:`TransientError` without the URL; a 5xx
-HTTP status is transient, a 4xx HTTP status (a proxy, a bad base URL) permanent.
 """
 
 from __future__ import annotations
@@ -33,65 +33,70 @@ from uuid import UUID
 import httpx
 
 from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.bot_logger import BotLogger
 from integrations.credentials.fields import secret_field
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
 from integrations.http import HttpIntegration
+from integrations.provider import Call, ErrorDetail, Provider, status_error
 
-__all__ = ["GOOGLEMAPS_BASE_URL", "GoogleMapsIntegration", "raise_for_status"]
+__all__ = ["GOOGLEMAPS_BASE_URL", "GoogleMaps", "GoogleMapsIntegration"]
 
 GOOGLEMAPS_BASE_URL = "https://maps.googleapis.com"
-_SUCCESS = frozenset({"OK", "ZERO_RESULTS"})
+SUCCESS = frozenset({"OK", "ZERO_RESULTS"})
+# The statuses that mean what an HTTP status would have said.
+_STATUS_OF = {"OVER_QUERY_LIMIT": 429, "REQUEST_DENIED": 401, "UNKNOWN_ERROR": 503}
 
 
-def raise_for_status(body: dict[str, Any], *, api: str, key: str = "") -> None:
-    """Raise our typed error for a Google Maps web-service body whose ``status`` is an error."""
-    status = body.get("status")
-    if status in _SUCCESS:
-        return
-    detail = body.get("error_message")
-    said = f": {_scrub(str(detail), key)}" if isinstance(detail, str) and detail else ""
-    where = f"Google {api}"
-    if status == "OVER_QUERY_LIMIT":
-        raise RateLimitedError(f"{where}: OVER_QUERY_LIMIT, over the query quota{said}")
-    if status == "REQUEST_DENIED":
-        raise AuthError(
-            f"{where}: REQUEST_DENIED{said}; check this bot's 'googlemaps' API key and that the "
-            "Geocoding API is enabled for its project"
-        )
-    if status == "OVER_DAILY_LIMIT":
-        raise PermanentError(
-            f"{where}: OVER_DAILY_LIMIT{said}; the key is invalid, billing is off, the payment "
-            "method expired or a self-imposed daily cap was hit (fix it in the Google Cloud "
-            "console; retrying today will not help)",
-            code=403,
-        )
-    if status == "INVALID_REQUEST":
-        raise InvalidConfigError(f"{where}: INVALID_REQUEST{said}; check address/latlng/components")
-    if status == "UNKNOWN_ERROR":
-        raise TransientError(f"{where}: UNKNOWN_ERROR, Google's server failed{said}")
-    raise PermanentError(f"{where}: unexpected status {status!r}{said}", code=502)
+class GoogleMaps(Provider):
+    """Google Maps web services: ``{"status", "error_message"?}``, errors inside HTTP 200."""
 
+    name = "Google Maps"
 
-def _scrub(text: str, key: str) -> str:
-    return redact_text(text, SecretSet([key]) if key else None)
+    def is_error(self, response: httpx.Response, data: Any) -> bool:
+        status = data.get("status") if isinstance(data, dict) else None
+        return not response.is_success or status not in SUCCESS
+
+    def detail(self, response: httpx.Response, data: Any) -> ErrorDetail:
+        status = data.get("status") if isinstance(data, dict) else None
+        if not isinstance(status, str):  # Google's front end, a proxy: not the API's body
+            return super().detail(response, data) if not response.is_success else ErrorDetail()
+        message = data.get("error_message")
+        return ErrorDetail(code=status, message=message if isinstance(message, str) else None)
+
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        code = detail.code
+        said = f": {detail.message}" if detail.message else ""
+        if code in _STATUS_OF:
+            return status_error(call, _STATUS_OF[code], detail, headers=response.headers)
+        if code == "OVER_DAILY_LIMIT":
+            return PermanentError(
+                call.message(
+                    f"HTTP 403 {code}{said}; the key is invalid, billing is off, the payment "
+                    "method expired or a self-imposed daily cap was hit (fix it in the Google "
+                    "Cloud console; retrying today will not help)"
+                ),
+                code=403,
+            )
+        if code == "INVALID_REQUEST":
+            return InvalidConfigError(
+                call.message(f"HTTP 400 {code}{said}; check address/latlng/components")
+            )
+        if code is not None and response.is_success:
+            return PermanentError(call.message(f"unexpected status {code!r}{said}"), code=502)
+        return None
 
 
 class GoogleMapsIntegration(HttpIntegration):
-    """Base of the Google Maps actions: the ``googlemaps`` credentials and one GET helper.
+    """Base of the Google Maps actions: the ``googlemaps`` credentials and how Google answers.
 
     Credentials: ``{"api_key": "<key>"}`` (``key`` is accepted too), strategy ``api_key``.
     """
 
     service: ClassVar[str] = "googlemaps"
     default_base_url: ClassVar[str] = GOOGLEMAPS_BASE_URL
+    provider = GoogleMaps()
     http_timeout_s: ClassVar[float] = 10.0
 
     async def api_key(
@@ -102,39 +107,3 @@ class GoogleMapsIntegration(HttpIntegration):
             resolver, bot_id, logger, provider="googlemaps", fields=("api_key", "key"),
             example='{"api_key": "<Google Maps Platform API key>"}',
         )  # fmt: skip
-
-    async def get_json(
-        self, path: str, params: dict[str, str], *, key: str, api: str
-    ) -> dict[str, Any]:
-        """GET ``path`` with ``params`` plus the key; the parsed body, or our typed error."""
-        try:
-            response = await self.http.get(path, params={**params, "key": key})
-        except httpx.TimeoutException:
-            raise TransientError(f"Google {api}: timed out waiting for Google", code=504) from None
-        except httpx.TransportError as exc:
-            raise TransientError(
-                f"Google {api}: connection failed ({type(exc).__name__})"
-            ) from None
-        return _parse(response, api=api, key=key)
-
-
-def _parse(response: httpx.Response, *, api: str, key: str) -> dict[str, Any]:
-    where = f"Google {api}"
-    code = response.status_code
-    if code >= 500:
-        raise TransientError(f"{where}: HTTP {code} from Google", code=code)
-    if code == 429:
-        raise RateLimitedError(f"{where}: HTTP 429 Too Many Requests")
-    error: IntegrationError | None = None
-    if code != 200:
-        error = PermanentError(f"{where}: unexpected HTTP {code}", code=code)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or "status" not in body:
-        raise error or PermanentError(f"{where}: the answer is not a Geocoding JSON body", code=502)
-    raise_for_status(body, api=api, key=key)
-    if error is not None:
-        raise error
-    return body

@@ -14,9 +14,8 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.errors import IntegrationError
 from integrations.googlemaps.client import GoogleMapsIntegration
-from integrations.outcome import fail, ok
+from integrations.outcome import credentials_not_found, ok
 
 _COMPONENT = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^|:]+$"}
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -108,15 +107,14 @@ class GoogleMapsGeocodeIntegration(GoogleMapsIntegration):
     ) -> dict[str, Any]:
         key = await self.api_key(credentials_resolver, bot_id, logger)
         if not key:
-            return fail(401, "Credentials not found")
-        try:
-            body = await self.get_json(
-                "/maps/api/geocode/json", _params(config), key=key, api="Geocoding"
-            )
-        except IntegrationError as exc:
-            logger.warning("googlemaps geocode failed: %s", exc, category=exc.category.value)
-            raise
-        found = body.get("results") or []
+            return credentials_not_found()
+        reply = await self.call(
+            "GET", "/maps/api/geocode/json", params={**_params(config), "key": key},
+            secrets=[key], what="geocode", logger=logger,
+        )  # fmt: skip
+        body = reply.body
+        raw = body.get("results")
+        found = [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
         results = [_result(r) for r in found[: config.get("max_results", 5)]]
         logger.info("googlemaps geocode done", status=body["status"], found=len(found))
         return ok({"status": body["status"], "count": len(found), "results": results})

@@ -1,13 +1,15 @@
-"""What Google Translate (Cloud Translation Basic, v2) actions share: key, call, error mapping.
+"""What Google Translate (Cloud Translation Basic, v2) actions share: the key and Google's errors.
 
 **The wire** (external-apis.md §7.3): ``POST https://translation.googleapis.com/language/
 translate/v2?key=<API key>`` with JSON ``{"q": [...], "target", "source"?, "format"}``; the
 answer is ``{"data": {"translations": [{"translatedText", "detectedSourceLanguage"?}]}}``.
-The key rides in the query string, so a request URL never goes into a message of ours.
+The key rides in the query string: it is handed to the seam as a secret, and a request URL never
+goes into a message.
 
 **Errors** are Google's JSON ``{"error": {"code", "message", "errors": [{"reason", "domain",
-"message"}], "status", "details"?: [{"@type": ".../google.rpc.ErrorInfo", "reason"}]}}``;
-:func:`map_error` decides by reason first, then by HTTP status:
+"message"}], "status", "details"?: [{"@type": ".../google.rpc.ErrorInfo", "reason"}]}}``.
+The reasons decide where Google's status misleads; everything else is the seam's table
+(:mod:`integrations.provider`: 401/403 auth, 429 rate limited, 5xx transient, 4xx permanent):
 
 =========================================  ======================  ============================
 reason / status                            our error (code)        why
@@ -18,42 +20,29 @@ dailyLimitExceeded, quotaExceeded,         PermanentError (403)    a daily quota
 BILLING_DISABLED                                                   no retry helps today
 keyInvalid, API_KEY_INVALID, "API key      AuthError (401)         comes as an HTTP **400**
 not valid" (any status)
-other 401 / 403 (forbidden,                AuthError (same)        the key may not call this
-accessNotConfigured, SERVICE_DISABLED...)                          API / project / referrer
-HTTP 429 without a reason                  RateLimitedError (429)
-400 (invalid value, required...)           InvalidConfigError      e.g. an unknown target
-5xx                                        TransientError
-other                                      PermanentError
+400 with Google's error body               InvalidConfigError      e.g. an unknown target
 =========================================  ======================  ============================
 
-A wait hint is taken from ``Retry-After`` or a ``google.rpc.RetryInfo`` detail when Google sends
-one; otherwise the processor backs off on its own (Google documents none for v2).
+A wait hint is taken from ``Retry-After`` or else a ``google.rpc.RetryInfo`` detail when Google
+sends one; otherwise the processor backs off on its own (Google documents none for v2).
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping
 from typing import Any, ClassVar
 from uuid import UUID
 
 import httpx
 
 from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.bot_logger import BotLogger
 from integrations.credentials.fields import secret_field
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
 from integrations.http import HttpIntegration
+from integrations.provider import Call, ErrorDetail, Provider, retry_after_s, status_error
 
-__all__ = ["GOOGLETRANSLATE_BASE_URL", "GoogleTranslateIntegration", "map_error"]
+__all__ = ["GOOGLETRANSLATE_BASE_URL", "GoogleTranslate", "GoogleTranslateIntegration"]
 
 GOOGLETRANSLATE_BASE_URL = "https://translation.googleapis.com"
 RATE_REASONS = frozenset(
@@ -74,54 +63,60 @@ QUOTA_REASONS = frozenset(
     }
 )
 KEY_REASONS = frozenset({"keyInvalid", "keyExpired", "API_KEY_INVALID", "API_KEY_EXPIRED"})
+_KEY_MESSAGES = ("API key not valid", "API key expired")
 _DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
-_MAX_DETAIL_CHARS = 300
+_SEPARATOR = ", "  # between the reasons of ErrorDetail.code
 
 
-def map_error(response: httpx.Response, *, what: str, key: str = "") -> IntegrationError:
-    """Our typed error for a non-2xx Cloud Translation v2 answer."""
-    status = response.status_code
-    error = _error_object(response)
-    reasons = _reasons(error)
-    message = redact_text(str(error.get("message") or ""), SecretSet([key]) if key else None)
-    message = message[:_MAX_DETAIL_CHARS]
-    shown = ", ".join(sorted(reasons)) or str(error.get("status") or "")
-    where = f"Google Translate {what}: HTTP {status}" + (f" {shown}" if shown else "")
-    where += f": {message}" if message else ""
-    if reasons & RATE_REASONS:
-        return RateLimitedError(where, retry_after_s=_retry_after(response, error))
-    if reasons & QUOTA_REASONS:
-        return PermanentError(
-            f"{where}; a daily quota or billing limit: raise it in the Google Cloud console",
-            code=status if status in (403, 429) else 403,
+class GoogleTranslate(Provider):
+    """Cloud Translation v2: Google's ``{"error": {...}}``; its reasons beat its status."""
+
+    name = "Google Translate"
+
+    def is_error(self, response: httpx.Response, data: Any) -> bool:
+        translated = isinstance(data, dict) and isinstance(data.get("data"), dict)
+        return not response.is_success or not translated
+
+    def detail(self, response: httpx.Response, data: Any) -> ErrorDetail:
+        """Google's reasons (sorted, joined) as the code, else its ``status``; the wait from
+        ``Retry-After``, else from a ``RetryInfo`` detail."""
+        error = data.get("error") if isinstance(data, dict) else None
+        if not isinstance(error, dict):
+            return super().detail(response, data)
+        reasons = sorted(_reasons(error))
+        state = error.get("status")
+        message = error.get("message")
+        wait = retry_after_s(response.headers)
+        return ErrorDetail(
+            code=_SEPARATOR.join(reasons) or (state if isinstance(state, str) else None),
+            message=message if isinstance(message, str) and message else None,
+            retry_after_s=_retry_info(error) if wait is None else wait,
         )
-    if reasons & KEY_REASONS or "API key not valid" in message or "API key expired" in message:
-        return AuthError(f"{where}; check this bot's 'googletranslate' API key")
-    if status in (401, 403):
-        return AuthError(
-            f"{where}; the key may not call the Cloud Translation API (API disabled, key "
-            "restrictions or project permissions)",
-            code=status,
-        )
-    if status == 429:
-        return RateLimitedError(where, retry_after_s=_retry_after(response, error))
-    if status == 400:
-        return InvalidConfigError(where)
-    if status >= 500:
-        return TransientError(where, code=status)
-    return PermanentError(where, code=status)
+
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        status = response.status_code
+        reasons = set((detail.code or "").split(_SEPARATOR))
+        text = detail.message or ""
+        said = f"HTTP {status} {detail.code}" + (f": {text}" if text else "")
+        if reasons & RATE_REASONS:
+            return status_error(call, 429, detail, headers=response.headers)
+        if reasons & QUOTA_REASONS:
+            return PermanentError(
+                call.message(
+                    f"{said}; a daily quota or billing limit: raise it in the Google Cloud console"
+                ),
+                code=status if status in (403, 429) else 403,
+            )
+        if reasons & KEY_REASONS or any(words in text for words in _KEY_MESSAGES):
+            return status_error(call, 401, detail)
+        if status == 400 and detail.code is not None:  # Google's own 400: the config's values
+            return InvalidConfigError(call.message(said))
+        return None
 
 
-def _error_object(response: httpx.Response) -> Mapping[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
-
-
-def _reasons(error: Mapping[str, Any]) -> set[str]:
+def _reasons(error: dict[str, Any]) -> set[str]:
     reasons: set[str] = set()
     for name in ("errors", "details"):
         items = error.get(name)
@@ -131,14 +126,7 @@ def _reasons(error: Mapping[str, Any]) -> set[str]:
     return reasons
 
 
-def _retry_after(response: httpx.Response, error: Mapping[str, Any]) -> float | None:
-    header = response.headers.get("Retry-After")
-    try:
-        seconds = float(header) if header is not None else math.nan
-    except ValueError:
-        seconds = math.nan
-    if math.isfinite(seconds) and seconds >= 0:
-        return seconds
+def _retry_info(error: dict[str, Any]) -> float | None:
     details = error.get("details")
     for item in details if isinstance(details, list) else ():
         if isinstance(item, dict) and str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
@@ -149,7 +137,7 @@ def _retry_after(response: httpx.Response, error: Mapping[str, Any]) -> float | 
 
 
 class GoogleTranslateIntegration(HttpIntegration):
-    """Base of the Google Translate actions: the ``googletranslate`` key and one POST helper.
+    """Base of the Google Translate actions: the ``googletranslate`` key and Google's errors.
 
     Credentials: ``{"api_key": "<Google Cloud API key>"}`` (``key`` accepted), strategy
     ``api_key``.
@@ -157,6 +145,7 @@ class GoogleTranslateIntegration(HttpIntegration):
 
     service: ClassVar[str] = "googletranslate"
     default_base_url: ClassVar[str] = GOOGLETRANSLATE_BASE_URL
+    provider = GoogleTranslate()
     http_timeout_s: ClassVar[float] = 15.0
 
     async def api_key(
@@ -167,24 +156,3 @@ class GoogleTranslateIntegration(HttpIntegration):
             resolver, bot_id, logger, provider="googletranslate", fields=("api_key", "key"),
             example='{"api_key": "<Google Cloud API key with the Cloud Translation API enabled>"}',
         )  # fmt: skip
-
-    async def post_json(
-        self, path: str, body: dict[str, Any], *, key: str, what: str
-    ) -> dict[str, Any]:
-        """POST ``body`` as JSON with the key; the parsed answer, or our typed error."""
-        where = f"Google Translate {what}"
-        try:
-            response = await self.http.post(path, params={"key": key}, json=body)
-        except httpx.TimeoutException:
-            raise TransientError(f"{where}: timed out waiting for Google", code=504) from None
-        except httpx.TransportError as exc:
-            raise TransientError(f"{where}: connection failed ({type(exc).__name__})") from None
-        if not response.is_success:
-            raise map_error(response, what=what, key=key)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise PermanentError(f"{where}: the answer is not a JSON object", code=502)
-        return answer

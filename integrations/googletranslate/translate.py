@@ -14,9 +14,9 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
+from integrations.errors import InvalidConfigError, PermanentError
 from integrations.googletranslate.client import GoogleTranslateIntegration
-from integrations.outcome import fail, ok
+from integrations.outcome import credentials_not_found, ok
 
 # Google recommends at most 5,000 characters per request; keeping every request under it also
 # lets a request-count limit stand in for Google's per-minute *character* quota (below).
@@ -94,7 +94,7 @@ class GoogleTranslateTranslateIntegration(GoogleTranslateIntegration):
     ) -> dict[str, Any]:
         key = await self.api_key(credentials_resolver, bot_id, logger)
         if not key:
-            return fail(401, "Credentials not found")
+            return credentials_not_found()
         single = isinstance(config["text"], str)
         texts: list[str] = [config["text"]] if single else list(config["text"])
         total = sum(len(t) for t in texts)
@@ -111,12 +111,11 @@ class GoogleTranslateTranslateIntegration(GoogleTranslateIntegration):
         }
         if "source" in config:
             body["source"] = config["source"]
-        try:
-            answer = await self.post_json("/language/translate/v2", body, key=key, what="translate")
-            translations = _translations(answer, len(texts))
-        except IntegrationError as exc:
-            logger.warning("googletranslate failed: %s", exc, category=exc.category.value)
-            raise
+        reply = await self.call(
+            "POST", "/language/translate/v2", params={"key": key}, json=body,
+            secrets=[key], what="translate", logger=logger,
+        )  # fmt: skip
+        translations = _translations(reply.body, len(texts))
         logger.info("googletranslate done", target=config["target"], segments=len(texts))
         result: dict[str, Any] = {"target": config["target"], "translations": translations}
         if single:

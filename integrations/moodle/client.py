@@ -1,4 +1,4 @@
-"""What Moodle web-service actions share: the site credentials, the REST call, the error mapping.
+"""What Moodle web-service actions share: the site credentials, the REST call, Moodle's answers.
 
 **The wire** (external-apis.md §8.3): ``POST <site>/webservice/rest/server.php``, form-encoded,
 ``wstoken`` + ``wsfunction`` + ``moodlewsrestformat=json`` + the function's arguments in PHP
@@ -7,7 +7,8 @@ the token never appears in a request line or an access log. The site differs per
 URL comes from the credentials: ``{"site_url": "https://lms.example.edu", "token": "..."}``.
 
 **Errors come inside HTTP 200**: ``{"exception", "errorcode", "message", "debuginfo"?}``.
-:func:`raise_for_exception` decides by ``errorcode``:
+:class:`Moodle` decides by ``errorcode``, as the status it means (so messages read
+``HTTP 401 invalidtoken: ...`` although the site answered 200):
 
 ==========================================  ======================  ===========================
 errorcode                                   our error (code)        why
@@ -20,21 +21,20 @@ webservice_access_exception                                         service lack
                                                                     capability; another token
                                                                     (credentials) fixes it
 invalidparameter                            InvalidConfigError      our arguments were refused
+                                                                    (``debuginfo`` says which)
+sitemaintenance, dml*                       TransientError (503)    maintenance, DB hiccup
 disabled, servicenotavailable, other        PermanentError (400)    site configuration
-sitemaintenance, dml*exception              TransientError (503)    maintenance, DB hiccup
 ==========================================  ======================  ===========================
 
-Outside the JSON envelope: connect failures → transient (not sent); read timeouts, dropped
-connections and gateway 502/504 → :class:`OutcomeUnknownError` (the message may have been sent);
-other 5xx → transient; 429 (a proxy) → rate limited with ``Retry-After``;
-403 without JSON (web services or REST disabled) and other statuses → permanent; a 200 that is
-not JSON (a login page: wrong ``site_url``) → permanent. ``debuginfo`` is only passed on for
-``invalidparameter``, where it names the offending argument.
+Outside the envelope, two answers are Moodle's own: a bare HTTP 403 (``server.php`` dies with
+it when web services or the REST protocol are disabled) → :class:`PermanentError`, not an auth
+error; a 200 that is not JSON (a login page: wrong ``site_url``) → :class:`PermanentError`.
+Every other status, and every transport failure, is mapped by :mod:`integrations.provider`.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -42,59 +42,82 @@ from uuid import UUID
 import httpx
 
 from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger, SecretSet, redact_text
-from integrations.errors import (
-    AuthError,
-    InvalidConfigError,
-    OutcomeUnknownError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from integrations.bot_logger import BotLogger
+from integrations.errors import AuthError, IntegrationError, InvalidConfigError, PermanentError
 from integrations.http import HttpIntegration
+from integrations.provider import Call, ErrorDetail, Provider, status_error
 
-__all__ = ["REST_PATH", "MoodleIntegration", "MoodleSite", "raise_for_exception"]
+__all__ = ["REST_PATH", "Moodle", "MoodleIntegration", "MoodleSite"]
 
 REST_PATH = "/webservice/rest/server.php"
 _AUTH_CODES = frozenset({"invalidtoken", "invalidtimedtoken", "invalidiptoken"})
 _ACCESS_CODES = frozenset({"accessexception", "nopermissions", "webservice_access_exception"})
-_TRANSIENT_CODES = frozenset({"sitemaintenance", "dmlreadexception", "dmlwriteexception"})
-_MAX_TEXT_CHARS = 300
-# Failures that prove the request never reached the site.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_TRANSIENT_CODES = frozenset({"sitemaintenance"})
 
 
-def raise_for_exception(body: Any, *, function: str, token: str = "") -> None:
-    """Raise our typed error if ``body`` is Moodle's exception envelope; else return."""
-    if not (isinstance(body, dict) and "exception" in body and "errorcode" in body):
-        return
-    code = str(body.get("errorcode") or "")
-    message = _clip(_scrub(str(body.get("message") or ""), token))
-    where = f"Moodle {function}: {code}"
-    said = f" ({message})" if message else ""
-    if code in _AUTH_CODES or code.startswith("wsaccessuser"):
-        raise AuthError(f"{where}{said}; check this bot's 'moodle' token")
-    if code in _ACCESS_CODES:
-        raise AuthError(
-            f"{where}{said}; add {function} to the token's external service and give its user "
-            "the capability (e.g. moodle/site:sendmessage)",
-            code=403,
-        )
-    if code == "invalidparameter":
+class Moodle(Provider):
+    """Moodle's answers: an exception envelope inside HTTP 200; its ``errorcode`` decides."""
+
+    name = "Moodle"
+
+    def is_error(self, response: httpx.Response, data: Any) -> bool:
+        if not response.is_success:
+            return True
+        if data is None:  # not JSON, unless the function returned null
+            return response.content.strip() != b"null"
+        return _exception(data) is not None
+
+    def detail(self, response: httpx.Response, data: Any) -> ErrorDetail:
+        body = _exception(data)
+        if body is None:
+            return ErrorDetail()
+        code = str(body["errorcode"])
+        message = str(body.get("message") or "") or None
         debug = body.get("debuginfo")
-        extra = f": {_clip(_scrub(str(debug), token))}" if debug else ""
-        raise InvalidConfigError(f"{where}{said}{extra}")
-    if code in _TRANSIENT_CODES or code.startswith("dml"):
-        raise TransientError(f"{where}{said}")
-    raise PermanentError(f"{where}{said}")
+        if code == "invalidparameter" and debug:  # it names the offending argument
+            message = f"{message}: {debug}" if message else str(debug)
+        return ErrorDetail(code=code, message=message)
+
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        code = detail.code
+        if code is None:
+            if response.is_success:
+                return PermanentError(
+                    call.message(
+                        "not web-service JSON; check the site_url and that the REST protocol "
+                        "is enabled",
+                        label="HTTP 200",
+                    ),
+                    code=502,
+                )
+            if response.status_code == 403:
+                return PermanentError(
+                    call.message(
+                        "web services or the REST protocol are disabled", label="HTTP 403"
+                    ),
+                    code=403,
+                )
+            return None
+        if code in _AUTH_CODES or code.startswith("wsaccessuser"):
+            return status_error(call, 401, detail)
+        if code in _ACCESS_CODES:
+            hint = (
+                f"; add {call.what} to the token's external service and give its user the "
+                "capability (e.g. moodle/site:sendmessage)"
+            )
+            return status_error(call, 403, replace(detail, message=f"{detail.message}{hint}"))
+        if code == "invalidparameter":
+            return InvalidConfigError(status_error(call, 400, detail).message)
+        if code in _TRANSIENT_CODES or code.startswith("dml"):
+            return status_error(call, 503, detail)
+        return status_error(call, 400, detail)
 
 
-def _scrub(text: str, token: str) -> str:
-    return redact_text(text, SecretSet([token]) if token else None)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_TEXT_CHARS else text[: _MAX_TEXT_CHARS - 3] + "..."
+def _exception(data: Any) -> dict[str, Any] | None:
+    is_exception = isinstance(data, dict) and "exception" in data and "errorcode" in data
+    return data if is_exception else None
 
 
 class MoodleSite:
@@ -142,6 +165,7 @@ class MoodleIntegration(HttpIntegration):
 
     service: ClassVar[str] = "moodle"
     default_base_url: ClassVar[str] = ""  # every call uses the absolute URL of the bot's site
+    provider = Moodle()
     http_timeout_s: ClassVar[float] = 20.0
 
     async def site(
@@ -155,62 +179,12 @@ class MoodleIntegration(HttpIntegration):
         logger.add_secret(site.token)
         return site
 
-    async def call(self, site: MoodleSite, function: str, args: dict[str, str]) -> Any:
+    async def web_service(
+        self, site: MoodleSite, function: str, args: dict[str, str], *, logger: BotLogger
+    ) -> Any:
         """Run ``function`` with PHP-array ``args``; its JSON result, or our typed error."""
-        form = {
-            "wstoken": site.token,
-            "wsfunction": function,
-            "moodlewsrestformat": "json",
-            **args,
-        }
-        where = f"Moodle {function}"
-        try:
-            response = await self.http.post(site.rest_url, data=form)
-        except _NOT_SENT as exc:
-            raise TransientError(f"{where}: not sent ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:  # read/write timeout, connection lost mid-request
-            raise OutcomeUnknownError(
-                f"{where}: no answer from the site ({type(exc).__name__}); it may have run",
-            ) from None
-        return _parse(response, function=function, token=site.token)
-
-
-def _parse(response: httpx.Response, *, function: str, token: str) -> Any:
-    where = f"Moodle {function}"
-    code = response.status_code
-    if code in (502, 504):  # a proxy gave up waiting: the site may have run the call
-        raise OutcomeUnknownError(
-            f"{where}: HTTP {code} from a gateway; the call may have run",
-            code=code,
+        form = {"wstoken": site.token, "wsfunction": function, "moodlewsrestformat": "json", **args}
+        reply = await self.call(
+            "POST", site.rest_url, data=form, secrets=[site.token], what=function, logger=logger
         )
-    if code >= 500:
-        raise TransientError(f"{where}: HTTP {code} from the site", code=code)
-    if code == 429:
-        raise RateLimitedError(
-            f"{where}: HTTP 429 Too Many Requests",
-            retry_after_s=_seconds(response.headers.get("Retry-After")),
-        )
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-        if code == 200:
-            raise PermanentError(
-                f"{where}: the site did not answer with web-service JSON; check the site_url "
-                "and that the REST protocol is enabled",
-                code=502,
-            ) from None
-    if code != 200:
-        raise_for_exception(body, function=function, token=token)
-        hint = "web services or the REST protocol are disabled" if code == 403 else "check site_url"
-        raise PermanentError(f"{where}: HTTP {code} ({hint})", code=code)
-    raise_for_exception(body, function=function, token=token)
-    return body
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+        return reply.data

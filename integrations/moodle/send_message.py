@@ -12,9 +12,9 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
+from integrations.errors import InvalidConfigError, PermanentError
 from integrations.moodle.client import MoodleIntegration
-from integrations.outcome import fail, ok
+from integrations.outcome import credentials_not_found, ok
 
 FUNCTION = "core_message_send_instant_messages"
 # core_message\api::MESSAGE_MAX_LENGTH, checked by Moodle with PHP strlen(): bytes, not chars.
@@ -95,7 +95,7 @@ class MoodleSendMessageIntegration(MoodleIntegration):
     ) -> dict[str, Any]:
         site = await self.site(credentials_resolver, bot_id, logger)
         if site is None:
-            return fail(401, "Credentials not found")
+            return credentials_not_found()
         text: str = config["text"]
         size = len(text.encode("utf-8"))
         if size > MAX_TEXT_BYTES:
@@ -108,11 +108,11 @@ class MoodleSendMessageIntegration(MoodleIntegration):
         args = {"messages[0][touserid]": str(user_id), "messages[0][text]": text}
         if "text_format" in config:
             args["messages[0][textformat]"] = str(TEXT_FORMATS[config["text_format"]])
+        answer = await self.web_service(site, FUNCTION, args, logger=logger)
         try:
-            answer = await self.call(site, FUNCTION, args)
             result = _result(answer, user_id)
-        except IntegrationError as exc:
-            logger.warning("moodle send failed: %s", exc, category=exc.category.value)
+        except PermanentError as exc:
+            logger.warning("moodle message refused: %s", exc, category=exc.category.value)
             raise
         logger.info("moodle message sent", to_user_id=user_id, message_id=result["message_id"])
         return ok(result)

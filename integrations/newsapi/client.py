@@ -21,30 +21,28 @@ unexpectedError (500), any 5xx                           TransientError
 
 from __future__ import annotations
 
-import math
-from typing import Any
 from uuid import UUID
 
 import httpx
 
 from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.bot_logger import BotLogger
 from integrations.credentials.fields import secret_field
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
+from integrations.provider import Call, ErrorDetail, Provider, status_error
 
-__all__ = ["DEFAULT_BASE_URL", "SERVICE", "api_key", "map_error_response", "map_transport_error"]
+__all__ = ["DEFAULT_BASE_URL", "SERVICE", "NewsAPI", "api_key"]
 
 SERVICE = "newsapi"
 DEFAULT_BASE_URL = "https://newsapi.org/v2"
 
-_AUTH_CODES = frozenset({"apiKeyInvalid", "apiKeyMissing", "apiKeyDisabled"})
+_STATUS_OF = {
+    "apiKeyInvalid": 401,
+    "apiKeyMissing": 401,
+    "apiKeyDisabled": 401,
+    "rateLimited": 429,
+    "unexpectedError": 500,
+}
 _CONFIG_CODES = frozenset(
     {"parameterInvalid", "parametersMissing", "sourcesTooMany", "sourceDoesNotExist"}
 )
@@ -60,52 +58,26 @@ async def api_key(
     )  # fmt: skip
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    raw = headers.get("retry-after")
-    try:
-        value = float(raw) if raw is not None else math.nan
-    except ValueError:
+class NewsAPI(Provider):
+    """NewsAPI's answers: ``{"status": "error", "code", "message"}``; the code decides."""
+
+    name = "NewsAPI"
+
+    def is_error(self, response: httpx.Response, data: object) -> bool:
+        ok = isinstance(data, dict) and data.get("status") == "ok"
+        return response.status_code >= 300 or not ok
+
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        code = detail.code
+        status = _STATUS_OF.get(code or "")
+        if status is not None:  # the code says more than the status (a 2xx from a proxy?)
+            return status_error(call, status, detail, headers=response.headers)
+        if code == "apiKeyExhausted":
+            return PermanentError(
+                call.message(f"HTTP 429 {code}: the key's request quota is used up"), code=429
+            )
+        if code in _CONFIG_CODES:
+            return InvalidConfigError(call.message(f"HTTP 400 {code}: {detail.message}"))
         return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-def error_body(response: httpx.Response) -> dict[str, Any]:
-    """The ``{"status": "error", "code", "message"}`` body, or ``{}`` when it is not JSON."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def map_error_response(response: httpx.Response, *, key: str) -> IntegrationError:
-    """Our typed error for a NewsAPI error answer (any status, ``status: "error"`` body)."""
-    status = response.status_code
-    body = error_body(response)
-    code = body.get("code") if isinstance(body.get("code"), str) else None
-    text = body.get("message") if isinstance(body.get("message"), str) else None
-    # NewsAPI's messages never echo the key, but scrub it anyway: they end up in results.
-    detail = redact_text(text or response.reason_phrase or "no message", SecretSet([key]))
-    message = f"NewsAPI HTTP {status}" + (f" {code}" if code else "") + f": {detail}"
-
-    if code in _AUTH_CODES or status == 401:
-        return AuthError(message, code=401)
-    if code == "rateLimited" or (status == 429 and code != "apiKeyExhausted"):
-        return RateLimitedError(message, retry_after_s=_retry_after(response.headers))
-    if code == "apiKeyExhausted":
-        return PermanentError(f"{message} (the key's request quota is used up)", code=status)
-    if code in _CONFIG_CODES:
-        return InvalidConfigError(message, code=400)
-    if status < 400:  # a 2xx without status "ok" (a proxy's page?): not NewsAPI's answer
-        return TransientError(f"{message} (not a NewsAPI answer)", code=502)
-    if status >= 500 or code == "unexpectedError" or status in (408, 425):
-        return TransientError(message, code=status)
-    return PermanentError(message, code=status)
-
-
-def map_transport_error(exc: httpx.HTTPError) -> IntegrationError:
-    """Our typed error for an httpx failure. Reads are safe to retry, so all are transient."""
-    name = type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return TransientError(f"NewsAPI: timed out ({name})", code=504)
-    return TransientError(f"NewsAPI: connection failed ({name})", code=503)

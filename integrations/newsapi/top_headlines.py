@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from uuid import UUID
 
-import httpx
-
 from integrations.base import (
     CredentialsResolverLike,
     IntegrationMetadata,
@@ -15,15 +13,8 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpIntegration
-from integrations.newsapi.client import (
-    DEFAULT_BASE_URL,
-    SERVICE,
-    api_key,
-    error_body,
-    map_error_response,
-    map_transport_error,
-)
-from integrations.outcome import fail, ok
+from integrations.newsapi.client import DEFAULT_BASE_URL, SERVICE, NewsAPI, api_key
+from integrations.outcome import credentials_not_found, ok
 
 CATEGORIES = ("business", "entertainment", "general", "health", "science", "sports", "technology")
 
@@ -125,6 +116,7 @@ class NewsAPITopHeadlinesIntegration(HttpIntegration):
 
     service: ClassVar[str] = SERVICE
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    provider = NewsAPI()
     http_timeout_s: ClassVar[float] = 10.0
 
     @property
@@ -140,24 +132,14 @@ class NewsAPITopHeadlinesIntegration(HttpIntegration):
     ) -> dict[str, Any]:
         key = await api_key(credentials_resolver, bot_id, logger)
         if key is None:
-            return fail(401, "Credentials not found")
+            return credentials_not_found()
         params = _params(config)
-        try:
-            # The key goes in a header, never the apiKey query parameter: URLs end up in logs.
-            response = await self.http.get(
-                "top-headlines", params=params, headers={"X-Api-Key": key}
-            )
-        except httpx.HTTPError as exc:
-            mapped = map_transport_error(exc)
-            logger.warning("newsapi request failed: %s", mapped.message)
-            raise mapped from None
-        body = error_body(response)
-        if response.status_code >= 300 or body.get("status") != "ok":
-            mapped = map_error_response(response, key=key)
-            logger.warning(
-                "newsapi request failed: %s", mapped.message, category=mapped.category.value
-            )
-            raise mapped from None
+        # The key goes in a header, never the apiKey query parameter: URLs end up in logs.
+        reply = await self.call(
+            "GET", "top-headlines", params=params, headers={"X-Api-Key": key},
+            secrets=[key], logger=logger,
+        )  # fmt: skip
+        body = reply.body
         raw_articles = body.get("articles")
         if not isinstance(raw_articles, list):
             raw_articles = []

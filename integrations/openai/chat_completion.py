@@ -15,8 +15,9 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.openai.client import SERVICE, OpenAIIntegration, map_openai_error
-from integrations.outcome import fail, ok
+from integrations.openai.client import SERVICE, OpenAIIntegration
+from integrations.outcome import credentials_not_found, ok
+from integrations.provider import status_error
 
 _MESSAGE: dict[str, Any] = {
     "type": "object",
@@ -165,18 +166,17 @@ class OpenAIChatCompletionIntegration(OpenAIIntegration):
     ) -> dict[str, Any]:
         credentials = await self.openai_credentials(credentials_resolver, bot_id, logger)
         if credentials is None:
-            return fail(401, "Credentials not found")
+            return credentials_not_found()
         options = {key: config[key] for key in _PASSED_THROUGH if key in config}
+        call = self.call_of("POST /chat/completions", logger)
         try:
             completion = await self.sdk(credentials).chat.completions.create(
                 messages=config["messages"], extra_headers=credentials.headers(), **options
             )
         except openai.OpenAIError as exc:
-            mapped = map_openai_error(exc, api_key=credentials.api_key)
-            logger.warning(
-                "openai completion failed: %s", mapped.message, category=mapped.category.value
-            )
-            raise mapped from None
+            raise self.failure(call, exc, logger) from None
+        if not isinstance(completion, ChatCompletion):  # a 200 that was not JSON: a proxy's?
+            raise self.failure(call, status_error(call, 200), logger)
         result = _result(completion)
         logger.info(
             "openai completion done",

@@ -1,5 +1,5 @@
 """Shared pieces of the OpenAI actions: the SDK client over the worker's httpx client, the
-credentials lookup and the mapping of the SDK's errors to ours.
+credentials lookup, and OpenAI's own answers.
 
 The official ``openai`` SDK (async client) is used with ``max_retries=0``: the processor owns
 retries, back-off and deadlines, so each ``execute`` is exactly one HTTP attempt. The SDK shares
@@ -8,47 +8,109 @@ comes from the same endpoint settings (``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__O
 
 One SDK client per shared httpx client; each request gets a cheap copy carrying the bot's own key
 (``with_options(api_key=...)``, about 5 µs), so no two bots ever share an ``Authorization`` header.
+
+**Errors.** The SDK raises its own exceptions; :meth:`OpenAIIntegration.failure` classifies them
+with the provider-call seam (:mod:`integrations.provider`): a failed send by
+:func:`~integrations.provider.transport_error` (the httpx exception is the SDK error's cause), an
+error answer by the :class:`OpenAI` provider and the seam's status table, ``retry-after-ms`` /
+``retry-after`` by :func:`~integrations.provider.retry_after_s`, the key scrubbed from OpenAI's
+message (a wrong key is echoed partly masked, ``sk-abc***wxyz``). What is OpenAI's own:
+
+=================================  ===================  =========================================
+OpenAI answer                      our error (code)     why
+=================================  ===================  =========================================
+429 insufficient_quota,            PermanentError       no credit: waiting will not help, billing
+billing_hard_limit_reached, ...    (429)                has to act
+429 "Request too large ..."        PermanentError       one request over the whole tokens-per-
+                                   (429)                minute budget: no window will fit it
+403 (region, model access)         PermanentError       not the key: a new one will not help
+409                                TransientError       a conflict the SDK itself retries
+``x-should-retry: false`` on       PermanentError       OpenAI says a retry cannot succeed
+408/409/429/5xx
+``x-should-retry: true`` on        TransientError       OpenAI says a retry may succeed
+another 4xx (not 401/403/429)
+200 that is not a completion       TransientError (502) not OpenAI's answer (a proxy's page?)
+=================================  ===================  =========================================
 """
 
 from __future__ import annotations
 
-import email.utils
-import math
-import time
+import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 import httpx
 import openai
 from openai import AsyncOpenAI, Omit, omit
 
-from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger, SecretSet, redact_text
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    OutcomeUnknownError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from integrations.base import CredentialsResolverLike, SideEffect
+from integrations.bot_logger import BotLogger
+from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError
 from integrations.http import HttpIntegration
+from integrations.provider import (
+    Call,
+    ErrorDetail,
+    Provider,
+    status_error,
+    transport_error,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "SERVICE",
+    "OpenAI",
     "OpenAICredentials",
     "OpenAIIntegration",
-    "map_openai_error",
-    "retry_after_s",
 ]
 
 SERVICE = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Error codes that mean "no money / no quota left": retrying cannot help until a human acts.
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
+
+
+class OpenAI(Provider):
+    """OpenAI's answers: errors as ``{"error": {"message", "type", "param", "code"}}``."""
+
+    name = "OpenAI"
+
+    def detail(self, response: httpx.Response, data: Any) -> ErrorDetail:
+        detail = super().detail(response, data)
+        request_id = response.headers.get("x-request-id")
+        if request_id is None:
+            return detail
+        return dataclasses.replace(detail, parameters={"request_id": request_id})
+
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        status, params = response.status_code, dict(detail.parameters)
+        said = _said(status, detail)
+        retry = {"true": True, "false": False}.get(
+            response.headers.get("x-should-retry", "").lower()
+        )
+        if status == 429 and detail.code in _QUOTA_CODES:
+            return PermanentError(
+                call.message(f"{said} (out of quota: check the plan and billing)"),
+                code=429,
+                parameters=params,
+            )
+        if status == 429 and (detail.message or "").startswith("Request too large"):
+            return PermanentError(
+                call.message(f"{said} (shorten the messages or max_completion_tokens)"),
+                code=429,
+                parameters=params,
+            )
+        if retry is False and (status in (408, 409, 429) or status >= 500):
+            return PermanentError(
+                call.message(f"{said} (x-should-retry: false)"), code=status, parameters=params
+            )
+        if status == 403:  # an unsupported region, a project without the model: not the key
+            return PermanentError(call.message(said), code=403, parameters=params)
+        if status == 409 or (retry and 400 <= status < 500 and status not in (401, 429)):
+            return TransientError(call.message(said), code=status, parameters=params)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +133,11 @@ class OpenAICredentials:
 
 
 class OpenAIIntegration(HttpIntegration):
-    """Base of the OpenAI actions: the SDK client seam and the credentials lookup."""
+    """Base of the OpenAI actions: the SDK client seam, the credentials lookup, SDK failures."""
 
     service: ClassVar[str] = SERVICE
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    provider = OpenAI()
     # Completions of long answers take a while; below the action's timeout_s so a slow model ends
     # as the SDK's APITimeoutError (mapped), not as a cancellation by the processor.
     http_timeout_s: ClassVar[float] = 100.0
@@ -120,92 +183,43 @@ class OpenAIIntegration(HttpIntegration):
             project if isinstance(project, str) and project else None,
         )
 
+    def call_of(self, what: str, logger: BotLogger) -> Call:
+        """The seam's view of one SDK request (``what``, e.g. ``"POST /chat/completions"``),
+        scrubbing the logger's secrets (the bot's key among them)."""
+        writes = self.metadata.side_effect is not SideEffect.NONE
+        return Call(self.provider.name, what, writes, logger.secrets)
 
-def retry_after_s(headers: httpx.Headers, *, now: float | None = None) -> float | None:
-    """OpenAI's retry hint: ``retry-after-ms`` (milliseconds) first, then ``retry-after``
-    (seconds, possibly fractional, or an HTTP-date), as the SDK reads them. Unlike the SDK we
-    keep values above 120 s: the processor decides against the request's deadline."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value >= 0:
-            return value
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - (time.time() if now is None else now))
-    return value if math.isfinite(value) and value >= 0 else None
+    def failure(
+        self, call: Call, exc: openai.OpenAIError | IntegrationError, logger: BotLogger
+    ) -> IntegrationError:
+        """Our typed error for an exception of the SDK (or ours), logged once as the seam does."""
+        error = exc if isinstance(exc, IntegrationError) else _classify(call, self.provider, exc)
+        logger.warning(
+            "%s request failed: %s", call.provider, error.message, category=error.category.value
+        )
+        return error
 
 
-def _should_retry(headers: httpx.Headers) -> bool | None:
-    value = headers.get("x-should-retry")
-    return {"true": True, "false": False}.get(value.lower()) if value else None
-
-
-def map_openai_error(exc: openai.OpenAIError, *, api_key: str = "") -> IntegrationError:
-    """Our typed error for an exception of the ``openai`` SDK.
-
-    The code is the HTTP status OpenAI answered; the class carries the decision. OpenAI's own
-    message is kept (it says what to fix) with the key scrubbed from it: a wrong key is echoed
-    partly masked (``sk-abc***wxyz``).
-    """
-    secrets = SecretSet([api_key]) if api_key else None
+def _classify(call: Call, provider: Provider, exc: openai.OpenAIError) -> IntegrationError:
     if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
         cause = exc.__cause__
-        name = type(cause).__name__ if cause is not None else type(exc).__name__
-        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-            return TransientError(f"OpenAI: not sent, could not connect ({name})", code=503)
-        # Sent, no answer: the completion may have run (and been billed).
-        if isinstance(exc, openai.APITimeoutError):
-            return OutcomeUnknownError(f"OpenAI: timed out waiting for the completion ({name})")
-        return OutcomeUnknownError(f"OpenAI: connection lost mid-request ({name})", code=502)
-    if not isinstance(exc, openai.APIStatusError):
-        return PermanentError(f"OpenAI: {type(exc).__name__}: {redact_text(str(exc), secrets)}")
-
-    status = exc.status_code
-    body = exc.body if isinstance(exc.body, dict) else {}
-    code = body.get("code") or body.get("type")
-    text = body.get("message") if isinstance(body.get("message"), str) else None
-    detail = redact_text(text or exc.response.reason_phrase or "no message", secrets)
-    label = f"OpenAI HTTP {status}" + (f" {code}" if code else "")
-    message = f"{label}: {detail}"
-    params = {"request_id": exc.request_id} if exc.request_id else None
-    should_retry = _should_retry(exc.response.headers)
-
-    if status == 429 and (code in _QUOTA_CODES or body.get("type") in _QUOTA_CODES):
-        # Same status as a rate limit, but no amount of waiting helps: billing has to act.
-        return PermanentError(
-            f"{message} (out of quota: check the plan and billing)", code=429, parameters=params
+        if isinstance(cause, IntegrationError):  # the send gate refused it: nothing left
+            return cause
+        return transport_error(call, cause if isinstance(cause, Exception) else exc)
+    if isinstance(exc, openai.APIStatusError):
+        response = exc.response
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        detail = provider.detail(response, data)
+        return provider.error(call, response, detail) or status_error(
+            call, response.status_code, detail, headers=response.headers
         )
-    if status == 429 and (text or "").startswith("Request too large"):
-        # Also "rate_limit_exceeded" (type "tokens"), but this one request is bigger than the
-        # whole tokens-per-minute budget: no window will ever fit it.
-        return PermanentError(
-            f"{message} (shorten the messages or max_completion_tokens)",
-            code=429,
-            parameters=params,
-        )
-    if status == 401:
-        return AuthError(message, code=401, parameters=params)
-    if should_retry is False and (status in (408, 409, 429) or status >= 500):
-        return PermanentError(f"{message} (x-should-retry: false)", code=status, parameters=params)
-    if status == 429:
-        wait = retry_after_s(exc.response.headers)
-        return RateLimitedError(message, retry_after_s=wait, parameters=params)
-    if status in (408, 409) or status >= 500 or should_retry is True:
-        return TransientError(message, code=status, parameters=params)
-    if status == 422:
-        return InvalidConfigError(message, code=422, parameters=params)
-    # 400 (context_length_exceeded, invalid values), 403 (region, model access), 404
-    # (model_not_found): OpenAI will say the same again.
-    return PermanentError(message, code=status, parameters=params)
+    return PermanentError(call.message(f"{type(exc).__name__}: {exc}"))
+
+
+def _said(status: int, detail: ErrorDetail) -> str:
+    """What the answer said, as :func:`integrations.provider.status_error` words it."""
+    code = f" {detail.code}" if detail.code else ""
+    return f"HTTP {status}{code}: {detail.message or 'no message'}"

@@ -14,8 +14,7 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.errors import IntegrationError
-from integrations.openfda.client import OpenFdaIntegration
+from integrations.openfda.client import OpenFdaIntegration, no_matches
 from integrations.outcome import ok
 
 SEARCH_FIELDS = ("brand_name", "generic_name", "substance_name", "manufacturer_name")
@@ -140,17 +139,21 @@ class OpenFdaDrugLabelIntegration(OpenFdaIntegration):
         }
         if skip:
             params["skip"] = str(skip)
-        try:
-            body = await self.get_json("/drug/label.json", params, key=key, what="drug label")
-        except IntegrationError as exc:
-            logger.warning("openfda drug label failed: %s", exc, category=exc.category.value)
-            raise
-        if body is None:
+        if key:
+            params["api_key"] = key
+        reply = await self.call(
+            "GET", "/drug/label.json", params=params, secrets=[key] if key else (),
+            what="drug label", logger=logger,
+        )  # fmt: skip
+        if no_matches(reply.response, reply.data):
             logger.info("openfda drug label: no matches", search_by=field)
             return ok({"total": 0, "skip": skip, "labels": []})
+        body = reply.body
         sections = tuple(config.get("sections", DEFAULT_SECTIONS))
         max_chars = int(config.get("max_section_chars", 1000))
-        labels = [_label(raw, sections, max_chars) for raw in body.get("results") or []]
+        # "results" is a list: OpenFda.is_error sent anything else back as not openFDA's answer.
+        found = [raw for raw in body["results"] if isinstance(raw, dict)]
+        labels = [_label(raw, sections, max_chars) for raw in found]
         total = ((body.get("meta") or {}).get("results") or {}).get("total", len(labels))
         logger.info("openfda drug label found", total=total, anonymous=key is None)
         return ok({"total": total, "skip": skip, "labels": labels})

@@ -1,50 +1,38 @@
-"""Shared pieces of the OpenWeatherMap actions: credentials and the mapping of OWM's errors.
+"""Shared pieces of the OpenWeatherMap actions: credentials and how OWM answers errors.
 
 OWM sends real HTTP status codes *and* repeats them in the body's ``cod`` field, which is a number
 for some errors and a **string** for others (``{"cod": 401, ...}`` but ``{"cod": "404",
-"message": "city not found"}``); ``cod`` is compared as ``int(cod)``. The key travels as the
-``appid`` query parameter, so no URL of a request ever goes into a message.
+"message": "city not found"}``); ``cod`` is read as ``int(cod)``, and a 200 whose ``cod`` is an
+error is that error. The key travels as the ``appid`` query parameter: it is handed to the seam
+as a secret, and no URL of a request ever goes into a message.
+
+The seam's table (:mod:`integrations.provider`) maps the status (404 "city not found" is a
+permanent error: the place, not the request, is wrong; 429 comes without Retry-After, so the
+processor backs off), but for:
 
 =============  =========================================================================
 status / cod   our error
 =============  =========================================================================
-401            AuthError (wrong key; a new key takes up to ~2 h to activate)
-404            PermanentError 404 ("city not found": the place, not the request, is wrong)
+401            AuthError, saying a new key takes up to ~2 h to activate
 400            InvalidConfigError ("Nothing to geocode", "wrong latitude", ...)
-429            RateLimitedError (no Retry-After: the processor backs off)
-5xx            TransientError
 =============  =========================================================================
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 import httpx
 
 from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger, SecretSet, redact_text
+from integrations.bot_logger import BotLogger
 from integrations.credentials.fields import secret_field
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from integrations.errors import IntegrationError, InvalidConfigError
+from integrations.provider import Call, ErrorDetail, Provider, status_error
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "SERVICE",
-    "api_key",
-    "json_body",
-    "map_error_response",
-    "map_transport_error",
-    "status_of",
-]
+__all__ = ["DEFAULT_BASE_URL", "SERVICE", "OpenWeatherMap", "api_key"]
 
 SERVICE = "openweathermap"
 DEFAULT_BASE_URL = "https://api.openweathermap.org"
@@ -60,17 +48,9 @@ async def api_key(
     )  # fmt: skip
 
 
-def json_body(response: httpx.Response) -> dict[str, Any]:
-    """The JSON object answered, or ``{}``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _cod(body: dict[str, Any]) -> int | None:
-    cod = body.get("cod")
+def _cod(data: Any) -> int | None:
+    """The body's ``cod`` as a number (OWM sends ``200``, ``401`` or ``"404"``), or ``None``."""
+    cod = data.get("cod") if isinstance(data, dict) else None
     if isinstance(cod, bool):
         return None
     try:
@@ -79,47 +59,37 @@ def _cod(body: dict[str, Any]) -> int | None:
         return None
 
 
-def status_of(response: httpx.Response, body: dict[str, Any]) -> int:
-    """The effective status: the HTTP one, unless a 200 carries an error ``cod``."""
-    cod = _cod(body)
-    if response.status_code == 200 and cod is not None and cod != 200:
-        return cod
-    return response.status_code
+class OpenWeatherMap(Provider):
+    """OWM's answers: ``{"cod", "message"}``, the ``cod`` an error even inside a 200."""
 
+    name = "OpenWeatherMap"
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    try:
-        value = float(headers.get("retry-after", "nan"))
-    except ValueError:
+    def is_error(self, response: httpx.Response, data: Any) -> bool:
+        weather = isinstance(data, dict) and "main" in data
+        return not response.is_success or _cod(data) not in (None, 200) or not weather
+
+    def detail(self, response: httpx.Response, data: Any) -> ErrorDetail:
+        """OWM's ``message``; the ``cod`` as the code only where it is not the HTTP status."""
+        message = data.get("message") if isinstance(data, dict) else None
+        cod = _cod(data)
+        return ErrorDetail(
+            code=str(cod) if cod not in (None, response.status_code) else None,
+            message=message if isinstance(message, str) and message else None,
+        )
+
+    def error(
+        self, call: Call, response: httpx.Response, detail: ErrorDetail
+    ) -> IntegrationError | None:
+        status = response.status_code
+        if response.is_success and detail.code is not None:  # an error cod inside a 200
+            status, detail = int(detail.code), replace(detail, code=None)
+        if status == 401:
+            hint = (
+                f"{detail.message or 'Unauthorized'} (a new key can take up to 2 hours to activate)"
+            )
+            return status_error(call, 401, replace(detail, message=hint))
+        if status == 400 and detail.message is not None:  # OWM's own 400: the config's values
+            return InvalidConfigError(call.message(f"HTTP 400: {detail.message}"))
+        if status != response.status_code:
+            return status_error(call, status, detail, headers=response.headers)
         return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-def map_error_response(
-    response: httpx.Response, body: dict[str, Any], *, key: str
-) -> IntegrationError:
-    """Our typed error for an OWM error answer."""
-    status = status_of(response, body)
-    text = body.get("message") if isinstance(body.get("message"), str) else None
-    detail = redact_text(text or response.reason_phrase or "no message", SecretSet([key]))
-    message = f"OpenWeatherMap HTTP {status}: {detail}"
-    if status == 401:
-        return AuthError(f"{message} (a new key can take up to 2 hours to activate)", code=401)
-    if status == 429:
-        return RateLimitedError(message, retry_after_s=_retry_after(response.headers))
-    if status == 400:
-        return InvalidConfigError(message, code=400)
-    if status >= 500 or status in (408, 425):
-        return TransientError(message, code=status)
-    if status < 400:  # a 2xx without weather (a proxy's page?): not OWM's answer
-        return TransientError(f"{message} (not an OpenWeatherMap answer)", code=502)
-    return PermanentError(message, code=status)
-
-
-def map_transport_error(exc: httpx.HTTPError) -> IntegrationError:
-    """Our typed error for an httpx failure; not ``str(exc)``, which may hold the URL (and
-    with it the ``appid``). Reads are safe to retry, so all are transient."""
-    name = type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return TransientError(f"OpenWeatherMap: timed out ({name})", code=504)
-    return TransientError(f"OpenWeatherMap: connection failed ({name})", code=503)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from uuid import UUID
 
-import httpx
-
 from integrations.base import (
     CredentialsResolverLike,
     IntegrationMetadata,
@@ -17,16 +15,8 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpIntegration
-from integrations.openweathermap.client import (
-    DEFAULT_BASE_URL,
-    SERVICE,
-    api_key,
-    json_body,
-    map_error_response,
-    map_transport_error,
-    status_of,
-)
-from integrations.outcome import fail, ok
+from integrations.openweathermap.client import DEFAULT_BASE_URL, SERVICE, OpenWeatherMap, api_key
+from integrations.outcome import credentials_not_found, ok
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -147,6 +137,7 @@ class OpenWeatherMapCurrentWeatherIntegration(HttpIntegration):
 
     service: ClassVar[str] = SERVICE
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    provider = OpenWeatherMap()
     http_timeout_s: ClassVar[float] = 10.0
 
     @property
@@ -162,21 +153,12 @@ class OpenWeatherMapCurrentWeatherIntegration(HttpIntegration):
     ) -> dict[str, Any]:
         key = await api_key(credentials_resolver, bot_id, logger)
         if key is None:
-            return fail(401, "Credentials not found")
+            return credentials_not_found()
         params = _params(config, key)
-        try:
-            response = await self.http.get("data/2.5/weather", params=params)
-        except httpx.HTTPError as exc:
-            mapped = map_transport_error(exc)
-            logger.warning("openweathermap request failed: %s", mapped.message)
-            raise mapped from None
-        body = json_body(response)
-        if status_of(response, body) != 200 or "main" not in body:
-            mapped = map_error_response(response, body, key=key)
-            logger.warning(
-                "openweathermap request failed: %s", mapped.message, category=mapped.category.value
-            )
-            raise mapped from None
-        result = _result(body, str(params["units"]))
+        reply = await self.call(
+            "GET", "data/2.5/weather", params=params, secrets=[key], what="current weather",
+            logger=logger,
+        )  # fmt: skip
+        result = _result(reply.body, str(params["units"]))
         logger.info("openweathermap weather fetched", city=result["city"], units=result["units"])
         return ok(result)

@@ -18,12 +18,8 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.errors import IntegrationError
-from integrations.stripe.client import (
-    StripeIntegration,
-    credentials_not_found,
-    idempotency_key,
-    map_stripe_error,
-)
+from integrations.outcome import credentials_not_found, ok
+from integrations.stripe.client import StripeIntegration, idempotency_key
 
 # Off-session and confirm-time details need a payment method; off_session needs confirm.
 _CONFIRM_NEEDS_METHOD: dict[str, Any] = {
@@ -210,10 +206,11 @@ class StripeCreatePaymentIntentIntegration(StripeIntegration):
         }
         try:
             intent = await self.stripe_client.v1.payment_intents.create_async(params, options)
-        except stripe.StripeError as exc:
-            mapped = map_stripe_error(exc, operation="create PaymentIntent")
-            self._log_failure(logger, mapped)
-            raise mapped from None
+        except IntegrationError as error:  # the seam's, through the SDK (it has no logger)
+            logger.warning(
+                "Stripe request failed: %s", error.message, category=error.category.value
+            )
+            raise
         result = intent_result(intent, client_secret=config.get("return_client_secret", False))
         logger.info(
             "stripe payment intent created",
@@ -221,10 +218,4 @@ class StripeCreatePaymentIntentIntegration(StripeIntegration):
             status=result.get("status"),
             replayed=result["idempotent_replayed"],
         )
-        return {"response": {"ok": True, "result": result}}
-
-    @staticmethod
-    def _log_failure(logger: BotLogger, error: IntegrationError) -> None:
-        logger.warning(
-            "stripe create payment intent failed: %s", error.message, category=error.category.value
-        )
+        return ok(result)

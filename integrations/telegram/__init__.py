@@ -11,14 +11,15 @@ from .send_message import TelegramSendMessageIntegration
 from .send_photo import TelegramSendPhotoIntegration
 
 __all__ = [
+    "INTEGRATIONS",
     "TelegramClientPool",
     "TelegramIntegration",
     "TelegramSendMessageIntegration",
     "TelegramSendPhotoIntegration",
 ]
 
-send_message = TelegramSendMessageIntegration()
-send_photo = TelegramSendPhotoIntegration()
+# Not bound to the actions' module names (``send_message``): that would shadow the submodules.
+INTEGRATIONS = (TelegramSendMessageIntegration(), TelegramSendPhotoIntegration())
 
-registry.register(send_message)
-registry.register(send_photo)
+for _integration in INTEGRATIONS:
+    registry.register(_integration)

@@ -10,11 +10,16 @@ hands one out in O(1).
 PTB supports this officially: ``BaseRequest`` is its extension point for HTTP backends.
 Errors follow PTB's conventions (``TimedOut``, ``NetworkError``) with the aiohttp exception as
 ``__cause__``, which ``client.map_telegram_error`` reads to tell "never sent" from "maybe sent".
+PTB's exceptions keep neither the HTTP status nor the headers of an error answer; inside
+:func:`watching` the backend records them in an :class:`Answer` for the mapping to read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -30,6 +35,30 @@ NOT_SENT = (
     aiohttp.ClientConnectorError,
     aiohttp.ConnectionTimeoutError,
 )
+
+
+@dataclass(slots=True)
+class Answer:
+    """What Telegram last answered inside :func:`watching`: the status, and for an error the
+    headers and body (PTB's exceptions keep only the description)."""
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+_answer: ContextVar[Answer | None] = ContextVar("telegram_answer", default=None)
+
+
+@contextmanager
+def watching() -> Iterator[Answer]:
+    """Record the answers to the requests sent in this block (in this task) in an Answer."""
+    answer = Answer()
+    token = _answer.set(answer)
+    try:
+        yield answer
+    finally:
+        _answer.reset(token)
 
 
 class AiohttpRequest(BaseRequest):
@@ -131,7 +160,12 @@ class AiohttpRequest(BaseRequest):
             async with session.request(
                 method, url, data=body, headers=headers, timeout=timeout
             ) as response:
-                return response.status, await response.read()
+                payload = await response.read()
+                if (answer := _answer.get()) is not None:
+                    answer.status = response.status
+                    if not 200 <= response.status < 300:
+                        answer.headers, answer.body = dict(response.headers), payload
+                return response.status, payload
         except (TimeoutError, aiohttp.ServerTimeoutError) as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:

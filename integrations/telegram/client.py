@@ -16,36 +16,45 @@ integration in its :class:`~integrations.resources.Resources` (``bind``); by han
 ``TelegramSendMessageIntegration()`` still works: it builds its own pool from the environment's
 settings on first use.
 
-**Errors.** :func:`map_telegram_error` turns python-telegram-bot's exceptions into ours:
+**Errors.** :func:`map_telegram_error` turns python-telegram-bot's exceptions into ours with the
+seam's helpers (:mod:`integrations.provider`): the status Telegram answered goes through
+:func:`~integrations.provider.status_error` (PTB keeps it only in its exception class, so the
+request backend records it, see ``aiohttp_request.Answer``), a failed send through
+:func:`~integrations.provider.transport_error`, and every message is built by
+:class:`~integrations.provider.Call`, scrubbed of the token. What is Telegram's own (any
+other status as the seam's table says, e.g. a 429 without parameters by ``Retry-After``):
 
-==================  =============================  =========================================
-PTB exception       our error (code)               why
-==================  =============================  =========================================
-RetryAfter          RateLimitedError (429)         retry_after_s from the 429 body
-ChatMigrated        PermanentError (400)           parameters.migrate_to_chat_id = new id
-Forbidden           PermanentError (403)           blocked by the user: the token works
-InvalidToken        AuthError (401)                401/404; PTB's message may hold the token
-BadRequest          PermanentError (400)           chat not found, bad markup, ...
-TimedOut            OutcomeUnknownError (504)      maybe delivered (read/write timeout), or
-                    / TransientError (503)         not sent at all (pool/connect timeout)
-Conflict            PermanentError (409)
-NetworkError        TransientError (502/503)       5xx answer: not delivered; connection
-                    / OutcomeUnknownError (502)    lost mid-request: maybe delivered
-other TelegramError PermanentError (400)
-==================  =============================  =========================================
+==============================  =========================  ======================================
+answer (PTB exception)          our error (code)           why
+==============================  =========================  ======================================
+429 + parameters.retry_after    RateLimitedError (429)     the wait is in the JSON body
+(RetryAfter)
+400 + parameters.               PermanentError (400)       parameters.migrate_to_chat_id = new id
+migrate_to_chat_id
+(ChatMigrated)
+403 (Forbidden)                 PermanentError (403)       blocked or kicked by the user: the
+                                                           token works, new credentials won't help
+401, 404 (InvalidToken)         AuthError (401)            a revoked or malformed token
+5xx with ``"ok": false``        TransientError (same)      Telegram says the method failed; a 5xx
+                                                           without its envelope is a gateway's
+                                                           and may hide a send: OutcomeUnknownError
+timeout, connection lost        OutcomeUnknownError        maybe delivered; not sent at all when
+(TimedOut, NetworkError)        / TransientError           the connection never opened
+other TelegramError             PermanentError (400)       PTB's own (EndPointNotFound, ...)
+==============================  =========================  ======================================
 
 ``OutcomeUnknownError`` is transient with ``maybe_executed = True``: ``classify()`` carries that
 into ``Outcome.maybe_executed`` and the processor applies the action's ``on_unknown_outcome``
-policy instead of blindly retrying. ``BadRequest`` and ``TimedOut`` subclass ``NetworkError``, so
-they are tested first. Every message is built here and scrubbed of the token.
+policy instead of blindly retrying.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
@@ -53,19 +62,21 @@ import httpx
 from telegram import Bot
 from telegram import error as tg
 
-from integrations.base import BaseIntegration, CredentialsResolverLike, RateLimit, RateLimitScope
-from integrations.bot_logger import BotLogger, SecretSet, redact_text
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    OutcomeUnknownError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
+from integrations.base import (
+    BaseIntegration,
+    CredentialsResolverLike,
+    RateLimit,
+    RateLimitScope,
+    SideEffect,
 )
+from integrations.bot_logger import BotLogger, SecretSet
+from integrations.credentials.fields import secret_field
+from integrations.errors import IntegrationError, PermanentError, TransientError
+from integrations.provider import Call, ErrorDetail, status_error, transport_error
 
-from .aiohttp_request import NOT_SENT, AiohttpRequest, TraceparentGetter
-from .settings import TelegramEnvironment, TelegramSettings
+from .aiohttp_request import NOT_SENT as AIOHTTP_NOT_SENT
+from .aiohttp_request import AiohttpRequest, Answer, TraceparentGetter, watching
+from .settings import TelegramSettings
 
 if TYPE_CHECKING:
     from integrations.resources import Resources
@@ -146,6 +157,16 @@ class TelegramClientPool:
 
 # -- errors ----------------------------------------------------------------------------------------
 
+PROVIDER = "Telegram"
+# What PTB's exception classes say of the status, when no Answer was recorded.
+_STATUS_OF: tuple[tuple[type[tg.TelegramError], int], ...] = (
+    (tg.Forbidden, 403),
+    (tg.InvalidToken, 401),
+    (tg.BadRequest, 400),
+    (tg.Conflict, 409),
+    (tg.NetworkError, 502),  # some other status: PTB does not say which
+)
+
 
 def _retry_after_s(exc: tg.RetryAfter) -> float:
     # PTB stores a timedelta in ``_retry_after``; the public ``retry_after`` is an int with a
@@ -156,88 +177,97 @@ def _retry_after_s(exc: tg.RetryAfter) -> float:
     return raw.total_seconds() if hasattr(raw, "total_seconds") else float(raw)  # type: ignore[arg-type]
 
 
-def _not_sent(cause: BaseException | None) -> bool:
-    """Whether the HTTP request certainly never reached Telegram (aiohttp, or httpx when a
-    caller gives the Bots PTB's default HTTPXRequest)."""
-    return isinstance(
-        cause, (*NOT_SENT, httpx.PoolTimeout, httpx.ConnectTimeout, httpx.ConnectError)
-    )
-
-
-def map_telegram_error(exc: tg.TelegramError, *, method: str, token: str = "") -> IntegrationError:
+def map_telegram_error(
+    exc: tg.TelegramError,
+    *,
+    method: str,
+    token: str = "",
+    writes: bool = True,
+    answer: Answer | None = None,
+) -> IntegrationError:
     """Our typed error for a python-telegram-bot exception raised by ``method`` (e.g.
-    ``"sendMessage"``). Messages are built here, never copied blindly: PTB's ``InvalidToken``
-    text and httpx's URL errors can contain the bot token, which is scrubbed as well."""
-    detail = _scrub(exc.message, token)
-    where = f"Telegram {method}"
+    ``"sendMessage"``); ``answer`` is what the backend recorded of Telegram's answer, if any.
+    Messages are built here, never copied blindly: PTB's ``InvalidToken`` text and an HTTP
+    library's URL errors can contain the bot token, which is scrubbed as well."""
+    call = Call(PROVIDER, method, writes, SecretSet([token]))
     if isinstance(exc, tg.RetryAfter):
-        seconds = _retry_after_s(exc)
-        return RateLimitedError(
-            f"{where}: flood control, retry after {seconds:g} s", retry_after_s=seconds
-        )
+        wait = _retry_after_s(exc)
+        said = ErrorDetail(message=f"flood control, retry after {wait:g} s", retry_after_s=wait)
+        return status_error(call, 429, said)
     if isinstance(exc, tg.ChatMigrated):
         # Not re-sent to the new chat automatically: the chat id is the bot author's
         # configuration, the result tells the bot runtime the new id to store, and a silent
         # resend would bypass the per-chat rate limit and ordering that were applied to the old.
         new_id = exc.new_chat_id
-        return PermanentError(
-            f"{where}: the group was upgraded to a supergroup; send to chat_id {new_id} instead",
-            code=400,
+        said = ErrorDetail(
+            message=f"the group was upgraded to a supergroup; send to chat_id {new_id} instead",
             parameters={"migrate_to_chat_id": new_id},
         )
-    if isinstance(exc, tg.Forbidden):
+        return status_error(call, 400, said)
+    cause = exc.__cause__
+    if isinstance(cause, IntegrationError):  # the send gate refused it (SendRefusedError)
+        return cause
+    if isinstance(exc, tg.TimedOut) or (
+        isinstance(exc, tg.NetworkError) and cause is not None
+        and not isinstance(cause, tg.TelegramError)  # a body PTB could not parse: an answer
+    ):  # fmt: skip
+        return _transport_error(call, cause if isinstance(cause, Exception) else TimeoutError())
+    status = answer.status if answer is not None else None
+    if status is None:
+        status = next((code for kind, code in _STATUS_OF if isinstance(exc, kind)), None)
+    if status is None:
+        return PermanentError(call.message(exc.message, label=type(exc).__name__), code=400)
+    detail = ErrorDetail(message=exc.message)
+    if status == 403:
         # "bot was blocked by the user", "bot was kicked": the token is fine, new credentials
         # would not help, so this is not an AuthError.
-        return PermanentError(f"{where}: forbidden: {detail}", code=403)
-    if isinstance(exc, tg.InvalidToken):
-        return AuthError(
-            f"{where}: the bot token was rejected (401/404); check this bot's 'telegram' "
-            "credentials",
-            code=401,
-        )
-    if isinstance(exc, tg.BadRequest):
-        return PermanentError(f"{where}: bad request: {detail}", code=400)
-    if isinstance(exc, tg.TimedOut):
-        if _not_sent(exc.__cause__):
-            return TransientError(f"{where}: not sent, {detail}", code=503)
-        return OutcomeUnknownError(
-            f"{where}: timed out waiting for Telegram; the message may have been delivered"
-        )
-    if isinstance(exc, tg.Conflict):
-        return PermanentError(f"{where}: conflict: {detail}", code=409)
-    if isinstance(exc, tg.NetworkError):
-        cause = exc.__cause__
-        if cause is None:  # Telegram answered with a 5xx status: it did not send the message
-            return TransientError(f"{where}: server error: {detail}", code=502)
-        if _not_sent(cause):
-            return TransientError(f"{where}: could not connect: {detail}", code=503)
-        return OutcomeUnknownError(
-            f"{where}: connection lost mid-request ({detail}); the message may have been delivered",
-            code=502,
-        )
-    return PermanentError(f"{where}: {type(exc).__name__}: {detail}", code=400)
+        return PermanentError(call.message(exc.message, label="HTTP 403"), code=403)
+    if status in (401, 404):  # PTB folds both into InvalidToken
+        return status_error(call, 401, detail)
+    if status >= 500 and answer is not None and _telegram_failed(answer.body):
+        return TransientError(call.message(exc.message, label=f"HTTP {status}"), code=status)
+    headers = httpx.Headers(answer.headers) if answer is not None else None
+    return status_error(call, status, detail, headers=headers)
 
 
-def _scrub(text: str, token: str) -> str:
-    return redact_text(text, SecretSet([token]) if token else None)
+def _transport_error(call: Call, cause: Exception) -> IntegrationError:
+    if isinstance(cause, AIOHTTP_NOT_SENT):  # aiohttp's "never connected" is not in NOT_SENT
+        name = type(cause).__name__
+        return TransientError(call.message(f"could not connect ({name}); nothing was sent"))
+    return transport_error(call, cause)
+
+
+def _telegram_failed(body: bytes) -> bool:
+    """Whether ``body`` is the Bot API's own envelope saying the method failed (``ok: false``)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("ok") is False
 
 
 @contextmanager
-def telegram_errors(method: str, token: str, logger: BotLogger | None = None) -> Iterator[None]:
+def telegram_errors(
+    method: str, token: str, logger: BotLogger | None = None, *, writes: bool = True
+) -> Iterator[None]:
     """Re-raise python-telegram-bot errors inside the block as our typed errors (and log them).
 
     ``from None``: the original's message and traceback (which may hold the token) are not shown
     when the mapped error is logged or printed.
     """
-    try:
-        yield
-    except tg.TelegramError as exc:
-        mapped = map_telegram_error(exc, method=method, token=token)
-        if logger is not None:
-            logger.warning(
-                "telegram call failed: %s", mapped.message, category=mapped.category.value
+    with watching() as answer:
+        try:
+            yield
+        except tg.TelegramError as exc:
+            mapped = map_telegram_error(
+                exc, method=method, token=token, writes=writes, answer=answer
             )
-        raise mapped from None
+            if logger is not None:
+                logger.warning(
+                    "%s request failed: %s", PROVIDER, mapped.message,
+                    category=mapped.category.value,
+                )  # fmt: skip
+            raise mapped from None
 
 
 # -- Telegram's rate limits ------------------------------------------------------------------------
@@ -278,12 +308,12 @@ class TelegramIntegration(BaseIntegration):
 
     @property
     def pool(self) -> TelegramClientPool:
-        """The injected pool, or this loop's fallback built from the environment."""
+        """The injected pool, or this loop's fallback to the public Bot API (no environment)."""
         if self._pool is not None:
             return self._pool
         loop = asyncio.get_running_loop()
         if self._fallback is None or self._fallback[0] is not loop:
-            self._fallback = (loop, TelegramClientPool(TelegramEnvironment().telegram))
+            self._fallback = (loop, TelegramClientPool(TelegramSettings()))
         return self._fallback[1]
 
     async def aclose(self) -> None:
@@ -292,20 +322,19 @@ class TelegramIntegration(BaseIntegration):
             await self._fallback[1].aclose()
             self._fallback = None
 
+    def errors(self, method: str, token: str, logger: BotLogger) -> AbstractContextManager[None]:
+        """:func:`telegram_errors` for this action: "maybe executed" unless it has no side
+        effect, as :meth:`integrations.http.HttpIntegration.call` decides."""
+        writes = self.metadata.side_effect is not SideEffect.NONE
+        return telegram_errors(method, token, logger, writes=writes)
+
     async def bot_token(
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> str | None:
         """The bot's Telegram token, or ``None`` when it has no Telegram credentials."""
-        creds = await resolver.get_default_for(
-            bot_id=bot_id, provider="telegram", strategy="api_key"
-        )
-        if not creds:
-            return None
-        token = creds.get("token")
-        if not isinstance(token, str) or not token:
-            raise AuthError(
-                "the bot's 'telegram' credentials have no 'token'; store them as "
-                '{"token": "<bot token from @BotFather>"}'
-            )
-        logger.add_secret(token)  # the processor registers it too; this keeps tests honest
-        return token
+        # Registered with the logger as a secret: the processor does it too; this keeps tests
+        # honest.
+        return await secret_field(
+            resolver, bot_id, logger, provider="telegram", fields=("token",),
+            example='{"token": "<bot token from @BotFather>"}',
+        )  # fmt: skip

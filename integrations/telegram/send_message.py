@@ -12,7 +12,8 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.telegram.client import TELEGRAM_RATE_LIMITS, TelegramIntegration, telegram_errors
+from integrations.outcome import credentials_not_found
+from integrations.telegram.client import TELEGRAM_RATE_LIMITS, TelegramIntegration
 from integrations.telegram.config import (
     COMMON_PROPERTIES,
     chat_id,
@@ -95,12 +96,10 @@ class TelegramSendMessageIntegration(TelegramIntegration):
     ) -> dict[str, Any]:
         token = await self.bot_token(credentials_resolver, bot_id, logger)
         if not token:
-            return {
-                "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
-            }
+            return credentials_not_found()
 
         target = chat_id(config["chat_id"])
-        with telegram_errors("sendMessage", token, logger):
+        with self.errors("sendMessage", token, logger):
             message = await self.pool.bot(token).send_message(
                 chat_id=target,
                 text=config["text"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class TelegramSettings(BaseModel):
@@ -23,13 +22,3 @@ class TelegramSettings(BaseModel):
     write_timeout_s: float = Field(default=10.0, gt=0)
     media_write_timeout_s: float = Field(default=30.0, gt=0)  # uploads of photos / documents
     pool_timeout_s: float = Field(default=2.0, gt=0)  # waiting for a free pooled connection
-
-
-class TelegramEnvironment(BaseSettings):
-    """``ACTIONSTREAM_TELEGRAM__…``, read on its own (seed-style use without a worker)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="ACTIONSTREAM_", env_nested_delimiter="__", extra="ignore"
-    )
-
-    telegram: TelegramSettings = TelegramSettings()

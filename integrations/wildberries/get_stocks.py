@@ -14,8 +14,8 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.errors import IntegrationError, PermanentError
-from integrations.outcome import fail, ok
+from integrations.errors import PermanentError
+from integrations.outcome import credentials_not_found, ok
 from integrations.wildberries.client import WildberriesIntegration
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -90,17 +90,14 @@ class WildberriesGetStocksIntegration(WildberriesIntegration):
     ) -> dict[str, Any]:
         token = await self.token(credentials_resolver, bot_id, logger)
         if not token:
-            return fail(401, "Credentials not found")
+            return credentials_not_found()
         warehouse = int(config["warehouse_id"])
         asked: list[int] = list(config["chrt_ids"])
-        try:
-            body = await self.post_json(
-                f"/api/v3/stocks/{warehouse}", {"chrtIds": asked}, token=token, method="stocks"
-            )
-            stocks = _stocks(body)
-        except IntegrationError as exc:
-            logger.warning("wildberries stocks failed: %s", exc, category=exc.category.value)
-            raise
+        reply = await self.call(
+            "POST", f"/api/v3/stocks/{warehouse}", json={"chrtIds": asked},
+            headers={"Authorization": token}, secrets=[token], what="stocks", logger=logger,
+        )  # fmt: skip
+        stocks = _stocks(reply.data)
         seen = {row["chrt_id"] for row in stocks}
         logger.info("wildberries stocks read", warehouse_id=warehouse, rows=len(stocks))
         return ok(

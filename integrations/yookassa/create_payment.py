@@ -13,8 +13,9 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.errors import IntegrationError, InvalidConfigError
-from integrations.yookassa.client import YooKassaIntegration, credentials_not_found, idempotence_key
+from integrations.errors import InvalidConfigError
+from integrations.outcome import credentials_not_found, ok
+from integrations.yookassa.client import YooKassaIntegration, idempotence_key
 
 CONFIRMATION_TYPES = ("redirect", "embedded", "qr", "external")
 
@@ -201,16 +202,9 @@ class YooKassaCreatePaymentIntegration(YooKassaIntegration):
         if creds is None:
             return credentials_not_found()
         body = payment_body(config)
-        key = idempotence_key(logger)
-        try:
-            payment = await self.post("payments", body, creds, key)
-        except IntegrationError as exc:
-            logger.warning(
-                "yookassa create payment failed: %s", exc.message, category=exc.category.value
-            )
-            raise
+        payment = await self.post("payments", body, creds, idempotence_key(logger), logger)
         result = payment_result(payment)
         logger.info(
             "yookassa payment created", payment_id=result.get("id"), status=result.get("status")
         )
-        return {"response": {"ok": True, "result": result}}
+        return ok(result)

@@ -15,7 +15,7 @@ import json
 import signal
 from pathlib import Path
 
-from integrations.telegram.fake import FakeTelegram
+from integrations.telegram.testing import FakeTelegram
 
 READY = "fake-telegram: ready"
 

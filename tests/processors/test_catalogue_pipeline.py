@@ -15,21 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from integrations.bitrix24.fake import FakeBitrix24
-from integrations.discord.fake import FakeDiscord
+from integrations.bitrix24.testing import FakeBitrix24
+from integrations.discord.testing import FakeDiscord
 from integrations.discovery import discover
-from integrations.dropbox.fake import FakeDropbox
-from integrations.googlemaps.fake import FakeGoogleMaps
-from integrations.googletranslate.fake import FakeGoogleTranslate
-from integrations.moodle.fake import FakeMoodle
-from integrations.newsapi.fake import FakeNewsAPI
-from integrations.openai.fake import FakeOpenAI
-from integrations.openfda.fake import FakeOpenFda
-from integrations.openweathermap.fake import FakeOpenWeatherMap
+from integrations.dropbox.testing import FakeDropbox
+from integrations.googlemaps.testing import FakeGoogleMaps
+from integrations.googletranslate.testing import FakeGoogleTranslate
+from integrations.moodle.testing import FakeMoodle
+from integrations.newsapi.testing import FakeNewsAPI
+from integrations.openai.testing import FakeOpenAI
+from integrations.openfda.testing import FakeOpenFda
+from integrations.openweathermap.testing import FakeOpenWeatherMap
 from integrations.registry import IntegrationRegistry
-from integrations.stripe.fake import FakeStripe
-from integrations.wildberries.fake import FakeWildberries
-from integrations.yookassa.fake import FakeYooKassa
+from integrations.stripe.testing import FakeStripe
+from integrations.wildberries.testing import FakeWildberries
+from integrations.yookassa.testing import FakeYooKassa
 from processors.settings import EndpointSettings, IntegrationSettings, Settings
 from schemas import IntegrationResult, ResultStatus
 from support.pipeline import Pipeline, running_pipeline

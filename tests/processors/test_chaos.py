@@ -22,7 +22,7 @@ from uuid import uuid4
 
 import pytest
 
-from integrations.telegram.fake_calls import RecordedCall
+from integrations.telegram.testing_calls import RecordedCall
 from schemas import IntegrationRequest, IntegrationResult, ResponseEnvelope, ResultStatus, utc_now
 from support.chaos import Fleet, Report, ResultLog, chat_of, load, report
 from support.pipeline import Pipeline, running_pipeline

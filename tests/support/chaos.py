@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from integrations.telegram.fake_calls import RecordedCall
+from integrations.telegram.testing_calls import RecordedCall
 from processors.settings import WorkerSettings
 from schemas import IntegrationRequest, IntegrationResult, ResultStatus
 from support.pipeline import Pipeline, free_port

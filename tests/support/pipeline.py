@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from integrations.credentials import generate_key
-from integrations.telegram.fake import FakeTelegram
+from integrations.telegram.testing import FakeTelegram
 from processors.settings import (
     CredentialsSettings,
     IntegrationSettings,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from integrations.bitrix24.add_lead import METADATA, Bitrix24AddLeadIntegration
-from integrations.bitrix24.fake import FakeBitrix24
+from integrations.bitrix24.testing import FakeBitrix24
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from support.integrations import Run, http_clients, runner

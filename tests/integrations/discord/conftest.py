@@ -10,7 +10,7 @@ import pytest
 
 from integrations.bot_logger import BotLogger
 from integrations.discord.execute_webhook import DiscordExecuteWebhookIntegration
-from integrations.discord.fake import FakeDiscord
+from integrations.discord.testing import FakeDiscord
 from integrations.http import HttpClients
 from processors.logs import CHATTY_LOGGERS
 from support.integrations import http_clients

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from integrations.bot_logger import BotLogger
-from integrations.dropbox.fake import FakeDropbox
+from integrations.dropbox.testing import FakeDropbox
 from integrations.dropbox.upload_file import METADATA, DropboxUploadFileIntegration
 from integrations.http import HttpClients
 from support.integrations import Run, http_clients, runner

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from integrations.bot_logger import BotLogger
-from integrations.googlemaps.fake import FakeGoogleMaps
 from integrations.googlemaps.geocode import GoogleMapsGeocodeIntegration
+from integrations.googlemaps.testing import FakeGoogleMaps
 from integrations.http import HttpClients
 from support.integrations import http_clients
 from support.resolvers import StubResolver

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from integrations.bot_logger import BotLogger
-from integrations.googletranslate.fake import FakeGoogleTranslate
+from integrations.googletranslate.testing import FakeGoogleTranslate
 from integrations.googletranslate.translate import GoogleTranslateTranslateIntegration
 from integrations.http import HttpClients
 from support.integrations import http_clients

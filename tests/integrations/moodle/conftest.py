@@ -9,8 +9,8 @@ import pytest
 
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
-from integrations.moodle.fake import FakeMoodle
 from integrations.moodle.send_message import MoodleSendMessageIntegration
+from integrations.moodle.testing import FakeMoodle
 from support.integrations import http_clients
 from support.resolvers import StubResolver
 

@@ -9,7 +9,7 @@ import pytest
 
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
-from integrations.newsapi.fake import FakeNewsAPI
+from integrations.newsapi.testing import FakeNewsAPI
 from integrations.newsapi.top_headlines import NewsAPITopHeadlinesIntegration
 from support.integrations import http_clients
 from support.resolvers import StubResolver

@@ -10,7 +10,7 @@ import pytest
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.openai.chat_completion import OpenAIChatCompletionIntegration
-from integrations.openai.fake import FakeOpenAI
+from integrations.openai.testing import FakeOpenAI
 from support.integrations import http_clients
 from support.resolvers import StubResolver
 

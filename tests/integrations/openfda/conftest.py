@@ -10,7 +10,7 @@ import pytest
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.openfda.drug_label import OpenFdaDrugLabelIntegration
-from integrations.openfda.fake import FakeOpenFda
+from integrations.openfda.testing import FakeOpenFda
 from support.integrations import http_clients
 from support.resolvers import StubResolver
 

@@ -10,7 +10,7 @@ import pytest
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.openweathermap.current_weather import OpenWeatherMapCurrentWeatherIntegration
-from integrations.openweathermap.fake import FakeOpenWeatherMap
+from integrations.openweathermap.testing import FakeOpenWeatherMap
 from support.integrations import http_clients
 from support.resolvers import StubResolver
 

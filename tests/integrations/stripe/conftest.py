@@ -17,7 +17,7 @@ from integrations.stripe.create_payment_intent import (
     METADATA,
     StripeCreatePaymentIntentIntegration,
 )
-from integrations.stripe.fake import FakeStripe
+from integrations.stripe.testing import FakeStripe
 from support.integrations import Run, http_clients, runner
 from support.resolvers import StubResolver
 

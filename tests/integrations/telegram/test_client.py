@@ -21,8 +21,9 @@ from integrations.errors import (
     TransientError,
 )
 from integrations.outcome import classify
+from integrations.telegram.aiohttp_request import Answer
 from integrations.telegram.client import TelegramClientPool, map_telegram_error, telegram_errors
-from integrations.telegram.fake import FakeTelegram
+from integrations.telegram.testing import FakeTelegram
 from processors.settings import TelegramSettings
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
@@ -153,7 +154,8 @@ def test_retry_after_int_or_timedelta_without_warnings(monkeypatch: pytest.Monke
             409,
             False,
         ),
-        (error.NetworkError("Bad Gateway"), TransientError, 502, True),
+        # Some other status, PTB does not say which (no Answer recorded): maybe delivered.
+        (error.NetworkError("Bad Gateway"), OutcomeUnknownError, 502, True),
         (error.EndPointNotFound("no such endpoint"), PermanentError, 400, False),
         (error.TelegramError("something new"), PermanentError, 400, False),
     ],
@@ -201,7 +203,7 @@ def test_timeouts_say_whether_the_message_may_have_been_sent(
 @pytest.mark.parametrize(
     ("cause", "maybe_executed", "code"),
     [
-        (None, False, 502),  # Telegram answered 5xx: it says it failed
+        (None, True, 502),  # an answer of unknown status (no Answer recorded): maybe sent
         (httpx.ConnectError("refused"), False, 503),
         (httpx.RemoteProtocolError("Server disconnected"), True, 502),  # dropped after sending
         (httpx.ReadError("reset"), True, 502),
@@ -219,6 +221,49 @@ def test_network_errors(cause: BaseException | None, maybe_executed: bool, code:
     outcome = classify(mapped)
     assert outcome.category is OutcomeCategory.TRANSIENT
     assert outcome.maybe_executed is maybe_executed
+
+
+ENVELOPE_500 = b'{"ok": false, "error_code": 500, "description": "Internal Server Error"}'
+
+
+@pytest.mark.parametrize(
+    ("exc", "answer", "expected_type", "code", "maybe_executed"),
+    [
+        # Telegram's own envelope says the method failed; a gateway's page says nothing.
+        (error.NetworkError("x"), Answer(500, {}, ENVELOPE_500), TransientError, 500, False),
+        (error.NetworkError("x"), Answer(502, {}, b"<html>"), OutcomeUnknownError, 502, True),
+        (error.NetworkError("x"), Answer(503, {}, b""), TransientError, 503, False),
+        (error.NetworkError("x"), Answer(413, {}, b"{}"), PermanentError, 413, False),
+        # A 2xx PTB could not parse is not Telegram's answer (a captive portal?).
+        (error.TelegramError("Invalid server response"), Answer(200), TransientError, 502, False),
+        (error.InvalidToken("Not Found"), Answer(404), AuthError, 401, False),
+    ],
+)
+def test_the_recorded_answer_gives_the_status(
+    exc: error.TelegramError,
+    answer: Answer,
+    expected_type: type[IntegrationError],
+    code: int,
+    maybe_executed: bool,
+) -> None:
+    mapped = map_telegram_error(exc, method="sendMessage", answer=answer)
+    assert type(mapped) is expected_type
+    assert mapped.code == code
+    assert classify(mapped).maybe_executed is maybe_executed
+
+
+def test_a_bare_429_waits_for_its_retry_after_header() -> None:
+    answer = Answer(429, {"Retry-After": "4"}, b'{"ok": false, "error_code": 429}')
+    mapped = map_telegram_error(error.NetworkError("x"), method="sendMessage", answer=answer)
+    assert isinstance(mapped, RateLimitedError)
+    assert mapped.retry_after_s == 4
+
+
+def test_a_lost_connection_of_a_read_is_not_an_unknown_outcome() -> None:
+    lost = _caused(error.NetworkError("x"), httpx.ReadError("reset"))
+    mapped = map_telegram_error(lost, method="getMe", writes=False)
+    assert type(mapped) is TransientError
+    assert mapped.code == 502
 
 
 def test_no_mapped_message_contains_the_token() -> None:

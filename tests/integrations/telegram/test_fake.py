@@ -14,7 +14,7 @@ import pytest
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from integrations.telegram.fake import FakeTelegram
+from integrations.telegram.testing import FakeTelegram
 
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
@@ -199,11 +199,39 @@ async def test_every_fault_kind_reaches_ptb_as_telegram_would(fake: FakeTelegram
         await request.shutdown()
 
 
+@pytest.mark.parametrize(
+    ("status", "retry_after_s", "body", "retry_after_header"),
+    [
+        (429, 7, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 7",
+                  "parameters": {"retry_after": 7}}, "7"),
+        (429, None, {"ok": False, "error_code": 429,
+                     "description": "Too Many Requests: injected HTTP 429"}, None),
+        (403, None, {"ok": False, "error_code": 403,
+                     "description": "Forbidden: injected HTTP 403"}, None),
+    ],
+)  # fmt: skip
+async def test_shared_faults_answer_in_telegrams_envelope(
+    fake: FakeTelegram,
+    token: str,
+    status: int,
+    retry_after_s: float | None,
+    body: dict[str, object],
+    retry_after_header: str | None,
+) -> None:
+    fake.fail_next(status, retry_after_s=retry_after_s)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{fake.base_url}{token}/sendMessage", data={"chat_id": 1})
+    assert (response.status_code, response.json()) == (status, body)
+    assert response.headers.get("Retry-After") == retry_after_header
+    assert fake.calls == []  # answered before the handler
+    assert [r.path for r in fake.requests] == [f"/bot{token}/sendMessage"]
+
+
 async def test_standalone_demo_prints_base_url_and_logs_messages() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "integrations.telegram.fake",
+        "integrations.telegram.testing",
         "--port",
         "0",
         cwd=REPO,

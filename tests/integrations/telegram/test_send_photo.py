@@ -15,12 +15,12 @@ from integrations.errors import InvalidConfigError, PermanentError
 from integrations.outcome import OutcomeCategory, classify
 from integrations.telegram.client import TelegramClientPool
 from integrations.telegram.config import decode_upload
-from integrations.telegram.fake import FakeTelegram
 from integrations.telegram.send_photo import (
     MAX_PHOTO_BYTES,
     METADATA,
     TelegramSendPhotoIntegration,
 )
+from integrations.telegram.testing import FakeTelegram
 from processors.settings import TelegramSettings
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
@@ -155,14 +155,10 @@ def test_decode_upload_checks_encoding_and_size() -> None:
         decode_upload("f", base64.b64encode(b"abcd").decode(), max_bytes=3)
 
 
-async def test_missing_credentials_and_mapped_errors(
+async def test_errors_name_the_method(
     action: TelegramSendPhotoIntegration, fake: FakeTelegram, logger: BotLogger
 ) -> None:
     config = {"chat_id": 1, "photo": "https://example.com/a.jpg"}
-    returned = await action.execute(config, StubResolver(None), BOT_ID, logger)
-    assert returned == {
-        "response": {"ok": False, "error_code": 401, "description": "Credentials not found"}
-    }
     fake.inject("blocked", method="sendPhoto")
     with pytest.raises(PermanentError) as caught:
         await send(action, config, logger)

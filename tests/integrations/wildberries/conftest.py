@@ -9,8 +9,8 @@ import pytest
 
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
-from integrations.wildberries.fake import FakeWildberries
 from integrations.wildberries.get_stocks import WildberriesGetStocksIntegration
+from integrations.wildberries.testing import FakeWildberries
 from support.integrations import http_clients
 from support.resolvers import StubResolver
 

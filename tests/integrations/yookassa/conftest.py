@@ -14,7 +14,7 @@ import pytest
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.yookassa.create_payment import METADATA, YooKassaCreatePaymentIntegration
-from integrations.yookassa.fake import FakeYooKassa
+from integrations.yookassa.testing import FakeYooKassa
 from support.integrations import Run, http_clients, runner
 from support.resolvers import StubResolver
 
@@ -59,8 +59,3 @@ def logger() -> BotLogger:
 def run(action: YooKassaCreatePaymentIntegration, resolver: StubResolver, logger: BotLogger) -> Run:
     """Validate ``config`` and execute it as request ``key`` (its idempotency key)."""
     return runner(action, METADATA, resolver, logger, BOT_ID)
-
-
-@pytest.fixture
-def secrets() -> tuple[str, ...]:
-    return (SECRET,)

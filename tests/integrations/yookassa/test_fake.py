@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from integrations.yookassa.fake import FakeYooKassa
+from integrations.yookassa.testing import FakeYooKassa
 
 AUTH = ("123456", "s3cret-key")
 BODY = {

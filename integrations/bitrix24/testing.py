@@ -23,14 +23,18 @@ import itertools
 import re
 import secrets
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.errors import OutcomeCategory
+from integrations.settings import IntegrationSettings
+from integrations.telegram.settings import TelegramSettings
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeBitrix24", "FaultKind", "Injection", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeBitrix24", "FaultKind", "Injection", "RecordedCall"]
 
 FaultKind = Literal[
     "query_limit",  # 503 QUERY_LIMIT_EXCEEDED
@@ -42,9 +46,8 @@ FaultKind = Literal[
     "access_denied",  # 403 with an empty code: "Access denied."
     "bad_request",  # 400 with an empty code and a description
     "server_error",  # 500 INTERNAL_SERVER_ERROR; deliver=True adds the lead first
-    "timeout",  # add the lead (deliver), answer only after delay_s
-    "disconnect",  # close the connection without answering
 ]
+# Other statuses, stalls and cut connections: FakeServer.fail_next / stall_next / drop_next.
 
 _FAULTS: dict[str, tuple[int, str, str]] = {
     "query_limit": (503, "QUERY_LIMIT_EXCEEDED", "Too many requests"),
@@ -88,7 +91,6 @@ class Injection:
     method: str | None
     remaining: int | None
     deliver: bool
-    delay_s: float
     hits: int = 0
 
 
@@ -153,6 +155,23 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/rest/{user_id}/{secret}/{method}", self._handle)
 
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """Bitrix24's shape, ``{"error", "error_description"}``, with the code its status has
+        (a bare 503 is not ``QUERY_LIMIT_EXCEEDED``: inject "query_limit" for that)."""
+        code = {
+            401: "NO_AUTH_FOUND",
+            403: "ACCESS_DENIED",
+            404: "ERROR_METHOD_NOT_FOUND",
+            429: "OPERATION_TIME_LIMIT",
+            500: "INTERNAL_SERVER_ERROR",
+        }.get(status, "")
+        response = _error(status, code, message)
+        if retry_after_s is not None:
+            response.headers["Retry-After"] = f"{retry_after_s:g}"
+        return response
+
     # -- control ---------------------------------------------------------------------------------
 
     def add_webhook(self, *, user_id: int = 1, secret: str | None = None) -> str:
@@ -174,10 +193,10 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
         method: str | None = None,
         times: int | None = 1,
         deliver: bool = True,
-        delay_s: float = 30.0,
     ) -> Injection:
-        """Make the next ``times`` calls (of ``method``, or any) fail with ``kind``."""
-        return self.queue(Injection(kind, method, times, deliver, delay_s))
+        """Make the next ``times`` calls (of ``method``, or any) fail with ``kind``; a
+        "server_error" with ``deliver`` applies the call first (the answer alone is lost)."""
+        return self.queue(Injection(kind, method, times, deliver))
 
     def clear(self) -> None:
         """Forget calls, leads and injections (webhooks stay)."""
@@ -210,7 +229,7 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
             request.content_type,
         )
         self.calls.append(call)
-        response = await self._answer(request, call, start)
+        response = self._answer(call, start)
         call.status = response.status
         return response
 
@@ -226,24 +245,16 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
         self._bucket += 1
         return False
 
-    async def _answer(
-        self, request: web.Request, call: RecordedCall, start: float
-    ) -> web.StreamResponse:
+    def _answer(self, call: RecordedCall, start: float) -> web.Response:
         if (call.user_id, call.secret) not in self.webhooks:
             return _error(401, "NO_AUTH_FOUND", "Wrong authorization data")
         if self._over_limit():
             return _error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
         injection = self.take_injection(lambda i: i.method in (None, call.method))
         if injection is not None:
-            if injection.kind in _FAULTS and injection.kind != "server_error":
-                return _error(*_FAULTS[injection.kind])
-            if injection.kind == "disconnect":
-                return self.disconnect(request)
-            if injection.deliver:
+            if injection.kind == "server_error" and injection.deliver:
                 self._execute(call, start)  # applied, but the answer is lost
-            if injection.kind == "timeout":
-                await self.wait_unless_closing(injection.delay_s)
-            return _error(*_FAULTS["server_error"])
+            return _error(*_FAULTS[injection.kind])
         return self._execute(call, start)
 
     def _execute(self, call: RecordedCall, start: float) -> web.Response:
@@ -287,3 +298,54 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
             for lead in sorted(found, key=lambda lead: int(lead["ID"]))
         ]
         return web.json_response({"result": rows, "total": len(rows), "time": _time(start)})
+
+
+CONTRACT_SECRET = secrets.token_hex(9)
+
+
+class _PortalWebhook(Mapping[str, str]):
+    """``{"webhook_url": ...}`` on whichever portal the contract suite last pointed at."""
+
+    def __init__(self) -> None:
+        self.portal = "http://127.0.0.1:9"
+
+    def __getitem__(self, key: str) -> str:
+        if key != "webhook_url":
+            raise KeyError(key)
+        return f"{self.portal}/rest/1/{CONTRACT_SECRET}/"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("webhook_url",))
+
+    def __len__(self) -> int:
+        return 1
+
+
+@dataclass(frozen=True)
+class _Bitrix24Contract(ContractSubject):
+    """The portal is in the tenant's credentials (the webhook URL), not in the endpoint
+    settings: the credentials follow the URL the suite points the service at (the fake's, or a
+    closed port for the refused-connection case); the settings still give the timeout."""
+
+    def settings(
+        self, url: str, *, timeout_s: float
+    ) -> tuple[IntegrationSettings, TelegramSettings]:
+        if isinstance(self.credentials, _PortalWebhook):
+            self.credentials.portal = url
+        return super().settings(url, timeout_s=timeout_s)
+
+
+def _contract_fake() -> FakeBitrix24:
+    fake = FakeBitrix24()
+    fake.add_webhook(user_id=1, secret=CONTRACT_SECRET)
+    return fake
+
+
+CONTRACT = _Bitrix24Contract(
+    service="bitrix24",
+    fake=_contract_fake,
+    credentials=_PortalWebhook(),
+    configs={"bitrix24_add_lead": {"title": "Lead from the contract suite"}},
+    # ACCESS_DENIED: REST is not in the portal's plan, or the user may not add leads.
+    forbidden=OutcomeCategory.PERMANENT,
+)

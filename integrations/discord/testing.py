@@ -27,9 +27,10 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.errors import OutcomeCategory
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeDiscord", "FaultKind", "Injection", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeDiscord", "FaultKind", "Injection", "RecordedCall"]
 
 FaultKind = Literal[
     "rate_limit",  # 429 for this webhook's bucket (retry_after, global=False)
@@ -39,17 +40,14 @@ FaultKind = Literal[
     "unknown_webhook",  # 404 code 10015 (the webhook was deleted)
     "missing_permissions",  # 403 code 50013
     "payload_too_large",  # 413 code 40005
-    "server_error",  # 500 (or `status=`, e.g. 502)
-    "timeout",  # post the message (unless deliver=False), answer only after delay_s
-    "disconnect",  # close the connection without answering
 ]
+# 5xx, stalls and cut connections: FakeServer.fail_next / stall_next / drop_next.
 
 _FAULTS: dict[str, tuple[int, int, str]] = {
     "invalid_token": (401, 50027, "Invalid Webhook Token"),
     "unknown_webhook": (404, 10015, "Unknown Webhook"),
     "missing_permissions": (403, 50013, "Missing Permissions"),
     "payload_too_large": (413, 40005, "Request entity too large"),
-    "server_error": (500, 0, "500: Internal Server Error"),
 }
 _BUCKET_LIMIT = 5
 _DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -83,9 +81,6 @@ class Injection:
     webhook_id: str | None
     remaining: int | None  # None: forever
     retry_after: float
-    status: int | None
-    delay_s: float
-    deliver: bool
     hits: int = 0
 
     def matches(self, webhook_id: str) -> bool:
@@ -152,6 +147,20 @@ class FakeDiscord(FakeServer[RecordedCall, Injection]):
         """The API base as Discord's UI shows it (old default version: milliseconds)."""
         return f"{self.root}/api"
 
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """Discord's shape: ``{"message", "code": 0}``; a 429 with ``retry_after`` (seconds, as
+        on the v10 API :attr:`url` points at) and ``global``."""
+        if status != 429:
+            return _error(status, 0, message)
+        body: dict[str, Any] = {"message": "You are being rate limited.", "global": False}
+        headers = {"X-RateLimit-Scope": "user"}
+        if retry_after_s is not None:
+            body["retry_after"] = retry_after_s
+            headers["Retry-After"] = str(math.ceil(retry_after_s))
+        return web.json_response(body, status=429, headers=headers)
+
     # -- control ---------------------------------------------------------------------------------
 
     def add_webhook(
@@ -181,16 +190,10 @@ class FakeDiscord(FakeServer[RecordedCall, Injection]):
         webhook_id: str | None = None,
         times: int | None = 1,
         retry_after: float = 1.5,
-        status: int | None = None,
-        delay_s: float = 30.0,
-        deliver: bool = True,
     ) -> Injection:
-        """Make the next ``times`` executes of ``webhook_id`` (None: any) fail with ``kind``.
-
-        ``retry_after`` (seconds) is for the rate limits; ``status`` overrides "server_error"'s
-        500. "timeout" answers after ``delay_s``; with ``deliver`` the message is stored first.
-        """
-        return self.queue(Injection(kind, webhook_id, times, retry_after, status, delay_s, deliver))
+        """Make the next ``times`` executes of ``webhook_id`` (None: any) fail with ``kind``;
+        ``retry_after`` (seconds) is for the rate limits."""
+        return self.queue(Injection(kind, webhook_id, times, retry_after))
 
     def messages(self, webhook_id: str | None = None) -> list[dict[str, Any]]:
         """Posted messages, in arrival order."""
@@ -226,11 +229,11 @@ class FakeDiscord(FakeServer[RecordedCall, Injection]):
             time.time(),
         )
         self.calls.append(call)
-        response = await self._respond(call, request)
+        response = self._respond(call)
         call.status = response.status
         return response
 
-    async def _respond(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+    def _respond(self, call: RecordedCall) -> web.Response:
         webhook = self._webhooks.get(call.webhook_id)
         if webhook is None and self.accept_any_webhook:
             self.add_webhook(call.webhook_id, call.token)
@@ -241,12 +244,10 @@ class FakeDiscord(FakeServer[RecordedCall, Injection]):
             return _error(401, 50027, "Invalid Webhook Token")
         injection = self.take_injection(lambda i: i.matches(call.webhook_id))
         if injection is not None:
-            return await self._fault(injection, call, webhook, request)
+            return self._fault(injection, call)
         return self._execute(call, webhook)
 
-    async def _fault(
-        self, injection: Injection, call: RecordedCall, webhook: _Webhook, request: web.Request
-    ) -> web.StreamResponse:
+    def _fault(self, injection: Injection, call: RecordedCall) -> web.Response:
         kind = injection.kind
         # Unversioned and v6/v7 URLs report milliseconds, v8+ float seconds.
         in_ms = call.api_version is None or call.api_version < 8
@@ -276,18 +277,8 @@ class FakeDiscord(FakeServer[RecordedCall, Injection]):
             return web.Response(
                 status=429, text=html, content_type="text/html", headers={"Retry-After": retry}
             )
-        if kind in _FAULTS:
-            status, code, message = _FAULTS[kind]
-            if kind == "server_error":
-                status = injection.status or status
-                message = f"{status}: Internal Server Error" if status == 500 else "Bad Gateway"
-            return _error(status, code, message)
-        if kind == "disconnect":
-            return self.disconnect(request)
-        # "timeout": the message may be posted although the client never hears about it.
-        response = self._execute(call, webhook) if injection.deliver else web.Response(status=502)
-        await self.wait_unless_closing(injection.delay_s)
-        return response
+        status, code, message = _FAULTS[kind]
+        return _error(status, code, message)
 
     def _bucket_headers(self, webhook_id: str, *, remaining: int) -> dict[str, str]:
         return {
@@ -367,3 +358,14 @@ class FakeDiscord(FakeServer[RecordedCall, Injection]):
                 ]
             }
         return _form_error(errors) if errors else None
+
+
+CONTRACT_WEBHOOK = ("223704706495545399", "contract-webhook-token-5f0c9a7e2b4d6183a9e1c7b3d5f2a8e6")
+CONTRACT = ContractSubject(
+    service="discord",
+    fake=FakeDiscord,  # accepts any webhook id and token
+    credentials={"webhook_url": "https://discord.com/api/webhooks/{}/{}".format(*CONTRACT_WEBHOOK)},
+    configs={"discord_execute_webhook": {"content": "contract"}},
+    # 50013 Missing Permissions: the webhook may not post there; its token is not at fault.
+    forbidden=OutcomeCategory.PERMANENT,
+)

@@ -13,9 +13,14 @@ It speaks the wire protocol as the real Bot API does (see ``external-apis.md`` Â
 ``application/x-www-form-urlencoded``, ``multipart/form-data`` or JSON, and errors with real HTTP
 status codes and the ``{"ok": false, "error_code", "description", "parameters"}`` envelope, because
 PTB ignores ``ok`` and decides by status code. Every request is recorded, failures included, as
-a :class:`RecordedCall`; that model, the faults and the parameter decoding are in ``fake_calls.py``.
+a :class:`RecordedCall`; that model, the faults and the parameter decoding are in
+``testing_calls.py``.
 
-Standalone: ``python -m integrations.telegram.fake --port 8081`` prints its base_url and logs the
+The shared faults of :class:`~integrations.testing.FakeServer` work here too; a bare
+``fail_next(status)`` answers in that envelope (:meth:`FakeTelegram.error_response`), and
+``CONTRACT`` runs the shared contract suite (``tests/integrations/test_contract.py``) against it.
+
+Standalone: ``python -m integrations.telegram.testing --port 8081`` prints its base_url and logs the
 messages it receives.
 """
 
@@ -26,23 +31,37 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import random
 import time
 import zlib
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
-from integrations.telegram.fake_calls import (
+from integrations.errors import OutcomeCategory
+from integrations.settings import IntegrationSettings
+from integrations.telegram.settings import TelegramSettings
+from integrations.telegram.testing_calls import (
     FaultKind,
     Injection,
     RecordedCall,
     UploadedFile,
     read_params,
 )
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeTelegram", "FaultKind", "Injection", "RecordedCall", "UploadedFile"]
+__all__ = [
+    "CONTRACT",
+    "FakeTelegram",
+    "FaultKind",
+    "Injection",
+    "RecordedCall",
+    "TelegramContract",
+    "UploadedFile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +185,22 @@ class FakeTelegram(FakeServer[RecordedCall, Injection]):
                 deliver,
             )
         )
+
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """Telegram's envelope, ``{"ok": false, "error_code", "description"}``; a 429 with a
+        wait carries it as ``parameters.retry_after`` (whole seconds) and ``Retry-After``."""
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        if status == 429 and retry_after_s is not None:
+            wait = max(1, math.ceil(retry_after_s))
+            response = _error(status, f"{phrase}: retry after {wait}", retry_after=wait)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        return _error(status, f"{phrase}: {message}")
 
     def set_latency(
         self, seconds: float, *, token: str | None = None, chat_id: int | str | None = None
@@ -345,6 +380,47 @@ class FakeTelegram(FakeServer[RecordedCall, Injection]):
         return {**file, "file_name": name, "mime_type": content_type}
 
 
+CONTRACT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALcntrt"  # noqa: S105 - the fake's
+
+
+@dataclass(frozen=True)
+class TelegramContract(ContractSubject):
+    """Telegram is configured by :class:`TelegramSettings`, not by an HTTP endpoint."""
+
+    def settings(
+        self, url: str, *, timeout_s: float
+    ) -> tuple[IntegrationSettings, TelegramSettings]:
+        telegram = TelegramSettings(
+            base_url=f"{url}/bot",  # FakeTelegram.base_url and base_file_url, on that URL
+            base_file_url=f"{url}/file/bot",
+            connect_timeout_s=timeout_s,
+            read_timeout_s=timeout_s,
+            write_timeout_s=timeout_s,
+        )
+        return IntegrationSettings(), telegram
+
+
+def _contract_fake() -> FakeTelegram:
+    fake = FakeTelegram(accept_any_token=False)
+    fake.add_token(CONTRACT_TOKEN)
+    return fake
+
+
+CONTRACT = TelegramContract(
+    service="telegram",
+    fake=_contract_fake,
+    credentials={"token": CONTRACT_TOKEN},
+    configs={
+        "telegram_send_message": {"chat_id": 42, "text": "contract"},
+        "telegram_send_photo": {"chat_id": 42, "photo": "AgACAgIAAxkBAAIB"},
+    },
+    forbidden=OutcomeCategory.PERMANENT,  # 403 is "bot was blocked by the user"
+    # The Bot API's envelope with "ok": false is its word that the request was unsuccessful;
+    # a 5xx without it (a gateway's page) stays "maybe executed".
+    error_answer_executed=False,
+)
+
+
 async def _serve(host: str, port: int, latency_s: float) -> None:
     async with FakeTelegram(host=host, port=port, log_messages=True) as fake:
         fake.latency_s = latency_s
@@ -353,7 +429,7 @@ async def _serve(host: str, port: int, latency_s: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the fake standalone (``python -m integrations.telegram.fake``) for a local demo."""
+    """Run the fake standalone (``python -m integrations.telegram.testing``) for a local demo."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)

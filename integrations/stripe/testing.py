@@ -6,7 +6,8 @@ stripe-python talks to it unmodified through ``base_addresses={"api": fake.url}`
         clients = HttpClients({"stripe": EndpointSettings(base_url=fake.url)})
         ...
         fake.intents                                   # created PaymentIntents, by id
-        fake.inject("rate_limit", should_retry=True)   # the next POST gets a 429
+        fake.inject("idempotency_conflict")            # the next POST gets a 409
+        fake.fail_next(429)                            # in Stripe's error envelope
 
 What it reproduces (``external-apis.md`` §5.1): ``Authorization: Bearer sk_...``; form-encoded
 bodies with bracket nesting (``metadata[order]=42``); the error envelope
@@ -15,7 +16,9 @@ bodies with bracket nesting (``metadata[order]=42``); the error envelope
 ``Stripe-Should-Retry: false``) is saved and replayed with ``Idempotent-Replayed: true``; the
 same key with other parameters is 400 ``idempotency_error``; while a request with that key is in
 flight it is 409. Validation failures are not saved, as on Stripe. Test payment methods and the
-PaymentIntent state machine: :mod:`integrations.stripe.fake_intents`.
+PaymentIntent state machine: :mod:`integrations.stripe.testing_intents`. Stripe's own faults: see
+:data:`FaultKind`; plain statuses, cut connections and stalls come from
+:class:`~integrations.testing.FakeServer` (``fail_next`` answers in Stripe's error envelope).
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
-from integrations.stripe.fake_intents import (
+from integrations.stripe.testing_intents import (
     decline,
     idempotency_key_in_use,
     invalid,
@@ -36,19 +38,17 @@ from integrations.stripe.fake_intents import (
     parse_form,
     validate,
 )
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeStripe", "FaultKind", "Injection", "RecordedCall", "parse_form"]
+__all__ = ["CONTRACT", "FakeStripe", "FaultKind", "Injection", "RecordedCall", "parse_form"]
 
 FaultKind = Literal[
     "rate_limit",  # 429 (Stripe-Should-Retry when should_retry is given)
-    "auth",  # 401
-    "permission",  # 403, a restricted key without this right
     "card_declined",  # 402 card_error (decline_code)
     "invalid_request",  # 400 invalid_request_error on `param`
     "idempotency_conflict",  # 409 idempotency_key_in_use
     "server_error",  # 500 (status=...); should_retry=False saves it for the key, as Stripe does
     "timeout",  # create, then finish (save for the key, answer) only after delay_s
-    "disconnect",  # close the connection without answering
 ]
 
 
@@ -127,6 +127,14 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
         app.router.add_post("/v1/payment_intents", self._create)
         app.router.add_get("/v1/payment_intents/{intent_id}", self._retrieve)
 
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """Stripe's error envelope, with a ``Request-Id`` (and ``Retry-After`` when given)."""
+        kind = "api_error" if status >= 500 else "invalid_request_error"
+        headers = {"Request-Id": f"req_{secrets.token_hex(7)}"} | self.retry_after(retry_after_s)
+        return _error(status, {"type": kind, "message": message}, headers)
+
     # -- control ---------------------------------------------------------------------------------
 
     def inject(
@@ -185,12 +193,12 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
         params = parse_form(await request.text())
         call = RecordedCall("POST", request.path, dict(request.headers), params)
         self.calls.append(call)
-        response = await self._answer(request, call)
+        response = await self._answer(call)
         call.status = response.status
         response.headers.setdefault("Request-Id", f"req_{secrets.token_hex(7)}")
         return response
 
-    async def _answer(self, request: web.Request, call: RecordedCall) -> web.StreamResponse:
+    async def _answer(self, call: RecordedCall) -> web.Response:
         denied = self._authorised(call)
         if denied is not None:
             return denied
@@ -214,21 +222,15 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
                 return _error(409, idempotency_key_in_use(key))
             self._in_flight.add(scope)
         try:
-            return await self._execute(request, call, scope if key else None, fingerprint)
+            return await self._execute(call, scope if key else None, fingerprint)
         finally:
             self._in_flight.discard(scope)
 
     async def _execute(
-        self,
-        request: web.Request,
-        call: RecordedCall,
-        scope: tuple[str, str] | None,
-        fingerprint: str,
-    ) -> web.StreamResponse:
+        self, call: RecordedCall, scope: tuple[str, str] | None, fingerprint: str
+    ) -> web.Response:
         if (injection := self.take_injection()) is not None:
-            fault = await self._fault(injection, request, call, scope, fingerprint)
-            if fault is not None:
-                return fault
+            return await self._fault(injection, call, scope, fingerprint)
         problem = validate(call.params, self.customers)
         if problem is not None:
             return _error(400, problem)  # failed validation: not saved for the key
@@ -240,11 +242,10 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
     async def _fault(
         self,
         injection: Injection,
-        request: web.Request,
         call: RecordedCall,
         scope: tuple[str, str] | None,
         fingerprint: str,
-    ) -> web.StreamResponse | None:
+    ) -> web.Response:
         kind = injection.kind
         headers: dict[str, str] = {}
         if injection.should_retry is not None:
@@ -257,21 +258,12 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
                 "https://stripe.com/docs/rate-limits.",
             }
             return _error(429, error, headers)
-        if kind == "auth":
-            return _error(
-                401, {"type": "invalid_request_error", "message": "Expired API Key provided"}
-            )
-        if kind == "permission":
-            message = "The provided key does not have the required permissions for this endpoint."
-            return _error(403, {"type": "invalid_request_error", "message": message})
         if kind == "card_declined":
             return _error(402, decline(injection.decline_code, None))
         if kind == "invalid_request":
             return _error(400, invalid(f"Invalid {injection.param}", injection.param))
         if kind == "idempotency_conflict":
             return _error(409, idempotency_key_in_use(call.idempotency_key or ""), headers)
-        if kind == "disconnect":
-            return self.disconnect(request)
         if kind == "server_error":
             error = {"type": "api_error", "message": "An unknown error occurred"}
             if scope is not None and injection.should_retry is False:
@@ -292,3 +284,11 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
         status, body, intent = new_intent(params)
         self.intents[intent["id"]] = intent
         return status, body
+
+
+CONTRACT = ContractSubject(
+    service="stripe",
+    fake=FakeStripe,  # it accepts sk_test_fake_key_for_tests
+    credentials={"api_key": "sk_test_fake_key_for_tests"},
+    configs={"stripe_create_payment_intent": {"amount": 1000, "currency": "usd"}},
+)

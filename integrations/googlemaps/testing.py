@@ -10,7 +10,9 @@ It answers like the real service (external-apis.md §8.5): ``GET /maps/api/geoco
 ``address`` / ``components`` / ``latlng`` and ``key``, and **errors inside HTTP 200** through the
 body's ``status`` (``OK``, ``ZERO_RESULTS``, ``OVER_QUERY_LIMIT``, ``REQUEST_DENIED``,
 ``OVER_DAILY_LIMIT``, ``INVALID_REQUEST``, ``UNKNOWN_ERROR``) plus an ``error_message``.
-Keys: any non-empty key is accepted unless ``api_keys`` lists the valid ones.
+Keys: any non-empty key is accepted unless ``api_keys`` lists the valid ones. ``fail_next(status)``
+answers that HTTP status with the body ``status`` it means (429: ``OVER_QUERY_LIMIT``, 401/403:
+``REQUEST_DENIED``, 5xx: ``UNKNOWN_ERROR``, other: ``INVALID_REQUEST``).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeGoogleMaps", "FaultKind", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeGoogleMaps", "FaultKind", "RecordedCall"]
 
 FaultKind = Literal[
     "over_query_limit",
@@ -33,9 +35,6 @@ FaultKind = Literal[
     "over_daily_limit",
     "invalid_request",
     "unknown_error",
-    "http_error",  # a real HTTP error status (default 500), e.g. from Google's front end
-    "timeout",  # answer only after delay_s
-    "disconnect",  # close the connection without answering
 ]
 _MESSAGES = {
     "over_query_limit": "You have exceeded your rate-limit for this API.",
@@ -46,6 +45,8 @@ _MESSAGES = {
     "invalid_request": "Invalid request. Invalid 'address' parameter.",
     "unknown_error": "",
 }
+
+_STATUS_OF = {401: "REQUEST_DENIED", 403: "REQUEST_DENIED", 429: "OVER_QUERY_LIMIT"}
 
 
 @dataclass(slots=True)
@@ -66,8 +67,6 @@ class _Injection:
     kind: FaultKind
     remaining: int | None
     error_message: str | None
-    status: int
-    delay_s: float
     hits: int = 0
 
 
@@ -122,11 +121,23 @@ class FakeGoogleMaps(FakeServer[RecordedCall, _Injection]):
         *,
         times: int | None = 1,
         error_message: str | None = None,
-        status: int = 500,
-        delay_s: float = 30.0,
     ) -> None:
-        """Make the next ``times`` requests (None: all) fail with ``kind``."""
-        self.queue(_Injection(kind, times, error_message, status, delay_s))
+        """Make the next ``times`` requests (None: all) answer ``kind``'s status inside a 200.
+
+        HTTP statuses, stalls and dropped connections: ``fail_next``, ``stall_next``,
+        ``drop_next``.
+        """
+        self.queue(_Injection(kind, times, error_message))
+
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """``fail_next(status)``: Google's body, with the ``status`` that HTTP status means."""
+        headers = self.retry_after(retry_after_s)
+        body = _status(
+            _STATUS_OF.get(status, "UNKNOWN_ERROR" if status >= 500 else "INVALID_REQUEST"), message
+        )
+        return web.json_response(body, status=status, headers=headers)
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -136,14 +147,7 @@ class FakeGoogleMaps(FakeServer[RecordedCall, _Injection]):
         )
         self.calls.append(call)
         injection = self.take_injection()
-        if injection is not None and injection.kind == "disconnect":
-            return self.disconnect(request)
-        if injection is not None and injection.kind == "timeout":
-            await self.wait_unless_closing(injection.delay_s)
-        if injection is not None and injection.kind == "http_error":
-            call.status = injection.status
-            return web.Response(status=injection.status, text="<html>Server Error</html>")
-        if injection is not None and injection.kind in _MESSAGES:
+        if injection is not None:
             body = _status(
                 injection.kind.upper(), injection.error_message or _MESSAGES[injection.kind]
             )
@@ -195,3 +199,12 @@ def _status(status: str, error_message: str) -> dict[str, Any]:
     if error_message:
         body["error_message"] = error_message
     return body
+
+
+CONTRACT_KEY = "AIzaSyCONTRACT-googlemaps-key-0123456789"
+CONTRACT = ContractSubject(
+    service="googlemaps",
+    fake=lambda: FakeGoogleMaps(api_keys=[CONTRACT_KEY]),
+    credentials={"api_key": CONTRACT_KEY},
+    configs={"googlemaps_geocode": {"address": "Red Square, Moscow"}},
+)

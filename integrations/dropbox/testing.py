@@ -24,32 +24,32 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.errors import OutcomeCategory
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeDropbox", "FaultKind", "Injection", "RecordedCall", "StoredFile"]
+__all__ = ["CONTRACT", "FakeDropbox", "FaultKind", "Injection", "RecordedCall", "StoredFile"]
 
 FaultKind = Literal[
     "rate_limit",  # 429 + Retry-After + error.retry_after (reason: too_many_requests)
     "write_rate_limit",  # 429, reason too_many_write_operations
     "expired_token",  # 401 expired_access_token
-    "invalid_token",  # 401 invalid_access_token
     "malformed_token",  # 400 plain text quoting the Authorization header, as Dropbox does
-    "forbidden",  # 403
     "insufficient_space",  # 409 path/insufficient_space (disallowed names: path/disallowed_name)
     "no_write_permission",  # 409 path/no_write_permission
     "too_many_write_operations",  # 409 path/too_many_write_operations
     "bad_request",  # 400 plain text
-    "server_error",  # 500 (status=...), plain text body
     "timeout",  # store the file, answer only after delay_s
-    "disconnect",  # close the connection without answering
 ]
+# Other statuses, stalls and cut connections: FakeServer.fail_next / stall_next / drop_next.
 
 _PATH_RE = re.compile(r"(/(.|[\r\n])*)|(ns:[0-9]+(/.*)?)|(id:.*)")
 _DISALLOWED_NAMES = frozenset(
@@ -102,7 +102,6 @@ class Injection:
     kind: FaultKind
     remaining: int | None
     retry_after: int
-    status: int
     delay_s: float
     hits: int = 0
 
@@ -156,6 +155,22 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
         """What the ``dropbox`` endpoint's ``base_url`` takes (the real one ends in ``/2``)."""
         return f"{self.url}/2"
 
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """Dropbox's shapes: plain text for 400 and 5xx, ``{"error_summary", "error"}`` else."""
+        if status == 400 or status >= 500:
+            return _plain(status, _FUNCTION + message if status == 400 else message)
+        if status == 429:
+            error: dict[str, Any] = {"reason": {".tag": "too_many_requests"}}
+            if retry_after_s is None:
+                return _summary(429, "too_many_requests/..", error)
+            wait = math.ceil(retry_after_s)
+            error["retry_after"] = wait
+            return _summary(429, "too_many_requests/..", error, **{"Retry-After": str(wait)})
+        tag = {401: "invalid_access_token", 403: "invalid_account_type"}.get(status, "other")
+        return _summary(status, f"{tag}/..", {".tag": tag})
+
     # -- control ---------------------------------------------------------------------------------
 
     def put(self, path: str, content: bytes) -> StoredFile:
@@ -168,11 +183,10 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
         *,
         times: int | None = 1,
         retry_after: int = 5,
-        status: int = 500,
         delay_s: float = 30.0,
     ) -> Injection:
         """Make the next ``times`` uploads fail with ``kind`` (see :data:`FaultKind`)."""
-        return self.queue(Injection(kind, times, retry_after, status, delay_s))
+        return self.queue(Injection(kind, times, retry_after, delay_s))
 
     def clear(self) -> None:
         """Forget calls, files and injections."""
@@ -247,21 +261,14 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
             wait = injection.retry_after
             error = {"reason": {".tag": reason}, "retry_after": wait}
             return _summary(429, f"{reason}/..", error, **{"Retry-After": str(wait)})
-        if kind in ("expired_token", "invalid_token"):
-            tag = f"{kind.split('_')[0]}_access_token"
-            return _summary(401, f"{tag}/..", {".tag": tag})
+        if kind == "expired_token":
+            return _summary(401, "expired_access_token/..", {".tag": "expired_access_token"})
         if kind == "malformed_token":
             return _plain(400, _malformed_auth(request.headers.get("Authorization", "")))
-        if kind == "forbidden":
-            return _summary(403, "invalid_account_type/..", {".tag": "invalid_account_type"})
         if kind in ("insufficient_space", "no_write_permission", "too_many_write_operations"):
             return _path_error(kind)
         if kind == "bad_request":
             return _plain(400, _FUNCTION + 'HTTP header "Dropbox-API-Arg": mode: unknown tag')
-        if kind == "server_error":
-            return _plain(injection.status, "Internal Server Error")
-        if kind == "disconnect":
-            return self.disconnect(request)
         # "timeout": the upload is stored, the answer comes only after delay_s.
         response = self._store(arg, body)
         await self.wait_unless_closing(injection.delay_s)
@@ -325,3 +332,15 @@ def _malformed_auth(value: str) -> str:
         _FUNCTION + f'Invalid authorization value in HTTP header "Authorization": "{value}".  '
         'Expecting "Bearer <oauth2-access-token>".'
     )
+
+
+CONTRACT_TOKEN = f"sl.contract-{secrets.token_hex(16)}"
+CONTRACT = ContractSubject(
+    service="dropbox",
+    fake=lambda: FakeDropbox(tokens=(CONTRACT_TOKEN,)),
+    credentials={"access_token": CONTRACT_TOKEN},
+    configs={"dropbox_upload_file": {"path": "/contract/upload.txt", "content_text": "contract"}},
+    # Dropbox: "the user or team account doesn't have access to the endpoint or feature".
+    forbidden=OutcomeCategory.PERMANENT,
+    base_path="/2",
+)

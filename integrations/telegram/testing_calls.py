@@ -2,9 +2,9 @@
 
 :class:`RecordedCall` is one request as the fake received it (decoded parameters, uploaded
 files, headers, and what was answered); :class:`Injection` is a fault queued by
-:meth:`FakeTelegram.inject <integrations.telegram.fake.FakeTelegram.inject>`;
+:meth:`FakeTelegram.inject <integrations.telegram.testing.FakeTelegram.inject>`;
 :func:`read_params` decodes a request's parameters the way the real Bot API does. The server
-itself, which answers calls, is in :mod:`integrations.telegram.fake`.
+itself, which answers calls, is in :mod:`integrations.telegram.testing`.
 """
 
 from __future__ import annotations

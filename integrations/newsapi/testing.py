@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeArticle", "FakeNewsAPI", "FaultKind", "Injection", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeArticle", "FakeNewsAPI", "FaultKind", "Injection", "RecordedCall"]
 
 FaultKind = Literal[
     "rate_limited",  # 429 rateLimited (the Developer plan's 100/24 h message)
@@ -180,6 +180,13 @@ class FakeNewsAPI(FakeServer[RecordedCall, Injection]):
         """The API base, ``http://127.0.0.1:<port>/v2``."""
         return f"{super().url}/v2"
 
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        code = {401: "apiKeyInvalid", 429: "rateLimited", 500: "unexpectedError"}.get(status)
+        headers = self.retry_after(retry_after_s)
+        return _error(status, code or f"http{status}", message, **headers)
+
     # -- control ---------------------------------------------------------------------------------
 
     def inject(
@@ -283,3 +290,12 @@ class FakeNewsAPI(FakeServer[RecordedCall, Injection]):
         chunk = found[(page - 1) * page_size : page * page_size]
         body = {"status": "ok", "totalResults": len(found), "articles": [a.wire() for a in chunk]}
         return web.json_response(body)
+
+
+CONTRACT_KEY = "7d3f9a1c5e8b4d2fa6c0e9b1d4f7a2c8"
+CONTRACT = ContractSubject(
+    service="newsapi",
+    fake=lambda: FakeNewsAPI(api_keys={CONTRACT_KEY}),
+    credentials={"api_key": CONTRACT_KEY},
+    configs={"newsapi_top_headlines": {"country": "us"}},
+)

@@ -4,6 +4,7 @@
         creds = {"site_url": fake.url, "token": "t0k"}    # the site URL comes from credentials
         fake.add_user(5)
         fake.inject("invalid_token")                      # the next call gets Moodle's exception
+        fake.fail_next(503)                               # sitemaintenance, in a 200 (see below)
         fake.messages                                     # what was delivered
 
 ``/webservice/rest/server.php`` takes ``wstoken``, ``wsfunction``, ``moodlewsrestformat`` and the
@@ -16,6 +17,11 @@ user, too long, recipient's privacy settings), as ``core_message_external`` does
 ``core_webservice_get_site_info`` answers a minimal site record, and any other function Moodle's
 ``invalidrecord``. If web
 services are disabled the site answers a bare HTTP 403 ("ws_disabled").
+
+A bare ``fail_next(status)`` answers in Moodle's shape (:meth:`FakeMoodle.error_response`): the
+statuses Moodle itself reports (400, 401, 403, 503) as its exception inside a 200, any other
+bare, as PHP or a proxy in front of the site would. ``CONTRACT`` runs the shared contract suite
+(``tests/integrations/test_contract.py``) against this fake.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.settings import IntegrationSettings
+from integrations.telegram.settings import TelegramSettings
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["DeliveredMessage", "FakeMoodle", "FaultKind", "RecordedCall"]
+__all__ = ["CONTRACT", "DeliveredMessage", "FakeMoodle", "FaultKind", "RecordedCall"]
 
 FaultKind = Literal[
     "invalid_token",  # moodle_exception invalidtoken
@@ -39,12 +47,9 @@ FaultKind = Literal[
     "no_permission",  # required_capability_exception nopermissions
     "invalid_parameter",  # invalid_parameter_exception invalidparameter
     "messaging_disabled",  # moodle_exception disabled
+    "site_maintenance",  # moodle_exception sitemaintenance
     "ws_disabled",  # bare HTTP 403, no JSON
     "html",  # HTTP 200 with an HTML page (a login page: wrong site URL)
-    "rate_limit",  # HTTP 429 + Retry-After from a proxy in front of the site
-    "server_error",  # HTTP 500 (or status=)
-    "timeout",  # deliver (unless deliver=False), then answer only after delay_s
-    "disconnect",  # close the connection without answering
 ]
 _EXCEPTIONS: dict[str, tuple[str, str, str]] = {
     "invalid_token": ("moodle_exception", "invalidtoken", "Invalid token - token not found"),
@@ -64,6 +69,18 @@ _EXCEPTIONS: dict[str, tuple[str, str, str]] = {
         "Invalid parameter value detected",
     ),
     "messaging_disabled": ("moodle_exception", "disabled", "Messaging is disabled on this site"),
+    "site_maintenance": (
+        "moodle_exception",
+        "sitemaintenance",
+        "The site is undergoing maintenance and is currently not available",
+    ),
+}
+# What error_response (a bare ``fail_next(status)``) answers: Moodle's own exception, in a 200.
+_EXCEPTION_FOR_STATUS = {
+    400: "invalid_parameter",
+    401: "invalid_token",
+    403: "access_exception",
+    503: "site_maintenance",
 }
 SEND_FUNCTION = "core_message_send_instant_messages"
 SITE_INFO_FUNCTION = "core_webservice_get_site_info"
@@ -108,10 +125,6 @@ class DeliveredMessage:
 class _Injection:
     kind: FaultKind
     remaining: int | None
-    status: int
-    retry_after: int
-    delay_s: float
-    deliver: bool
     hits: int = 0
 
 
@@ -162,18 +175,24 @@ class FakeMoodle(FakeServer[RecordedCall, _Injection]):
         """A user; with ``can_be_messaged=False`` their privacy settings refuse messages."""
         self.users[user_id] = _User(user_id, can_be_messaged)
 
-    def inject(
-        self,
-        kind: FaultKind,
-        *,
-        times: int | None = 1,
-        status: int = 500,
-        retry_after: int = 5,
-        delay_s: float = 30.0,
-        deliver: bool = True,
-    ) -> None:
-        """Make the next ``times`` requests (None: all) fail with ``kind``."""
-        self.queue(_Injection(kind, times, status, retry_after, delay_s, deliver))
+    def inject(self, kind: FaultKind, *, times: int | None = 1) -> None:
+        """Make the next ``times`` requests (None: all) fail with ``kind``.
+
+        Statuses, stalls and dropped connections are the shared faults
+        (:meth:`~integrations.testing.FakeServer.fail_next`, ``stall_next``, ``drop_next``).
+        """
+        self.queue(_Injection(kind, times))
+
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """Moodle's own errors (400, 401, 403, 503) as its exception envelope inside HTTP 200,
+        as the real site answers them; any other status bare, as PHP or a proxy sends it."""
+        kind = _EXCEPTION_FOR_STATUS.get(status)
+        if kind is not None:
+            return web.json_response(_exception(kind))
+        headers = {} if retry_after_s is None else {"Retry-After": f"{retry_after_s:g}"}
+        return web.Response(status=status, text=message, headers=headers)
 
     def clear(self) -> None:
         """Forget calls, messages and injections (tokens and users stay)."""
@@ -188,11 +207,11 @@ class FakeMoodle(FakeServer[RecordedCall, _Injection]):
             params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
         call = RecordedCall(request.method, params, dict(request.headers), time.time())
         self.calls.append(call)
-        response = await self._answer(call, request)
+        response = self._answer(call)
         call.status = response.status
         return response
 
-    async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+    def _answer(self, call: RecordedCall) -> web.Response:
         injection = self.take_injection()
         kind = injection.kind if injection is not None else None
         if kind is not None and kind in _EXCEPTIONS:
@@ -203,16 +222,6 @@ class FakeMoodle(FakeServer[RecordedCall, _Injection]):
             return web.Response(
                 text="<html><title>Log in to the site</title></html>", content_type="text/html"
             )
-        if kind == "rate_limit" and injection is not None:
-            return web.Response(status=429, headers={"Retry-After": str(injection.retry_after)})
-        if kind == "server_error" and injection is not None:
-            return web.Response(status=injection.status, text="Internal Server Error")
-        if kind == "disconnect":
-            return self.disconnect(request)
-        if kind == "timeout" and injection is not None:
-            answer = self._execute(call) if injection.deliver else None
-            await self.wait_unless_closing(injection.delay_s)
-            return self._reply(call, answer)
         return self._reply(call, self._execute(call))
 
     def _reply(self, call: RecordedCall, answer: Any) -> web.Response:
@@ -327,3 +336,32 @@ def _messages(params: dict[str, str]) -> list[dict[str, Any]] | str:
             message["clientmsgid"] = raw["clientmsgid"]
         messages.append(message)
     return messages
+
+
+CONTRACT_TOKEN = "0f3c9a5e7b2d4c6a8e1f3b5d7a9c2e4f"  # noqa: S105 - the fake's, not a secret
+# Moodle's site URL is part of the credentials, not an endpoint setting: the contract's
+# settings() writes the URL it is given (the fake's, or a closed port's) into them.
+_CONTRACT_CREDENTIALS = {"site_url": "http://127.0.0.1", "token": CONTRACT_TOKEN}
+
+
+@dataclass(frozen=True)
+class _MoodleContract(ContractSubject):
+    def settings(
+        self, url: str, *, timeout_s: float
+    ) -> tuple[IntegrationSettings, TelegramSettings]:
+        _CONTRACT_CREDENTIALS["site_url"] = url
+        return super().settings(url, timeout_s=timeout_s)
+
+
+def _contract_fake() -> FakeMoodle:
+    fake = FakeMoodle(accept_any_token=False)
+    fake.add_token(CONTRACT_TOKEN)
+    return fake
+
+
+CONTRACT = _MoodleContract(
+    service="moodle",
+    fake=_contract_fake,
+    credentials=_CONTRACT_CREDENTIALS,
+    configs={"moodle_send_message": {"user_id": 5, "text": "contract"}},
+)

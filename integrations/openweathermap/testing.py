@@ -10,7 +10,8 @@ Point the integration at it with
 
 It answers as OWM does (``external-apis.md`` §3): ``GET /data/2.5/weather?appid=...``, a body with
 ``"cod": 200`` (a number), and errors with real status codes whose ``cod`` is a number for 401 and
-429 but a STRING for 404 and 400 (``{"cod": "404", "message": "city not found"}``).
+429 but a STRING for 404 and 400 (``{"cod": "404", "message": "city not found"}``);
+``fail_next(status)`` answers in that shape too.
 """
 
 from __future__ import annotations
@@ -22,17 +23,14 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeCity", "FakeOpenWeatherMap", "FaultKind", "Injection", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeCity", "FakeOpenWeatherMap", "FaultKind", "Injection", "RecordedCall"]
 
 FaultKind = Literal[
     "rate_limit",  # 429, cod 429 (a number)
     "invalid_key",  # 401, cod 401
-    "server_error",  # 500 (or `status=`), cod "500"
     "error_in_200",  # HTTP 200 whose body is {"cod": "404", "message": "city not found"}
-    "timeout",  # answer only after delay_s
-    "disconnect",  # close the connection without answering
 ]
 
 INVALID_KEY = "Invalid API key. Please see https://openweathermap.org/faq#error401 for more info."
@@ -119,8 +117,6 @@ class Injection:
 
     kind: FaultKind
     remaining: int | None
-    status: int | None
-    delay_s: float
     hits: int = 0
 
 
@@ -157,12 +153,20 @@ class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
         kind: FaultKind,
         *,
         times: int | None = 1,
-        status: int | None = None,
-        delay_s: float = 30.0,
     ) -> Injection:
-        """Make the next ``times`` requests (None: all) fail with ``kind``; ``status`` overrides
-        "server_error"'s 500; "timeout" answers only after ``delay_s``."""
-        return self.queue(Injection(kind, times, status, delay_s))
+        """Make the next ``times`` requests (None: all) with a key fail with ``kind``. Other
+        statuses, stalls and dropped connections: ``fail_next``, ``stall_next``, ``drop_next``."""
+        return self.queue(Injection(kind, times))
+
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """``fail_next(status)``: OWM's ``{"cod", "message"}``, ``cod`` a number only for 401
+        and 429, as OWM sends it."""
+        response = _error(status, status if status in (401, 429) else str(status), message)
+        if retry_after_s is not None:
+            response.headers["Retry-After"] = f"{retry_after_s:g}"
+        return response
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -171,11 +175,11 @@ class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
         appid = params.pop("appid", None)
         call = RecordedCall(request.path, params, appid, dict(request.headers), time.time())
         self.calls.append(call)
-        response = await self._respond(call, request)
+        response = self._respond(call)
         call.status = response.status
         return response
 
-    async def _respond(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+    def _respond(self, call: RecordedCall) -> web.Response:
         if not call.appid or (self.api_keys and call.appid not in self.api_keys):
             return _error(401, 401, INVALID_KEY)
         injection = self.take_injection()
@@ -186,16 +190,7 @@ class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
             return _error(429, 429, RATE_LIMITED)
         if kind == "invalid_key":
             return _error(401, 401, INVALID_KEY)
-        if kind == "server_error":
-            status = injection.status or 500
-            return _error(status, str(status), "Internal error")
-        if kind == "error_in_200":
-            return _error(200, "404", "city not found")
-        if kind == "disconnect":
-            return self.disconnect(request)
-        response = self._weather(call.params)  # "timeout"
-        await self.wait_unless_closing(injection.delay_s)
-        return response
+        return _error(200, "404", "city not found")  # "error_in_200"
 
     def _find(self, params: dict[str, str]) -> FakeCity | web.Response:
         if "q" in params:
@@ -286,3 +281,12 @@ class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
             "cod": 200,
         }
         return web.json_response(body)
+
+
+CONTRACT_KEY = "c0ffee88fa797225412429c1c50c1e55"
+CONTRACT = ContractSubject(
+    service="openweathermap",
+    fake=lambda: FakeOpenWeatherMap(api_keys={CONTRACT_KEY}),
+    credentials={"api_key": CONTRACT_KEY},
+    configs={"openweathermap_current_weather": {"city": "London,GB"}},
+)

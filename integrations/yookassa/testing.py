@@ -7,13 +7,16 @@
         ...
         fake.payments                            # created payments, by id
         fake.inject("processing", retry_after_ms=500)   # the next POST gets a 202
+        fake.fail_next(429, retry_after_s=2)     # YooKassa's error body, retry_after in ms
 
 What it reproduces (``external-apis.md`` §5.2): HTTP Basic ``shopId:secretKey`` (401
 ``invalid_credentials`` otherwise); ``POST /v3/payments`` needs an ``Idempotence-Key`` header
 (400 without, or over 64 chars); the same key with the same body replays the first answer, with
 a different body it is 400 ``invalid_request`` on ``parameter: Idempotence-Key``; amounts are
 strings with two decimals; errors are ``{"type":"error","id","code","description","parameter"}``;
-202 carries ``retry_after`` in **milliseconds**. Injected faults: see :data:`FaultKind`.
+202 and 429 carry ``retry_after`` in **milliseconds**. YooKassa's own faults: see
+:data:`FaultKind`; plain statuses, cut connections and stalls come from
+:class:`~integrations.testing.FakeServer` (``fail_next`` answers in YooKassa's error shape).
 """
 
 from __future__ import annotations
@@ -29,21 +32,26 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.errors import OutcomeCategory
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeYooKassa", "FaultKind", "Injection", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeYooKassa", "FaultKind", "Injection", "RecordedCall"]
 
 FaultKind = Literal[
     "processing",  # 202 + retry_after (ms); the same key is then processed normally
-    "rate_limit",  # 429 too_many_requests (+ retry_after ms when given)
-    "invalid_credentials",  # 401
-    "forbidden",  # 403
     "invalid_request",  # 400 invalid_request on `parameter`
     "server_error",  # 500: with deliver=True the payment IS created and the key remembers it
     "timeout",  # create (deliver) and answer only after delay_s
-    "disconnect",  # close the connection without answering
 ]
 
+_CODES = {
+    400: "invalid_request",
+    401: "invalid_credentials",
+    403: "forbidden",
+    404: "not_found",
+    429: "too_many_requests",
+    500: "internal_server_error",
+}
 _AMOUNT_RE = re.compile(r"^(0|[1-9][0-9]*)\.[0-9]{2}$")
 
 
@@ -118,6 +126,14 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
         """What the ``yookassa`` endpoint's ``base_url`` takes (the real one ends in ``/v3``)."""
         return f"{self.url}/v3"
 
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """YooKassa's error object; a wait goes in its ``retry_after``, in milliseconds."""
+        code = _CODES.get(status, f"http_{status}")
+        wait = None if retry_after_s is None else round(retry_after_s * 1000)
+        return _error(status, code, message, retry_after=wait)
+
     # -- control ---------------------------------------------------------------------------------
 
     def inject(
@@ -132,7 +148,7 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
     ) -> Injection:
         """Make the next ``times`` POSTs fail with ``kind``.
 
-        ``retry_after_ms`` goes into 202 (default 1800) and 429 bodies; ``parameter`` into
+        ``retry_after_ms`` goes into the 202 body (default 1800); ``parameter`` into
         "invalid_request"; "server_error" and "timeout" create the payment first when
         ``deliver`` (so a retry with the same key gets it back, as YooKassa promises).
         """
@@ -216,9 +232,7 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
 
         injection = self.take_injection()
         if injection is not None:
-            fault = await self._fault(injection, request, call, key, fingerprint)
-            if fault is not None:
-                return fault
+            return await self._fault(injection, call, key, fingerprint)
         status, answer = self._new_payment(call)
         if status == 200:
             self._keys[(call.shop_id, key)] = _Stored(fingerprint, status, answer)
@@ -227,11 +241,10 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
     async def _fault(
         self,
         injection: Injection,
-        request: web.Request,
         call: RecordedCall,
         key: str,
         fingerprint: str,
-    ) -> web.StreamResponse | None:
+    ) -> web.Response:
         kind = injection.kind
         if kind == "processing":
             wait = 1800 if injection.retry_after_ms is None else injection.retry_after_ms
@@ -244,17 +257,6 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
                 },
                 status=202,
             )
-        if kind == "rate_limit":
-            return _error(
-                429,
-                "too_many_requests",
-                "Too many requests",
-                retry_after=injection.retry_after_ms,
-            )
-        if kind == "invalid_credentials":
-            return _error(401, "invalid_credentials", "Login or password is incorrect")
-        if kind == "forbidden":
-            return _error(403, "forbidden", "Not enough rights for this operation")
         if kind == "invalid_request":
             return _error(
                 400,
@@ -262,8 +264,6 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
                 f"Invalid value of {injection.parameter}",
                 parameter=injection.parameter,
             )
-        if kind == "disconnect":
-            return self.disconnect(request)
         # "server_error" / "timeout": maybe created, the answer lost; the key remembers it.
         assert call.shop_id is not None
         if injection.deliver:
@@ -346,3 +346,14 @@ def _confirmation(request: dict[str, Any], payment_id: str) -> dict[str, Any]:
     if kind == "qr":
         return {"type": "qr", "confirmation_data": f"https://qr.nspk.ru/{payment_id}"}
     return {"type": kind}
+
+
+CONTRACT = ContractSubject(
+    service="yookassa",
+    fake=FakeYooKassa,  # its default shop: 123456 / test_fake_secret_key
+    credentials={"shop_id": "123456", "secret_key": "test_fake_secret_key"},
+    configs={"yookassa_create_payment": {"amount": "100.00", "return_url": "https://x.example"}},
+    # YooKassa's 403 means "the keys are right, the shop may not do this": no new key helps.
+    forbidden=OutcomeCategory.PERMANENT,
+    base_path="/v3",
+)

@@ -6,13 +6,16 @@ integration at it with ``HttpClients({"openai": EndpointSettings(base_url=fake.u
     async with FakeOpenAI(api_keys={"sk-test"}) as fake:
         fake.reply = "Hello!"                     # or a callable(request body) -> str
         fake.inject("rate_limit", retry_after_ms=1500)
+        fake.fail_next(403)                       # in OpenAI's error shape
         ...
         fake.calls[0].body["messages"]
 
 It answers as OpenAI does (``external-apis.md`` §2): ``POST /v1/chat/completions`` with
 ``Authorization: Bearer``; errors as ``{"error": {"message", "type", "param", "code"}}`` with the
 real status codes, ``x-request-id`` on every answer, ``x-ratelimit-*`` headers, and on 429 the
-``retry-after-ms`` / ``retry-after`` / ``x-should-retry`` headers the SDK reads.
+``retry-after-ms`` / ``retry-after`` / ``x-should-retry`` headers the SDK reads. OpenAI's own
+faults: see :data:`FaultKind`; plain statuses, cut connections and stalls come from
+:class:`~integrations.testing.FakeServer` (``fail_next`` answers in OpenAI's error shape).
 """
 
 from __future__ import annotations
@@ -25,21 +28,16 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.errors import OutcomeCategory
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeOpenAI", "FaultKind", "Injection", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeOpenAI", "FaultKind", "Injection", "RecordedCall"]
 
 FaultKind = Literal[
     "rate_limit",  # 429 rate_limit_exceeded (+ retry-after-ms / retry-after / x-should-retry)
     "insufficient_quota",  # 429 insufficient_quota: the account has no credit
     "request_too_large",  # 429 rate_limit_exceeded, type tokens: one request over the TPM limit
-    "invalid_api_key",  # 401
-    "permission_denied",  # 403 unsupported_country_region_territory
-    "context_length",  # 400 context_length_exceeded
     "server_error",  # 500 (or `status=`, e.g. 502)
-    "overloaded",  # 503 "The engine is currently overloaded"
-    "timeout",  # answer only after delay_s
-    "disconnect",  # close the connection without answering
 ]
 
 _FAULTS: dict[str, tuple[int, str, str | None, str | None, str]] = {
@@ -71,22 +69,6 @@ _FAULTS: dict[str, tuple[int, str, str | None, str | None, str]] = {
         "Limit 30000, Requested 45000. The input or output tokens must be reduced in order to "
         "run successfully.",
     ),
-    "invalid_api_key": (401, "invalid_request_error", "invalid_api_key", None, ""),
-    "permission_denied": (
-        403,
-        "request_forbidden",
-        "unsupported_country_region_territory",
-        None,
-        "Country, region, or territory not supported",
-    ),
-    "context_length": (
-        400,
-        "invalid_request_error",
-        "context_length_exceeded",
-        "messages",
-        "This model's maximum context length is {window} tokens. However, your messages "
-        "resulted in {tokens} tokens. Please reduce the length of the messages.",
-    ),
     "server_error": (
         500,
         "server_error",
@@ -94,13 +76,17 @@ _FAULTS: dict[str, tuple[int, str, str | None, str | None, str]] = {
         None,
         "The server had an error while processing your request. Sorry about that!",
     ),
-    "overloaded": (
-        503,
-        "server_error",
-        None,
-        None,
-        "The engine is currently overloaded, please try again later",
-    ),
+}
+_CONTEXT_LENGTH = (
+    "This model's maximum context length is {window} tokens. However, your messages resulted "
+    "in {tokens} tokens. Please reduce the length of the messages."
+)
+# What a plain status looks like from OpenAI (error_response): (type, code).
+_SHAPES: dict[int, tuple[str, str | None]] = {
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("request_forbidden", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
 }
 DEFAULT_MODELS = frozenset({"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o3-mini"})
 
@@ -132,7 +118,6 @@ class Injection:
     retry_after: str | None
     should_retry: str | None
     status: int | None
-    delay_s: float
     hits: int = 0
 
 
@@ -191,17 +176,26 @@ class FakeOpenAI(FakeServer[RecordedCall, Injection]):
         retry_after: str | None = None,
         should_retry: str | None = None,
         status: int | None = None,
-        delay_s: float = 30.0,
     ) -> Injection:
         """Make the next ``times`` requests (None: all) fail with ``kind``.
 
         ``retry_after_ms`` / ``retry_after`` / ``should_retry`` set the ``retry-after-ms`` /
         ``retry-after`` / ``x-should-retry`` headers of the answer (any fault kind); ``status``
-        overrides "server_error"'s 500; "timeout" answers only after ``delay_s``.
+        overrides "server_error"'s 500.
         """
-        return self.queue(
-            Injection(kind, times, retry_after_ms, retry_after, should_retry, status, delay_s)
+        return self.queue(Injection(kind, times, retry_after_ms, retry_after, should_retry, status))
+
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """OpenAI's error object, with ``x-request-id`` and, for a wait, both retry headers."""
+        type_, code = _SHAPES.get(
+            status, ("server_error" if status >= 500 else "invalid_request_error", None)
         )
+        headers = self._headers(f"req_fake{next(self._ids):08d}") | self.retry_after(retry_after_s)
+        if retry_after_s is not None:
+            headers["retry-after-ms"] = f"{retry_after_s * 1000:g}"
+        return self._error(status, type_, code, None, message, headers)
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -236,11 +230,11 @@ class FakeOpenAI(FakeServer[RecordedCall, Injection]):
             body = None
         call = RecordedCall(request.method, request.path, dict(request.headers), body, time.time())
         self.calls.append(call)
-        response = await self._respond(call, request)
+        response = await self._respond(call)
         call.status = response.status
         return response
 
-    async def _respond(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
+    async def _respond(self, call: RecordedCall) -> web.Response:
         headers = self._headers(f"req_fake{next(self._ids):08d}")
         key = call.api_key
         if not key:
@@ -254,7 +248,7 @@ class FakeOpenAI(FakeServer[RecordedCall, Injection]):
         body = call.body if isinstance(call.body, dict) else {}
         model = str(body.get("model", ""))
         if (injection := self.take_injection()) is not None:
-            return await self._fault(injection, model, body, headers, request)
+            return self._fault(injection, model, headers)
         if not isinstance(body.get("messages"), list) or not model:
             missing = "messages" if not isinstance(body.get("messages"), list) else "model"
             message = f"Missing required parameter: '{missing}'."
@@ -281,49 +275,24 @@ class FakeOpenAI(FakeServer[RecordedCall, Injection]):
         return sum(4 + _tokens(str(m.get("content", ""))) for m in messages if isinstance(m, dict))
 
     def _context_error(self, tokens: int, headers: dict[str, str]) -> web.Response:
-        status, type_, code, param, template = _FAULTS["context_length"]
-        message = template.format(window=self.context_window, tokens=tokens)
-        return self._error(status, type_, code, param, message, headers)
+        message = _CONTEXT_LENGTH.format(window=self.context_window, tokens=tokens)
+        code = "context_length_exceeded"
+        return self._error(400, "invalid_request_error", code, "messages", message, headers)
 
-    async def _fault(
-        self,
-        injection: Injection,
-        model: str,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        request: web.Request,
-    ) -> web.StreamResponse:
-        kind = injection.kind
+    def _fault(self, injection: Injection, model: str, headers: dict[str, str]) -> web.Response:
         if injection.retry_after_ms is not None:
             headers["retry-after-ms"] = f"{injection.retry_after_ms:g}"
         if injection.retry_after is not None:
             headers["retry-after"] = injection.retry_after
         if injection.should_retry is not None:
             headers["x-should-retry"] = injection.should_retry
-        if kind == "rate_limit":
+        if injection.kind == "rate_limit":
             headers["x-ratelimit-remaining-requests"] = "0"
-        if kind == "invalid_api_key":
-            return self._error(
-                *self._invalid_key(str(request.headers.get("Authorization"))[7:]), headers
-            )
-        if kind == "context_length":
-            return self._context_error(
-                max(self._prompt_tokens(body), self.context_window + 1), headers
-            )
-        if kind in _FAULTS:
-            status, type_, code, param, template = _FAULTS[kind]
-            if kind == "server_error" and injection.status:
-                status = injection.status
-            message = template.format(model=model or "gpt-4o-mini")
-            return self._error(status, type_, code, param, message, headers)
-        if kind == "disconnect":
-            return self.disconnect(request)
-        # "timeout": the completion happens (and is billed) but the answer comes too late.
-        response = web.json_response(
-            self._completion(body, model, self._prompt_tokens(body)), headers=headers
-        )
-        await self.wait_unless_closing(injection.delay_s)
-        return response
+        status, type_, code, param, template = _FAULTS[injection.kind]
+        if injection.kind == "server_error" and injection.status:
+            status = injection.status
+        message = template.format(model=model or "gpt-4o-mini")
+        return self._error(status, type_, code, param, message, headers)
 
     def _answer(self, body: dict[str, Any]) -> str:
         if callable(self.reply):
@@ -363,3 +332,19 @@ class FakeOpenAI(FakeServer[RecordedCall, Injection]):
             },
             "system_fingerprint": "fp_fake",
         }
+
+
+CONTRACT_KEY = "sk-proj-contract0Vd3kX9qL2mT7wR4yB8nF1cH6jP0sA5eZ"
+CONTRACT = ContractSubject(
+    service="openai",
+    fake=lambda: FakeOpenAI(api_keys={CONTRACT_KEY}),
+    credentials={"api_key": CONTRACT_KEY},
+    configs={
+        "openai_chat_completion": {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hello"}],
+        }
+    },
+    # OpenAI's 403 is an unsupported region or a project without the model: not the key.
+    forbidden=OutcomeCategory.PERMANENT,
+)

@@ -11,14 +11,13 @@
 case-insensitive and exact on any value of the field, as openFDA's exact (quoted) search is.
 Errors are openFDA's ``{"error": {"code", "message"}}`` with real statuses: 404 NOT_FOUND
 "No matches found!", 400 BAD_REQUEST (limit > 1000, skip > 25000, a query it cannot parse),
-403 API_KEY_INVALID (api.data.gov's gateway), 429 OVER_RATE_LIMIT. The key is optional: with
-``api_keys`` given, any *other* key is refused, and no key is always accepted (anonymous).
+403 API_KEY_INVALID (api.data.gov's gateway), 429 OVER_RATE_LIMIT; ``fail_next(status)``
+answers in that shape too. The key is optional: with ``api_keys`` given, any *other* key is
+refused, and no key is always accepted (anonymous).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import time
 import uuid
@@ -28,17 +27,14 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeOpenFda", "FaultKind", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeOpenFda", "FaultKind", "RecordedCall"]
 
 FaultKind = Literal[
     "rate_limit",  # 429 OVER_RATE_LIMIT
     "api_key_invalid",  # 403 API_KEY_INVALID
     "bad_request",  # 400 BAD_REQUEST
-    "server_error",  # 500 (or status=)
-    "timeout",  # answer after delay_s
-    "disconnect",  # close the connection without answering
 ]
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "rate_limit": (
@@ -54,6 +50,7 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     ),
     "bad_request": (400, "BAD_REQUEST", "Invalid parameter: search"),
 }
+_CODE_OF = {401: "UNAUTHORIZED", 403: "API_KEY_INVALID", 404: "NOT_FOUND", 429: "OVER_RATE_LIMIT"}
 _SEARCH = re.compile(r'^openfda\.(?P<field>[a-z_]+):(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))$')
 _DISCLAIMER = (
     "Do not rely on openFDA to make decisions regarding medical care. While we make every effort "
@@ -77,9 +74,6 @@ class RecordedCall:
 class _Injection:
     kind: FaultKind
     remaining: int | None
-    status: int
-    retry_after: int | None
-    delay_s: float
     hits: int = 0
 
 
@@ -140,13 +134,19 @@ class FakeOpenFda(FakeServer[RecordedCall, _Injection]):
         kind: FaultKind,
         *,
         times: int | None = 1,
-        status: int = 500,
-        retry_after: int | None = None,
-        delay_s: float = 30.0,
     ) -> None:
-        """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` adds
-        a ``Retry-After`` header to "rate_limit" (openFDA itself sends none)."""
-        self.queue(_Injection(kind, times, status, retry_after, delay_s))
+        """Make the next ``times`` requests (None: all) fail with ``kind``, as openFDA words it.
+        Other statuses (with a ``Retry-After``, which openFDA itself never sends), stalls and
+        dropped connections: ``fail_next``, ``stall_next``, ``drop_next``."""
+        self.queue(_Injection(kind, times))
+
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """``fail_next(status)``: openFDA's body with the code it (or api.data.gov) sends."""
+        headers = self.retry_after(retry_after_s)
+        code = _CODE_OF.get(status, "SERVER_ERROR" if status >= 500 else "BAD_REQUEST")
+        return _error(status, code, message, **headers)
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -155,25 +155,13 @@ class FakeOpenFda(FakeServer[RecordedCall, _Injection]):
             request.method, request.path, dict(request.query), dict(request.headers), time.time()
         )
         self.calls.append(call)
-        response = await self._answer(call, request)
+        injection = self.take_injection()
+        if injection is not None:
+            response = _error(*_ERRORS[injection.kind])
+        else:
+            response = self._search(call.params)
         call.status = response.status
         return response
-
-    async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
-        if (injection := self.take_injection()) is not None:
-            if injection.kind in _ERRORS:
-                status, code, message = _ERRORS[injection.kind]
-                headers = {}
-                if injection.retry_after is not None:
-                    headers["Retry-After"] = str(injection.retry_after)
-                return _error(status, code, message, **headers)
-            if injection.kind == "server_error":
-                return _error(injection.status, "SERVER_ERROR", "Check your request and try again")
-            if injection.kind == "disconnect":
-                return self.disconnect(request)
-            with contextlib.suppress(TimeoutError):  # "timeout": answer late, normally
-                await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
-        return self._search(call.params)
 
     def _search(self, params: dict[str, str]) -> web.Response:
         key = params.get("api_key")
@@ -211,3 +199,21 @@ class FakeOpenFda(FakeServer[RecordedCall, _Injection]):
             "results": {"skip": skip, "limit": limit, "total": len(found)},
         }
         return web.json_response({"meta": meta, "results": found[skip : skip + limit]})
+
+
+CONTRACT_KEY = "fdaCONTRACT0123456789abcdefghijklmnopqrs"
+
+
+def _contract_fake() -> FakeOpenFda:
+    fake = FakeOpenFda(api_keys=[CONTRACT_KEY])
+    fake.add_label(brand_name="Advil", generic_name="IBUPROFEN", purpose="Pain reliever")
+    return fake
+
+
+CONTRACT = ContractSubject(
+    service="openfda",
+    fake=_contract_fake,
+    credentials={"api_key": CONTRACT_KEY},
+    configs={"openfda_drug_label": {"name": "Advil"}},
+    credentials_optional=True,  # no key: openFDA's anonymous quota
+)

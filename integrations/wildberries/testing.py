@@ -3,7 +3,8 @@
     async with FakeWildberries() as fake:                 # 127.0.0.1:<free port>
         clients = HttpClients({"wildberries": EndpointSettings(base_url=fake.url)})
         fake.set_stock(507, chrt_id=12345678, amount=10)
-        fake.inject("rate_limit", retry_after=3)          # the next call gets a 429
+        fake.fail_next(429, retry_after_s=3)              # the next call gets WB's 429
+        fake.inject("payment_required")                   # or one of WB's own errors
         fake.calls[-1].body                               # {"chrtIds": [...]}
 
 ``POST /api/v3/stocks/{warehouseId}`` with ``{"chrtIds": [...]}`` and the raw token in
@@ -13,37 +14,33 @@ has a record of. Errors use WB's two shapes: ``application/problem+json`` for 40
 ``timestamp``) and ``{"code", "message"}`` for 400/404/409. A 429 carries
 ``X-Ratelimit-Retry`` / ``X-Ratelimit-Limit`` / ``X-Ratelimit-Reset`` and no
 ``X-Ratelimit-Remaining``, as WB documents. With ``burst`` set, the fake also runs WB's token
-bucket itself (``burst`` requests, refilled at ``refill_per_s``).
+bucket itself (``burst`` requests, refilled at ``refill_per_s``). A bare ``fail_next(status)``
+answers in those shapes too (:meth:`FakeWildberries.error_response`); ``CONTRACT`` runs the shared
+contract suite (``tests/integrations/test_contract.py``) against this fake.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import math
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeWildberries", "FaultKind", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeWildberries", "FaultKind", "RecordedCall"]
 
+# Statuses, stalls and dropped connections are the shared faults (FakeServer.fail_next, ...).
 FaultKind = Literal[
-    "rate_limit",  # 429 + X-Ratelimit-Retry
-    "unauthorized",  # 401, token expired
     "forbidden",  # 403
     "payment_required",  # 402
-    "not_found",  # 404
     "bad_request",  # 400 IncorrectRequestBody
-    "server_error",  # 500 (or status=)
-    "timeout",  # answer after delay_s
-    "disconnect",  # close the connection without answering
 ]
 _PROBLEMS = {
     401: (
@@ -83,9 +80,6 @@ class RecordedCall:
 class _Injection:
     kind: FaultKind
     remaining: int | None
-    retry_after: int
-    status: int
-    delay_s: float
     hits: int = 0
 
 
@@ -111,6 +105,13 @@ def _problem(status: int, *, detail: str | None = None, **headers: str) -> web.R
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"code": code, "message": message}, status=status)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class FakeWildberries(FakeServer[RecordedCall, _Injection]):
@@ -143,17 +144,21 @@ class FakeWildberries(FakeServer[RecordedCall, _Injection]):
         """Record ``amount`` of size ``chrt_id`` on the seller's warehouse ``warehouse_id``."""
         self.stocks.setdefault(warehouse_id, {})[chrt_id] = amount
 
-    def inject(
-        self,
-        kind: FaultKind,
-        *,
-        times: int | None = 1,
-        retry_after: int = 3,
-        status: int = 500,
-        delay_s: float = 30.0,
-    ) -> None:
+    def inject(self, kind: FaultKind, *, times: int | None = 1) -> None:
         """Make the next ``times`` requests (None: all) fail with ``kind``."""
-        self.queue(_Injection(kind, times, retry_after, status, delay_s))
+        self.queue(_Injection(kind, times))
+
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """problem+json for 401/402/403/429 (a 429 with ``X-Ratelimit-Retry`` when a wait is
+        given), WB's ``{"code", "message"}`` for any other status."""
+        if status == 429 and retry_after_s is not None:
+            return self._rate_limited(retry_after_s)
+        if status in _PROBLEMS:
+            return _problem(status, detail=message)
+        code = "".join(word.capitalize() for word in _reason(status).split()) or f"Http{status}"
+        return _error(status, code, message)
 
     def clear(self) -> None:
         """Forget calls and injections, refill the bucket (stocks stay)."""
@@ -169,15 +174,13 @@ class FakeWildberries(FakeServer[RecordedCall, _Injection]):
             body = None
         call = RecordedCall(request.method, request.path, dict(request.headers), body, time.time())
         self.calls.append(call)
-        response = await self._answer(request, call)
+        response = self._answer(request, call)
         call.status = response.status
         return response
 
-    async def _answer(self, request: web.Request, call: RecordedCall) -> web.StreamResponse:
+    def _answer(self, request: web.Request, call: RecordedCall) -> web.Response:
         if (injection := self.take_injection()) is not None:
-            fault = await self._fault(injection, request)
-            if fault is not None:
-                return fault
+            return self._fault(injection)
         token = call.token
         if not token:
             return _problem(401, detail="empty Authorization header")
@@ -200,23 +203,12 @@ class FakeWildberries(FakeServer[RecordedCall, _Injection]):
         rows = [{"chrtId": c, "amount": held[c]} for c in chrt_ids if c in held]
         return web.json_response({"stocks": rows})
 
-    async def _fault(self, injection: _Injection, request: web.Request) -> web.Response | None:
+    @staticmethod
+    def _fault(injection: _Injection) -> web.Response:
         kind = injection.kind
-        if kind == "rate_limit":
-            return self._rate_limited(injection.retry_after)
-        if kind in ("unauthorized", "forbidden", "payment_required"):
-            return _problem({"unauthorized": 401, "forbidden": 403, "payment_required": 402}[kind])
-        if kind == "not_found":
-            return _error(404, "NotFound", "Склад не найден")
-        if kind == "bad_request":
-            return _error(400, "IncorrectRequestBody", "Некорректное тело запроса")
-        if kind == "server_error":
-            return web.Response(status=injection.status, text="internal server error")
-        if kind == "disconnect":
-            return self.disconnect(request)
-        with contextlib.suppress(TimeoutError):  # "timeout": answer late, normally
-            await asyncio.wait_for(self._closing.wait(), timeout=injection.delay_s)
-        return None
+        if kind in ("forbidden", "payment_required"):
+            return _problem({"forbidden": 403, "payment_required": 402}[kind])
+        return _error(400, "IncorrectRequestBody", "Некорректное тело запроса")  # "bad_request"
 
     def _rate_limited(self, retry_after: float) -> web.Response:
         seconds = max(1, math.ceil(retry_after))
@@ -240,3 +232,26 @@ class FakeWildberries(FakeServer[RecordedCall, _Injection]):
             self._bucket -= 1
             return None
         return (1 - self._bucket) / self.refill_per_s if self.refill_per_s > 0 else 60.0
+
+
+CONTRACT_TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzaWQiOiJjb250cmFjdCJ9.c2lnbmF0dXJlLWNvbnRyYWN0"  # noqa: S105
+CONTRACT_WAREHOUSE, CONTRACT_CHRT_ID = 507, 12345678
+
+
+def _contract_fake() -> FakeWildberries:
+    fake = FakeWildberries(tokens=[CONTRACT_TOKEN])
+    fake.set_stock(CONTRACT_WAREHOUSE, chrt_id=CONTRACT_CHRT_ID, amount=3)
+    return fake
+
+
+CONTRACT = ContractSubject(
+    service="wildberries",
+    fake=_contract_fake,
+    credentials={"token": CONTRACT_TOKEN},
+    configs={
+        "wildberries_get_stocks": {
+            "warehouse_id": CONTRACT_WAREHOUSE,
+            "chrt_ids": [CONTRACT_CHRT_ID],
+        }
+    },
+)

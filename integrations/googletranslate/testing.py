@@ -15,7 +15,8 @@ the result is HTML-escaped, so ``it's`` comes back as ``it&#39;s``, as Google do
 Errors are Google's JSON (``error.code``, ``message``, ``errors[].reason``, ``status``,
 ``details`` for ``API_KEY_INVALID``) with Google's statuses: **403** for the per-minute rate
 limit (``userRateLimitExceeded``) and for a daily quota (``dailyLimitExceeded``), **400** for a
-bad key (``API key not valid``) and for invalid values, 403 for a missing key.
+bad key (``API key not valid``) and for invalid values, 403 for a missing key;
+``fail_next(status)`` answers in that shape too, with the reason Google gives the status.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.fakes import FakeServer
+from integrations.testing import ContractSubject, FakeServer
 
-__all__ = ["FakeGoogleTranslate", "FaultKind", "RecordedCall"]
+__all__ = ["CONTRACT", "FakeGoogleTranslate", "FaultKind", "RecordedCall"]
 
 FaultKind = Literal[
     "user_rate_limit",  # 403 userRateLimitExceeded (Google's per-minute quota)
@@ -40,9 +41,6 @@ FaultKind = Literal[
     "key_invalid",  # 400 API key not valid (API_KEY_INVALID)
     "api_disabled",  # 403 accessNotConfigured / SERVICE_DISABLED
     "invalid_value",  # 400 invalid
-    "server_error",  # 500 backendError (or status=)
-    "timeout",  # answer after delay_s
-    "disconnect",  # close the connection without answering
 ]
 _LANGUAGE_CODES = (
     "af ar az be bg bn ca cs cy da de el en eo es et eu fa fi fr ga gl gu he hi hr hu hy id is it "
@@ -50,6 +48,15 @@ _LANGUAGE_CODES = (
     "sv sw ta te tg th tk tl tr tt uk ur uz vi yi zh zh-CN zh-TW zu"
 )
 LANGUAGES = frozenset(_LANGUAGE_CODES.split(" "))
+
+# What Google answers each HTTP status with (errors[].reason, error.status).
+_REASON_OF = {
+    400: ("badRequest", "INVALID_ARGUMENT"),
+    401: ("authError", "UNAUTHENTICATED"),
+    403: ("forbidden", "PERMISSION_DENIED"),
+    429: ("rateLimitExceeded", "RESOURCE_EXHAUSTED"),
+    503: ("backendError", "UNAVAILABLE"),
+}
 
 
 def _google_error(
@@ -85,7 +92,7 @@ def _key_invalid() -> web.Response:
     return _google_error(400, message, "badRequest", state="INVALID_ARGUMENT", details=[info])
 
 
-def _fault_response(kind: str, status: int, retry_after: int) -> web.Response:
+def _fault_response(kind: FaultKind, retry_after: int) -> web.Response:
     if kind == "user_rate_limit":
         return _google_error(
             403,
@@ -126,9 +133,7 @@ def _fault_response(kind: str, status: int, retry_after: int) -> web.Response:
             domain="usageLimits",
             state="PERMISSION_DENIED",
         )
-    if kind == "invalid_value":
-        return _google_error(400, "Invalid Value", "invalid", state="INVALID_ARGUMENT")
-    return _google_error(status, "Backend Error", "backendError", state="INTERNAL")
+    return _google_error(400, "Invalid Value", "invalid", state="INVALID_ARGUMENT")
 
 
 def _escape(text: str) -> str:
@@ -153,9 +158,7 @@ class RecordedCall:
 class _Injection:
     kind: FaultKind
     remaining: int | None
-    status: int
     retry_after: int
-    delay_s: float
     hits: int = 0
 
 
@@ -186,13 +189,23 @@ class FakeGoogleTranslate(FakeServer[RecordedCall, _Injection]):
         kind: FaultKind,
         *,
         times: int | None = 1,
-        status: int = 500,
         retry_after: int = 30,
-        delay_s: float = 30.0,
     ) -> None:
         """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` is
-        the RetryInfo delay of "rate_limit_429"."""
-        self.queue(_Injection(kind, times, status, retry_after, delay_s))
+        the RetryInfo delay of "rate_limit_429". Other HTTP statuses, stalls and dropped
+        connections: ``fail_next``, ``stall_next``, ``drop_next``."""
+        self.queue(_Injection(kind, times, retry_after))
+
+    def error_response(
+        self, status: int, message: str, *, retry_after_s: float | None = None
+    ) -> web.Response:
+        """``fail_next(status)``: Google's error body with the reason and state of ``status``."""
+        headers = self.retry_after(retry_after_s)
+        default = (
+            ("backendError", "INTERNAL") if status >= 500 else ("badRequest", "FAILED_PRECONDITION")
+        )
+        reason, state = _REASON_OF.get(status, default)
+        return _google_error(status, message, reason, state=state, headers=headers)
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -215,19 +228,13 @@ class FakeGoogleTranslate(FakeServer[RecordedCall, _Injection]):
             time.time(),
         )
         self.calls.append(call)
-        response = await self._answer(call, request)
+        injection = self.take_injection()
+        if injection is not None:
+            response = _fault_response(injection.kind, injection.retry_after)
+        else:
+            response = self._translate(call)
         call.status = response.status
         return response
-
-    async def _answer(self, call: RecordedCall, request: web.Request) -> web.StreamResponse:
-        if (injection := self.take_injection()) is not None:
-            if injection.kind == "disconnect":
-                return self.disconnect(request)
-            if injection.kind == "timeout":
-                await self.wait_unless_closing(injection.delay_s)
-            else:
-                return _fault_response(injection.kind, injection.status, injection.retry_after)
-        return self._translate(call)
 
     def _translate(self, call: RecordedCall) -> web.Response:
         key = call.params.get("key")
@@ -262,3 +269,12 @@ class FakeGoogleTranslate(FakeServer[RecordedCall, _Injection]):
                 item["detectedSourceLanguage"] = "ru" if cyrillic else "en"
             translations.append(item)
         return web.json_response({"data": {"translations": translations}})
+
+
+CONTRACT_KEY = "AIzaSyCONTRACT-translate-key-0123456789"
+CONTRACT = ContractSubject(
+    service="googletranslate",
+    fake=lambda: FakeGoogleTranslate(api_keys=[CONTRACT_KEY]),
+    credentials={"api_key": CONTRACT_KEY},
+    configs={"googletranslate_translate": {"text": "Hello, world!", "target": "ru"}},
+)
