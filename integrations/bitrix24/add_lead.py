@@ -188,9 +188,7 @@ class Bitrix24AddLeadIntegration(Bitrix24Integration):
     a second. Returns ``{"lead_id": <int>, "deduplicated": <bool>}``.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

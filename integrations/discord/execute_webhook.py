@@ -221,9 +221,7 @@ class DiscordExecuteWebhookIntegration(HttpIntegration):
     provider = Discord()
     http_timeout_s: ClassVar[float] = 15.0
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

@@ -151,9 +151,7 @@ class DropboxUploadFileIntegration(DropboxIntegration):
     ``content_hash``, ...) and ``renamed``, true when Dropbox saved it under another name.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

@@ -94,9 +94,7 @@ class GoogleMapsGeocodeIntegration(GoogleMapsIntegration):
     "place_id", "types", "partial_match"}]}``.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

@@ -81,9 +81,7 @@ class GoogleTranslateTranslateIntegration(GoogleTranslateIntegration):
     was a single string.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

@@ -82,9 +82,7 @@ class MoodleSendMessageIntegration(MoodleIntegration):
     :class:`PermanentError`.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

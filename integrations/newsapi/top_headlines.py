@@ -119,9 +119,7 @@ class NewsAPITopHeadlinesIntegration(HttpIntegration):
     provider = NewsAPI()
     http_timeout_s: ClassVar[float] = 10.0
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

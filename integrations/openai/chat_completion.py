@@ -153,9 +153,7 @@ class OpenAIChatCompletionIntegration(OpenAIIntegration):
     ``max_completion_tokens``.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

@@ -119,9 +119,7 @@ class OpenFdaDrugLabelIntegration(OpenFdaIntegration):
     "No matches found!" (openFDA's 404) is a success with ``total: 0`` and no labels.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

@@ -140,9 +140,7 @@ class OpenWeatherMapCurrentWeatherIntegration(HttpIntegration):
     provider = OpenWeatherMap()
     http_timeout_s: ClassVar[float] = 10.0
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

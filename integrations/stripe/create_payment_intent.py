@@ -185,9 +185,7 @@ class StripeCreatePaymentIntentIntegration(StripeIntegration):
     ``idempotent_replayed``.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

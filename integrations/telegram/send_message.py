@@ -83,9 +83,7 @@ class TelegramSendMessageIntegration(TelegramIntegration):
     Returns ``{"response": {"ok": True, "result": <Message>}}``.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

@@ -83,9 +83,7 @@ class TelegramSendPhotoIntegration(TelegramIntegration):
     ``reply_parameters`` and ``message_thread_id``. Credentials: ``{"token": "<bot token>"}``.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

@@ -77,9 +77,7 @@ class WildberriesGetStocksIntegration(WildberriesIntegration):
     record on that warehouse) are in ``missing_chrt_ids``.
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,

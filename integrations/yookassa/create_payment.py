@@ -187,9 +187,7 @@ class YooKassaCreatePaymentIntegration(YooKassaIntegration):
     redirect).
     """
 
-    @property
-    def metadata(self) -> IntegrationMetadata:
-        return METADATA
+    metadata = METADATA
 
     async def execute(
         self,
