@@ -84,10 +84,14 @@ class Executor:
         resolver: CredentialsResolverLike,
         *,
         clock: Callable[[], datetime] = utc_now,
+        max_config_bytes: int = 256 * 1024,
+        max_config_depth: int = 32,
     ) -> None:
         self._registry = registry
         self._resolver = resolver
         self._clock = clock
+        self._max_config_bytes = max_config_bytes
+        self._max_config_depth = max_config_depth
 
     def expired(
         self, request: IntegrationRequest, metadata: IntegrationMetadata | None = None
@@ -102,6 +106,10 @@ class Executor:
         )
         return Execution(classify(error), metadata, None, now)
 
+    def refused(self, message: str) -> Execution:
+        """The execution of a request refused before lookup: its input is at fault."""
+        return Execution(classify(InvalidConfigError(message)), None, None, self._clock())
+
     def prepare(self, request: IntegrationRequest) -> Prepared | Execution:
         """Everything that can fail before a call: deadline, lookup, config.
 
@@ -115,7 +123,9 @@ class Executor:
         try:
             entry = self._registry.entry(request.integration_id, request.integration_version)
             metadata = entry.metadata
-            config = _parse_config(request.config)
+            config = parse_config(
+                request.config, max_bytes=self._max_config_bytes, max_depth=self._max_config_depth
+            )
             entry.validate_config(config)
         except IntegrationError as exc:
             return Execution(classify(exc), metadata, None, self._clock())
@@ -152,6 +162,7 @@ class Executor:
                 deadline=request.deadline,
                 traceparent=traceparent,
                 gate=gate,
+                integration_id=metadata.id,
             )
             with executing(context):
                 async with asyncio.timeout(_time_left(metadata.timeout_s, request, started_at)):
@@ -175,7 +186,18 @@ class Executor:
         return Execution(outcome, metadata, started_at, self._clock())
 
 
-def _parse_config(text: str) -> dict[str, Any]:
+_TOO_DEEP = object()
+
+
+def parse_config(text: str, *, max_bytes: int, max_depth: int) -> dict[str, Any]:
+    """A request's config as a JSON object, refused before parsing when over ``max_bytes`` and
+    after when nested deeper than ``max_depth`` (so validation never recurses without bound)."""
+    size = len(text.encode()) if len(text) * 4 > max_bytes else len(text)
+    if size > max_bytes:
+        raise InvalidConfigError(
+            f"$: config is {size} bytes, over the limit of {max_bytes} "
+            "(ACTIONSTREAM_PROCESSING__MAX_CONFIG_BYTES); send large content by URL"
+        )
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -183,12 +205,35 @@ def _parse_config(text: str) -> dict[str, Any]:
             f"config is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
             "send the config as a JSON object"
         ) from None
+    except RecursionError:
+        config = _TOO_DEEP  # nested far deeper than any limit: refused below
+    if config is _TOO_DEEP or _depth_over(config, max_depth):
+        raise InvalidConfigError(
+            f"$: config is nested deeper than {max_depth} levels "
+            "(ACTIONSTREAM_PROCESSING__MAX_CONFIG_DEPTH); flatten it"
+        )
     if not isinstance(config, dict):
         raise InvalidConfigError(
             f"$: config must be a JSON object, got {type(config).__name__}; "
             'send e.g. {"chat_id": 42, "text": "hi"}'
         )
     return config
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers deeper than ``limit`` (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _time_left(timeout_s: float, request: IntegrationRequest, now: datetime) -> float:

@@ -19,6 +19,7 @@ from schemas import (
     IntegrationRequest,
     SchemaDecodeError,
     SchemaRegistryError,
+    bot_id_problem,
 )
 
 log = logging.getLogger("actionstream.inputs")
@@ -43,7 +44,11 @@ class RequestDecoder:
             try:
                 if record.value is None:
                     raise SchemaDecodeError("record has no value (a tombstone)", raw=b"")
-                return await self._codec.decode_async(IntegrationRequest, record.value)
+                request = await self._codec.decode_async(IntegrationRequest, record.value)
+                problem = bot_id_problem(request.bot_id)
+                if problem is not None:
+                    raise SchemaDecodeError(f"{problem}; nothing was run", raw=record.value)
+                return request
             except SchemaRegistryError as exc:
                 if not exc.retryable:
                     await self._undecodable(record, exc)
@@ -56,9 +61,11 @@ class RequestDecoder:
                 return None
 
     async def _undecodable(self, record: InboundRecord, exc: Exception) -> None:
+        bot_id = record.key.decode("utf-8", "replace") if record.key else None
         log.warning(
-            "undecodable record %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
-        )
+            "undecodable record %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc,
+            extra={"bot_id": bot_id},
+        )  # fmt: skip
         error = ErrorRecord(category="undecodable", message=str(exc), code=400)
         self._metrics.not_executed(None, error.category)
         await self._dead_letter(record, error)

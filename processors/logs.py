@@ -5,8 +5,9 @@
 
 * every line written while a request is handled carries its ``bot_id``, ``request_id``,
   ``integration_id`` (and ``trace_id`` when the request had a ``traceparent``): the processor binds
-  them with :func:`bind_request_context` for its job's task, and :class:`RequestContextFilter`
-  copies them onto each record (integration logs get them from their ``BotLogger`` already);
+  the request (:func:`integrations.context.bind_request`) for its job's task, and
+  :class:`RequestContextFilter` copies these onto each record (integration logs get them from
+  their ``BotLogger`` already);
 * every handler redacts secrets (:class:`~integrations.bot_logger.SecretRedactingFilter`);
 * chatty client libraries (one line per HTTP request, URLs with tokens) are quieted.
 
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from integrations.bot_logger import SecretRedactingFilter, install_secret_filter
+from integrations.context import request_context
+from processors.tracing import trace_id
 
 # Client libraries that log one line per HTTP request, URL included: at thousands of actions per
 # second that is noise, and Telegram's URLs carry the bot token.
@@ -35,43 +36,24 @@ CONTEXT_FIELDS = ("bot_id", "request_id", "integration_id", "trace_id")
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
-@dataclass(frozen=True, slots=True)
-class RequestLogContext:
-    """What identifies the request a line was written for."""
-
-    bot_id: str | None = None
-    request_id: str | None = None
-    integration_id: str | None = None
-    trace_id: str | None = None
-
-
-_current: ContextVar[RequestLogContext | None] = ContextVar("actionstream_log", default=None)
-
-
-def bind_request_context(
-    *,
-    bot_id: str | None = None,
-    request_id: str | None = None,
-    integration_id: str | None = None,
-    trace_id: str | None = None,
-) -> None:
-    """Tag the current task's log lines with the request it handles (replacing what was bound).
-
-    The scheduler runs each job in a task of its own, so the binding ends with the job (and the
-    scheduler's own line about a handler that crashed still carries it). A task inherits the
-    binding of the task that created it: the processor binds at the very start of every job.
-    """
-    _current.set(RequestLogContext(bot_id, request_id, integration_id, trace_id))
-
-
 class RequestContextFilter(logging.Filter):
-    """Copies the bound request context onto each record (fields a record has are kept)."""
+    """Copies the bound request's identity onto each record (fields a record has are kept)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        context = _current.get()
-        for name in CONTEXT_FIELDS:
+        context = request_context()
+        values = (
+            (
+                context.bot_id,
+                context.request_id,
+                context.integration_id,
+                trace_id(context.traceparent),
+            )
+            if context is not None
+            else (None, None, None, None)
+        )
+        for name, value in zip(CONTEXT_FIELDS, values, strict=True):
             if getattr(record, name, None) is None:
-                setattr(record, name, getattr(context, name) if context else None)
+                setattr(record, name, value)
         return True
 
 

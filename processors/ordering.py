@@ -39,9 +39,14 @@ log = logging.getLogger("actionstream.ordering")
 TopicPartition = tuple[str, int]
 LaneKey = tuple[str, bytes | tuple[int, int]]
 
-# A handler that raised (a bug of ours: handlers route every failure themselves) is retried
-# after this pause instead of being acked without a result.
+# A handler that raised (a bug of ours, or input we failed to bound: handlers route every
+# failure themselves) is tried again after a pause, a few times; then ``on_crash`` gives the
+# record its one answer (a FAILED result and a dead letter) and the lane moves on. Only if that
+# fails too (Kafka is down) is it tried again, for as long as it takes.
 HANDLER_BUG_RETRY_S = 1.0
+HANDLER_BUG_ATTEMPTS = 3
+
+CrashHandler = Callable[["Job", Exception], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -83,12 +88,14 @@ class OrderedScheduler:
         max_buffered: int = 10_000,
         max_parked: int = 1_000,
         name: str = "scheduler",
+        on_crash: CrashHandler | None = None,
     ) -> None:
         if max_buffered < max_in_flight:
             raise ValueError(
                 f"max_buffered ({max_buffered}) must be at least max_in_flight ({max_in_flight})"
             )
         self._handler = handler
+        self._on_crash = on_crash
         self._max_buffered = max_buffered
         self._max_parked = max_parked
         self._name = name
@@ -222,20 +229,26 @@ class OrderedScheduler:
         self._running += 1
         try:
             await self._acquire_slot(job)
+            crash: Exception | None = None
+            failures = 0
             while True:
                 try:
-                    await self._handler(job)
+                    if crash is None or self._on_crash is None:
+                        await self._handler(job)
+                    else:
+                        await self._on_crash(job, crash)
                     break
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception as exc:
+                    failures += 1
+                    if crash is None and failures >= HANDLER_BUG_ATTEMPTS:
+                        crash = exc
                     log.exception(
-                        "%s: handler failed on %s[%d]@%d; retrying it (the record is not acked)",
-                        self._name,
-                        job.record.topic,
-                        job.record.partition,
-                        job.record.offset,
-                    )
+                        "%s: %s failed on %s[%d]@%d (%d time(s)); trying again (not acked)",
+                        self._name, "handler" if crash is None or crash is exc else "on_crash",
+                        job.record.topic, job.record.partition, job.record.offset, failures,
+                    )  # fmt: skip
                     await self.park(job, HANDLER_BUG_RETRY_S)
         finally:
             self._running -= 1

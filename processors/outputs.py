@@ -59,6 +59,11 @@ class Outputs:
     def codec(self) -> AvroCodec:
         return self._codec
 
+    @property
+    def retry_topic(self) -> str:
+        """Where delayed retries go: the only topic whose ``not_before`` is honoured."""
+        return self._topics.retry
+
     async def result(
         self,
         record: InboundRecord,

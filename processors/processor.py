@@ -55,21 +55,21 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from integrations.base import CredentialsResolverLike, IntegrationMetadata
-from integrations.context import SendRefusedError
+from integrations.bot_logger import redact_text
+from integrations.context import RequestContext, SendRefusedError, bind_request
 from integrations.errors import IntegrationError, OutcomeCategory
 from integrations.outcome import Outcome, classify
 from processors.executor import Execution, Executor, Prepared
 from processors.idempotency import Claim, ClaimState, IdempotencyStore
 from processors.inputs import RequestDecoder
 from processors.leases import Lease, LeaseHeartbeat
-from processors.logs import bind_request_context
 from processors.metrics import NO_METRICS, Metrics
 from processors.ordering import Job
 from processors.outputs import Outputs
 from processors.ratelimit import LimitKey, RateLimiter
 from processors.records import InboundRecord
 from processors.redis_scripts import RedisUnavailableError
-from processors.results import error_for, needs_dead_letter
+from processors.results import error_for, internal_outcome, needs_dead_letter
 from processors.retries import (
     ATTEMPTS_HEADER,
     Attempt,
@@ -81,7 +81,7 @@ from processors.retries import (
 )
 from processors.send_gate import SendGate
 from processors.settings import ProcessingSettings
-from processors.tracing import parse_traceparent, trace_id
+from processors.tracing import parse_traceparent
 from schemas import ErrorRecord, IntegrationRequest, ResultStatus, utc_now
 
 log = logging.getLogger("actionstream.processor")
@@ -137,6 +137,14 @@ class _Run:
         return self.request.attempt + len(self.history)
 
 
+def _key_mismatch(key: bytes | None, request: IntegrationRequest) -> str:
+    shown = "no key" if key is None else f"key {key[:64].decode('utf-8', 'replace')!r}"
+    return (
+        f"the record has {shown} but its bot_id is {request.bot_id!r}; nothing was run. "
+        "Publish each request with its bot_id as the key (topics.publisher does)"
+    )
+
+
 class RequestProcessor:
     """The scheduler's handler: drives each request to exactly one result."""
 
@@ -178,21 +186,27 @@ class RequestProcessor:
 
     async def handle(self, job: Job) -> None:
         received_at = self._clock()
-        key = job.record.key
-        bind_request_context(bot_id=key.decode("utf-8", "replace") if key else None)
+        bind_request(None)  # a task inherits its creator's binding: drop it
         request = await self._decoder.decode(job.record)
         if request is None:
             return
         traceparent = parse_traceparent(job.record.header("traceparent"))
-        bind_request_context(
-            bot_id=request.bot_id, request_id=str(request.request_id),
-            integration_id=request.integration_id, trace_id=trace_id(traceparent),
+        bind_request(
+            RequestContext(
+                request_id=str(request.request_id), bot_id=request.bot_id,
+                idempotency_key=request.idempotency_key or str(request.request_id),
+                traceparent=traceparent, integration_id=request.integration_id,
+            )
         )  # fmt: skip
         run = _Run(job, request, received_at, traceparent)
+        if job.record.key != request.bot_id.encode():
+            # The key picks the lane, the value the credentials and idempotency: never both.
+            await self._finish(run, self._executor.refused(_key_mismatch(job.record.key, request)))
+            return
         run.history = decode_attempts(job.record.header(ATTEMPTS_HEADER))
         run.maybe_executed = any(attempt.maybe_executed for attempt in run.history)
-        if request.not_before is not None:  # a delayed retry: wait until it is due
-            await job.park((request.not_before - self._clock()).total_seconds())
+        if request.not_before is not None and job.record.topic == self._outputs.retry_topic:
+            await job.park(self._due_in(request))  # a delayed retry: wait until it is due
         prepared = self._executor.prepare(request)
         if isinstance(prepared, Execution):  # expired, unknown, unavailable, invalid config
             await self._finish(run, prepared)
@@ -211,6 +225,30 @@ class RequestProcessor:
             raise
 
     # -- attempts ---------------------------------------------------------------------------------
+
+    async def crashed(self, job: Job, exc: Exception) -> None:
+        """The last word on a record whose handling kept raising (the scheduler's ``on_crash``).
+
+        A bug of ours, or input we failed to bound: the request gets one FAILED ``internal``
+        result (it may have run before the crash) and a dead letter, and its lane moves on.
+        """
+        message = redact_text(
+            f"internal error while handling this request ({type(exc).__name__}: {exc}); "
+            "it was not retried. This is a bug: report it with the dead letter"
+        )[:500]
+        error = ErrorRecord(category=OutcomeCategory.INTERNAL.value, code=500, message=message)
+        request = await self._decoder.decode(job.record)  # None: it was dead-lettered there
+        if request is None:
+            return
+        execution = Execution(internal_outcome(message), None, None, self._clock())
+        try:
+            await self._outputs.result(
+                job.record, request, execution, received_at=self._clock(), error=error,
+                maybe_executed=True,
+            )  # fmt: skip
+        except Exception:  # the dead letter below still keeps the record; raising would loop
+            log.exception("no result for crashed request %s", request.request_id)
+        await self._outputs.dead_letter(job.record, error, request=request, maybe_executed=True)
 
     async def _attempts(self, run: _Run, prepared: Prepared) -> None:
         metadata = prepared.metadata
@@ -379,6 +417,8 @@ class RequestProcessor:
             if run.rate_limited >= settings.max_rate_limited_attempts:
                 return None
             wait = retry_after_s(outcome, settings.backoff_base_s * 2, self._rng)
+            if not self._worth_waiting(run.request, outcome.retry_after_s or 0.0):
+                return None  # the provider asks for longer than we may wait: fail now
             with contextlib.suppress(RedisUnavailableError):
                 await self._limiter.penalize(keys, wait)
             return wait
@@ -399,6 +439,22 @@ class RequestProcessor:
                 await self._resolver.invalidate(run.request.bot_id, provider)
             return 0.0
         return None
+
+    def _worth_waiting(self, request: IntegrationRequest, wait: float) -> bool:
+        """Whether a provider's wait fits the longest wait and the request's deadline."""
+        if not wait <= self._settings.max_retry_after_s:  # also refuses NaN
+            return False
+        deadline = request.deadline
+        return deadline is None or (deadline - self._clock()).total_seconds() > wait
+
+    def _due_in(self, request: IntegrationRequest) -> float:
+        """Seconds until a delayed retry is due: never past its deadline or the longest wait."""
+        assert request.not_before is not None
+        due = request.not_before
+        if request.deadline is not None:
+            due = min(due, request.deadline)
+        seconds = (due - self._clock()).total_seconds()
+        return max(0.0, min(seconds, self._settings.max_retry_after_s))
 
     async def _wait(self, run: _Run, delay: float) -> bool:
         """Park for ``delay``, or hand a longer wait to the retry topic (then ``False``)."""

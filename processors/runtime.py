@@ -81,7 +81,12 @@ class Runtime:
         scripts = ScriptRunner(redis, timeout_s=settings.redis.socket_timeout_s)
         processor = RequestProcessor(
             outputs=outputs,
-            executor=Executor(registry, resolver),
+            executor=Executor(
+                registry,
+                resolver,
+                max_config_bytes=processing.max_config_bytes,
+                max_config_depth=processing.max_config_depth,
+            ),
             resolver=resolver,
             idempotency=IdempotencyStore(
                 redis,
@@ -103,6 +108,7 @@ class Runtime:
                 max_buffered=max(worker.max_buffered, worker.max_in_flight),
                 max_parked=worker.max_parked,
                 name=topic,
+                on_crash=processor.crashed,
             )
             for topic in (settings.topics.requests, settings.topics.retry)
         }

@@ -74,12 +74,24 @@ class ProcessingSettings(BaseModel):
     backoff_base_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)
     max_rate_limited_attempts: int = Field(default=20, ge=1)
+    max_retry_after_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="a provider asking to wait longer than this (or past the request's "
+        "deadline) fails the request instead; also caps a retry's not_before",
+    )
     idempotency_lease_s: float = Field(default=15.0, gt=0)
     idempotency_ttl_s: float = Field(default=7 * 24 * 3600, gt=0)
     unknown_outcome: dict[str, Literal["reexecute", "report"]] = Field(
         default_factory=dict,
         description="per integration id, overrides its declared on_unknown_outcome policy: "
         '\'{"telegram_send_message": "report"}\'',
+    )
+    max_config_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="a request's config larger than this is refused"
+    )
+    max_config_depth: int = Field(
+        default=32, ge=2, description="a config nested deeper than this is refused"
     )
 
 

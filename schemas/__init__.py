@@ -23,6 +23,7 @@ from schemas.events import (
     IntegrationResult,
     ResponseEnvelope,
     ResultStatus,
+    bot_id_problem,
     utc_now,
 )
 from schemas.registry_client import SchemaRegistryClient
@@ -45,5 +46,6 @@ __all__ = [
     "SchemaStore",
     "StoredSchema",
     "UnknownSchemaError",
+    "bot_id_problem",
     "utc_now",
 ]

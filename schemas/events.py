@@ -17,14 +17,16 @@ Conventions, the same in every event:
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Self, TypeAlias
+from typing import Any, ClassVar, Self, TypeAlias, TypeVar
 
 __all__ = [
+    "BOT_ID_MAX_CHARS",
     "AnyEvent",
     "DeadLetter",
     "ErrorRecord",
@@ -32,14 +34,85 @@ __all__ = [
     "IntegrationResult",
     "ResponseEnvelope",
     "ResultStatus",
+    "bot_id_problem",
     "utc_now",
 ]
+
+BOT_ID_MAX_CHARS = 128
+_BOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+
+
+def bot_id_problem(bot_id: str) -> str | None:
+    """Why ``bot_id`` cannot identify a bot, or ``None`` when it can.
+
+    1 to 128 characters: letters, digits and ``. _ : -``, starting with a letter or digit, no
+    ``..`` (ids end up in Redis keys, URL paths and environment variable names).
+    """
+    shown = bot_id if len(bot_id) <= 40 else bot_id[:40] + "…"
+    if not bot_id or len(bot_id) > BOT_ID_MAX_CHARS:
+        return f"bot_id {shown!r} has {len(bot_id)} characters; it needs 1 to {BOT_ID_MAX_CHARS}"
+    if _BOT_ID.fullmatch(bot_id) is None or ".." in bot_id:
+        return (
+            f"bot_id {shown!r} is not an id: use letters, digits and . _ : - only, starting "
+            "with a letter or digit (a UUID is best)"
+        )
+    return None
 
 
 def utc_now() -> datetime:
     """The current UTC time truncated to milliseconds, the precision of ``timestamp-millis``."""
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+RecordT = TypeVar("RecordT", bound="AvroRecord")
+
+
+class AvroRecord:
+    """``to_avro`` / ``from_avro`` for a frozen dataclass whose fields are its record's fields.
+
+    A field holding another record is written as its datum; :attr:`DECODE` names the fields read
+    back through a function (a nested record's ``from_avro``, an enum), ``None`` kept.
+    """
+
+    __slots__ = ()
+    DECODE: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+
+    def to_avro(self) -> dict[str, Any]:
+        """The Avro datum."""
+        return _datum(self)
+
+    @classmethod
+    def from_avro(cls, datum: Mapping[str, Any]) -> Self:
+        """Build from a decoded Avro datum (its keys are exactly this class's fields)."""
+        return _record(cls, datum)
+
+
+# Not ``super()`` in subclasses: slots dataclasses are rebuilt classes that zero-argument
+# ``super()`` does not know.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _datum(record: AvroRecord) -> dict[str, Any]:
+    cls = type(record)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(record))  # type: ignore[arg-type]
+    datum = {name: getattr(record, name) for name in names}
+    for name, value in datum.items():
+        if isinstance(value, AvroRecord):
+            datum[name] = value.to_avro()
+    return datum
+
+
+def _record(cls: type[RecordT], datum: Mapping[str, Any]) -> RecordT:
+    if not cls.DECODE:
+        return cls(**datum)
+    values = dict(datum)
+    for name, decode in cls.DECODE.items():
+        value = values[name]
+        values[name] = None if value is None else decode(value)
+    return cls(**values)
 
 
 def _require_aware(event: object, names: tuple[str, ...]) -> None:
@@ -64,7 +137,7 @@ class ResultStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ErrorRecord:
+class ErrorRecord(AvroRecord):
     """Why an action failed: the Avro record ``IntegrationError`` (its name in the schemas, kept
     for old data), in results and dead letters; not the exception of :mod:`integrations.errors`."""
 
@@ -76,24 +149,9 @@ class ErrorRecord:
     retryable: bool = False
     retry_after_ms: int | None = None
 
-    def to_avro(self) -> dict[str, Any]:
-        """The Avro datum."""
-        return {
-            "category": self.category,
-            "code": self.code,
-            "message": self.message,
-            "retryable": self.retryable,
-            "retry_after_ms": self.retry_after_ms,
-        }
-
-    @classmethod
-    def from_avro(cls, datum: Mapping[str, Any]) -> Self:
-        """Build from a decoded Avro datum (its keys are exactly this class's fields)."""
-        return cls(**datum)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IntegrationRequest:
+class IntegrationRequest(AvroRecord):
     """A bot runtime's request to run one integration action (``integration_request`` schema)."""
 
     RECORD_TYPE: ClassVar[str] = "integration_request"
@@ -153,33 +211,16 @@ class IntegrationRequest:
         """The same request, one attempt later, not to run before ``not_before``."""
         return replace(self, attempt=self.attempt + 1, not_before=not_before)
 
-    def to_avro(self) -> dict[str, Any]:
-        """The Avro datum."""
-        return {
-            "request_id": self.request_id,
-            "bot_id": self.bot_id,
-            "integration_id": self.integration_id,
-            "integration_version": self.integration_version,
-            "config": self.config,
-            "connection_group_id": self.connection_group_id,
-            "idempotency_key": self.idempotency_key,
-            "attempt": self.attempt,
-            "created_at": self.created_at,
-            "deadline": self.deadline,
-            "not_before": self.not_before,
-        }
-
-    @classmethod
-    def from_avro(cls, datum: Mapping[str, Any]) -> Self:
-        """Build from a decoded Avro datum (its keys are exactly this class's fields)."""
-        return cls(**datum)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IntegrationResult:
+class IntegrationResult(AvroRecord):
     """The one result published per request (``integration_result`` schema); never a secret."""
 
     RECORD_TYPE: ClassVar[str] = "integration_result"
+    DECODE: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "status": ResultStatus,
+        "error": ErrorRecord.from_avro,
+    }
 
     request_id: uuid.UUID
     bot_id: str
@@ -235,41 +276,13 @@ class IntegrationResult:
         """``response`` parsed; raises ``ValueError`` when it is not an envelope."""
         return ResponseEnvelope.from_json(self.response)
 
-    def to_avro(self) -> dict[str, Any]:
-        """The Avro datum."""
-        return {
-            "request_id": self.request_id,
-            "bot_id": self.bot_id,
-            "integration_id": self.integration_id,
-            "integration_version": self.integration_version,
-            "status": self.status,
-            "response": self.response,
-            "error": None if self.error is None else self.error.to_avro(),
-            "attempt": self.attempt,
-            "received_at": self.received_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "worker_id": self.worker_id,
-        }
-
-    @classmethod
-    def from_avro(cls, datum: Mapping[str, Any]) -> Self:
-        """Build from a decoded Avro datum (its keys are exactly this class's fields)."""
-        error = datum["error"]
-        return cls(
-            **{
-                **datum,
-                "status": ResultStatus(datum["status"]),
-                "error": None if error is None else ErrorRecord.from_avro(error),
-            }
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeadLetter:
+class DeadLetter(AvroRecord):
     """A record that could not be processed, with its original bytes (``dead_letter`` schema)."""
 
     RECORD_TYPE: ClassVar[str] = "dead_letter"
+    DECODE: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"error": ErrorRecord.from_avro}
 
     original: bytes
     topic: str
@@ -295,37 +308,16 @@ class DeadLetter:
         _require_aware(self, ("timestamp", "failed_at", "first_failure_at", "last_failure_at"))
 
     def to_avro(self) -> dict[str, Any]:
-        """The Avro datum."""
-        return {
-            "original": self.original,
-            "original_key": self.original_key,
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "timestamp": self.timestamp,
-            "headers": [{"key": key, "value": value} for key, value in self.headers],
-            "request_id": self.request_id,
-            "bot_id": self.bot_id,
-            "integration_id": self.integration_id,
-            "integration_version": self.integration_version,
-            "error": self.error.to_avro(),
-            "attempts": self.attempts,
-            "first_failure_at": self.first_failure_at,
-            "last_failure_at": self.last_failure_at,
-            "worker_id": self.worker_id,
-            "failed_at": self.failed_at,
-        }
+        """The Avro datum (headers as the schema's ``{key, value}`` records)."""
+        datum = _datum(self)
+        datum["headers"] = [{"key": key, "value": value} for key, value in self.headers]
+        return datum
 
     @classmethod
     def from_avro(cls, datum: Mapping[str, Any]) -> Self:
-        """Build from a decoded Avro datum (its keys are exactly this class's fields)."""
-        return cls(
-            **{
-                **datum,
-                "headers": tuple((h["key"], h["value"]) for h in datum["headers"]),
-                "error": ErrorRecord.from_avro(datum["error"]),
-            }
-        )
+        """Build from a decoded Avro datum."""
+        headers = tuple((h["key"], h["value"]) for h in datum["headers"])
+        return _record(cls, {**datum, "headers": headers})
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from integrations.registry import IntegrationRegistry
-from schemas import AvroCodec, IntegrationRequest, IntegrationResult
+from schemas import AvroCodec, IntegrationRequest, IntegrationResult, bot_id_problem
 from topics.results_reader import ResultWaiter
 from topics.settings import StreamSettings
 
@@ -158,8 +158,9 @@ class RequestPublisher:
         connection_group_id: str | None = None,
     ) -> IntegrationRequest:
         """The request event, validated against the local catalogue when one was given."""
-        if not bot_id:
-            raise ValueError("bot_id is empty; every request is keyed by its bot")
+        problem = bot_id_problem(bot_id)
+        if problem is not None:
+            raise ValueError(f"{problem}; every request is keyed by its bot's id")
         if self._registry is not None:
             self._registry.entry(integration_id, version).validate_config(dict(config))
         return IntegrationRequest.new(

@@ -14,14 +14,21 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from integrations.bot_logger import SecretRedactingFilter
+from integrations.context import RequestContext, bind_request
 from processors.logs import (
     ConsoleFormatter,
     JsonFormatter,
     RequestContextFilter,
-    bind_request_context,
     worker_logging_config,
 )
 from support.pipeline import Pipeline, running_pipeline
+
+
+def request(bot_id: str, request_id: str, **fields: Any) -> RequestContext:
+    return RequestContext(
+        request_id=request_id, bot_id=bot_id, idempotency_key=request_id, **fields
+    )
+
 
 # Loggers whose lines are written while a request is handled (integrations log through a
 # BotLogger named after their id).
@@ -141,11 +148,9 @@ async def test_each_task_logs_with_its_own_request_context(
     logger, stream, _ = captured
 
     async def job(n: int) -> None:
-        bind_request_context(bot_id=f"bot-{n}")
+        bind_request(None)
         await asyncio.sleep(0)
-        bind_request_context(
-            bot_id=f"bot-{n}", request_id=f"req-{n}", integration_id="telegram_send_message"
-        )
+        bind_request(request(f"bot-{n}", f"req-{n}", integration_id="telegram_send_message"))
         for step in range(3):
             logger.info("job %d step %d", n, step)
             await asyncio.sleep(0)
@@ -167,7 +172,7 @@ async def test_json_lines_redact_secrets_and_keep_exceptions_on_one_line(
     token = "123456789:AAHsecretsecretsecretsecretsecret12"
 
     async def job() -> None:
-        bind_request_context(bot_id="bot-9", request_id="req-9", trace_id="4bf92f35" * 4)
+        bind_request(request("bot-9", "req-9", traceparent=f"00-{'4bf92f35' * 4}-{'a' * 16}-01"))
         try:
             raise ValueError(f"bad token {token}")
         except ValueError:
@@ -191,7 +196,7 @@ async def test_console_lines_end_with_the_request_context(
     handler.setFormatter(ConsoleFormatter())
 
     async def job() -> None:
-        bind_request_context(bot_id="bot-3", request_id="req-3", integration_id="x_y")
+        bind_request(request("bot-3", "req-3", integration_id="x_y"))
         logger.warning("slow provider")
 
     await asyncio.create_task(job())

@@ -224,6 +224,37 @@ async def test_a_handler_bug_is_retried_not_acked() -> None:
     assert acked == [0]
 
 
+async def test_a_handler_that_keeps_failing_gets_its_last_word_and_its_lane_moves_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("processors.ordering.HANDLER_BUG_RETRY_S", 0.01)
+    handled: list[int] = []
+    crashed: list[tuple[int, str]] = []
+    crash_failures = 1  # the last word itself fails once (Kafka hiccup): tried again
+
+    async def poisoned(job: Job) -> None:
+        if job.record.offset == 0:
+            raise RecursionError("maximum recursion depth exceeded")
+        handled.append(job.record.offset)
+
+    async def on_crash(job: Job, exc: Exception) -> None:
+        nonlocal crash_failures
+        if crash_failures:
+            crash_failures -= 1
+            raise ConnectionError("broker away")
+        crashed.append((job.record.offset, type(exc).__name__))
+
+    acked: list[int] = []
+    scheduler = OrderedScheduler(poisoned, max_in_flight=2, max_buffered=10, on_crash=on_crash)
+    for offset in range(3):  # one bot: the poisoned record heads its lane
+        rec = record("k", offset)
+        await scheduler.submit(rec, lambda rec=rec: acked.append(rec.offset))
+    await asyncio.wait_for(scheduler.wait_idle(), 10)
+    assert crashed == [(0, "RecursionError")]
+    assert handled == [1, 2]
+    assert acked == [0, 1, 2]
+
+
 def test_bounds_are_checked() -> None:
     async def noop(job: Job) -> None:
         return None

@@ -7,9 +7,11 @@ sink records what would be published (the pipeline tests cover Kafka end to end)
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from integrations.base import RateLimit, SideEffect, UnknownOutcomePolicy
@@ -249,3 +251,83 @@ async def test_without_redis_nothing_executes_and_nothing_is_lost(make: Any) -> 
     assert h.sink.records == []
     assert h.scheduler.buffered == 1, "the request was dropped instead of waiting for Redis"
     await dead.aclose()
+
+
+async def test_a_record_keyed_by_another_bot_fails_unrun_with_a_dead_letter(make: Any) -> None:
+    action = Scripted("send", [])
+    h = make(action)
+    await h.send(request("send", bot="bot-1"), key=b"bot-2")
+    await h.settle()
+    [result] = h.sink.results()
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None and result.error.category == "invalid_config"
+    assert "key 'bot-2' but its bot_id is 'bot-1'" in result.error.message
+    assert len(h.sink.dead_letters()) == 1
+    assert action.calls == 0
+
+
+@pytest.mark.parametrize("bot", ["bot with spaces", "../../admin", "b" * 129, "bot\n1", ""])
+async def test_a_bot_id_that_is_not_an_id_is_dead_lettered_unrun(make: Any, bot: str) -> None:
+    action = Scripted("send", [])
+    h = make(action)
+    await h.send(request("send", bot=bot))
+    await h.settle()
+    assert h.sink.results() == []
+    [letter] = h.sink.dead_letters()
+    assert "bot_id" in letter.error.message
+    assert action.calls == 0
+
+
+async def test_a_crash_while_handling_fails_that_request_only_and_the_bot_moves_on(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("processors.ordering.HANDLER_BUG_RETRY_S", 0.01)
+    action = Scripted("send", [])
+    h = make(action)
+    poisoned, healthy = request("send"), request("send")
+    prepare = h.processor._executor.prepare
+
+    def buggy(req: IntegrationRequest) -> Any:
+        if req.request_id == poisoned.request_id:
+            raise RecursionError("maximum recursion depth exceeded")
+        return prepare(req)
+
+    monkeypatch.setattr(h.processor._executor, "prepare", buggy)
+    await h.send(poisoned)
+    await h.send(healthy)
+    await h.settle()
+    first, second = h.sink.results()
+    assert (first.request_id, first.status) == (poisoned.request_id, ResultStatus.FAILED)
+    assert first.error is not None and first.error.category == "internal"
+    assert "RecursionError" in first.error.message
+    assert (second.request_id, second.status) == (healthy.request_id, ResultStatus.SUCCEEDED)
+    [letter] = h.sink.dead_letters()
+    assert letter.request_id == str(poisoned.request_id)
+
+
+@pytest.mark.parametrize(
+    ("wait_s", "deadline_in_s"), [(1e300, None), (7 * 3600, None), (120, 60)], ids=str
+)
+async def test_a_provider_wait_past_the_cap_or_the_deadline_fails_now(
+    make: Any, wait_s: float, deadline_in_s: float | None
+) -> None:
+    action = Scripted("later", [RateLimitedError("come back much later", retry_after_s=wait_s)])
+    h = make(action)
+    deadline = None if deadline_in_s is None else now() + timedelta(seconds=deadline_in_s)
+    await h.send(request("later", deadline=deadline))
+    await h.settle()
+    [result] = h.sink.results()
+    assert result.status is ResultStatus.FAILED
+    assert result.error is not None and result.error.category == "rate_limited"
+    assert h.sink.on(TOPICS.retry) == []
+    assert action.calls == 1
+
+
+async def test_not_before_is_honoured_only_on_the_retry_topic(make: Any) -> None:
+    action = Scripted("now", [])
+    h = make(action)
+    far = replace(request("now"), not_before=now() + timedelta(days=3650))
+    await h.send(far)  # on the requests topic
+    await h.settle(timeout_s=5)
+    [result] = h.sink.results()
+    assert result.status is ResultStatus.SUCCEEDED

@@ -108,12 +108,15 @@ class Harness:
     processor: RequestProcessor
     offsets: itertools.count[int] = field(default_factory=itertools.count)
 
-    async def send(self, request: IntegrationRequest, headers: Any = ()) -> None:
+    async def send(
+        self, request: IntegrationRequest, headers: Any = (), *, key: bytes | None = None
+    ) -> None:
+        """Submit ``request`` as the next record (keyed by its bot_id unless ``key`` is given)."""
         record = InboundRecord(
             topic=TOPICS.requests,
             partition=0,
             offset=next(self.offsets),
-            key=request.bot_id.encode(),
+            key=request.bot_id.encode() if key is None else key,
             value=CODEC.encode(request),
             headers=tuple(headers),
             timestamp_ms=0,
@@ -162,5 +165,7 @@ def build_harness(
         worker_id="w1",
         rng=random.Random(7),
     )
-    scheduler = OrderedScheduler(processor.handle, max_in_flight=8, max_buffered=64)
+    scheduler = OrderedScheduler(
+        processor.handle, max_in_flight=8, max_buffered=64, on_crash=processor.crashed
+    )
     return Harness(registry, resolver, sink, store, scheduler, processor)
