@@ -33,6 +33,8 @@ from typing import Any, TypeAlias
 from urllib.parse import quote, quote_plus
 from uuid import UUID
 
+from integrations.context import request_context
+
 __all__ = [
     "REDACTED",
     "BotLogger",
@@ -78,6 +80,16 @@ _BEARER_RE = re.compile(r"(?i)\b(Bearer)\s+(?!\*\*\*)[A-Za-z0-9._~+/-]+=*(?![\w=
 # inbound-webhook secrets (/rest/<user id>/<secret>/); httpx logs request URLs.
 _URL_PATH_SECRET_RE = re.compile(r"(/(?:api/(?:v\d+/)?)?webhooks/\d+/|/rest/\d+/)[A-Za-z0-9_-]{8,}")
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
+# The key shapes of the catalogue's providers, whole or as the masked fragments their error
+# texts echo ("sk-proj-abc1********wxyz"): OpenAI sk-…, Stripe sk_/rk_ live/test keys,
+# Google AIza…, Dropbox sl.…, YooKassa live_/test_ secret keys.
+_PROVIDER_KEY_RE = re.compile(
+    r"(?<![\w-])(?:"
+    r"(?:sk-(?:proj-|svcacct-|admin-)?|[sr]k_(?:live|test)_|AIza|sl\.)[A-Za-z0-9_*.-]{8,}"
+    # YooKassa's live_/test_ keys hold upper case or digits: "test_create_payment" stays.
+    r"|(?:live|test)_(?=[A-Za-z0-9_*-]*[A-Z0-9*])[A-Za-z0-9_*-]{20,}"
+    r")"
+)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -149,23 +161,33 @@ def redact_text(text: str, secrets: SecretSet | None = None) -> str:
     text = _TELEGRAM_TOKEN_RE.sub(REDACTED, text)
     text = _URL_PATH_SECRET_RE.sub(rf"\1{REDACTED}", text)
     text = _JWT_RE.sub(REDACTED, text)
+    text = _PROVIDER_KEY_RE.sub(REDACTED, text)
     text = _BEARER_RE.sub(rf"\1 {REDACTED}", text)
     return _KV_RE.sub(_kv_sub, text)
 
 
-def redact_value(value: Any, secrets: SecretSet | None = None) -> Any:
-    """A copy of ``value`` with secret-keyed entries and secret text redacted (deeply)."""
+def redact_value(value: Any, secrets: SecretSet | None = None, *, patterns: bool = True) -> Any:
+    """A copy of ``value`` with secret-keyed entries and secret text redacted (deeply).
+
+    ``patterns=False`` blanks only the exact ``secrets`` (cheap enough for every result).
+    """
     if isinstance(value, str):
-        return redact_text(value, secrets)
+        if patterns:
+            return redact_text(value, secrets)
+        return secrets.redact(value) if secrets is not None else value
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if is_secret_key(k) and v is not None else redact_value(v, secrets))
+            k: (
+                REDACTED
+                if patterns and is_secret_key(k) and v is not None
+                else redact_value(v, secrets, patterns=patterns)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [redact_value(v, secrets) for v in value]
+        return [redact_value(v, secrets, patterns=patterns) for v in value]
     if isinstance(value, tuple) and not hasattr(value, "_fields"):  # named tuples: left as is
-        return tuple(redact_value(v, secrets) for v in value)
+        return tuple(redact_value(v, secrets, patterns=patterns) for v in value)
     return value
 
 
@@ -222,6 +244,8 @@ def redact_record(record: logging.LogRecord, secrets: SecretSet | None = None) -
 class SecretRedactingFilter(logging.Filter):
     """A ``logging.Filter`` that redacts every record passing through a handler.
 
+    Besides the patterns and its own ``secrets``, a record written while a request executes
+    loses that request's secrets (its credentials, whoever logs them: httpx, a library).
     Install it on handlers (a filter on a logger does not see records propagated from
     child loggers): ``install_secret_filter()`` does that for the root logger's handlers.
     """
@@ -232,6 +256,9 @@ class SecretRedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         redact_record(record, self.secrets)
+        context = request_context()
+        if context is not None and context.secrets:
+            redact_record(record, context.secrets)
         return True
 
 

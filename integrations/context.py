@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from integrations.errors import TransientError
 
 if TYPE_CHECKING:
-    from integrations.bot_logger import BotLogger
+    from integrations.bot_logger import BotLogger, SecretSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,8 @@ class RequestContext:
     gate: SendGateLike | None = None
     """Passed before each provider request; raises :class:`SendRefusedError` to stop it."""
     integration_id: str | None = None
+    secrets: SecretSet | None = None
+    """The request's own secret values (its credentials), which every log handler blanks out."""
 
 
 class SendGateLike(Protocol):

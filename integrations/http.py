@@ -18,15 +18,21 @@ Actions send through :meth:`HttpIntegration.call`, the provider-call seam of
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import http.cookiejar
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID
 
 import httpx
 
-from integrations.base import BaseIntegration, SideEffect
+from integrations.base import BaseIntegration, CredentialsResolverLike, SideEffect
 from integrations.bot_logger import BotLogger
 from integrations.context import before_send, request_context
+from integrations.credentials.fields import SecretField
+from integrations.egress import EgressPolicy, guarded_transport
+from integrations.outcome import credentials_not_found
 from integrations.provider import Provider, Reply, send
 from integrations.settings import EndpointSettings, IntegrationSettings
 
@@ -34,6 +40,19 @@ if TYPE_CHECKING:
     from integrations.resources import Resources
 
 DEFAULT_TIMEOUT_S = 30.0
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A jar that keeps nothing: a provider's cookie must not follow one bot into another's call."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
+_NO_COOKIES = _NoCookies()
 
 
 def current_traceparent() -> str | None:
@@ -51,7 +70,12 @@ async def gate_and_trace(request: httpx.Request) -> None:
 
 
 class HttpClients:
-    """One pooled ``httpx.AsyncClient`` per service; close once, at shutdown."""
+    """One pooled ``httpx.AsyncClient`` per service; close once, at shutdown.
+
+    No client keeps cookies (one jar would be shared by every bot). A service whose URLs come
+    from tenants (``tenant_urls``) connects only where ``egress`` allows
+    (:mod:`integrations.egress`).
+    """
 
     def __init__(
         self,
@@ -59,37 +83,52 @@ class HttpClients:
         *,
         max_connections: int = 512,
         transport: httpx.AsyncBaseTransport | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._endpoints = dict(endpoints or {})
         self._limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._transport = transport
+        self._egress = egress if egress is not None else EgressPolicy()
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     @classmethod
-    def from_settings(cls, settings: IntegrationSettings) -> HttpClients:
-        return cls(settings.endpoints, max_connections=settings.max_connections)
+    def from_settings(
+        cls, settings: IntegrationSettings, *, deny_hosts: Iterable[str] = ()
+    ) -> HttpClients:
+        """Clients from settings; ``deny_hosts`` are the deployment's own (never reached)."""
+        egress = EgressPolicy.from_settings(settings.egress, deny_hosts=deny_hosts)
+        return cls(settings.endpoints, max_connections=settings.max_connections, egress=egress)
 
     def base_url(self, service: str, default: str) -> str:
         endpoint = self._endpoints.get(service)
         return endpoint.base_url if endpoint and endpoint.base_url else default
 
     def client(
-        self, service: str, default_base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
+        self,
+        service: str,
+        default_base_url: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        tenant_urls: bool = False,
     ) -> httpx.AsyncClient:
-        """The service's client, created on first use."""
+        """The service's client, created on first use (``tenant_urls``: egress-checked)."""
         client = self._clients.get(service)
         if client is None:
             endpoint = self._endpoints.get(service)
             if endpoint is not None and endpoint.timeout_s is not None:
                 timeout_s = endpoint.timeout_s
+            transport = self._transport
+            if transport is None and tenant_urls:
+                transport = guarded_transport(self._egress, limits=self._limits)
             client = httpx.AsyncClient(
                 base_url=self.base_url(service, default_base_url),
                 timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
                 limits=self._limits,
-                transport=self._transport,
+                transport=transport,
                 headers={"User-Agent": "actionstream"},
+                cookies=_NO_COOKIES,
                 event_hooks={"request": [gate_and_trace]},
             )
             self._clients[service] = client
@@ -115,6 +154,9 @@ class HttpIntegration(BaseIntegration):
     default_base_url: ClassVar[str]
     provider: ClassVar[Provider] = Provider()
     http_timeout_s: ClassVar[float] = DEFAULT_TIMEOUT_S
+    #: The service's URLs come from the bot's credentials or config (a self-hosted portal):
+    #: its client connects only where the egress policy allows.
+    tenant_urls: ClassVar[bool] = False
 
     def __init__(self, clients: HttpClients | None = None) -> None:
         self._clients = clients
@@ -164,7 +206,10 @@ class HttpIntegration(BaseIntegration):
     def http(self) -> httpx.AsyncClient:
         """The shared client for this integration's service (for an SDK's ``http_client=``)."""
         return self.clients.client(
-            self.service, self.default_base_url, timeout_s=self.http_timeout_s
+            self.service,
+            self.default_base_url,
+            timeout_s=self.http_timeout_s,
+            tenant_urls=self.tenant_urls,
         )
 
     async def aclose(self) -> None:
@@ -172,3 +217,29 @@ class HttpIntegration(BaseIntegration):
         fallbacks, self._fallback = list(self._fallback.values()), {}
         for clients in fallbacks:
             await clients.aclose()
+
+
+class KeyedHttpIntegration(HttpIntegration):
+    """An HTTP action authenticated by one secret of the bot's credentials (a key or token).
+
+    Subclasses declare ``secret`` (where it lives) and implement :meth:`run`; a bot without the
+    credentials gets the seed's 401 envelope, and the secret is never logged.
+    """
+
+    secret: ClassVar[SecretField]
+
+    async def execute(
+        self,
+        config: dict[str, Any],
+        credentials_resolver: CredentialsResolverLike,
+        bot_id: UUID | str,
+        logger: BotLogger,
+    ) -> dict[str, Any]:
+        key = await self.secret.read(credentials_resolver, bot_id, logger)
+        if key is None:
+            return credentials_not_found()
+        return await self.run(config, key, logger)
+
+    @abc.abstractmethod
+    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
+        """Execute with the bot's secret ``key``; the seed's envelope, or a typed error raised."""

@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from integrations.bot_logger import SecretSet, redact_text
+from integrations.bot_logger import SecretSet, redact_text, redact_value
 from integrations.errors import IntegrationError, OutcomeCategory, RateLimitedError
 
 __all__ = [
@@ -144,7 +144,7 @@ def classify(value: object, *, secrets: SecretSet | None = None) -> Outcome:
     """
     if isinstance(value, BaseException):
         return _from_exception(value, secrets)
-    return _from_return(value)
+    return _from_return(value, secrets)
 
 
 def _from_exception(exc: BaseException, secrets: SecretSet | None) -> Outcome:
@@ -213,7 +213,7 @@ def _from_http_status(response: httpx.Response, secrets: SecretSet | None) -> Ou
     )
 
 
-def _from_return(value: object) -> Outcome:
+def _from_return(value: object, secrets: SecretSet | None) -> Outcome:
     if not isinstance(value, Mapping):
         return _malformed(f"execute() returned {type(value).__name__}, not a dict")
     body = value.get("response")
@@ -222,12 +222,16 @@ def _from_return(value: object) -> Outcome:
         return _malformed(f"execute() returned a dict without a 'response' object (keys: {keys})")
     flag = body.get("ok")
     if flag is True:
+        # A result echoing the request's own secrets (a token in a URL, say) loses them.
+        if secrets:
+            body = redact_value(body, secrets, patterns=False)
         return Outcome(OutcomeCategory.SUCCEEDED, None, "ok", False, None, dict(body))
     if flag is not False:
         return _malformed(f"the envelope's 'ok' must be true or false, got {flag!r}")
     code = body.get("error_code")
     if not isinstance(code, int) or isinstance(code, bool):
         return _malformed(f"a failure envelope needs an integer 'error_code', got {code!r}")
+    body = redact_value(body, secrets)  # a failure is published and dead-lettered: no secrets
     description = body.get("description")
     message = description if isinstance(description, str) and description else f"error {code}"
     category, retryable = classify_status(code)

@@ -8,6 +8,7 @@ needs (an OAuth token store, say) is one more field here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from integrations.http import HttpClients, current_traceparent
@@ -24,10 +25,17 @@ class Resources:
     telegram: TelegramClientPool
 
     @classmethod
-    def open(cls, integrations: IntegrationSettings, telegram: TelegramSettings) -> Resources:
-        """Build them from settings (inside the worker's event loop)."""
+    def open(
+        cls,
+        integrations: IntegrationSettings,
+        telegram: TelegramSettings,
+        *,
+        own_hosts: Iterable[str] = (),
+    ) -> Resources:
+        """Build them from settings (inside the worker's event loop); ``own_hosts`` are the
+        deployment's own services, which no tenant URL may reach."""
         return cls(
-            http=HttpClients.from_settings(integrations),
+            http=HttpClients.from_settings(integrations, deny_hosts=own_hosts),
             # Telegram calls carry the request's W3C traceparent (HttpClients add it themselves).
             telegram=TelegramClientPool(telegram, traceparent=current_traceparent),
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from integrations.egress import EgressSettings
+
 
 class EndpointSettings(BaseModel):
     """Where one HTTP service is reached (tests and on-premise deployments override the URL)."""
@@ -27,3 +29,4 @@ class IntegrationSettings(BaseModel):
         "ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__OPENAI__BASE_URL=http://127.0.0.1:8080/v1",
     )
     max_connections: int = Field(default=512, ge=1)
+    egress: EgressSettings = EgressSettings()

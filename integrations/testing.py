@@ -36,6 +36,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 from aiohttp import web
 
+from integrations.egress import EgressSettings
 from integrations.errors import OutcomeCategory
 from integrations.settings import EndpointSettings, IntegrationSettings
 from integrations.telegram.settings import TelegramSettings
@@ -49,6 +50,9 @@ class Queued(Protocol):
     remaining: int | None  # None: forever
     hits: int
 
+
+#: The egress exception every test of a tenant-URL service needs: its fake is on loopback.
+LOOPBACK = EgressSettings(allow=["127.0.0.1"])
 
 CallT = TypeVar("CallT")
 InjectionT = TypeVar("InjectionT", bound=Queued)
@@ -281,6 +285,8 @@ class ContractSubject:
     def settings(
         self, url: str, *, timeout_s: float
     ) -> tuple[IntegrationSettings, TelegramSettings]:
-        """Settings pointing the service at the fake at ``url``, with a short timeout."""
+        """Settings pointing the service at the fake at ``url``, with a short timeout; loopback
+        is allowed explicitly for services whose URLs come from tenants (the egress policy)."""
         endpoint = EndpointSettings(base_url=url + self.base_path, timeout_s=timeout_s)
-        return IntegrationSettings(endpoints={self.service: endpoint}), TelegramSettings()
+        integrations = IntegrationSettings(endpoints={self.service: endpoint}, egress=LOOPBACK)
+        return integrations, TelegramSettings()

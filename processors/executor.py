@@ -163,6 +163,7 @@ class Executor:
                 traceparent=traceparent,
                 gate=gate,
                 integration_id=metadata.id,
+                secrets=secrets,
             )
             with executing(context):
                 async with asyncio.timeout(_time_left(metadata.timeout_s, request, started_at)):

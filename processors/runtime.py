@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -64,7 +65,9 @@ class Runtime:
             settings.credentials, redis, dev_mode=settings.dev_mode
         )
         metrics = PrometheusMetrics(known=registry.__contains__)
-        resources = Resources.open(settings.integrations, settings.telegram)
+        resources = Resources.open(
+            settings.integrations, settings.telegram, own_hosts=own_hosts(settings)
+        )
         for integration in _all_integrations(registry):
             integration.bind(resources)
         schema_registry = _schema_registry(settings)
@@ -162,6 +165,14 @@ def _redis(settings: Settings) -> aioredis.Redis:
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
         )
     )
+
+
+def own_hosts(settings: Settings) -> list[str]:
+    """The hosts of this deployment's own services, which no tenant URL may reach."""
+    urls = [settings.redis.url, settings.credentials.http_url, settings.schema_registry.url]
+    kafka = [f"//{server.strip()}" for server in settings.kafka.bootstrap_servers.split(",")]
+    hosts = [urlsplit(url).hostname for url in (*urls, *kafka) if url]
+    return sorted({host for host in hosts if host})
 
 
 def _all_integrations(registry: IntegrationRegistry) -> list[BaseIntegration]:

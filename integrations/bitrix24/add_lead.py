@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
     IntegrationMetadata,
     RateLimit,
     RateLimitScope,
@@ -18,7 +16,7 @@ from integrations.bitrix24.client import Bitrix24Integration, Webhook
 from integrations.bot_logger import BotLogger
 from integrations.context import request_context
 from integrations.errors import OutcomeUnknownError
-from integrations.outcome import credentials_not_found
+from integrations.outcome import ok
 
 ORIGINATOR_ID = "actionstream"
 _MAX_ORIGIN_ID = 64
@@ -190,35 +188,24 @@ class Bitrix24AddLeadIntegration(Bitrix24Integration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        hook = await self.webhook(credentials_resolver, bot_id, logger)
-        if hook is None:
-            return credentials_not_found()
+    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
+        hook = self.webhook(key, logger)
         context = request_context()
         origin = origin_id(context.idempotency_key) if context is not None else None
         if origin is not None and context is not None and context.attempt > 1:
             found = await self._find(hook, origin, logger)
             if found is not None:
                 logger.info("bitrix24 lead already added by an earlier attempt", lead_id=found)
-                return {
-                    "response": {"ok": True, "result": {"lead_id": found, "deduplicated": True}}
-                }
+                return ok({"lead_id": found, "deduplicated": True})
+        sonet = config.get("register_sonet_event", True)
         payload = {
             "fields": lead_fields(config, origin),
-            "params": {
-                "REGISTER_SONET_EVENT": "Y" if config.get("register_sonet_event", True) else "N"
-            },
+            "params": {"REGISTER_SONET_EVENT": "Y" if sonet else "N"},
         }
         result = await self.call_method(hook, "crm.lead.add", payload, logger=logger)
         lead_id = _lead_id(result, hook)
         logger.info("bitrix24 lead added", lead_id=lead_id)
-        return {"response": {"ok": True, "result": {"lead_id": lead_id, "deduplicated": False}}}
+        return ok({"lead_id": lead_id, "deduplicated": False})
 
     async def _find(self, hook: Webhook, origin: str, logger: BotLogger) -> int | None:
         """The id of the lead an earlier attempt of this request added, if any."""

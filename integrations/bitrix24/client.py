@@ -1,9 +1,10 @@
 """What Bitrix24 actions share: the webhook URL (a credential), calling a REST method, errors.
 
 **The credential is a URL.** An inbound webhook is ``https://<portal>/rest/<user id>/<secret>/``;
-whoever holds it can call the portal's REST API as that user. It comes from the bot's
-credentials (``{"webhook_url": ...}``), is registered with the request's logger as a secret,
-and never appears in an error message: messages name the portal's host and the method only.
+whoever holds it can call the portal's REST API as that user. It is the one secret of the bot's
+credentials (``{"webhook_url": ...}``, :data:`WEBHOOK_URL`), is registered with the request's
+logger as a secret, and never appears in an error message: messages name the portal's host and
+the method only.
 httpx logs every request URL at INFO (logger ``httpx``), so :func:`install_webhook_log_filter`
 puts a filter on that logger blanking the ``/rest/<id>/<secret>/`` part; the ``bitrix24``
 client installs it before its first call.
@@ -41,12 +42,11 @@ import logging
 import re
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
-from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import REDACTED, BotLogger
+from integrations.credentials.fields import SecretField
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -54,11 +54,12 @@ from integrations.errors import (
     PermanentError,
     RateLimitedError,
 )
-from integrations.http import HttpIntegration
+from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, retry_after_s
 
 __all__ = [
     "QUERY_LIMIT_BACKOFF_S",
+    "WEBHOOK_URL",
     "Bitrix24",
     "Bitrix24Integration",
     "Webhook",
@@ -71,6 +72,12 @@ QUERY_LIMIT_BACKOFF_S = 2.0
 _REST_PATH_RE = re.compile(r"(/rest/\d+/)([^/\s\"'?#]+)")
 _AUTH_CODES = frozenset({"NO_AUTH_FOUND", "EXPIRED_TOKEN", "INVALID_TOKEN"})
 _RIGHTS_CODES = frozenset({"INVALID_CREDENTIALS", "INSUFFICIENT_SCOPE"})
+_EXAMPLE = '{"webhook_url": "https://<portal>.bitrix24.ru/rest/<user id>/<secret>/"}'
+
+WEBHOOK_URL = SecretField(
+    provider="bitrix24", fields=("webhook_url",), example=_EXAMPLE, strip=True
+)
+"""The bot's inbound-webhook URL, in its ``bitrix24`` credentials (it holds the secret)."""
 
 
 class WebhookLogFilter(logging.Filter):
@@ -108,21 +115,16 @@ class Webhook:
         self.secret = secret
 
     @classmethod
-    def parse(cls, creds: dict[str, Any]) -> Webhook:
-        raw = creds.get("webhook_url")
-        hint = (
-            "store the bot's 'bitrix24' credentials as "
-            '{"webhook_url": "https://<portal>.bitrix24.ru/rest/<user id>/<secret>/"}'
-        )
-        if not isinstance(raw, str) or not raw.strip():
-            raise AuthError(f"the bot's 'bitrix24' credentials have no 'webhook_url'; {hint}")
+    def parse(cls, raw: str) -> Webhook:
+        """Validate a stored webhook URL; :class:`AuthError` (never echoing it) otherwise."""
         url = raw.strip().split("?", 1)[0].rstrip("/")
         parts = urlsplit(url)
         match = _REST_PATH_RE.search(parts.path + "/")
         if parts.scheme not in ("http", "https") or not parts.hostname or match is None:
             # Not echoing the value: it is (or contains) the secret.
             raise AuthError(
-                f"the bot's 'bitrix24' webhook_url is not an inbound-webhook URL; {hint}"
+                "the bot's 'bitrix24' webhook_url is not an inbound-webhook URL; store the bot's "
+                f"'bitrix24' credentials as {_EXAMPLE}"
             )
         # Anything after the secret (a pasted method name such as crm.lead.add.json) is dropped.
         base_path = parts.path[: match.end(2)]
@@ -189,7 +191,7 @@ class Bitrix24(Provider):
         return None
 
 
-class Bitrix24Integration(HttpIntegration):
+class Bitrix24Integration(KeyedHttpIntegration):
     """Base of the Bitrix24 actions: the webhook from credentials and :meth:`call_method`.
 
     The webhook URL is absolute, so the shared client's base URL is never used; the endpoint
@@ -198,24 +200,17 @@ class Bitrix24Integration(HttpIntegration):
 
     service: ClassVar[str] = "bitrix24"
     default_base_url: ClassVar[str] = ""
+    # The portal's URL is the tenant's: its client connects only where egress policy allows.
+    tenant_urls = True
     provider = Bitrix24()
+    secret = WEBHOOK_URL
     http_timeout_s: ClassVar[float] = 20.0  # Bitrix24 methods can take seconds
 
-    async def webhook(
-        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-    ) -> Webhook | None:
-        """The bot's webhook, or ``None`` when it has no Bitrix24 credentials."""
-        creds = await resolver.get_default_for(
-            bot_id=bot_id, provider="bitrix24", strategy="api_key"
-        )
-        if not creds:
-            return None
-        raw = creds.get("webhook_url")
-        if isinstance(raw, str):
-            logger.add_secret(raw)
-        hook = Webhook.parse(creds)
-        logger.add_secret(hook.base)
-        logger.add_secret(hook.secret)
+    @staticmethod
+    def webhook(url: str, logger: BotLogger) -> Webhook:
+        """The bot's webhook from its stored ``url``; its base and secret become secrets."""
+        hook = Webhook.parse(url)
+        logger.add_secret([hook.base, hook.secret])
         return hook
 
     async def call_method(

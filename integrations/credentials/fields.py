@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from integrations.base import CredentialsResolverLike
@@ -39,3 +40,23 @@ async def secret_field(
     raise AuthError(
         f"the bot's {provider!r} credentials have no {fields[0]!r}; store them as {example}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SecretField:
+    """Where an action's one secret lives in the bot's credentials (see :func:`secret_field`)."""
+
+    provider: str
+    fields: tuple[str, ...]
+    example: str
+    strategy: str = "api_key"
+    strip: bool = False
+
+    async def read(
+        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
+    ) -> str | None:
+        """The secret, ``None`` when the bot has no such credentials, or :class:`AuthError`."""
+        return await secret_field(
+            resolver, bot_id, logger, provider=self.provider, fields=self.fields,
+            example=self.example, strategy=self.strategy, strip=self.strip,
+        )  # fmt: skip

@@ -21,58 +21,40 @@ from integrations.outcome import credentials_not_found, ok
 
 _URL: dict[str, Any] = {"type": "string", "pattern": r"^https?://\S+$", "maxLength": 2048}
 _SNOWFLAKE: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{1,25}$"}
+
+
+def _text(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length}
+
+
+def _object(*required: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    """A closed object of ``properties`` that must have those ``required``."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
 _EMBED: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "title": {"type": "string", "minLength": 1, "maxLength": 256},
-        "description": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "title": _text(256),
+        "description": _text(4096),
         "url": _URL,
         "color": {"type": "integer", "minimum": 0, "maximum": 0xFFFFFF},
         "timestamp": {"type": "string", "format": "date-time"},
-        "footer": {
-            "type": "object",
-            "properties": {
-                "text": {"type": "string", "minLength": 1, "maxLength": 2048},
-                "icon_url": _URL,
-            },
-            "required": ["text"],
-            "additionalProperties": False,
-        },
-        "author": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 256},
-                "url": _URL,
-                "icon_url": _URL,
-            },
-            "required": ["name"],
-            "additionalProperties": False,
-        },
-        "image": {
-            "type": "object",
-            "properties": {"url": _URL},
-            "required": ["url"],
-            "additionalProperties": False,
-        },
-        "thumbnail": {
-            "type": "object",
-            "properties": {"url": _URL},
-            "required": ["url"],
-            "additionalProperties": False,
-        },
+        "footer": _object("text", text=_text(2048), icon_url=_URL),
+        "author": _object("name", name=_text(256), url=_URL, icon_url=_URL),
+        "image": _object("url", url=_URL),
+        "thumbnail": _object("url", url=_URL),
         "fields": {
             "type": "array",
             "maxItems": 25,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 256},
-                    "value": {"type": "string", "minLength": 1, "maxLength": 1024},
-                    "inline": {"type": "boolean"},
-                },
-                "required": ["name", "value"],
-                "additionalProperties": False,
-            },
+            "items": _object(
+                "name", "value", name=_text(256), value=_text(1024), inline={"type": "boolean"}
+            ),
         },
     },
     "minProperties": 1,
@@ -82,9 +64,9 @@ _EMBED: dict[str, Any] = {
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "content": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "content": _text(2000),
         "embeds": {"type": "array", "minItems": 1, "maxItems": 10, "items": _EMBED},
-        "username": {"type": "string", "minLength": 1, "maxLength": 80},
+        "username": _text(80),
         "avatar_url": _URL,
         "tts": {"type": "boolean"},
         "allowed_mentions": {
@@ -108,9 +90,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "thread_id": {**_SNOWFLAKE, "description": "Post into this thread of the channel"},
         "thread_name": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 100,
+            **_text(100),
             "description": "Forum/media channels: create a thread with this name",
         },
         "applied_tags": {"type": "array", "maxItems": 5, "items": _SNOWFLAKE},

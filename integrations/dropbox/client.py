@@ -32,12 +32,11 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any, ClassVar
-from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
 from integrations.bot_logger import BotLogger
+from integrations.credentials.fields import SecretField
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -45,10 +44,11 @@ from integrations.errors import (
     PermanentError,
     TransientError,
 )
-from integrations.http import HttpIntegration
+from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider
 
 __all__ = [
+    "ACCESS_TOKEN",
     "DEFAULT_BASE_URL",
     "Dropbox",
     "DropboxIntegration",
@@ -59,6 +59,12 @@ __all__ = [
 DEFAULT_BASE_URL = "https://content.dropboxapi.com/2"
 _HASH_BLOCK = 4 * 1024 * 1024
 _MAX_TEXT = 300  # of a plain-text 400 in a message
+
+ACCESS_TOKEN = SecretField(
+    provider="dropbox", fields=("access_token",), strategy="oauth",
+    example='{"access_token": "sl.…"}',
+)  # fmt: skip
+"""The bot's OAuth access token, in its ``dropbox`` credentials (strategy ``oauth``)."""
 
 
 def api_arg_header(arg: dict[str, Any]) -> str:
@@ -122,29 +128,14 @@ class Dropbox(Provider):
         return None
 
 
-class DropboxIntegration(HttpIntegration):
-    """Base of the Dropbox content actions: the shared client, the token and one POST."""
+class DropboxIntegration(KeyedHttpIntegration):
+    """Base of the Dropbox content actions: the shared client, the OAuth token and one POST."""
 
     service: ClassVar[str] = "dropbox"
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     provider = Dropbox()
+    secret = ACCESS_TOKEN
     http_timeout_s: ClassVar[float] = 60.0  # uploads of up to 10 MB on slow links
-
-    async def access_token(
-        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-    ) -> str | None:
-        """The bot's OAuth access token, or ``None`` when it has no Dropbox credentials."""
-        creds = await resolver.get_default_for(bot_id=bot_id, provider="dropbox", strategy="oauth")
-        if not creds:
-            return None
-        token = creds.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise AuthError(
-                "the bot's 'dropbox' credentials have no 'access_token'; store the OAuth token as "
-                '{"access_token": "sl.…"}'
-            )
-        logger.add_secret(token)
-        return token
 
     async def upload(
         self, route: str, arg: dict[str, Any], data: bytes, token: str, logger: BotLogger

@@ -118,6 +118,11 @@ def _plain(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/plain")
 
 
+def _bad_request(text: str) -> web.Response:
+    """Dropbox's plain-text 400, naming the function as the real API does."""
+    return _plain(400, _FUNCTION + text)
+
+
 def _summary(status: int, summary: str, error: dict[str, Any], **headers: str) -> web.Response:
     body = {"error_summary": summary, "error": error}
     return web.json_response(body, status=status, headers=headers or None)
@@ -206,45 +211,37 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
     async def _answer(self, request: web.Request, call: RecordedCall) -> web.StreamResponse:
         auth = request.headers.get("Authorization")
         if auth is None:
-            return _plain(
-                400,
-                _FUNCTION + 'Must provide HTTP header "Authorization" or URL parameter '
-                '"authorization".',
+            return _bad_request(
+                'Must provide HTTP header "Authorization" or URL parameter "authorization".'
             )
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
         if not token or not re.fullmatch(r"[A-Za-z0-9._\-~+/=]+", token):
-            return _plain(400, _malformed_auth(auth))
+            return _bad_request(_malformed_auth(auth))
         if token not in self.tokens:
             return _summary(401, "invalid_access_token/..", {".tag": "invalid_access_token"})
         content_type = request.headers.get("Content-Type", "")
         if content_type not in _CONTENT_TYPES:
             expected = ", ".join(f'"{c}"' for c in _CONTENT_TYPES)
-            return _plain(
-                400,
-                _FUNCTION + f'Bad HTTP "Content-Type" header: "{content_type}".  '
-                f"Expecting one of {expected}.",
+            return _bad_request(
+                f'Bad HTTP "Content-Type" header: "{content_type}".  Expecting one of {expected}.'
             )
         raw_arg = request.headers.get("Dropbox-API-Arg")
         if raw_arg is None:
-            return _plain(
-                400,
-                _FUNCTION + 'Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg".',
+            return _bad_request(
+                'Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg".'
             )
         try:
             arg = json.loads(raw_arg.encode("ascii"))
         except (UnicodeEncodeError, ValueError):
-            return _plain(
-                400, _FUNCTION + 'HTTP header "Dropbox-API-Arg": could not decode input as JSON'
-            )
+            return _bad_request('HTTP header "Dropbox-API-Arg": could not decode input as JSON')
         if not isinstance(arg, dict):
-            return _plain(400, _FUNCTION + 'HTTP header "Dropbox-API-Arg": expected an object')
+            return _bad_request('HTTP header "Dropbox-API-Arg": expected an object')
         call.arg = arg
         path = arg.get("path")
         if not isinstance(path, str) or not _PATH_RE.fullmatch(path):
-            return _plain(
-                400,
-                _FUNCTION + f"HTTP header \"Dropbox-API-Arg\": path: '{path}' did not match "
-                f"pattern '{_PATH_RE.pattern}'",
+            return _bad_request(
+                f"HTTP header \"Dropbox-API-Arg\": path: '{path}' did not match pattern "
+                f"'{_PATH_RE.pattern}'"
             )
         if (injection := self.take_injection()) is not None:
             fault = await self._fault(injection, request, arg, call.body)
@@ -264,11 +261,11 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
         if kind == "expired_token":
             return _summary(401, "expired_access_token/..", {".tag": "expired_access_token"})
         if kind == "malformed_token":
-            return _plain(400, _malformed_auth(request.headers.get("Authorization", "")))
+            return _bad_request(_malformed_auth(request.headers.get("Authorization", "")))
         if kind in ("insufficient_space", "no_write_permission", "too_many_write_operations"):
             return _path_error(kind)
         if kind == "bad_request":
-            return _plain(400, _FUNCTION + 'HTTP header "Dropbox-API-Arg": mode: unknown tag')
+            return _bad_request('HTTP header "Dropbox-API-Arg": mode: unknown tag')
         # "timeout": the upload is stored, the answer comes only after delay_s.
         response = self._store(arg, body)
         await self.wait_unless_closing(injection.delay_s)
@@ -329,7 +326,7 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
 
 def _malformed_auth(value: str) -> str:
     return (
-        _FUNCTION + f'Invalid authorization value in HTTP header "Authorization": "{value}".  '
+        f'Invalid authorization value in HTTP header "Authorization": "{value}".  '
         'Expecting "Bearer <oauth2-access-token>".'
     )
 

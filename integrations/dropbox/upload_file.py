@@ -6,18 +6,12 @@ import base64
 import binascii
 import math
 from typing import Any
-from uuid import UUID
 
-from integrations.base import (
-    CredentialsResolverLike,
-    IntegrationMetadata,
-    SideEffect,
-    UnknownOutcomePolicy,
-)
+from integrations.base import IntegrationMetadata, SideEffect, UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger
 from integrations.dropbox.client import DropboxIntegration, content_hash
 from integrations.errors import InvalidConfigError
-from integrations.outcome import credentials_not_found
+from integrations.outcome import ok
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # ours; Dropbox takes 150 MB per call (sessions above)
 _MAX_BASE64_CHARS = math.ceil(MAX_UPLOAD_BYTES / 3) * 4
@@ -153,22 +147,13 @@ class DropboxUploadFileIntegration(DropboxIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        data = file_bytes(config)  # before the credentials: a bad config fails without I/O
-        token = await self.access_token(credentials_resolver, bot_id, logger)
-        if token is None:
-            return credentials_not_found()
-        metadata = await self.upload("files/upload", upload_arg(config, data), data, token, logger)
+    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
+        data = file_bytes(config)
+        metadata = await self.upload("files/upload", upload_arg(config, data), data, key, logger)
         result = {name: metadata[name] for name in _RESULT_FIELDS if name in metadata}
         requested = config["path"].lower()
         result["renamed"] = requested.startswith("/") and metadata.get("path_lower") != requested
         logger.info(
             "dropbox file uploaded", path=result.get("path_display"), size=result.get("size")
         )
-        return {"response": {"ok": True, "result": result}}
+        return ok(result)

@@ -165,6 +165,8 @@ class MoodleIntegration(HttpIntegration):
 
     service: ClassVar[str] = "moodle"
     default_base_url: ClassVar[str] = ""  # every call uses the absolute URL of the bot's site
+    # The portal's URL is the tenant's: its client connects only where egress policy allows.
+    tenant_urls = True
     provider = Moodle()
     http_timeout_s: ClassVar[float] = 20.0
 

@@ -21,17 +21,13 @@ unexpectedError (500), any 5xx                           TransientError
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import httpx
 
-from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger
-from integrations.credentials.fields import secret_field
+from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
 from integrations.provider import Call, ErrorDetail, Provider, status_error
 
-__all__ = ["DEFAULT_BASE_URL", "SERVICE", "NewsAPI", "api_key"]
+__all__ = ["API_KEY", "DEFAULT_BASE_URL", "SERVICE", "NewsAPI"]
 
 SERVICE = "newsapi"
 DEFAULT_BASE_URL = "https://newsapi.org/v2"
@@ -48,14 +44,11 @@ _CONFIG_CODES = frozenset(
 )
 
 
-async def api_key(
-    resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-) -> str | None:
-    """The bot's NewsAPI key, or ``None`` when it has no ``newsapi`` credentials."""
-    return await secret_field(
-        resolver, bot_id, logger, provider=SERVICE, fields=("api_key",), strip=True,
-        example='{"api_key": "<key from https://newsapi.org/account>"}',
-    )  # fmt: skip
+API_KEY = SecretField(
+    provider=SERVICE, fields=("api_key",), strip=True,
+    example='{"api_key": "<key from https://newsapi.org/account>"}',
+)  # fmt: skip
+"""The bot's NewsAPI key, in its ``newsapi`` credentials."""
 
 
 class NewsAPI(Provider):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
     IntegrationMetadata,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.http import HttpIntegration
-from integrations.newsapi.client import DEFAULT_BASE_URL, SERVICE, NewsAPI, api_key
-from integrations.outcome import credentials_not_found, ok
+from integrations.http import KeyedHttpIntegration
+from integrations.newsapi.client import API_KEY, DEFAULT_BASE_URL, SERVICE, NewsAPI
+from integrations.outcome import ok
 
 CATEGORIES = ("business", "entertainment", "general", "health", "science", "sports", "technology")
 
@@ -105,7 +103,7 @@ def _article(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class NewsAPITopHeadlinesIntegration(HttpIntegration):
+class NewsAPITopHeadlinesIntegration(KeyedHttpIntegration):
     """Fetch top headlines from NewsAPI.org (``GET /v2/top-headlines``, key in ``X-Api-Key``).
 
     Config: at least one of ``country`` (e.g. ``us``), ``category``, ``sources`` (ids, ≤20, not
@@ -117,20 +115,12 @@ class NewsAPITopHeadlinesIntegration(HttpIntegration):
     service: ClassVar[str] = SERVICE
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     provider = NewsAPI()
+    secret = API_KEY
     http_timeout_s: ClassVar[float] = 10.0
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        key = await api_key(credentials_resolver, bot_id, logger)
-        if key is None:
-            return credentials_not_found()
+    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
         params = _params(config)
         # The key goes in a header, never the apiKey query parameter: URLs end up in logs.
         reply = await self.call(

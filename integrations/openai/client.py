@@ -48,13 +48,7 @@ from integrations.base import CredentialsResolverLike, SideEffect
 from integrations.bot_logger import BotLogger
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError
 from integrations.http import HttpIntegration
-from integrations.provider import (
-    Call,
-    ErrorDetail,
-    Provider,
-    status_error,
-    transport_error,
-)
+from integrations.provider import Call, ErrorDetail, Provider, answer_error, transport_error
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -207,15 +201,7 @@ def _classify(call: Call, provider: Provider, exc: openai.OpenAIError) -> Integr
             return cause
         return transport_error(call, cause if isinstance(cause, Exception) else exc)
     if isinstance(exc, openai.APIStatusError):
-        response = exc.response
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        detail = provider.detail(response, data)
-        return provider.error(call, response, detail) or status_error(
-            call, response.status_code, detail, headers=response.headers
-        )
+        return answer_error(call, provider, exc.response)
     return PermanentError(call.message(f"{type(exc).__name__}: {exc}"))
 
 

@@ -51,6 +51,7 @@ import stripe
 from integrations.base import CredentialsResolverLike, SideEffect
 from integrations.bot_logger import BotLogger
 from integrations.context import provider_idempotency_key
+from integrations.credentials.fields import SecretField
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -58,7 +59,7 @@ from integrations.errors import (
     PermanentError,
     TransientError,
 )
-from integrations.http import HttpIntegration
+from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, send
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "SharedHttpxClient",
     "Stripe",
     "StripeIntegration",
+    "StripeKey",
     "idempotency_key",
 ]
 
@@ -179,11 +181,30 @@ def idempotency_key(logger: BotLogger | None = None) -> str:
     )
 
 
-class StripeIntegration(HttpIntegration):
+class StripeKey(SecretField):
+    """The bot's Stripe key, which must be a secret (``sk_``) or restricted (``rk_``) key: a
+    publishable ``pk_`` key is refused before any call (Stripe would answer 401 anyway)."""
+
+    __slots__ = ()
+
+    async def read(
+        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
+    ) -> str | None:
+        key = await super().read(resolver, bot_id, logger)
+        if key is not None and not key.startswith(("sk_", "rk_")):
+            raise AuthError(
+                f"the bot's {self.provider!r} credentials need 'api_key', a secret (sk_...) or "
+                f"restricted (rk_...) key; store them as {self.example}"
+            )
+        return key
+
+
+class StripeIntegration(KeyedHttpIntegration):
     """Base of the Stripe actions: a ``StripeClient`` over the seam, and the bot's key."""
 
     service: ClassVar[str] = "stripe"
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    secret = StripeKey(provider="stripe", fields=("api_key",), example='{"api_key": "sk_live_..."}')
     http_timeout_s: ClassVar[float] = 30.0
 
     _stripe: tuple[httpx.AsyncClient, stripe.StripeClient] | None = None
@@ -202,22 +223,6 @@ class StripeIntegration(HttpIntegration):
             )
             self._stripe = (http, client)
         return self._stripe[1]
-
-    async def api_key(
-        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-    ) -> str | None:
-        """The bot's secret (or restricted) key, or ``None`` when it has no Stripe credentials."""
-        creds = await resolver.get_default_for(bot_id=bot_id, provider="stripe", strategy="api_key")
-        if not creds:
-            return None
-        key = creds.get("api_key")
-        if not isinstance(key, str) or not key.startswith(("sk_", "rk_")):
-            raise AuthError(
-                "the bot's 'stripe' credentials need 'api_key', a secret (sk_...) or restricted "
-                '(rk_...) key; store them as {"api_key": "sk_live_..."}'
-            )
-        logger.add_secret(key)
-        return key
 
 
 def _said(status: int, detail: ErrorDetail) -> str:

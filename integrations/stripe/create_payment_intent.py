@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import stripe
 from stripe.params import PaymentIntentCreateParams
 
 from integrations.base import (
-    CredentialsResolverLike,
     IntegrationMetadata,
     RateLimit,
     RateLimitScope,
@@ -18,7 +16,7 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.errors import IntegrationError
-from integrations.outcome import credentials_not_found, ok
+from integrations.outcome import ok
 from integrations.stripe.client import StripeIntegration, idempotency_key
 
 # Off-session and confirm-time details need a payment method; off_session needs confirm.
@@ -123,19 +121,14 @@ def intent_params(config: dict[str, Any]) -> PaymentIntentCreateParams:
             # Confirming now with no page to come back to: offer only methods without redirects
             # (Stripe otherwise rejects the call, asking for a return_url).
             params["automatic_payment_methods"]["allow_redirects"] = "never"
-    for name in ("description", "customer", "payment_method", "receipt_email", "return_url"):
+    for name in (  # the config fields that are Stripe's parameters of the same name and value
+        "description", "customer", "payment_method", "receipt_email", "return_url", "confirm",
+        "off_session", "capture_method", "statement_descriptor_suffix",
+    ):  # fmt: skip
         if name in config:
             params[name] = config[name]
     if "metadata" in config:
         params["metadata"] = dict(config["metadata"])
-    if "confirm" in config:
-        params["confirm"] = config["confirm"]
-    if "off_session" in config:
-        params["off_session"] = config["off_session"]
-    if "capture_method" in config:
-        params["capture_method"] = config["capture_method"]
-    if "statement_descriptor_suffix" in config:
-        params["statement_descriptor_suffix"] = config["statement_descriptor_suffix"]
     return params
 
 
@@ -187,16 +180,7 @@ class StripeCreatePaymentIntentIntegration(StripeIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        api_key = await self.api_key(credentials_resolver, bot_id, logger)
-        if api_key is None:
-            return credentials_not_found()
+    async def run(self, config: dict[str, Any], api_key: str, logger: BotLogger) -> dict[str, Any]:
         params = intent_params(config)
         options: stripe.RequestOptions = {
             "api_key": api_key,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 from uuid import UUID
+
+from telegram import PhotoSize
 
 from integrations.base import (
     CredentialsResolverLike,
@@ -13,6 +16,7 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
+from integrations.errors import InvalidConfigError
 from integrations.outcome import credentials_not_found
 from integrations.telegram.client import TELEGRAM_RATE_LIMITS, TelegramIntegration
 from integrations.telegram.config import (
@@ -24,7 +28,22 @@ from integrations.telegram.config import (
 )
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for photos uploaded as multipart
+PHOTO_PATTERN = r"^(https?://[^\s/]+\S*|[A-Za-z0-9_-]{8,512})$"
 _MAX_BASE64_CHARS = math.ceil(MAX_PHOTO_BYTES / 3) * 4
+
+
+def remote_photo(value: str) -> str | PhotoSize:
+    """``photo`` as python-telegram-bot must see it: a URL, or a file_id it cannot mistake for
+    a path (given a string naming a local file, it uploads that file: ``Dockerfile``)."""
+    if re.fullmatch(PHOTO_PATTERN, value) is None:  # the schema says so too; this is the seam
+        raise InvalidConfigError(
+            f"$.photo: {value[:80]!r} is neither an http(s) URL nor a file_id; local paths "
+            "and file: URLs are refused, send the bytes as photo_base64 instead"
+        )
+    if value.startswith(("http://", "https://")):
+        return value
+    return PhotoSize(file_id=value, file_unique_id=value, width=0, height=0)
+
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -34,7 +53,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "string",
             "minLength": 1,
             "maxLength": 2048,
-            "description": "An HTTP(S) URL Telegram downloads (≤5 MB), or a file_id of this bot",
+            # Never a local path or file: URL (the library would upload the worker's own file).
+            "pattern": PHOTO_PATTERN,
+            "description": "An http(s) URL Telegram downloads (≤5 MB), or a file_id of this bot "
+            "(letters, digits, - and _); never a path",
         },
         "photo_base64": {
             "type": "string",
@@ -92,11 +114,11 @@ class TelegramSendPhotoIntegration(TelegramIntegration):
         bot_id: UUID | str,
         logger: BotLogger,
     ) -> dict[str, Any]:
-        photo: str | bytes
+        photo: str | bytes | PhotoSize
         if "photo_base64" in config:
             photo = decode_upload("photo_base64", config["photo_base64"], max_bytes=MAX_PHOTO_BYTES)
         else:
-            photo = config["photo"]
+            photo = remote_photo(config["photo"])
 
         token = await self.bot_token(credentials_resolver, bot_id, logger)
         if not token:

@@ -1,4 +1,4 @@
-"""What Wildberries seller-API actions share: the token lookup and how WB answers errors.
+"""What Wildberries seller-API actions share: where the token lives and how WB answers errors.
 
 **The wire** (dev.wildberries.ru, "Общее" and "Работа с товарами"): one host per API family
 (this package talks to ``https://marketplace-api.wildberries.ru``), JSON bodies, and the seller's
@@ -28,15 +28,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, ClassVar
-from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger
-from integrations.credentials.fields import secret_field
+from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError
-from integrations.http import HttpIntegration
+from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, retry_after_s, status_error
 
 __all__ = ["WILDBERRIES_MARKETPLACE_URL", "Wildberries", "WildberriesIntegration"]
@@ -73,8 +70,8 @@ class Wildberries(Provider):
         return None
 
 
-class WildberriesIntegration(HttpIntegration):
-    """Base of the Wildberries actions: the ``wildberries`` token.
+class WildberriesIntegration(KeyedHttpIntegration):
+    """Base of the Wildberries actions: the ``wildberries`` token, sent raw in ``Authorization``.
 
     Credentials: ``{"token": "<seller API token>"}`` (``api_key`` accepted), strategy ``api_key``.
     """
@@ -82,13 +79,8 @@ class WildberriesIntegration(HttpIntegration):
     service: ClassVar[str] = "wildberries"
     default_base_url: ClassVar[str] = WILDBERRIES_MARKETPLACE_URL
     provider = Wildberries()
+    secret = SecretField(
+        provider="wildberries", fields=("token", "api_key"),
+        example='{"token": "<seller API token with the Marketplace category>"}',
+    )  # fmt: skip
     http_timeout_s: ClassVar[float] = 15.0
-
-    async def token(
-        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-    ) -> str | None:
-        """The seller's API token, or ``None`` when the bot has no ``wildberries`` credentials."""
-        return await secret_field(
-            resolver, bot_id, logger, provider="wildberries", fields=("token", "api_key"),
-            example='{"token": "<seller API token with the Marketplace category>"}',
-        )  # fmt: skip

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
     IntegrationMetadata,
     RateLimit,
     RateLimitScope,
@@ -15,7 +13,7 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.errors import PermanentError
-from integrations.outcome import credentials_not_found, ok
+from integrations.outcome import ok
 from integrations.wildberries.client import WildberriesIntegration
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -79,16 +77,7 @@ class WildberriesGetStocksIntegration(WildberriesIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        token = await self.token(credentials_resolver, bot_id, logger)
-        if not token:
-            return credentials_not_found()
+    async def run(self, config: dict[str, Any], token: str, logger: BotLogger) -> dict[str, Any]:
         warehouse = int(config["warehouse_id"])
         asked: list[int] = list(config["chrt_ids"])
         reply = await self.call(

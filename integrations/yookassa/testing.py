@@ -24,9 +24,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -89,12 +88,26 @@ class _Stored:
     fingerprint: str
     status: int
     body: dict[str, Any]
-    created: float = field(default_factory=time.time)
+
+
+def _error_body(code: str, description: str, **extra: Any) -> dict[str, Any]:
+    body = {"type": "error", "id": str(uuid.uuid4()), "code": code, "description": description}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
 
 
 def _error(status: int, code: str, description: str, **extra: Any) -> web.Response:
-    body = {"type": "error", "id": str(uuid.uuid4()), "code": code, "description": description}
-    body.update({k: v for k, v in extra.items() if v is not None})
+    return web.json_response(_error_body(code, description, **extra), status=status)
+
+
+def _refused(description: str, parameter: str | None = None) -> tuple[int, dict[str, Any]]:
+    """400 ``invalid_request``, naming the ``parameter`` at fault: (status, body)."""
+    return 400, _error_body("invalid_request", description, parameter=parameter)
+
+
+def _invalid(description: str, parameter: str | None = None) -> web.Response:
+    """:func:`_refused` as a response."""
+    status, body = _refused(description, parameter)
     return web.json_response(body, status=status)
 
 
@@ -210,24 +223,14 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
         if request.content_type != "application/json":
             return _error(415, "invalid_request", "Unsupported content type")
         key = call.idempotence_key
-        if not key:
-            return _error(
-                400, "invalid_request", "Idempotence key is missing", parameter="Idempotence-Key"
-            )
-        if len(key) > 64:
-            return _error(
-                400, "invalid_request", "Idempotence key is too long", parameter="Idempotence-Key"
-            )
+        if not key or len(key) > 64:
+            problem = "missing" if not key else "too long"
+            return _invalid(f"Idempotence key is {problem}", "Idempotence-Key")
         fingerprint = json.dumps(call.body, sort_keys=True)
         stored = self._keys.get((call.shop_id, key))
         if stored is not None:
             if stored.fingerprint != fingerprint:
-                return _error(
-                    400,
-                    "invalid_request",
-                    "Idempotence key duplicated",
-                    parameter="Idempotence-Key",
-                )
+                return _invalid("Idempotence key duplicated", "Idempotence-Key")
             return web.json_response(stored.body, status=stored.status)
 
         injection = self.take_injection()
@@ -258,12 +261,7 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
                 status=202,
             )
         if kind == "invalid_request":
-            return _error(
-                400,
-                "invalid_request",
-                f"Invalid value of {injection.parameter}",
-                parameter=injection.parameter,
-            )
+            return _invalid(f"Invalid value of {injection.parameter}", injection.parameter)
         # "server_error" / "timeout": maybe created, the answer lost; the key remembers it.
         assert call.shop_id is not None
         if injection.deliver:
@@ -276,24 +274,24 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
     def _new_payment(self, call: RecordedCall) -> tuple[int, dict[str, Any]]:
         body = call.body
         if not isinstance(body, dict):
-            return 400, _error_body("Request body is not a JSON object", None)
+            return _refused("Request body is not a JSON object")
         amount = body.get("amount")
         if not isinstance(amount, dict) or not isinstance(amount.get("value"), str):
-            return 400, _error_body("Amount is missing", "amount.value")
+            return _refused("Amount is missing", "amount.value")
         if not _AMOUNT_RE.match(amount["value"]) or float(amount["value"]) <= 0:
-            return 400, _error_body("Invalid amount value", "amount.value")
+            return _refused("Invalid amount value", "amount.value")
         if not re.fullmatch(r"[A-Z]{3}", str(amount.get("currency", ""))):
-            return 400, _error_body("Invalid currency", "amount.currency")
+            return _refused("Invalid currency", "amount.currency")
         description = body.get("description")
         if description is not None and (not isinstance(description, str) or len(description) > 128):
-            return 400, _error_body("Description is too long", "description")
+            return _refused("Description is too long", "description")
         confirmation = body.get("confirmation")
         saved = body.get("payment_method_id")
         if saved is None:
             if not isinstance(confirmation, dict) or "type" not in confirmation:
-                return 400, _error_body("Confirmation is missing", "confirmation")
+                return _refused("Confirmation is missing", "confirmation")
             if confirmation["type"] == "redirect" and not confirmation.get("return_url"):
-                return 400, _error_body("Return URL is missing", "confirmation.return_url")
+                return _refused("Return URL is missing", "confirmation.return_url")
         payment_id = f"{uuid.uuid4().hex[:8]}-000f-5000-a000-{uuid.uuid4().hex[:12]}"
         capture = body.get("capture", False) is True
         payment: dict[str, Any] = {
@@ -319,18 +317,6 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
             payment["confirmation"] = _confirmation(confirmation, payment_id)
         self.payments[payment_id] = payment
         return 200, payment
-
-
-def _error_body(description: str, parameter: str | None) -> dict[str, Any]:
-    body = {
-        "type": "error",
-        "id": str(uuid.uuid4()),
-        "code": "invalid_request",
-        "description": description,
-    }
-    if parameter:
-        body["parameter"] = parameter
-    return body
 
 
 def _confirmation(request: dict[str, Any], payment_id: str) -> dict[str, Any]:

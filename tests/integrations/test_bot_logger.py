@@ -270,3 +270,16 @@ def test_secrets_in_url_paths_are_redacted() -> None:
     assert "/webhooks/123456789/" in redact_text(discord)
     assert "k3yS3cr3tVal0e" not in redact_text(bitrix)
     assert "crm.lead.add.json" in redact_text(bitrix)
+
+
+def test_a_handler_blanks_the_executing_requests_secrets_whoever_logs_them() -> None:
+    from integrations.context import RequestContext, executing
+
+    secrets = SecretSet(["bot-credential-value-98765"])
+    context = RequestContext(request_id="r", bot_id="b", idempotency_key="r", secrets=secrets)
+    record = logging.makeLogRecord(
+        {"msg": "POST https://x.test/?k=%s", "args": ("bot-credential-value-98765",)}
+    )
+    with executing(context):
+        SecretRedactingFilter().filter(record)
+    assert record.getMessage() == "POST https://x.test/?k=***"

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from integrations.bot_logger import SecretSet
+from integrations.bot_logger import SecretSet, redact_text
 from integrations.errors import (
     AuthError,
     DeadlineExpiredError,
@@ -230,3 +230,36 @@ def test_long_messages_are_truncated() -> None:
     outcome = classify(PermanentError("x" * 5000))
     assert len(outcome.message) <= 500
     assert outcome.message.endswith("...")
+
+
+def test_an_envelope_returned_by_an_integration_is_redacted_too() -> None:
+    secrets = SecretSet(["tenant-secret-value-1234"])
+    failed = classify(
+        fail(400, "rejected key tenant-secret-value-1234 (sk_live_51Habc123def456)"),
+        secrets=secrets,
+    )
+    assert "tenant-secret-value-1234" not in repr(failed)
+    assert "sk_live_51Habc123def456" not in repr(failed)
+    echoed = classify(ok({"url": "https://x.test/?k=tenant-secret-value-1234"}), secrets=secrets)
+    assert echoed.response["result"] == {"url": "https://x.test/?k=***"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Incorrect API key provided: sk-proj-abc1********wxyz.",
+        "Invalid API Key provided: sk_live_****************1234",
+        "API key not valid: AIzaSyD-abcdefghijklmnopqrstuvwxyz12345",
+        "token sl.BAbCdEfGhIjKlMnOpQrStUvWx expired",
+        "secret test_Fh8hUAVVBGUGbjmlzba6TB0iyUbos_lueTHE-axOwM0 refused",
+    ],
+)
+def test_provider_key_shapes_and_their_masked_fragments_are_redacted(text: str) -> None:
+    redacted = redact_text(text)
+    assert "***" in redacted
+    assert not any(part in redacted for part in ("abc1", "1234", "AIzaSy", "BAbCd", "Fh8h"))
+
+
+def test_names_that_look_like_key_prefixes_stay_readable() -> None:
+    text = "icons/integrations/live_chat.svg test_create_payment_intent sk-learn"
+    assert redact_text(text) == text

@@ -28,6 +28,7 @@ from integrations.openfda.testing import FakeOpenFda
 from integrations.openweathermap.testing import FakeOpenWeatherMap
 from integrations.registry import IntegrationRegistry
 from integrations.stripe.testing import FakeStripe
+from integrations.testing import LOOPBACK
 from integrations.wildberries.testing import FakeWildberries
 from integrations.yookassa.testing import FakeYooKassa
 from processors.settings import EndpointSettings, IntegrationSettings, Settings
@@ -257,7 +258,7 @@ async def test_every_integration_in_the_catalogue_succeeds_through_the_pipeline(
 
         def adjust(settings: Settings) -> Settings:
             integrations = IntegrationSettings(
-                extra_modules=["support.testkit"], endpoints=fakes.endpoints()
+                extra_modules=["support.testkit"], endpoints=fakes.endpoints(), egress=LOOPBACK
             )
             return settings.model_copy(update={"integrations": integrations})
 

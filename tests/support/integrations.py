@@ -14,7 +14,9 @@ from typing import Any
 from integrations.base import BaseIntegration, IntegrationMetadata
 from integrations.bot_logger import BotLogger
 from integrations.context import RequestContext, executing
+from integrations.egress import EgressPolicy
 from integrations.http import HttpClients
+from integrations.testing import LOOPBACK
 from processors.settings import EndpointSettings
 from support.resolvers import StubResolver
 
@@ -25,8 +27,10 @@ Run = Callable[..., Awaitable[dict[str, Any]]]
 
 @asynccontextmanager
 async def http_clients(provider: str, **settings: Any) -> AsyncIterator[HttpClients]:
-    """``HttpClients({provider: EndpointSettings(**settings)})``, closed on exit."""
-    pool = HttpClients({provider: EndpointSettings(**settings)})
+    """``HttpClients({provider: EndpointSettings(**settings)})``, closed on exit; loopback is
+    allowed explicitly (the fakes' address) for services whose URLs come from tenants."""
+    egress = EgressPolicy.from_settings(LOOPBACK)
+    pool = HttpClients({provider: EndpointSettings(**settings)}, egress=egress)
     try:
         yield pool
     finally:

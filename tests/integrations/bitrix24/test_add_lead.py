@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from integrations.bitrix24.add_lead import METADATA, Bitrix24AddLeadIntegration
+from integrations.base import RateLimit, SideEffect, UnknownOutcomePolicy
+from integrations.bitrix24.add_lead import METADATA
+from integrations.bitrix24.client import QUERY_LIMIT_BACKOFF_S
 from integrations.bitrix24.testing import FakeBitrix24
 from integrations.bot_logger import BotLogger
 from integrations.errors import (
@@ -18,15 +20,14 @@ from integrations.errors import (
     RateLimitedError,
     TransientError,
 )
-from integrations.http import HttpClients
-from integrations.outcome import OutcomeCategory, classify
+from integrations.outcome import classify
+from support.integrations import Run
 
-BOT_ID = "6f1c2a9e-0000-4000-8000-0000000000c3"
 LEAD = {"title": "Lead from the bot", "name": "Глеб", "phone": "+7 900 123-45-67"}
 
 
 async def test_adds_a_lead_through_the_webhook(
-    run: Any, fake: FakeBitrix24, resolver: Any, secret: str
+    run: Run, fake: FakeBitrix24, resolver: Any, bot_id: str, secret: str
 ) -> None:
     config = {
         **LEAD,
@@ -69,19 +70,18 @@ async def test_adds_a_lead_through_the_webhook(
         },
         "params": {"REGISTER_SONET_EVENT": "Y"},
     }
-    assert resolver.calls == [(BOT_ID, "bitrix24", "api_key")]
+    assert resolver.calls == [(bot_id, "bitrix24", "api_key")]
     assert returned == {"response": {"ok": True, "result": {"lead_id": 1, "deduplicated": False}}}
     assert fake.leads[1]["TITLE"] == "Lead from the bot"
-    assert classify(returned).category is OutcomeCategory.SUCCEEDED
 
 
 @pytest.mark.parametrize(
     "shape", ["{base}", "{base}crm.lead.add.json", "{base}crm.lead.add", "{bare}", "{base}?x=1"]
 )
 async def test_webhook_url_forms_all_reach_the_method(
-    run: Any, fake: FakeBitrix24, make_resolver: Any, shape: str
+    run: Run, fake: FakeBitrix24, make_resolver: Any, credentials: dict[str, str], shape: str
 ) -> None:
-    base = fake.webhook_url()
+    base = credentials["webhook_url"]
     url = shape.format(base=base, bare=base.rstrip("/"))
     await run(LEAD, credentials=make_resolver({"webhook_url": url}))
     assert [c.method for c in fake.calls] == ["crm.lead.add"]
@@ -89,7 +89,7 @@ async def test_webhook_url_forms_all_reach_the_method(
 
 
 async def test_a_retry_finds_the_lead_an_earlier_attempt_added(
-    run: Any, fake: FakeBitrix24
+    run: Run, fake: FakeBitrix24
 ) -> None:
     fake.inject("server_error", method="crm.lead.add")  # added, but the answer is a 500
     with pytest.raises(TransientError) as caught:
@@ -103,7 +103,7 @@ async def test_a_retry_finds_the_lead_an_earlier_attempt_added(
     assert len(fake.leads) == 1
 
 
-async def test_a_retry_adds_when_the_first_attempt_did_not(run: Any, fake: FakeBitrix24) -> None:
+async def test_a_retry_adds_when_the_first_attempt_did_not(run: Run, fake: FakeBitrix24) -> None:
     await run(LEAD, key="other-request")
     fake.inject("server_error", method="crm.lead.add", deliver=False)
     with pytest.raises(TransientError):
@@ -118,55 +118,35 @@ async def test_a_retry_adds_when_the_first_attempt_did_not(run: Any, fake: FakeB
     ]
 
 
-async def test_first_attempts_never_look_up(run: Any, fake: FakeBitrix24) -> None:
+async def test_first_attempts_never_look_up(run: Run, fake: FakeBitrix24) -> None:
     await run(LEAD, key="a")
     await run(LEAD, key="a")  # a redelivered first attempt: a duplicate, as declared
     assert [c.method for c in fake.calls] == ["crm.lead.add", "crm.lead.add"]
 
 
-async def test_query_limit_503_is_a_rate_limit_with_a_short_backoff(
-    run: Any, fake: FakeBitrix24
-) -> None:
-    fake.inject("query_limit")
-    with pytest.raises(RateLimitedError) as caught:
-        await run(LEAD)
-    assert caught.value.retry_after_s == 2.0
-    assert caught.value.parameters["error"] == "QUERY_LIMIT_EXCEEDED"
-    outcome = classify(caught.value)
-    assert (outcome.category, outcome.retry_after_s) == (OutcomeCategory.RATE_LIMITED, 2.0)
-
-
-async def test_the_portals_leaky_bucket_answers_503(
-    logger: BotLogger, clients: HttpClients
-) -> None:
+async def test_the_portals_leaky_bucket_answers_503(run: Run, make_resolver: Any) -> None:
     async with FakeBitrix24(query_limit=(2, 0.0)) as portal:
-        action = Bitrix24AddLeadIntegration(clients)
-
-        class Creds:
-            async def get_default_for(self, **_: Any) -> dict[str, Any]:
-                return {"webhook_url": portal.webhook_url()}
-
+        own = make_resolver({"webhook_url": portal.webhook_url()})
         for _ in range(2):
-            await action.execute(LEAD, Creds(), BOT_ID, logger)
+            await run(LEAD, credentials=own)
         with pytest.raises(RateLimitedError):
-            await action.execute(LEAD, Creds(), BOT_ID, logger)
+            await run(LEAD, credentials=own)
         assert [c.status for c in portal.calls] == [200, 200, 503]
 
 
 @pytest.mark.parametrize(
-    ("kind", "expected", "code", "category"),
+    ("kind", "expected", "code"),
     [
-        ("operation_time_limit", RateLimitedError, 429, "rate_limited"),
-        ("overload", PermanentError, 503, "permanent"),
-        ("expired_token", AuthError, 401, "auth"),
-        ("invalid_credentials", AuthError, 403, "auth"),
-        ("insufficient_scope", AuthError, 403, "auth"),
-        ("access_denied", PermanentError, 403, "permanent"),
-        ("bad_request", InvalidConfigError, 400, "invalid_config"),
+        ("query_limit", RateLimitedError, 429),  # a 503 that means "slow down"
+        ("overload", PermanentError, 503),
+        ("expired_token", AuthError, 401),
+        ("invalid_credentials", AuthError, 403),
+        ("insufficient_scope", AuthError, 403),
+        ("bad_request", InvalidConfigError, 400),
     ],
 )
 async def test_injected_errors_become_typed_errors(
-    run: Any,
+    run: Run,
     fake: FakeBitrix24,
     logger: BotLogger,
     secret: str,
@@ -174,17 +154,16 @@ async def test_injected_errors_become_typed_errors(
     kind: str,
     expected: type[IntegrationError],
     code: int,
-    category: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake.inject(kind, deliver=False)  # type: ignore[arg-type]
     with pytest.raises(IntegrationError) as caught:
         await run(LEAD)
     error = caught.value
-    assert type(error) is expected
-    assert error.code == code
+    assert (type(error), error.code) == (expected, code)
+    if isinstance(error, RateLimitedError):  # no Retry-After: the bucket drains 2/s
+        assert error.retry_after_s == QUERY_LIMIT_BACKOFF_S
     outcome = classify(error, secrets=logger.secrets)
-    assert outcome.category.value == category
     assert error.message.startswith("Bitrix24 crm.lead.add on 127.0.0.1: HTTP ")  # not the URL
     assert "Bitrix24 request failed" in caplog.text
     for text in (error.message, repr(outcome), caplog.text):
@@ -201,7 +180,7 @@ async def test_injected_errors_become_typed_errors(
     ],
 )
 async def test_an_error_body_with_http_200_is_still_an_error(
-    run: Any,
+    run: Run,
     fake: FakeBitrix24,
     body: dict[str, Any],
     expected: type[IntegrationError],
@@ -217,22 +196,26 @@ async def test_an_error_body_with_http_200_is_still_an_error(
 
 
 async def test_the_webhook_secret_never_reaches_logs_or_errors(
-    run: Any, fake: FakeBitrix24, make_resolver: Any, caplog: pytest.LogCaptureFixture
+    run: Run,
+    make_resolver: Any,
+    credentials: dict[str, str],
+    secret: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # httpx logs every request URL at INFO
     await run(LEAD)
-    wrong = fake.webhook_url().replace(fake.webhook_url().split("/")[-2], "WrongSecret123")
+    wrong = credentials["webhook_url"].replace(secret, "WrongSecret123")
     with pytest.raises(AuthError) as caught:
         await run(LEAD, credentials=make_resolver({"webhook_url": wrong}))
     assert caught.value.code == 401
     assert "HTTP Request: POST" in caplog.text and "/rest/1/***/crm.lead.add.json" in caplog.text
     for text in (caplog.text, caught.value.message):
-        assert fake.webhook_url().split("/")[-2] not in text
+        assert secret not in text
         assert "WrongSecret123" not in text
 
 
 async def test_malformed_credentials_never_echo_the_secret(
-    run: Any, fake: FakeBitrix24, make_resolver: Any
+    run: Run, fake: FakeBitrix24, make_resolver: Any
 ) -> None:
     for bad in (
         {"token": "x"},
@@ -265,12 +248,8 @@ def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
     assert problem in caught.value.message
 
 
-def test_metadata_values() -> None:
-    meta = Bitrix24AddLeadIntegration().metadata
-    assert (meta.id, meta.version, meta.category.value) == ("bitrix24_add_lead", "1.0.0", "crm")
-    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("bitrix24", "api_key")
-    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("non_idempotent", False)
-    assert meta.on_unknown_outcome.value == "reexecute"
-    assert [(r.scope.value, r.limit, r.period_s) for r in meta.rate_limits] == [
-        ("credential", 50, 25.0)
-    ]
+def test_metadata_declares_a_resend_a_second_lead_and_the_portals_bucket() -> None:
+    assert METADATA.side_effect is SideEffect.NON_IDEMPOTENT
+    assert not METADATA.supports_idempotency_key
+    assert METADATA.on_unknown_outcome is UnknownOutcomePolicy.REEXECUTE
+    assert METADATA.rate_limits == (RateLimit(scope="credential", limit=50, period_s=25.0),)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from integrations.base import RateLimit, SideEffect, UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger, SecretRedactingFilter
 from integrations.discord.execute_webhook import METADATA, DiscordExecuteWebhookIntegration
 from integrations.discord.testing import FakeDiscord
@@ -15,64 +16,52 @@ from integrations.errors import (
     AuthError,
     IntegrationError,
     InvalidConfigError,
-    PermanentError,
     RateLimitedError,
 )
-from integrations.http import HttpClients
 from integrations.outcome import OutcomeCategory, classify
-from processors.settings import EndpointSettings
+from processors.logs import CHATTY_LOGGERS
+from support.integrations import Run, http_clients
 
 Resolver = Callable[[dict[str, Any] | None], Any]
+HELLO = {"content": "hello"}
 
 
-async def post(
-    action: DiscordExecuteWebhookIntegration,
-    config: dict[str, Any],
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> dict[str, Any]:
-    METADATA.validate_config(config)  # what the processor does before execute()
-    return await action.execute(config, resolver, bot_id, logger)
+@pytest.fixture
+def worker_log_levels() -> Iterator[None]:
+    """Everything at DEBUG except the per-request client loggers, which the worker quiets
+    (``processors.logs.CHATTY_LOGGERS``): httpx logs each request URL, and a webhook URL holds
+    the token in its path."""
+    saved = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    yield
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
 
 
 async def test_posts_to_v10_and_returns_the_stored_message(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-    webhook_id: str,
-    token: str,
+    run: Run, fake: FakeDiscord, resolver: Any, bot_id: str, webhook: tuple[str, str]
 ) -> None:
-    returned = await post(action, {"content": "hello"}, resolver, logger, bot_id)
+    returned = await run(HELLO)
     [call] = fake.calls
-    assert (call.api_version, call.webhook_id, call.token) == (10, webhook_id, token)
+    assert (call.api_version, call.webhook_id, call.token) == (10, *webhook)
     assert call.query == {"wait": "true"}
     assert call.body == {"content": "hello", "allowed_mentions": {"parse": ["users", "roles"]}}
     assert resolver.calls == [(bot_id, "discord", "api_key")]
-    result = returned["response"]["result"]
     [message] = fake.messages()
-    assert result == {
+    assert returned["response"]["result"] == {
         "confirmed": True,
         "message_id": message["id"],
         "channel_id": "199737254929760256",
-        "webhook_id": webhook_id,
+        "webhook_id": webhook[0],
         "timestamp": message["timestamp"],
         "content": "hello",
         "embeds": 0,
     }
-    assert classify(returned).category is OutcomeCategory.SUCCEEDED
-    assert token not in repr(returned)
+    assert webhook[1] not in repr(returned)
 
 
-async def test_every_option_reaches_discord(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> None:
+async def test_every_option_reaches_discord(run: Run, fake: FakeDiscord) -> None:
     embed = {
         "title": "Order #42",
         "description": "Paid",
@@ -92,22 +81,15 @@ async def test_every_option_reaches_discord(
         "flags": 4096,
         "thread_id": "1234567890",
     }
-    returned = await post(action, config, resolver, logger, bot_id)
+    result = (await run(config))["response"]["result"]
     [call] = fake.calls
     assert call.query == {"wait": "true", "thread_id": "1234567890"}
     assert call.body == {k: v for k, v in config.items() if k != "thread_id"}
-    assert returned["response"]["result"]["channel_id"] == "1234567890"  # the thread
-    assert returned["response"]["result"]["embeds"] == 1
+    assert (result["channel_id"], result["embeds"]) == ("1234567890", 1)  # the thread's
 
 
-async def test_wait_false_is_accepted_unconfirmed(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> None:
-    returned = await post(action, {"content": "x", "wait": False}, resolver, logger, bot_id)
+async def test_wait_false_is_accepted_unconfirmed(run: Run, fake: FakeDiscord) -> None:
+    returned = await run({"content": "x", "wait": False})
     assert fake.calls[0].status == 204
     assert returned == {
         "response": {"ok": True, "result": {"confirmed": False, "message_id": None}}
@@ -116,17 +98,11 @@ async def test_wait_false_is_accepted_unconfirmed(
 
 
 async def test_id_and_token_credentials_and_malformed_ones(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    make_resolver: Resolver,
-    logger: BotLogger,
-    bot_id: str,
-    webhook_id: str,
-    token: str,
+    run: Run, fake: FakeDiscord, make_resolver: Resolver, webhook: tuple[str, str]
 ) -> None:
+    webhook_id, token = webhook
     by_parts = make_resolver({"webhook_id": int(webhook_id), "webhook_token": token})
-    returned = await post(action, {"content": "a"}, by_parts, logger, bot_id)
-    assert returned["response"]["ok"] is True
+    assert (await run(HELLO, credentials=by_parts))["response"]["ok"] is True
     for bad in (
         {"webhook_url": f"https://discord.com/channels/1/{token}"},
         {"webhook_id": "abc", "webhook_token": token},
@@ -134,7 +110,7 @@ async def test_id_and_token_credentials_and_malformed_ones(
         {"token": token},
     ):
         with pytest.raises(AuthError) as caught:
-            await action.execute({"content": "a"}, make_resolver(bad), bot_id, logger)
+            await run(HELLO, credentials=make_resolver(bad))
         assert token not in caught.value.message
         assert "webhook_url" in caught.value.message  # says how to store them
     assert len(fake.calls) == 1
@@ -164,117 +140,54 @@ def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
     with pytest.raises(InvalidConfigError) as caught:
         METADATA.validate_config(config)
     assert problem in caught.value.message
-    assert classify(caught.value).category is OutcomeCategory.INVALID_CONFIG
 
 
 async def test_embeds_over_6000_chars_are_rejected_before_any_call(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
+    run: Run, fake: FakeDiscord
 ) -> None:
+    # Each embed is within its own limits (the schema passes); together they are not.
     embeds = [{"title": "t" * 256, "description": "d" * 4000}, {"description": "d" * 2000}]
-    METADATA.validate_config({"embeds": embeds})  # each embed alone is within its limits
     with pytest.raises(InvalidConfigError, match=r"\$\.embeds.*6256.*6000"):
-        await action.execute({"embeds": embeds}, resolver, bot_id, logger)
+        await run({"embeds": embeds})
     assert fake.calls == []
 
 
 @pytest.mark.parametrize(
-    ("kind", "options", "expected", "code", "category"),
+    ("kind", "retry_after", "parameters"),
     [
-        ("unknown_webhook", {}, AuthError, 404, OutcomeCategory.AUTH),
-        ("missing_permissions", {}, PermanentError, 403, OutcomeCategory.PERMANENT),
-        ("payload_too_large", {}, PermanentError, 413, OutcomeCategory.PERMANENT),
+        # The body's float seconds, not the rounded header (65).
+        ("rate_limit", 64.57, {"global": False, "scope": "user", "retry_after": 65}),
+        ("global_rate_limit", 0.25, {"global": True, "scope": "global"}),
+        ("cloudflare_ban", 30, {"scope": "cloudflare"}),  # HTML, only a Retry-After header
     ],
 )
-async def test_injected_errors_become_typed_errors(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-    token: str,
-    kind: str,
-    options: dict[str, Any],
-    expected: type[IntegrationError],
-    code: int,
-    category: OutcomeCategory,
+async def test_rate_limits_wait_the_seconds_discord_says(
+    run: Run, fake: FakeDiscord, kind: str, retry_after: float, parameters: dict[str, Any]
 ) -> None:
-    fake.inject(kind, **options)  # type: ignore[arg-type]
-    with pytest.raises(IntegrationError) as caught:
-        await post(action, {"content": "x"}, resolver, logger, bot_id)
-    assert type(caught.value) is expected
-    assert caught.value.code == code
-    outcome = classify(caught.value)
-    assert outcome.category is category
-    assert outcome.maybe_executed is False  # Discord answered: nothing was posted
-    assert token not in repr(outcome)
-    await post(action, {"content": "after"}, resolver, logger, bot_id)  # one-shot fault
-    assert [m["content"] for m in fake.messages()] == ["after"]
-
-
-async def test_rate_limit_uses_the_float_seconds_in_the_body(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> None:
-    fake.inject("rate_limit", retry_after=64.57)
+    fake.inject(kind, retry_after=retry_after)  # type: ignore[arg-type]
     with pytest.raises(RateLimitedError) as caught:
-        await post(action, {"content": "x"}, resolver, logger, bot_id)
-    assert caught.value.retry_after_s == pytest.approx(64.57)  # not the rounded header (65)
-    assert caught.value.parameters == {"global": False, "scope": "user", "retry_after": 65}
+        await run(HELLO)
+    assert caught.value.retry_after_s == pytest.approx(retry_after)
+    assert caught.value.parameters.items() >= parameters.items()
     outcome = classify(caught.value)
     assert outcome.category is OutcomeCategory.RATE_LIMITED
-    assert outcome.retry_after_s == pytest.approx(64.57)
-
-    fake.inject("global_rate_limit", retry_after=0.25)
-    with pytest.raises(RateLimitedError) as caught:
-        await post(action, {"content": "x"}, resolver, logger, bot_id)
-    assert caught.value.retry_after_s == pytest.approx(0.25)
-    assert caught.value.parameters["global"] is True
-    assert caught.value.parameters["scope"] == "global"
-
-
-async def test_cloudflare_ban_has_only_a_retry_after_header(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> None:
-    fake.inject("cloudflare_ban", retry_after=30)
-    with pytest.raises(RateLimitedError) as caught:
-        await post(action, {"content": "x"}, resolver, logger, bot_id)
-    assert caught.value.retry_after_s == 30
-    assert caught.value.parameters["scope"] == "cloudflare"
+    assert outcome.retry_after_s == pytest.approx(retry_after)
 
 
 async def test_unversioned_base_url_reports_milliseconds_and_is_converted(
-    fake: FakeDiscord, resolver: Any, logger: BotLogger, bot_id: str
+    run: Run, fake: FakeDiscord
 ) -> None:
     # An operator who pastes Discord's unversioned URL as the base gets milliseconds back.
-    clients = HttpClients({"discord": EndpointSettings(base_url=fake.unversioned_url)})
-    action = DiscordExecuteWebhookIntegration(clients)
-    try:
-        fake.inject("rate_limit", retry_after=1.5)
+    fake.inject("rate_limit", retry_after=1.5)
+    async with http_clients("discord", base_url=fake.unversioned_url) as clients:
         with pytest.raises(RateLimitedError) as caught:
-            await post(action, {"content": "x"}, resolver, logger, bot_id)
-    finally:
-        await clients.aclose()
+            await run(HELLO, integration=DiscordExecuteWebhookIntegration(clients))
     assert fake.calls[0].api_version is None
     assert caught.value.retry_after_s == pytest.approx(1.5)  # 1500 ms on the wire
 
 
 async def test_invalid_form_body_names_the_json_path(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
+    action: DiscordExecuteWebhookIntegration, resolver: Any, bot_id: str, logger: BotLogger
 ) -> None:
     # Straight to execute (as a caller that skipped validation): Discord's own check answers.
     with pytest.raises(InvalidConfigError) as caught:
@@ -287,22 +200,20 @@ async def test_invalid_form_body_names_the_json_path(
 
 
 async def test_unknown_webhook_and_wrong_token_as_discord_answers_them(
-    action: DiscordExecuteWebhookIntegration,
-    fake: FakeDiscord,
-    make_resolver: Resolver,
-    logger: BotLogger,
-    bot_id: str,
-    webhook_id: str,
-    token: str,
+    run: Run, fake: FakeDiscord, make_resolver: Resolver, webhook: tuple[str, str]
 ) -> None:
+    webhook_id, token = webhook
+    fake.accept_any_webhook = False  # only the bot's webhook exists
+    fake.add_webhook(webhook_id, token)
     unknown = make_resolver({"webhook_id": "999", "webhook_token": token})
     with pytest.raises(AuthError) as caught:
-        await post(action, {"content": "x"}, unknown, logger, bot_id)
+        await run(HELLO, credentials=unknown)
     assert caught.value.code == 404
     assert "deleted" in caught.value.message
+    assert classify(caught.value).maybe_executed is False  # Discord answered: nothing posted
     wrong = make_resolver({"webhook_id": webhook_id, "webhook_token": "not-the-token"})
     with pytest.raises(AuthError) as caught:
-        await post(action, {"content": "x"}, wrong, logger, bot_id)
+        await run(HELLO, credentials=wrong)
     assert caught.value.code == 401
     assert caught.value.message.startswith(
         f"Discord POST webhooks/{webhook_id}: HTTP 401 50027: Invalid Webhook Token"
@@ -311,17 +222,15 @@ async def test_unknown_webhook_and_wrong_token_as_discord_answers_them(
 
 
 async def test_token_never_reaches_messages_or_logs(
-    action: DiscordExecuteWebhookIntegration,
+    run: Run,
     fake: FakeDiscord,
-    resolver: Any,
     logger: BotLogger,
-    bot_id: str,
-    token: str,
-    webhook_id: str,
+    webhook: tuple[str, str],
     caplog: pytest.LogCaptureFixture,
     worker_log_levels: None,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="tests.discord")
+    webhook_id, token = webhook
+    caplog.set_level(logging.DEBUG, logger=logger.logger.name)
     caplog.handler.addFilter(SecretRedactingFilter())
     outcomes = []
     faults: list[Callable[[], object]] = [
@@ -334,10 +243,10 @@ async def test_token_never_reaches_messages_or_logs(
     for fault in faults:
         fault()
         with pytest.raises(IntegrationError) as caught:
-            await post(action, {"content": "x"}, resolver, logger, bot_id)
+            await run(HELLO)
         outcomes.append(classify(caught.value, secrets=logger.secrets))
         assert token not in str(caught.value)
-    await post(action, {"content": "fine"}, resolver, logger, bot_id)
+    await run({"content": "fine"})
     assert "Discord request failed" in caplog.text
     assert "discord message posted" in caplog.text
     assert f"webhook_id={webhook_id}" in caplog.text  # the id is not a secret: kept readable
@@ -345,17 +254,8 @@ async def test_token_never_reaches_messages_or_logs(
     assert all(token not in repr(o) for o in outcomes)
 
 
-def test_metadata_values() -> None:
-    meta = DiscordExecuteWebhookIntegration().metadata
-    assert (meta.id, meta.version, meta.category.value) == (
-        "discord_execute_webhook",
-        "1.0.0",
-        "messaging",
-    )
-    assert (meta.icon_s3_key, meta.color) == ("icons/integrations/discord.svg", "#5865F2")
-    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("discord", "api_key")
-    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("non_idempotent", False)
-    assert meta.on_unknown_outcome.value == "reexecute"
-    assert [(r.scope.value, r.limit, r.period_s) for r in meta.rate_limits] == [
-        ("credential", 5, 2.0)
-    ]
+def test_metadata_declares_a_resend_a_second_message_and_a_5_per_2s_webhook_bucket() -> None:
+    assert METADATA.side_effect is SideEffect.NON_IDEMPOTENT
+    assert not METADATA.supports_idempotency_key
+    assert METADATA.on_unknown_outcome is UnknownOutcomePolicy.REEXECUTE
+    assert METADATA.rate_limits == (RateLimit(scope="credential", limit=5, period_s=2.0),)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from integrations.base import SideEffect
 from integrations.bot_logger import BotLogger
 from integrations.dropbox.client import api_arg_header, content_hash
 from integrations.dropbox.testing import FakeDropbox
@@ -26,17 +27,14 @@ from integrations.errors import (
     RateLimitedError,
     TransientError,
 )
-from integrations.http import HttpClients
-from integrations.outcome import OutcomeCategory, classify
-from processors.settings import EndpointSettings
+from integrations.outcome import classify
+from support.integrations import Run, http_clients
 
-TOKEN = "sl.BAbCdEfGhIjKlMnOpQrStUvWxYz0123456789-fake_token"
-BOT_ID = "6f1c2a9e-0000-4000-8000-0000000000d4"
 UPLOAD = {"path": "/Reports/Отчёт.txt", "content_text": "hello\x7f"}
 
 
 async def test_uploads_bytes_with_the_json_header(
-    run: Any, fake: FakeDropbox, resolver: Any
+    run: Run, fake: FakeDropbox, resolver: Any, api_key: str, bot_id: str
 ) -> None:
     data = bytes(range(256)) * 10
     returned = await run(
@@ -44,7 +42,7 @@ async def test_uploads_bytes_with_the_json_header(
     )
     [call] = fake.calls
     assert call.path == "/2/files/upload"
-    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert call.headers["Authorization"] == f"Bearer {api_key}"
     assert call.headers["Content-Type"] == "application/octet-stream"
     assert call.body == data
     assert call.arg == {
@@ -55,7 +53,7 @@ async def test_uploads_bytes_with_the_json_header(
         "strict_conflict": False,
         "content_hash": content_hash(data),
     }
-    assert resolver.calls == [(BOT_ID, "dropbox", "oauth")]
+    assert resolver.calls == [(bot_id, "dropbox", "oauth")]
     result = returned["response"]["result"]
     assert (result["path_display"], result["size"], result["renamed"]) == (
         "/bin/data.bin",
@@ -65,10 +63,9 @@ async def test_uploads_bytes_with_the_json_header(
     assert result["content_hash"] == content_hash(data)
     assert result["id"].startswith("id:") and result["rev"]
     assert fake.files["/bin/data.bin"].content == data
-    assert classify(returned).category is OutcomeCategory.SUCCEEDED
 
 
-async def test_the_header_is_ascii_json_with_del_escaped(run: Any, fake: FakeDropbox) -> None:
+async def test_the_header_is_ascii_json_with_del_escaped(run: Run, fake: FakeDropbox) -> None:
     await run({"path": "/Отчёт\x7f.txt", "content_text": "текст"})
     raw = fake.calls[0].headers["Dropbox-API-Arg"]
     assert raw.isascii()
@@ -89,19 +86,17 @@ def test_content_hash_is_dropboxs_block_hash() -> None:
 
 
 async def test_a_repeated_upload_writes_nothing_new_in_any_mode(
-    run: Any, fake: FakeDropbox
+    run: Run, fake: FakeDropbox
 ) -> None:
-    first = await run({**UPLOAD, "autorename": True})
+    first = (await run({**UPLOAD, "autorename": True}))["response"]["result"]
     again = await run({**UPLOAD, "autorename": True})  # add + autorename: still no copy
-    assert again["response"]["result"] == first["response"]["result"]
+    assert again["response"]["result"] == first
     over = await run({**UPLOAD, "mode": "overwrite"})
-    assert (
-        over["response"]["result"]["rev"] == first["response"]["result"]["rev"]
-    )  # no new revision
+    assert over["response"]["result"]["rev"] == first["rev"]  # no new revision
     assert list(fake.files) == ["/reports/отчёт.txt"]
 
 
-async def test_conflicts_follow_the_write_mode(run: Any, fake: FakeDropbox) -> None:
+async def test_conflicts_follow_the_write_mode(run: Run, fake: FakeDropbox) -> None:
     fake.put("/a.txt", b"old")
     with pytest.raises(PermanentError) as caught:
         await run({"path": "/a.txt", "content_text": "new"})
@@ -119,69 +114,49 @@ async def test_conflicts_follow_the_write_mode(run: Any, fake: FakeDropbox) -> N
         await run({"path": "/a.txt", "content_text": "v4", "mode": "update", "rev": rev})
 
 
-async def test_429_uses_the_bodys_retry_after(run: Any, fake: FakeDropbox) -> None:
-    fake.inject("rate_limit", retry_after=7)
-    with pytest.raises(RateLimitedError) as caught:
-        await run(UPLOAD)
-    assert caught.value.retry_after_s == 7
-    assert caught.value.parameters["error"].startswith("too_many_requests")
-    outcome = classify(caught.value)
-    assert (outcome.category, outcome.retry_after_s) == (OutcomeCategory.RATE_LIMITED, 7)
-
-
 @pytest.mark.parametrize(
-    ("kind", "expected", "code", "category"),
+    ("kind", "expected", "code", "words"),
     [
-        ("write_rate_limit", RateLimitedError, 429, "rate_limited"),
-        ("expired_token", AuthError, 401, "auth"),
-        ("malformed_token", AuthError, 401, "auth"),
-        ("insufficient_space", PermanentError, 409, "permanent"),
-        ("no_write_permission", PermanentError, 409, "permanent"),
-        ("too_many_write_operations", TransientError, 409, "transient"),
-        ("bad_request", InvalidConfigError, 400, "invalid_config"),
+        ("rate_limit", RateLimitedError, 429, "too_many_requests"),
+        ("write_rate_limit", RateLimitedError, 429, "too_many_write_operations"),
+        ("expired_token", AuthError, 401, "expired_access_token"),
+        # A plain-text 400 that echoes the Authorization header it rejects: scrubbed.
+        ("malformed_token", AuthError, 401, "Invalid authorization value"),
+        ("insufficient_space", PermanentError, 409, "HTTP 409: path/insufficient_space"),
+        ("no_write_permission", PermanentError, 409, "path/no_write_permission"),
+        ("too_many_write_operations", TransientError, 409, "too many concurrent writes"),
+        ("bad_request", InvalidConfigError, 400, "Dropbox-API-Arg"),  # the plain text, quoted
     ],
 )
 async def test_injected_errors_become_typed_errors(
-    run: Any,
+    run: Run,
     fake: FakeDropbox,
     logger: BotLogger,
+    api_key: str,
     caplog: pytest.LogCaptureFixture,
     kind: str,
     expected: type[IntegrationError],
     code: int,
-    category: str,
+    words: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    fake.inject(kind)  # type: ignore[arg-type]
+    fake.inject(kind, retry_after=7)  # type: ignore[arg-type]
     with pytest.raises(IntegrationError) as caught:
         await run(UPLOAD)
     error = caught.value
-    assert type(error) is expected
-    assert error.code == code
+    assert (type(error), error.code) == (expected, code)
+    assert error.message.startswith("Dropbox POST files/upload: HTTP ")
+    assert words in error.message
+    if isinstance(error, RateLimitedError):
+        assert error.retry_after_s == 7  # the body's error.retry_after
     outcome = classify(error, secrets=logger.secrets)
-    assert outcome.category.value == category
-    if kind == "bad_request":
-        assert "Dropbox-API-Arg" in error.message  # the plain-text body, quoted
-    if kind == "insufficient_space":
-        assert error.parameters["error"].startswith("path/insufficient_space")
-        assert error.message.startswith("Dropbox POST files/upload: HTTP 409: path/insufficient")
     assert "Dropbox request failed" in caplog.text
     for text in (error.message, repr(outcome), caplog.text):
-        assert TOKEN not in text
+        assert api_key not in text
     assert (await run(UPLOAD))["response"]["ok"] is True  # one-shot fault
 
 
-async def test_the_plain_text_400_quoting_the_token_is_scrubbed(
-    run: Any, fake: FakeDropbox
-) -> None:
-    fake.inject("malformed_token")  # Dropbox echoes the Authorization header it rejects
-    with pytest.raises(AuthError) as caught:
-        await run(UPLOAD)
-    assert TOKEN not in caught.value.message
-    assert "Invalid authorization value" in caught.value.message
-
-
-async def test_paths_dropbox_refuses(run: Any, fake: FakeDropbox) -> None:
+async def test_paths_dropbox_refuses(run: Run, fake: FakeDropbox) -> None:
     fake.put("/folder/inner.txt", b"x")
     with pytest.raises(PermanentError) as conflict:  # a folder is at that path
         await run({"path": "/folder", "content_text": "x"})
@@ -192,15 +167,12 @@ async def test_paths_dropbox_refuses(run: Any, fake: FakeDropbox) -> None:
 
 
 async def test_a_timeout_is_transient_and_the_retry_finds_the_same_file(
-    fake: FakeDropbox, run: Any
+    fake: FakeDropbox, run: Run
 ) -> None:
     fake.inject("timeout", delay_s=5)
-    slow = HttpClients({"dropbox": EndpointSettings(base_url=fake.base_url, timeout_s=0.3)})
-    try:
+    async with http_clients("dropbox", base_url=fake.base_url, timeout_s=0.3) as slow:
         with pytest.raises(TransientError) as caught:
             await run(UPLOAD, integration=DropboxUploadFileIntegration(slow))
-    finally:
-        await slow.aclose()
     assert caught.value.code == 504
     assert caught.value.maybe_executed
     stored_rev = fake.files["/reports/отчёт.txt"].rev
@@ -210,7 +182,7 @@ async def test_a_timeout_is_transient_and_the_retry_finds_the_same_file(
 
 
 async def test_malformed_and_revoked_credentials(
-    run: Any, fake: FakeDropbox, make_resolver: Any
+    run: Run, fake: FakeDropbox, make_resolver: Any
 ) -> None:
     with pytest.raises(AuthError, match="access_token"):
         await run(UPLOAD, credentials=make_resolver({"token": "x"}))
@@ -220,7 +192,7 @@ async def test_malformed_and_revoked_credentials(
     assert caught.value.parameters["error"].startswith("invalid_access_token")
 
 
-async def test_bad_content_fails_before_any_call(run: Any, fake: FakeDropbox) -> None:
+async def test_bad_content_fails_before_any_call(run: Run, fake: FakeDropbox) -> None:
     with pytest.raises(InvalidConfigError, match="base64"):
         await run({"path": "/a.bin", "content_base64": "not*base64"})
     big = "x" * (MAX_UPLOAD_BYTES // 2 + 1)
@@ -249,12 +221,7 @@ def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
     assert problem in caught.value.message
 
 
-def test_metadata_values() -> None:
-    meta = DropboxUploadFileIntegration().metadata
-    assert (meta.id, meta.version, meta.category.value) == (
-        "dropbox_upload_file",
-        "1.0.0",
-        "storage",
-    )
-    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("dropbox", "oauth")
-    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("idempotent", False)
+def test_metadata_declares_a_repeat_harmless_and_an_oauth_token() -> None:
+    assert METADATA.side_effect is SideEffect.IDEMPOTENT
+    assert not METADATA.supports_idempotency_key
+    assert (METADATA.credentials_provider, METADATA.credentials_strategy) == ("dropbox", "oauth")

@@ -8,41 +8,19 @@ from typing import Any
 import pytest
 
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    TransientError,
-)
+from integrations.errors import AuthError, IntegrationError, InvalidConfigError, PermanentError
 from integrations.moodle.send_message import FUNCTION, METADATA, MoodleSendMessageIntegration
 from integrations.moodle.testing import FakeMoodle
-from integrations.outcome import OutcomeCategory, classify
+from integrations.outcome import classify
+from support.integrations import Run
 
-
-async def send(
-    action: MoodleSendMessageIntegration,
-    config: dict[str, Any],
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> dict[str, Any]:
-    METADATA.validate_config(config)  # what the processor does before execute()
-    return await action.execute(config, resolver, bot_id, logger)
+SEND = {"user_id": 5, "text": "x"}
 
 
 async def test_message_is_delivered_with_the_token_in_the_body_only(
-    action: MoodleSendMessageIntegration,
-    fake: FakeMoodle,
-    resolver: Any,
-    bot_id: str,
-    token: str,
-    logger: BotLogger,
+    run: Run, fake: FakeMoodle, resolver: Any, bot_id: str, api_key: str
 ) -> None:
-    returned = await send(
-        action, {"user_id": 5, "text": "Hello & welcome"}, resolver, bot_id, logger
-    )
-    assert classify(returned).category is OutcomeCategory.SUCCEEDED
+    returned = await run({"user_id": 5, "text": "Hello & welcome"})
     [message] = fake.messages
     assert (message.from_user_id, message.to_user_id, message.text) == (2, 5, "Hello & welcome")
     assert returned["response"]["result"] == {
@@ -55,7 +33,7 @@ async def test_message_is_delivered_with_the_token_in_the_body_only(
     [call] = fake.calls
     assert call.method == "POST"
     assert call.params == {
-        "wstoken": token,
+        "wstoken": api_key,
         "wsfunction": "core_message_send_instant_messages",
         "moodlewsrestformat": "json",
         "messages[0][touserid]": "5",
@@ -63,110 +41,77 @@ async def test_message_is_delivered_with_the_token_in_the_body_only(
     }
     assert call.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert resolver.calls == [(bot_id, "moodle", "api_key")]
-    assert token not in repr(returned)
+    assert api_key not in repr(returned)
 
 
 async def test_text_format_and_a_site_url_with_a_trailing_slash(
-    action: MoodleSendMessageIntegration,
-    fake: FakeMoodle,
-    bot_id: str,
-    token: str,
-    logger: BotLogger,
-    make_resolver: Any,
+    run: Run, fake: FakeMoodle, credentials: dict[str, Any], make_resolver: Any
 ) -> None:
-    resolver = make_resolver({bot_id: {"site_url": fake.url + "/", "token": token}})
-    config = {"user_id": 3, "text": "**hi**", "text_format": "markdown"}
-    await send(action, config, resolver, bot_id, logger)
+    slashed = make_resolver({**credentials, "site_url": fake.url + "/"})
+    await run({"user_id": 3, "text": "**hi**", "text_format": "markdown"}, credentials=slashed)
     assert fake.calls[0].params["messages[0][textformat]"] == "4"
     assert fake.messages[0].text_format == 4
 
 
 @pytest.mark.parametrize(
-    ("user_id", "setup", "reason"),
-    [
-        (99, None, "doesn't exist"),
-        (4, "private", "unable to message"),
-    ],
+    ("user_id", "private", "reason"),
+    [(99, False, "doesn't exist"), (4, True, "unable to message")],
 )
 async def test_a_refused_message_inside_the_result_is_permanent(
-    action: MoodleSendMessageIntegration,
-    fake: FakeMoodle,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-    user_id: int,
-    setup: str | None,
-    reason: str,
+    run: Run, fake: FakeMoodle, user_id: int, private: bool, reason: str
 ) -> None:
-    if setup == "private":
+    if private:
         fake.add_user(user_id, can_be_messaged=False)
     with pytest.raises(PermanentError) as caught:
-        await send(action, {"user_id": user_id, "text": "x"}, resolver, bot_id, logger)
+        await run({**SEND, "user_id": user_id})
     assert reason in caught.value.message
     assert fake.calls[0].answer[0]["msgid"] == -1  # Moodle said no inside an HTTP 200
     assert fake.calls[0].status == 200
     assert fake.messages == []
 
 
-async def test_text_over_4096_bytes_is_rejected_before_any_call(
-    action: MoodleSendMessageIntegration,
-    fake: FakeMoodle,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> None:
-    fits = "Ж" * 2048  # 4096 bytes
-    await send(action, {"user_id": 5, "text": fits}, resolver, bot_id, logger)
+async def test_text_over_4096_bytes_is_rejected_before_any_call(run: Run, fake: FakeMoodle) -> None:
+    await run({"user_id": 5, "text": "Ж" * 2048})  # 4096 bytes
     too_long = "Ж" * 3000  # 3000 chars pass the schema, but are 6000 bytes
     with pytest.raises(InvalidConfigError, match=r"\$\.text: 6000 bytes"):
-        await send(action, {"user_id": 5, "text": too_long}, resolver, bot_id, logger)
+        await run({"user_id": 5, "text": too_long})
     assert len(fake.calls) == 1
 
 
+# invalidtoken (401), accessexception (403) and sitemaintenance (503) are the contract's cases.
 @pytest.mark.parametrize(
-    ("kind", "expected", "category", "code"),
+    ("kind", "expected", "code"),
     [
-        ("invalid_token", AuthError, OutcomeCategory.AUTH, 401),
-        ("access_exception", AuthError, OutcomeCategory.AUTH, 403),
-        ("no_permission", AuthError, OutcomeCategory.AUTH, 403),
-        ("invalid_parameter", InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400),
-        ("messaging_disabled", PermanentError, OutcomeCategory.PERMANENT, 400),
-        ("site_maintenance", TransientError, OutcomeCategory.TRANSIENT, 503),
-        ("ws_disabled", PermanentError, OutcomeCategory.PERMANENT, 403),
-        ("html", PermanentError, OutcomeCategory.PERMANENT, 502),
+        ("no_permission", AuthError, 403),
+        ("invalid_parameter", InvalidConfigError, 400),
+        ("messaging_disabled", PermanentError, 400),
+        ("ws_disabled", PermanentError, 403),  # a bare 403: not the token's fault
+        ("html", PermanentError, 502),  # a login page: the wrong site_url
     ],
 )
 async def test_moodle_errors_become_typed_errors(
-    action: MoodleSendMessageIntegration,
+    run: Run,
     fake: FakeMoodle,
-    resolver: Any,
-    bot_id: str,
-    token: str,
-    logger: BotLogger,
+    api_key: str,
     caplog: pytest.LogCaptureFixture,
     kind: str,
     expected: type[IntegrationError],
-    category: OutcomeCategory,
     code: int,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # httpx too: the token is in the body, never in a URL
     fake.inject(kind)  # type: ignore[arg-type]
     with pytest.raises(IntegrationError) as caught:
-        await send(action, {"user_id": 5, "text": "x"}, resolver, bot_id, logger)
+        await run(SEND)
     error = caught.value
-    assert type(error) is expected
-    assert error.code == code
-    outcome = classify(error)
-    assert outcome.category is category
-    assert outcome.maybe_executed is False
+    assert (type(error), error.code) == (expected, code)
+    assert classify(error).maybe_executed is False
     if kind not in ("ws_disabled", "html"):
         assert fake.calls[0].status == 200  # the real site reports these inside a 200
         assert fake.calls[0].answer["errorcode"] in error.message
     assert "Moodle request failed" in caplog.text
-    assert token not in str(error)
-    assert token not in caplog.text
-    returned = await send(action, {"user_id": 5, "text": "after"}, resolver, bot_id, logger)
-    assert returned["response"]["ok"] is True  # one-shot fault: the next call works
+    assert api_key not in str(error)
+    assert api_key not in caplog.text
+    assert (await run({**SEND, "text": "after"}))["response"]["ok"] is True  # one-shot fault
 
 
 async def test_invalid_parameter_names_the_argument_from_debuginfo(
@@ -187,36 +132,29 @@ async def test_invalid_parameter_names_the_argument_from_debuginfo(
 
 
 async def test_a_rejected_token_is_auth_and_never_logged(
-    action: MoodleSendMessageIntegration,
+    run: Run,
     fake: FakeMoodle,
-    bot_id: str,
     logger: BotLogger,
+    credentials: dict[str, Any],
     make_resolver: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # no redaction filter: nothing of ours may need one
     wrong = "0123456789abcdef0123456789abcdef"
-    resolver = make_resolver({bot_id: {"site_url": fake.url, "token": wrong}})
     with pytest.raises(AuthError, match="invalidtoken") as caught:
-        await send(action, {"user_id": 5, "text": "x"}, resolver, bot_id, logger)
+        await run(SEND, credentials=make_resolver({**credentials, "token": wrong}))
     assert fake.calls[0].token == wrong
     assert wrong not in repr(classify(caught.value, secrets=logger.secrets))
     assert wrong not in caplog.text
 
 
 async def test_a_function_missing_from_the_tokens_service_is_an_access_error(
-    action: MoodleSendMessageIntegration,
-    fake: FakeMoodle,
-    bot_id: str,
-    logger: BotLogger,
-    make_resolver: Any,
+    run: Run, fake: FakeMoodle, credentials: dict[str, Any], make_resolver: Any
 ) -> None:
-    fake.add_token("limited-token-0000000000000000000", functions=["core_webservice_get_site_info"])
-    resolver = make_resolver(
-        {bot_id: {"site_url": fake.url, "token": "limited-token-0000000000000000000"}}
-    )
+    limited = "limited-token-0000000000000000000"
+    fake.add_token(limited, functions=["core_webservice_get_site_info"])
     with pytest.raises(AuthError, match="add core_message_send_instant_messages") as caught:
-        await send(action, {"user_id": 5, "text": "x"}, resolver, bot_id, logger)
+        await run(SEND, credentials=make_resolver({**credentials, "token": limited}))
     assert caught.value.code == 403
 
 
@@ -231,18 +169,10 @@ async def test_a_function_missing_from_the_tokens_service_is_an_access_error(
     ],
 )
 async def test_bad_credentials_are_auth_errors_before_any_call(
-    action: MoodleSendMessageIntegration,
-    fake: FakeMoodle,
-    bot_id: str,
-    logger: BotLogger,
-    make_resolver: Any,
-    creds: dict[str, Any],
-    match: str,
+    run: Run, fake: FakeMoodle, make_resolver: Any, creds: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(AuthError, match=match):
-        await send(
-            action, {"user_id": 5, "text": "x"}, make_resolver({bot_id: creds}), bot_id, logger
-        )
+        await run(SEND, credentials=make_resolver(creds))
     assert fake.calls == []
 
 

@@ -1,4 +1,7 @@
-"""openai_chat_completion: the official SDK against the fake OpenAI API over a real socket."""
+"""openai_chat_completion: the official SDK against the fake OpenAI API over a real socket.
+
+Only what is OpenAI's own: the cases every integration shares are in ``../test_contract.py``.
+"""
 
 from __future__ import annotations
 
@@ -19,36 +22,21 @@ from integrations.errors import (
     RateLimitedError,
     TransientError,
 )
-from integrations.http import HttpClients
 from integrations.openai.chat_completion import METADATA, OpenAIChatCompletionIntegration
 from integrations.openai.testing import FakeOpenAI
 from integrations.outcome import OutcomeCategory, classify
-from processors.settings import EndpointSettings
+from support.integrations import Run
+from support.resolvers import StubResolver
 
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
-Resolver = Callable[[dict[str, dict[str, Any]]], Any]
-
-
-async def ask(
-    action: OpenAIChatCompletionIntegration,
-    config: dict[str, Any],
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> dict[str, Any]:
-    METADATA.validate_config(config)  # what the processor does before execute()
-    return await action.execute(config, resolver, bot_id, logger)
+Resolver = Callable[[dict[str, Any] | None], Any]
+Arrange = Callable[[FakeOpenAI], object]
 
 
 async def test_answer_finish_reason_and_usage(
-    action: OpenAIChatCompletionIntegration,
-    fake: FakeOpenAI,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-    api_key: str,
+    run: Run, fake: FakeOpenAI, resolver: Any, bot_id: str, api_key: str
 ) -> None:
-    returned = await ask(action, HELLO, resolver, logger, bot_id)
+    returned = await run(HELLO)
     result = returned["response"]["result"]
     assert result["text"] == "You said: hello there"
     assert result["finish_reason"] == "stop"
@@ -67,13 +55,7 @@ async def test_answer_finish_reason_and_usage(
     assert classify(returned).category is OutcomeCategory.SUCCEEDED
 
 
-async def test_options_reach_openai_and_length_is_reported(
-    action: OpenAIChatCompletionIntegration,
-    fake: FakeOpenAI,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> None:
+async def test_options_reach_openai_and_length_is_reported(run: Run, fake: FakeOpenAI) -> None:
     fake.reply = "one two three four five six"
     config = {
         "model": "gpt-4.1",
@@ -91,7 +73,7 @@ async def test_options_reach_openai_and_length_is_reported(
         "response_format": {"type": "text"},
         "safety_identifier": "user-42",
     }
-    returned = await ask(action, config, resolver, logger, bot_id)
+    returned = await run(config)
     assert fake.calls[0].body == config
     result = returned["response"]["result"]
     assert (result["text"], result["finish_reason"]) == ("one two three", "length")
@@ -99,25 +81,19 @@ async def test_options_reach_openai_and_length_is_reported(
 
 async def test_each_bot_sends_its_own_key_org_and_project(
     action: OpenAIChatCompletionIntegration,
-    make_resolver: Resolver,
+    fake: FakeOpenAI,
     logger: BotLogger,
-    api_key: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_ORG_ID", "org-of-the-worker-host")  # must not leak into requests
     keys = {f"bot-{i}": f"sk-bot{i}-{'x' * 40}" for i in range(5)}
+    fake.api_keys = set(keys.values())
     creds: dict[str, dict[str, Any]] = {b: {"api_key": k} for b, k in keys.items()}
     creds["bot-0"].update(organization="org-zero", project="proj_zero")
-    async with FakeOpenAI() as fake:  # any key accepted
-        clients = HttpClients({"openai": EndpointSettings(base_url=fake.url)})
-        action = OpenAIChatCompletionIntegration(clients)
-        resolver = make_resolver(creds)
-        try:
-            await asyncio.gather(
-                *(action.execute(HELLO, resolver, f"bot-{n % 5}", logger) for n in range(20))
-            )
-        finally:
-            await clients.aclose()
+    resolver = StubResolver.per_bot(creds)
+    await asyncio.gather(
+        *(action.execute(HELLO, resolver, f"bot-{n % 5}", logger) for n in range(20))
+    )
     assert sorted(c.api_key or "" for c in fake.calls) == sorted(list(keys.values()) * 4)
     for call in fake.calls:
         if call.api_key == keys["bot-0"]:
@@ -137,17 +113,11 @@ async def test_each_bot_sends_its_own_key_org_and_project(
     ],
 )
 async def test_rate_limit_carries_the_retry_hint_and_makes_one_attempt(
-    action: OpenAIChatCompletionIntegration,
-    fake: FakeOpenAI,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-    headers: dict[str, Any],
-    expected: float | None,
+    run: Run, fake: FakeOpenAI, headers: dict[str, Any], expected: float
 ) -> None:
     fake.inject("rate_limit", **headers)
     with pytest.raises(RateLimitedError) as caught:
-        await ask(action, HELLO, resolver, logger, bot_id)
+        await run(HELLO)
     assert caught.value.retry_after_s == expected
     assert caught.value.code == 429
     assert "rate_limit_exceeded" in caught.value.message
@@ -155,92 +125,73 @@ async def test_rate_limit_carries_the_retry_hint_and_makes_one_attempt(
     outcome = classify(caught.value)
     assert outcome.category is OutcomeCategory.RATE_LIMITED
     assert outcome.retry_after_s == expected
-    assert len(fake.calls) == 1  # max_retries=0: the processor owns retries
+    assert len(fake.requests) == 1  # max_retries=0: the processor owns retries
+
+
+def inject(kind: Any, **options: Any) -> Arrange:
+    return lambda fake: fake.inject(kind, **options)
+
+
+def answer(status: int, **headers: str) -> Arrange:
+    body = {"error": {"message": "no", "type": "invalid_request_error", "code": None}}
+    return lambda fake: fake.fail_next(status, body=body, headers=headers)
+
+
+def context_window(tokens: int) -> Arrange:
+    return lambda fake: setattr(fake, "context_window", tokens)
+
+
+def untouched(fake: FakeOpenAI) -> None:
+    """The fake as it is: the config alone makes OpenAI refuse it."""
+
+
+LONG = {**HELLO, "messages": [{"role": "user", "content": "word " * 20}]}
 
 
 @pytest.mark.parametrize(
-    ("kind", "options", "expected", "code", "category", "words"),
+    ("arrange", "config", "expected", "code", "says"),
     [
-        ("insufficient_quota", {}, PermanentError, 429, OutcomeCategory.PERMANENT, "quota"),
-        (
-            "request_too_large",
-            {"retry_after_ms": 100},
-            PermanentError,
-            429,
-            OutcomeCategory.PERMANENT,
-            "Request too large",
-        ),
-        (
-            "server_error",
-            {"should_retry": "false"},
-            PermanentError,
-            500,
-            OutcomeCategory.PERMANENT,
-            "x-should-retry",
-        ),
-        (
-            "rate_limit",
-            {"should_retry": "false"},
-            PermanentError,
-            429,
-            OutcomeCategory.PERMANENT,
-            "x-should-retry",
-        ),
+        pytest.param(inject("insufficient_quota"), HELLO, PermanentError, 429,
+                     "(out of quota: check the plan and billing)", id="insufficient-quota"),
+        pytest.param(inject("request_too_large", retry_after_ms=100), HELLO, PermanentError, 429,
+                     "HTTP 429 rate_limit_exceeded: Request too large", id="request-too-large"),
+        pytest.param(inject("server_error", should_retry="false"), HELLO, PermanentError, 500,
+                     "(x-should-retry: false)", id="500-should-not-retry"),
+        pytest.param(inject("rate_limit", should_retry="false"), HELLO, PermanentError, 429,
+                     "(x-should-retry: false)", id="429-should-not-retry"),
+        # the status table says permanent; the SDK retries a conflict
+        pytest.param(answer(409), HELLO, TransientError, 409,
+                     "HTTP 409 invalid_request_error: no", id="409"),
+        pytest.param(answer(400, **{"x-should-retry": "true"}), HELLO, TransientError, 400,
+                     "HTTP 400 invalid_request_error: no", id="400-should-retry"),
+        pytest.param(untouched, {**HELLO, "model": "gpt-9-ultra"}, PermanentError, 404,
+                     "HTTP 404 model_not_found: The model `gpt-9-ultra`", id="unknown-model"),
+        pytest.param(context_window(10), LONG, PermanentError, 400,
+                     "maximum context length is 10 tokens", id="context-overflow"),
     ],
-)
-async def test_injected_errors_become_typed_errors(
-    action: OpenAIChatCompletionIntegration,
+)  # fmt: skip
+async def test_openais_own_answers_become_typed_errors(
+    run: Run,
     fake: FakeOpenAI,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
     api_key: str,
-    kind: str,
-    options: dict[str, Any],
+    arrange: Arrange,
+    config: dict[str, Any],
     expected: type[IntegrationError],
     code: int,
-    category: OutcomeCategory,
-    words: str,
+    says: str,
 ) -> None:
-    fake.inject(kind, **options)  # type: ignore[arg-type]
+    arrange(fake)
     with pytest.raises(IntegrationError) as caught:
-        await ask(action, HELLO, resolver, logger, bot_id)
-    assert type(caught.value) is expected
-    assert caught.value.code == code
-    assert words in caught.value.message
-    assert classify(caught.value).category is category
-    assert classify(caught.value).maybe_executed is False
-    assert api_key not in repr(classify(caught.value))
-    assert len(fake.calls) == 1
-    returned = await ask(action, HELLO, resolver, logger, bot_id)  # one-shot fault
-    assert returned["response"]["ok"] is True
-
-
-@pytest.mark.parametrize(
-    ("status", "headers", "expected"),
-    [
-        (409, {}, TransientError),  # the table says permanent; the SDK retries a conflict
-        (403, {}, PermanentError),  # a region or a project without the model: not the key
-        (400, {"x-should-retry": "true"}, TransientError),
-    ],
-)
-async def test_openais_own_status_meanings(
-    action: OpenAIChatCompletionIntegration,
-    fake: FakeOpenAI,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-    status: int,
-    headers: dict[str, str],
-    expected: type[IntegrationError],
-) -> None:
-    body = {"error": {"message": "no", "type": "invalid_request_error", "code": None}}
-    fake.fail_next(status, body=body, headers=headers)
-    with pytest.raises(IntegrationError) as caught:
-        await ask(action, HELLO, resolver, logger, bot_id)
-    assert (type(caught.value), caught.value.code) == (expected, status)
-    said = f"OpenAI POST /chat/completions: HTTP {status} invalid_request_error: no"
-    assert caught.value.message.startswith(said)
+        await run(config)
+    error = caught.value
+    assert (type(error), error.code) == (expected, code)
+    assert error.message.startswith("OpenAI POST /chat/completions: HTTP ")
+    assert says in error.message
+    outcome = classify(error)
+    assert outcome.maybe_executed is False
+    assert api_key not in repr(outcome)
+    assert len(fake.requests) == 1  # max_retries=0: the processor owns retries
+    assert (await run(HELLO))["response"]["ok"] is True  # nothing of it stays
 
 
 async def test_a_refused_send_gate_is_not_wrapped_by_the_sdk(
@@ -259,52 +210,21 @@ async def test_a_refused_send_gate_is_not_wrapped_by_the_sdk(
 
     context = RequestContext(request_id="r", bot_id=bot_id, idempotency_key="r", gate=Closed())
     with executing(context), pytest.raises(SendRefusedError):
-        await ask(action, HELLO, resolver, logger, bot_id)
+        await action.execute(HELLO, resolver, bot_id, logger)
     assert fake.requests == []
 
 
-async def test_unknown_model_is_permanent(
-    action: OpenAIChatCompletionIntegration,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> None:
-    config = {**HELLO, "model": "gpt-9-ultra"}
-    with pytest.raises(PermanentError) as caught:
-        await ask(action, config, resolver, logger, bot_id)
-    assert caught.value.code == 404
-    assert "model_not_found" in caught.value.message
-    assert "gpt-9-ultra" in caught.value.message
-
-
-async def test_real_context_overflow_from_the_fake(
-    fake: FakeOpenAI,
-    action: OpenAIChatCompletionIntegration,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> None:
-    fake.context_window = 10
-    config = {**HELLO, "messages": [{"role": "user", "content": "word " * 20}]}
-    with pytest.raises(PermanentError, match="maximum context length is 10 tokens"):
-        await ask(action, config, resolver, logger, bot_id)
-
-
 async def test_wrong_key_is_auth_and_never_leaks(
-    action: OpenAIChatCompletionIntegration,
-    make_resolver: Resolver,
-    logger: BotLogger,
-    bot_id: str,
-    caplog: pytest.LogCaptureFixture,
+    run: Run, make_resolver: Resolver, logger: BotLogger, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the SDK's and httpx's own loggers included
     caplog.handler.addFilter(SecretRedactingFilter())
     wrong = "sk-proj-WRONGwrongWRONGwrong0123456789abcdefABCDEF"
     with pytest.raises(AuthError) as caught:
-        await ask(action, HELLO, make_resolver({bot_id: {"api_key": wrong}}), logger, bot_id)
-    # OpenAI's masked echo ("Incorrect" itself goes: "invalid_api_key: Incorrect" reads as a
-    # key-value pair to the redaction patterns)
-    assert "API key provided: sk-" in caught.value.message
+        await run(HELLO, credentials=make_resolver({"api_key": wrong}))
+    # OpenAI's words stay; its masked echo of the key (sk-pro****CDEF) does not
+    assert "Incorrect API key provided: " in caught.value.message
+    assert wrong[-4:] not in caught.value.message
     outcome = classify(caught.value, secrets=logger.secrets)
     assert outcome.category is OutcomeCategory.AUTH
     assert wrong not in repr(outcome)
@@ -313,16 +233,13 @@ async def test_wrong_key_is_auth_and_never_leaks(
     assert wrong[-12:] not in caplog.text
 
 
+@pytest.mark.parametrize("creds", [{"key": "sk-x"}, {"api_key": "  "}, {"api_key": 42}])
 async def test_malformed_credentials_name_the_field(
-    action: OpenAIChatCompletionIntegration,
-    fake: FakeOpenAI,
-    make_resolver: Resolver,
-    logger: BotLogger,
-    bot_id: str,
+    run: Run, fake: FakeOpenAI, make_resolver: Resolver, creds: dict[str, Any]
 ) -> None:
     with pytest.raises(AuthError, match="no 'api_key'"):
-        await action.execute(HELLO, make_resolver({bot_id: {"key": "sk-x"}}), bot_id, logger)
-    assert fake.calls == []
+        await run(HELLO, credentials=make_resolver(creds))
+    assert fake.requests == []
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
 """stripe_create_payment_intent: stripe-python's async API against the fake Stripe, over a real
-loopback socket."""
+loopback socket.
+
+Only what is Stripe's own: the cases every integration shares are in ``../test_contract.py``.
+"""
 
 from __future__ import annotations
 
@@ -18,27 +21,24 @@ from integrations.errors import (
     RateLimitedError,
     TransientError,
 )
-from integrations.http import HttpClients
 from integrations.outcome import OutcomeCategory, classify
 from integrations.stripe.create_payment_intent import (
     METADATA,
     StripeCreatePaymentIntentIntegration,
 )
 from integrations.stripe.testing import FakeStripe
-from processors.settings import EndpointSettings
+from support.integrations import Run, http_clients
 
-API_KEY = "sk_test_51Hx9vKfAkeKeyForTestsOnly0123456789abcdef"
-BOT_ID = "6f1c2a9e-0000-4000-8000-0000000000b2"
 PI = {"amount": 1000, "currency": "USD", "description": "Order 42"}
 
 
 async def test_creates_an_intent_with_the_requests_key_and_form_params(
-    run: Any, fake: FakeStripe, resolver: Any
+    run: Run, fake: FakeStripe, resolver: Any, bot_id: str, api_key: str
 ) -> None:
     returned = await run({**PI, "metadata": {"order": "42"}}, key="req-42")
     [call] = fake.posts()
     assert call.path == "/v1/payment_intents"
-    assert call.api_key == API_KEY
+    assert call.api_key == api_key
     assert call.idempotency_key == "req-42"
     assert call.headers["Stripe-Version"]  # pinned by the SDK
     assert call.params == {
@@ -48,7 +48,7 @@ async def test_creates_an_intent_with_the_requests_key_and_form_params(
         "metadata": {"order": "42"},
         "automatic_payment_methods": {"enabled": "true"},
     }
-    assert resolver.calls == [(BOT_ID, "stripe", "api_key")]
+    assert resolver.calls == [(bot_id, "stripe", "api_key")]
     result = returned["response"]["result"]
     assert result["id"] in fake.intents
     assert (result["status"], result["amount"], result["currency"]) == (
@@ -63,7 +63,7 @@ async def test_creates_an_intent_with_the_requests_key_and_form_params(
 
 
 async def test_the_same_key_replays_and_no_second_intent_is_made(
-    run: Any, fake: FakeStripe
+    run: Run, fake: FakeStripe
 ) -> None:
     first = await run(PI, key="req-1")
     again = await run(PI, key="req-1")
@@ -74,7 +74,7 @@ async def test_the_same_key_replays_and_no_second_intent_is_made(
     assert len(fake.intents) == 2
 
 
-async def test_confirm_with_a_card_succeeds_without_redirects(run: Any, fake: FakeStripe) -> None:
+async def test_confirm_with_a_card_succeeds_without_redirects(run: Run, fake: FakeStripe) -> None:
     config = {
         **PI,
         "customer": "cus_Test123",
@@ -92,7 +92,7 @@ async def test_confirm_with_a_card_succeeds_without_redirects(run: Any, fake: Fa
     assert result["client_secret"].startswith(result["id"] + "_secret_")
 
 
-async def test_3ds_needs_action_and_manual_capture_holds(run: Any) -> None:
+async def test_3ds_needs_action_and_manual_capture_holds(run: Run) -> None:
     base = {**PI, "confirm": True, "return_url": "https://shop.example/back"}
     three_ds = await run({**base, "payment_method": "pm_card_authenticationRequired"}, key="a")
     assert three_ds["response"]["result"]["status"] == "requires_action"
@@ -103,7 +103,7 @@ async def test_3ds_needs_action_and_manual_capture_holds(run: Any) -> None:
     assert held["response"]["result"]["status"] == "requires_capture"
 
 
-async def test_explicit_method_types_replace_automatic_ones(run: Any, fake: FakeStripe) -> None:
+async def test_explicit_method_types_replace_automatic_ones(run: Run, fake: FakeStripe) -> None:
     await run({**PI, "allowed_payment_method_types": ["card", "link"]})
     params = fake.posts()[0].params
     assert params["allowed_payment_method_types"] == ["card", "link"]
@@ -118,7 +118,7 @@ async def test_explicit_method_types_replace_automatic_ones(run: Any, fake: Fake
     ],
 )
 async def test_a_declined_card_is_permanent_with_the_decline_code(
-    run: Any, fake: FakeStripe, method: str, decline_code: str
+    run: Run, fake: FakeStripe, method: str, decline_code: str
 ) -> None:
     with pytest.raises(PermanentError) as caught:
         await run({**PI, "payment_method": method, "confirm": True}, key="req-d")
@@ -147,9 +147,10 @@ async def test_a_declined_card_is_permanent_with_the_decline_code(
     ],
 )
 async def test_injected_errors_become_typed_errors(
-    run: Any,
+    run: Run,
     fake: FakeStripe,
     logger: BotLogger,
+    api_key: str,
     caplog: pytest.LogCaptureFixture,
     kind: str,
     options: dict[str, Any],
@@ -172,11 +173,11 @@ async def test_injected_errors_become_typed_errors(
     assert len(fake.posts()) == 1  # max_network_retries=0: the processor owns retries
     assert "Stripe request failed" in caplog.text
     for text in (caplog.text, error.message, repr(outcome)):
-        assert API_KEY not in text
+        assert api_key not in text
 
 
 async def test_a_500_stripe_saved_is_replayed_so_it_is_permanent(
-    run: Any, fake: FakeStripe
+    run: Run, fake: FakeStripe
 ) -> None:
     fake.inject("server_error", should_retry=False)
     with pytest.raises(PermanentError):
@@ -188,15 +189,12 @@ async def test_a_500_stripe_saved_is_replayed_so_it_is_permanent(
 
 
 async def test_a_timeout_is_transient_and_the_retry_gets_the_same_intent(
-    fake: FakeStripe, run: Any
+    fake: FakeStripe, run: Run
 ) -> None:
     fake.inject("timeout", delay_s=0.6)
-    slow = HttpClients({"stripe": EndpointSettings(base_url=fake.url, timeout_s=0.2)})
-    try:
+    async with http_clients("stripe", base_url=fake.url, timeout_s=0.2) as slow:
         with pytest.raises(TransientError) as caught:
             await run(PI, key="req-t", integration=StripeCreatePaymentIntentIntegration(slow))
-    finally:
-        await slow.aclose()
     assert caught.value.code == 504
     assert caught.value.maybe_executed
     with pytest.raises(TransientError) as busy:  # Stripe is still working on it
@@ -208,7 +206,7 @@ async def test_a_timeout_is_transient_and_the_retry_gets_the_same_intent(
     assert list(fake.intents) == [returned["response"]["result"]["id"]]
 
 
-async def test_the_same_key_in_flight_gets_409(run: Any, fake: FakeStripe) -> None:
+async def test_the_same_key_in_flight_gets_409(run: Run, fake: FakeStripe) -> None:
     fake.inject("timeout", delay_s=0.5)
     first = asyncio.create_task(run(PI, key="req-c"))
     await asyncio.sleep(0.1)
@@ -218,25 +216,31 @@ async def test_the_same_key_in_flight_gets_409(run: Any, fake: FakeStripe) -> No
     assert (await first)["response"]["ok"] is True
 
 
-async def test_other_params_under_a_used_key_are_permanent(run: Any) -> None:
+async def test_other_params_under_a_used_key_are_permanent(run: Run) -> None:
     await run(PI, key="req-x")
     with pytest.raises(PermanentError) as caught:
         await run({**PI, "amount": 2000}, key="req-x")
     assert caught.value.parameters["type"] == "idempotency_error"
 
 
-async def test_stripe_validation_is_invalid_config_with_the_param(run: Any) -> None:
+@pytest.mark.parametrize(
+    ("config", "param", "code"),
+    [
+        ({**PI, "customer": "cus_Missing1"}, "customer", "resource_missing"),
+        ({**PI, "amount": 10}, "amount", "amount_too_small"),
+    ],
+)
+async def test_stripe_validation_is_invalid_config_with_the_param(
+    run: Run, config: dict[str, Any], param: str, code: str
+) -> None:
     with pytest.raises(InvalidConfigError) as caught:
-        await run({**PI, "customer": "cus_Missing1"})
-    assert caught.value.parameters["param"] == "customer"
-    assert caught.value.parameters["code"] == "resource_missing"
-    with pytest.raises(InvalidConfigError) as small:
-        await run({**PI, "amount": 10}, key="req-small")
-    assert small.value.parameters["code"] == "amount_too_small"
+        await run(config)
+    assert (caught.value.parameters["param"], caught.value.parameters["code"]) == (param, code)
+    assert "fix the action's config" in caught.value.message
 
 
 async def test_wrong_key_is_auth_and_never_leaks(
-    run: Any, make_resolver: Any, caplog: pytest.LogCaptureFixture, logger: BotLogger
+    run: Run, make_resolver: Any, caplog: pytest.LogCaptureFixture, logger: BotLogger
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "sk_live_51WrongWrongWrongWrongWrongWrong0000"
@@ -247,16 +251,29 @@ async def test_wrong_key_is_auth_and_never_leaks(
         assert wrong not in text
 
 
-async def test_a_publishable_key_is_refused_before_any_call(
-    run: Any, fake: FakeStripe, make_resolver: Any
+@pytest.mark.parametrize(
+    ("creds", "says"),
+    [
+        ({"api_key": "pk_test_publishable"}, "a secret (sk_...) or restricted (rk_...) key"),
+        ({"secret_key": "sk_test_misfiled"}, "no 'api_key'"),
+        ({"api_key": 42}, "no 'api_key'"),
+    ],
+)
+async def test_a_key_that_is_not_a_secret_key_is_refused_before_any_call(
+    run: Run, fake: FakeStripe, make_resolver: Any, creds: dict[str, Any], says: str
 ) -> None:
-    with pytest.raises(AuthError, match="api_key"):
-        await run(PI, credentials=make_resolver({"api_key": "pk_test_publishable"}))
-    assert fake.calls == []
+    with pytest.raises(AuthError) as caught:
+        await run(PI, credentials=make_resolver(creds))
+    assert says in caught.value.message
+    assert fake.requests == []
 
 
 async def test_one_stripe_client_serves_every_bot(
-    action: StripeCreatePaymentIntentIntegration, run: Any, make_resolver: Any, fake: FakeStripe
+    action: StripeCreatePaymentIntentIntegration,
+    run: Run,
+    make_resolver: Any,
+    fake: FakeStripe,
+    api_key: str,
 ) -> None:
     other = "sk_test_second_account_key_0000000000"
     fake.api_keys.add(other)
@@ -264,7 +281,7 @@ async def test_one_stripe_client_serves_every_bot(
     client = action.stripe_client
     await run(PI, key="b", credentials=make_resolver({"api_key": other}))
     assert action.stripe_client is client
-    assert [c.api_key for c in fake.posts()] == [API_KEY, other]
+    assert [c.api_key for c in fake.posts()] == [api_key, other]
 
 
 @pytest.mark.parametrize(

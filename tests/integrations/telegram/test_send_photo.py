@@ -165,3 +165,32 @@ async def test_errors_name_the_method(
     assert caught.value.code == 403
     assert "sendPhoto" in caught.value.message
     assert "blocked" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "photo",
+    ["/proc/self/environ", "file:///etc/passwd", "../../etc/hosts", "C:\\secrets.txt", "~/.ssh/id"],
+)
+async def test_a_local_path_is_invalid_config_and_nothing_is_sent(
+    action: TelegramSendPhotoIntegration, fake: FakeTelegram, logger: BotLogger, photo: str
+) -> None:
+    with pytest.raises(InvalidConfigError, match="photo"):
+        METADATA.validate_config({"chat_id": 1, "photo": photo})
+    with pytest.raises(InvalidConfigError, match=r"\$\.photo: .* local paths"):
+        await action.execute({"chat_id": 1, "photo": photo}, StubResolver(), BOT_ID, logger)
+    assert fake.messages() == []
+
+
+async def test_a_file_id_that_names_a_local_file_is_still_sent_as_a_file_id(
+    action: TelegramSendPhotoIntegration,
+    fake: FakeTelegram,
+    logger: BotLogger,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "Dockerfile").write_text("ENV ACTIONSTREAM_CREDENTIALS__ENCRYPTION_KEY=secret")
+    monkeypatch.chdir(tmp_path)  # python-telegram-bot would upload ./Dockerfile given the str
+    await send(action, {"chat_id": 1, "photo": "Dockerfile"}, logger)
+    [call] = fake.messages()
+    assert call.params["photo"] == "Dockerfile"
+    assert call.files == {}

@@ -1,8 +1,12 @@
-"""wildberries_get_stocks against the fake Marketplace API over a real loopback socket."""
+"""wildberries_get_stocks against the fake Marketplace API over a real loopback socket.
+
+Only what is Wildberries' own: the cases every integration shares are in ``../test_contract.py``.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,59 +19,38 @@ from integrations.errors import (
     PermanentError,
     RateLimitedError,
 )
-from integrations.http import HttpClients
 from integrations.outcome import OutcomeCategory, classify
 from integrations.wildberries.get_stocks import METADATA, WildberriesGetStocksIntegration
 from integrations.wildberries.testing import FakeWildberries
-from processors.settings import EndpointSettings
+from support.integrations import Run, http_clients
 
-
-async def stocks(
-    action: WildberriesGetStocksIntegration,
-    config: dict[str, Any],
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> dict[str, Any]:
-    METADATA.validate_config(config)  # what the processor does before execute()
-    return await action.execute(config, resolver, bot_id, logger)
+Resolver = Callable[[dict[str, Any] | None], Any]
+CHRT_ID = 12345678  # the size the contract fake has 3 of, on ``warehouse``
 
 
 async def test_stocks_are_read_with_the_raw_token(
-    action: WildberriesGetStocksIntegration,
-    fake: FakeWildberries,
-    resolver: Any,
-    bot_id: str,
-    token: str,
-    warehouse: int,
-    logger: BotLogger,
+    run: Run, fake: FakeWildberries, resolver: Any, bot_id: str, api_key: str, warehouse: int
 ) -> None:
-    config = {"warehouse_id": warehouse, "chrt_ids": [12345678, 12345679, 999]}
-    returned = await stocks(action, config, resolver, bot_id, logger)
+    fake.set_stock(warehouse, chrt_id=12345679, amount=0)
+    returned = await run({"warehouse_id": warehouse, "chrt_ids": [CHRT_ID, 12345679, 999]})
     assert classify(returned).category is OutcomeCategory.SUCCEEDED
     assert returned["response"]["result"] == {
         "warehouse_id": warehouse,
-        "stocks": [{"chrt_id": 12345678, "amount": 10}, {"chrt_id": 12345679, "amount": 0}],
-        "total_amount": 10,
+        "stocks": [{"chrt_id": CHRT_ID, "amount": 3}, {"chrt_id": 12345679, "amount": 0}],
+        "total_amount": 3,
         "missing_chrt_ids": [999],
     }
     [call] = fake.calls
     assert (call.method, call.path) == ("POST", f"/api/v3/stocks/{warehouse}")
-    assert call.body == {"chrtIds": [12345678, 12345679, 999]}
-    assert call.token == token  # raw, no "Bearer"
+    assert call.body == {"chrtIds": [CHRT_ID, 12345679, 999]}
+    assert call.token == api_key  # raw, no "Bearer"
     assert resolver.calls == [(bot_id, "wildberries", "api_key")]
-    assert token not in repr(returned)
+    assert api_key not in repr(returned)
 
 
-async def test_an_unknown_warehouse_is_permanent(
-    action: WildberriesGetStocksIntegration,
-    fake: FakeWildberries,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> None:
+async def test_an_unknown_warehouse_is_permanent(run: Run, fake: FakeWildberries) -> None:
     with pytest.raises(PermanentError) as caught:
-        await stocks(action, {"warehouse_id": 1, "chrt_ids": [1]}, resolver, bot_id, logger)
+        await run({"warehouse_id": 1, "chrt_ids": [1]})
     assert caught.value.code == 404
     assert "HTTP 404 NotFound: Склад не найден" in caught.value.message
     assert fake.calls[0].status == 404
@@ -83,13 +66,10 @@ async def test_an_unknown_warehouse_is_permanent(
     ],
 )  # fmt: skip
 async def test_wb_errors_become_typed_errors(
-    action: WildberriesGetStocksIntegration,
+    run: Run,
     fake: FakeWildberries,
-    resolver: Any,
-    bot_id: str,
-    token: str,
+    api_key: str,
     warehouse: int,
-    logger: BotLogger,
     caplog: pytest.LogCaptureFixture,
     kind: str,
     expected: type[IntegrationError],
@@ -97,57 +77,55 @@ async def test_wb_errors_become_typed_errors(
     code: int,
     says: str,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="tests.wildberries")
+    caplog.set_level(logging.DEBUG)
     fake.inject(kind)  # type: ignore[arg-type]
-    config = {"warehouse_id": warehouse, "chrt_ids": [12345678]}
+    config = {"warehouse_id": warehouse, "chrt_ids": [CHRT_ID]}
     with pytest.raises(IntegrationError) as caught:
-        await stocks(action, config, resolver, bot_id, logger)
+        await run(config)
     error = caught.value
-    assert type(error) is expected
-    assert error.code == code
-    assert classify(error).category is category
+    assert (type(error), error.code, classify(error).category) == (expected, code, category)
     assert says in error.message
     assert "Wildberries request failed" in caplog.text
-    assert token not in str(error)
-    assert token not in caplog.text
-    returned = await stocks(action, config, resolver, bot_id, logger)
+    assert api_key not in str(error)
+    assert api_key not in caplog.text
+    returned = await run(config)
     assert returned["response"]["ok"] is True  # one-shot fault: the next call works
 
 
 async def test_the_token_bucket_answers_429_with_x_ratelimit_retry(
-    resolver: Any, bot_id: str, warehouse: int, logger: BotLogger
+    run: Run, warehouse: int
 ) -> None:
-    async with FakeWildberries(burst=2, refill_per_s=0.5) as fake:
+    async with (
+        FakeWildberries(burst=2, refill_per_s=0.5) as fake,
+        http_clients("wildberries", base_url=fake.url) as clients,
+    ):
         fake.set_stock(warehouse, chrt_id=1, amount=3)
-        clients = HttpClients({"wildberries": EndpointSettings(base_url=fake.url)})
         action = WildberriesGetStocksIntegration(clients)
         config = {"warehouse_id": warehouse, "chrt_ids": [1]}
-        try:
-            for _ in range(2):
-                await stocks(action, config, resolver, bot_id, logger)
-            with pytest.raises(RateLimitedError) as caught:
-                await stocks(action, config, resolver, bot_id, logger)
-        finally:
-            await clients.aclose()
+        for _ in range(2):
+            await run(config, integration=action)
+        with pytest.raises(RateLimitedError) as caught:
+            await run(config, integration=action)
     assert caught.value.retry_after_s == 2  # one token at 0.5/s
     assert fake.calls[-1].status == 429
 
 
 async def test_a_rejected_token_never_reaches_messages_or_logs(
+    run: Run,
     fake: FakeWildberries,
-    action: WildberriesGetStocksIntegration,
-    bot_id: str,
     warehouse: int,
     logger: BotLogger,
-    make_resolver: Any,
+    make_resolver: Resolver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.handler.addFilter(SecretRedactingFilter())
     wrong = "wb-wrong-token-that-must-never-be-logged-42"
-    resolver = make_resolver({bot_id: {"token": wrong}})
     with pytest.raises(AuthError) as caught:
-        await stocks(action, {"warehouse_id": warehouse, "chrt_ids": [1]}, resolver, bot_id, logger)
+        await run(
+            {"warehouse_id": warehouse, "chrt_ids": [1]},
+            credentials=make_resolver({"token": wrong}),
+        )
     assert fake.calls[0].token == wrong
     assert "token problem" in caught.value.message
     outcome = classify(caught.value, secrets=logger.secrets)
@@ -156,17 +134,15 @@ async def test_a_rejected_token_never_reaches_messages_or_logs(
     assert wrong not in caplog.text
 
 
-async def test_credentials_without_a_token_are_an_auth_error_before_any_call(
-    action: WildberriesGetStocksIntegration,
-    fake: FakeWildberries,
-    bot_id: str,
-    logger: BotLogger,
-    make_resolver: Any,
+async def test_the_token_may_be_stored_as_api_key_but_not_under_another_name(
+    run: Run, fake: FakeWildberries, api_key: str, warehouse: int, make_resolver: Resolver
 ) -> None:
-    config = {"warehouse_id": 1, "chrt_ids": [1]}
+    config = {"warehouse_id": warehouse, "chrt_ids": [CHRT_ID]}
+    returned = await run(config, credentials=make_resolver({"api_key": api_key}))
+    assert returned["response"]["ok"] is True
     with pytest.raises(AuthError, match="no 'token'"):
-        await action.execute(config, make_resolver({bot_id: {"user": "x"}}), bot_id, logger)
-    assert fake.calls == []
+        await run(config, credentials=make_resolver({"user": "x"}))
+    assert len(fake.calls) == 1  # the malformed credentials called nothing
 
 
 @pytest.mark.parametrize(
