@@ -33,7 +33,7 @@ from integrations.context import before_send, request_context
 from integrations.credentials.fields import SecretField
 from integrations.egress import EgressPolicy, guarded_transport
 from integrations.outcome import credentials_not_found
-from integrations.provider import Provider, Reply, send
+from integrations.provider import MAX_RESPONSE_BYTES, Provider, Reply, send
 from integrations.settings import EndpointSettings, IntegrationSettings
 
 if TYPE_CHECKING:
@@ -157,6 +157,8 @@ class HttpIntegration(BaseIntegration):
     #: The service's URLs come from the bot's credentials or config (a self-hosted portal):
     #: its client connects only where the egress policy allows.
     tenant_urls: ClassVar[bool] = False
+    #: The largest answer read from the service (raise it for an action that downloads files).
+    max_response_bytes: ClassVar[int] = MAX_RESPONSE_BYTES
 
     def __init__(self, clients: HttpClients | None = None) -> None:
         self._clients = clients
@@ -199,7 +201,8 @@ class HttpIntegration(BaseIntegration):
         return await send(
             self.http, self.provider, method, url,
             writes=self.metadata.side_effect is not SideEffect.NONE,
-            secrets=secrets, what=what, logger=logger, **kwargs,
+            secrets=secrets, what=what, logger=logger, max_bytes=self.max_response_bytes,
+            **kwargs,
         )  # fmt: skip
 
     @property

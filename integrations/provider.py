@@ -58,6 +58,7 @@ from integrations.errors import (
 )
 
 __all__ = [
+    "MAX_RESPONSE_BYTES",
     "NOT_SENT",
     "Call",
     "ErrorDetail",
@@ -80,6 +81,8 @@ NOT_SENT: tuple[type[Exception], ...] = (
 )
 
 _MAX_DETAIL_CHARS = 300
+#: The largest answer read from a provider by default (an action that downloads raises it).
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,19 +265,26 @@ async def send(
     secrets: Iterable[object] = (),
     what: str | None = None,
     logger: BotLogger | None = None,
+    max_bytes: int = MAX_RESPONSE_BYTES,
     **kwargs: Any,
 ) -> Reply:
     """Send one request to ``provider``; its :class:`Reply`, or a typed error raised.
 
     ``secrets`` are scrubbed from every message (with ``logger``'s, when given); ``logger``
-    also gets one warning per failure. ``kwargs`` go to ``httpx.AsyncClient.request``.
+    also gets one warning per failure. The answer is read as a stream and refused past
+    ``max_bytes`` (decoded), so a huge reply cannot exhaust memory. ``kwargs`` go to
+    ``httpx.AsyncClient.build_request`` (``auth`` and ``follow_redirects`` to ``send``).
     """
     known = SecretSet(secrets)
     scrub = known if logger is None else _Both(known, logger.secrets)
     call = Call(provider.name, what or f"{method} {url}", writes, scrub)
+    options: dict[str, Any] = {
+        key: kwargs.pop(key) for key in ("auth", "follow_redirects") if key in kwargs
+    }
     try:
         try:
-            response = await client.request(method, url, **kwargs)
+            request = client.build_request(method, url, **kwargs)
+            response = await _bounded(client, request, options, call, max_bytes)
         except (httpx.TransportError, OSError, TimeoutError) as exc:
             raise transport_error(call, exc) from None
         data = _json(response)
@@ -288,6 +298,33 @@ async def send(
             )  # fmt: skip
         raise
     return Reply(response, data)
+
+
+async def _bounded(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    options: dict[str, Any],
+    call: Call,
+    max_bytes: int,
+) -> httpx.Response:
+    """The response with its body read, or :class:`PermanentError` once it passes ``max_bytes``."""
+    response = await client.send(request, stream=True, **options)
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                error = OutcomeUnknownError if call.writes else PermanentError
+                raise error(call.message(f"the answer is over {max_bytes} bytes; it was not read"))
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+    return httpx.Response(
+        response.status_code, headers=headers, content=b"".join(chunks), request=request,
+        extensions=response.extensions,
+    )  # fmt: skip
 
 
 class _Both(SecretSet):

@@ -7,6 +7,7 @@ Narrow unit tests over ``httpx.MockTransport``; every service runs against a rea
 from __future__ import annotations
 
 import email.utils
+import gzip
 from typing import Any
 
 import httpx
@@ -196,3 +197,29 @@ def test_a_wait_no_later_step_could_hold_is_cut_or_dropped(
     given: float, kept: float | None
 ) -> None:
     assert RateLimitedError("slow down", retry_after_s=given).retry_after_s == kept
+
+
+async def test_an_answer_past_the_cap_is_refused_without_holding_it() -> None:
+    async def huge(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"x" * 5_000)
+
+    bomb = gzip.compress(b"{" * 50_000)  # small on the wire, large once decoded
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(huge)) as client:
+        with pytest.raises(PermanentError, match="over 4096 bytes"):
+            await send(client, Acme(), "GET", "http://acme.test/x", writes=False, max_bytes=4096)
+        with pytest.raises(OutcomeUnknownError, match="over 4096 bytes"):
+            await send(client, Acme(), "POST", "http://acme.test/x", writes=True, max_bytes=4096)
+
+    def gzipped(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gzipped)) as client:
+        with pytest.raises(PermanentError, match="over 4096 bytes"):
+            await send(client, Acme(), "GET", "http://acme.test/x", writes=False, max_bytes=4096)
+        small = gzip.compress(b'{"ok": 1}')
+        client._transport = httpx.MockTransport(
+            lambda request: httpx.Response(200, content=small, headers={"Content-Encoding": "gzip"})
+        )
+        reply = await send(client, Acme(), "GET", "http://acme.test/x", writes=False)
+        assert reply.body == {"ok": 1}
