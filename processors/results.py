@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +82,13 @@ def needs_dead_letter(outcome: Outcome) -> bool:
     return outcome.category in DEAD_LETTER_CATEGORIES
 
 
+# A dead letter stays well under Kafka's default 1 MiB message limit, whatever it carries.
+MAX_ORIGINAL_BYTES = 512 * 1024
+MAX_HEADER_BYTES = 4096
+MAX_HEADERS = 64
+MAX_MESSAGE_CHARS = 8192
+
+
 def dead_letter_for(
     record: InboundRecord,
     *,
@@ -91,15 +100,34 @@ def dead_letter_for(
     attempts: int = 1,
     first_failure_at: datetime | None = None,
 ) -> DeadLetter:
-    """A dead letter keeping the original bytes, key, headers and position of ``record``."""
+    """A dead letter keeping the original bytes, key, headers and position of ``record``.
+
+    It always fits the producer's limit: an original over :data:`MAX_ORIGINAL_BYTES` is cut
+    (the message says how long it was and its SHA-256), as are long keys, headers and messages.
+    """
+    original = record.value or b""
+    if len(original) > MAX_ORIGINAL_BYTES:
+        digest = hashlib.sha256(original).hexdigest()
+        note = (
+            f" (original cut to its first {MAX_ORIGINAL_BYTES} of {len(original)} bytes; "
+            f"sha256 {digest})"
+        )
+        error = replace(error, message=error.message[: MAX_MESSAGE_CHARS - len(note)] + note)
+        original = original[:MAX_ORIGINAL_BYTES]
+    elif len(error.message) > MAX_MESSAGE_CHARS:
+        error = replace(error, message=error.message[: MAX_MESSAGE_CHARS - 1] + "…")
+    headers = tuple(
+        (name[:256], None if value is None else value[:MAX_HEADER_BYTES])
+        for name, value in record.headers[:MAX_HEADERS]
+    )
     return DeadLetter(
-        original=record.value or b"",
-        original_key=record.key,
+        original=original,
+        original_key=None if record.key is None else record.key[:MAX_HEADER_BYTES],
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         timestamp=record.timestamp,
-        headers=record.headers,
+        headers=headers,
         error=error,
         worker_id=worker_id,
         failed_at=failed_at,
