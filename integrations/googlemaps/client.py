@@ -28,23 +28,26 @@ other, in a 2xx       PermanentError (502)           a status this code does not
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger
-from integrations.credentials.fields import secret_field
+from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
-from integrations.http import HttpIntegration
+from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, status_error
 
-__all__ = ["GOOGLEMAPS_BASE_URL", "GoogleMaps", "GoogleMapsIntegration"]
+__all__ = ["API_KEY", "GOOGLEMAPS_BASE_URL", "GoogleMaps", "GoogleMapsIntegration"]
 
 GOOGLEMAPS_BASE_URL = "https://maps.googleapis.com"
 SUCCESS = frozenset({"OK", "ZERO_RESULTS"})
 # The statuses that mean what an HTTP status would have said.
 _STATUS_OF = {"OVER_QUERY_LIMIT": 429, "REQUEST_DENIED": 401, "UNKNOWN_ERROR": 503}
+
+API_KEY = SecretField(
+    provider="googlemaps", fields=("api_key", "key"),
+    example='{"api_key": "<Google Maps Platform API key>"}',
+)  # fmt: skip
+"""The bot's Google Maps Platform key, in its ``googlemaps`` credentials (``key`` accepted)."""
 
 
 class GoogleMaps(Provider):
@@ -88,8 +91,8 @@ class GoogleMaps(Provider):
         return None
 
 
-class GoogleMapsIntegration(HttpIntegration):
-    """Base of the Google Maps actions: the ``googlemaps`` credentials and how Google answers.
+class GoogleMapsIntegration(KeyedHttpIntegration):
+    """Base of the Google Maps actions: the ``googlemaps`` key and how Google answers.
 
     Credentials: ``{"api_key": "<key>"}`` (``key`` is accepted too), strategy ``api_key``.
     """
@@ -97,13 +100,5 @@ class GoogleMapsIntegration(HttpIntegration):
     service: ClassVar[str] = "googlemaps"
     default_base_url: ClassVar[str] = GOOGLEMAPS_BASE_URL
     provider = GoogleMaps()
+    secret = API_KEY
     http_timeout_s: ClassVar[float] = 10.0
-
-    async def api_key(
-        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-    ) -> str | None:
-        """The bot's API key, or ``None`` when it has no ``googlemaps`` credentials."""
-        return await secret_field(
-            resolver, bot_id, logger, provider="googlemaps", fields=("api_key", "key"),
-            example='{"api_key": "<Google Maps Platform API key>"}',
-        )  # fmt: skip

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
     IntegrationMetadata,
     RateLimit,
     RateLimitScope,
@@ -15,7 +13,7 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.googlemaps.client import GoogleMapsIntegration
-from integrations.outcome import credentials_not_found, ok
+from integrations.outcome import ok
 
 _COMPONENT = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^|:]+$"}
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -96,16 +94,7 @@ class GoogleMapsGeocodeIntegration(GoogleMapsIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        key = await self.api_key(credentials_resolver, bot_id, logger)
-        if not key:
-            return credentials_not_found()
+    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
         reply = await self.call(
             "GET", "/maps/api/geocode/json", params={**_params(config), "key": key},
             secrets=[key], what="geocode", logger=logger,

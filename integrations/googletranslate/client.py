@@ -31,18 +31,15 @@ from __future__ import annotations
 
 import re
 from typing import Any, ClassVar
-from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger
-from integrations.credentials.fields import secret_field
+from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
-from integrations.http import HttpIntegration
+from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, retry_after_s, status_error
 
-__all__ = ["GOOGLETRANSLATE_BASE_URL", "GoogleTranslate", "GoogleTranslateIntegration"]
+__all__ = ["API_KEY", "GOOGLETRANSLATE_BASE_URL", "GoogleTranslate", "GoogleTranslateIntegration"]
 
 GOOGLETRANSLATE_BASE_URL = "https://translation.googleapis.com"
 RATE_REASONS = frozenset(
@@ -66,6 +63,12 @@ KEY_REASONS = frozenset({"keyInvalid", "keyExpired", "API_KEY_INVALID", "API_KEY
 _KEY_MESSAGES = ("API key not valid", "API key expired")
 _DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
 _SEPARATOR = ", "  # between the reasons of ErrorDetail.code
+
+API_KEY = SecretField(
+    provider="googletranslate", fields=("api_key", "key"),
+    example='{"api_key": "<Google Cloud API key with the Cloud Translation API enabled>"}',
+)  # fmt: skip
+"""The bot's Google Cloud API key, in its ``googletranslate`` credentials (``key`` accepted)."""
 
 
 class GoogleTranslate(Provider):
@@ -136,7 +139,7 @@ def _retry_info(error: dict[str, Any]) -> float | None:
     return None
 
 
-class GoogleTranslateIntegration(HttpIntegration):
+class GoogleTranslateIntegration(KeyedHttpIntegration):
     """Base of the Google Translate actions: the ``googletranslate`` key and Google's errors.
 
     Credentials: ``{"api_key": "<Google Cloud API key>"}`` (``key`` accepted), strategy
@@ -146,13 +149,5 @@ class GoogleTranslateIntegration(HttpIntegration):
     service: ClassVar[str] = "googletranslate"
     default_base_url: ClassVar[str] = GOOGLETRANSLATE_BASE_URL
     provider = GoogleTranslate()
+    secret = API_KEY
     http_timeout_s: ClassVar[float] = 15.0
-
-    async def api_key(
-        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-    ) -> str | None:
-        """The bot's API key, or ``None`` when it has no ``googletranslate`` credentials."""
-        return await secret_field(
-            resolver, bot_id, logger, provider="googletranslate", fields=("api_key", "key"),
-            example='{"api_key": "<Google Cloud API key with the Cloud Translation API enabled>"}',
-        )  # fmt: skip

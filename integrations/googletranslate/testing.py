@@ -92,48 +92,44 @@ def _key_invalid() -> web.Response:
     return _google_error(400, message, "badRequest", state="INVALID_ARGUMENT", details=[info])
 
 
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+# The faults Google words in its usageLimits domain: (HTTP status, message, reason, status).
+_USAGE_FAULTS: dict[str, tuple[int, str, str, str]] = {
+    "user_rate_limit": (
+        403,
+        "User Rate Limit Exceeded",
+        "userRateLimitExceeded",
+        "PERMISSION_DENIED",
+    ),
+    "rate_limit_429": (
+        429,
+        "Quota exceeded for quota metric 'v2 and v3 general model characters' and limit 'per "
+        "minute per user'",
+        "rateLimitExceeded",
+        "RESOURCE_EXHAUSTED",
+    ),
+    "daily_limit": (403, "Daily Limit Exceeded", "dailyLimitExceeded", "PERMISSION_DENIED"),
+    "api_disabled": (
+        403,
+        "Cloud Translation API has not been used in project 1234 before or it is disabled.",
+        "accessNotConfigured",
+        "PERMISSION_DENIED",
+    ),
+}
+
+
 def _fault_response(kind: FaultKind, retry_after: int) -> web.Response:
-    if kind == "user_rate_limit":
-        return _google_error(
-            403,
-            "User Rate Limit Exceeded",
-            "userRateLimitExceeded",
-            domain="usageLimits",
-            state="PERMISSION_DENIED",
-        )
-    if kind == "rate_limit_429":
-        retry = {
-            "@type": "type.googleapis.com/google.rpc.RetryInfo",
-            "retryDelay": f"{retry_after}s",
-        }
-        return _google_error(
-            429,
-            "Quota exceeded for quota metric 'v2 and v3 general model "
-            "characters' and limit 'per minute per user'",
-            "rateLimitExceeded",
-            domain="usageLimits",
-            state="RESOURCE_EXHAUSTED",
-            details=[retry],
-        )
-    if kind == "daily_limit":
-        return _google_error(
-            403,
-            "Daily Limit Exceeded",
-            "dailyLimitExceeded",
-            domain="usageLimits",
-            state="PERMISSION_DENIED",
-        )
     if kind == "key_invalid":
         return _key_invalid()
-    if kind == "api_disabled":
-        return _google_error(
-            403,
-            "Cloud Translation API has not been used in project 1234 before or it is disabled.",
-            "accessNotConfigured",
-            domain="usageLimits",
-            state="PERMISSION_DENIED",
-        )
-    return _google_error(400, "Invalid Value", "invalid", state="INVALID_ARGUMENT")
+    if kind not in _USAGE_FAULTS:  # "invalid_value"
+        return _google_error(400, "Invalid Value", "invalid", state="INVALID_ARGUMENT")
+    status, message, reason, state = _USAGE_FAULTS[kind]
+    details = None
+    if kind == "rate_limit_429":  # newer front ends say how long to wait
+        details = [{"@type": _RETRY_INFO, "retryDelay": f"{retry_after}s"}]
+    return _google_error(
+        status, message, reason, domain="usageLimits", state=state, details=details
+    )
 
 
 def _escape(text: str) -> str:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
     IntegrationMetadata,
     RateLimit,
     RateLimitScope,
@@ -16,7 +14,7 @@ from integrations.base import (
 from integrations.bot_logger import BotLogger
 from integrations.errors import InvalidConfigError, PermanentError
 from integrations.googletranslate.client import GoogleTranslateIntegration
-from integrations.outcome import credentials_not_found, ok
+from integrations.outcome import ok
 
 # Google recommends at most 5,000 characters per request; keeping every request under it also
 # lets a request-count limit stand in for Google's per-minute *character* quota (below).
@@ -83,16 +81,7 @@ class GoogleTranslateTranslateIntegration(GoogleTranslateIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        key = await self.api_key(credentials_resolver, bot_id, logger)
-        if not key:
-            return credentials_not_found()
+    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
         single = isinstance(config["text"], str)
         texts: list[str] = [config["text"]] if single else list(config["text"])
         total = sum(len(t) for t in texts)

@@ -30,20 +30,25 @@ DISABLED, UNAUTHORIZED)                                          hint says it ma
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger
-from integrations.credentials.fields import secret_field
+from integrations.credentials.fields import SecretField
 from integrations.errors import AuthError, IntegrationError, InvalidConfigError, PermanentError
 from integrations.http import HttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider
 
-__all__ = ["OPENFDA_BASE_URL", "OpenFda", "OpenFdaIntegration", "no_matches"]
+__all__ = ["API_KEY", "OPENFDA_BASE_URL", "OpenFda", "OpenFdaIntegration", "no_matches"]
 
 OPENFDA_BASE_URL = "https://api.fda.gov"
+
+API_KEY = SecretField(
+    provider="openfda", fields=("api_key", "key"),
+    example='{"api_key": "<key from open.fda.gov/apis/authentication>"} or remove them to call '
+    "anonymously",
+)  # fmt: skip
+"""The bot's optional openFDA / api.data.gov key: ``read`` answers ``None`` without ``openfda``
+credentials, and the action then calls anonymously."""
 
 
 def no_matches(response: httpx.Response, data: Any) -> bool:
@@ -69,7 +74,8 @@ class OpenFda(Provider):
         self, call: Call, response: httpx.Response, detail: ErrorDetail
     ) -> IntegrationError | None:
         status, code = response.status_code, detail.code
-        said = f"HTTP {status} {code}: {detail.message or 'no message'}"
+        label = f"HTTP {status} {code}" if code else f"HTTP {status}"  # no code: not openFDA's body
+        said = f"{label}: {detail.message or 'no message'}"
         if status == 400 and code is not None:
             return InvalidConfigError(call.message(said))
         if status == 403 and code is not None and code.startswith("API_KEY"):
@@ -95,13 +101,3 @@ class OpenFdaIntegration(HttpIntegration):
     default_base_url: ClassVar[str] = OPENFDA_BASE_URL
     provider = OpenFda()
     http_timeout_s: ClassVar[float] = 15.0
-
-    async def api_key(
-        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-    ) -> str | None:
-        """The bot's key, or ``None`` to call anonymously (no ``openfda`` credentials)."""
-        return await secret_field(
-            resolver, bot_id, logger, provider="openfda", fields=("api_key", "key"),
-            example='{"api_key": "<key from open.fda.gov/apis/authentication>"} or remove '
-            "them to call anonymously",
-        )  # fmt: skip

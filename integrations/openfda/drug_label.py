@@ -14,7 +14,7 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.openfda.client import OpenFdaIntegration, no_matches
+from integrations.openfda.client import API_KEY, OpenFdaIntegration, no_matches
 from integrations.outcome import ok
 
 SEARCH_FIELDS = ("brand_name", "generic_name", "substance_name", "manufacturer_name")
@@ -59,7 +59,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "minLength": 1,
             "maxLength": 200,
             # Quotes and backslashes would break out of the quoted search term.
-            "pattern": r'^[^"\\]*[^"\\\s][^"\\]*$',
+            # Linear: leading space, then a visible character, then the rest; never two
+            # quantified parts that can match the same characters (no backtracking blow-up).
+            "pattern": r'^\s*[^"\\\s][^"\\]*$',
             "description": "The drug name to look for, e.g. 'Advil' or 'ibuprofen'",
         },
         "search_by": {"enum": list(SEARCH_FIELDS), "default": "brand_name"},
@@ -128,7 +130,7 @@ class OpenFdaDrugLabelIntegration(OpenFdaIntegration):
         bot_id: UUID | str,
         logger: BotLogger,
     ) -> dict[str, Any]:
-        key = await self.api_key(credentials_resolver, bot_id, logger)
+        key = await API_KEY.read(credentials_resolver, bot_id, logger)  # None: anonymous
         field = config.get("search_by", "brand_name")
         skip = int(config.get("skip", 0))
         params = {

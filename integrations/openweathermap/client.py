@@ -22,30 +22,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
-from integrations.bot_logger import BotLogger
-from integrations.credentials.fields import secret_field
+from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError
 from integrations.provider import Call, ErrorDetail, Provider, status_error
 
-__all__ = ["DEFAULT_BASE_URL", "SERVICE", "OpenWeatherMap", "api_key"]
+__all__ = ["API_KEY", "DEFAULT_BASE_URL", "SERVICE", "OpenWeatherMap"]
 
 SERVICE = "openweathermap"
 DEFAULT_BASE_URL = "https://api.openweathermap.org"
 
 
-async def api_key(
-    resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
-) -> str | None:
-    """The bot's OWM key (``api_key``, or ``appid`` as OWM calls it), or ``None`` without one."""
-    return await secret_field(
-        resolver, bot_id, logger, provider=SERVICE, fields=("api_key", "appid"), strip=True,
-        example='{"api_key": "<key from https://home.openweathermap.org/api_keys>"}',
-    )  # fmt: skip
+API_KEY = SecretField(
+    provider=SERVICE, fields=("api_key", "appid"), strip=True,
+    example='{"api_key": "<key from https://home.openweathermap.org/api_keys>"}',
+)  # fmt: skip
+"""The bot's OWM key, in its ``openweathermap`` credentials (``appid``, as OWM calls it, too)."""
 
 
 def _cod(data: Any) -> int | None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
     IntegrationMetadata,
     RateLimit,
     RateLimitScope,
@@ -14,9 +12,9 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.http import HttpIntegration
-from integrations.openweathermap.client import DEFAULT_BASE_URL, SERVICE, OpenWeatherMap, api_key
-from integrations.outcome import credentials_not_found, ok
+from integrations.http import KeyedHttpIntegration
+from integrations.openweathermap.client import API_KEY, DEFAULT_BASE_URL, SERVICE, OpenWeatherMap
+from integrations.outcome import ok
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -125,7 +123,7 @@ def _result(body: dict[str, Any], units: str) -> dict[str, Any]:
     }
 
 
-class OpenWeatherMapCurrentWeatherIntegration(HttpIntegration):
+class OpenWeatherMapCurrentWeatherIntegration(KeyedHttpIntegration):
     """Current weather from OpenWeatherMap (``GET /data/2.5/weather``, key as ``appid``).
 
     Config: exactly one of ``city`` ("London,GB"), ``lat`` + ``lon``, ``city_id`` or ``zip``
@@ -138,20 +136,12 @@ class OpenWeatherMapCurrentWeatherIntegration(HttpIntegration):
     service: ClassVar[str] = SERVICE
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     provider = OpenWeatherMap()
+    secret = API_KEY
     http_timeout_s: ClassVar[float] = 10.0
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        key = await api_key(credentials_resolver, bot_id, logger)
-        if key is None:
-            return credentials_not_found()
+    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
         params = _params(config, key)
         reply = await self.call(
             "GET", "data/2.5/weather", params=params, secrets=[key], what="current weather",

@@ -120,8 +120,19 @@ class Injection:
     hits: int = 0
 
 
-def _error(status: int, cod: int | str, message: str) -> web.Response:
-    return web.json_response({"cod": cod, "message": message}, status=status)
+def _error(
+    status: int, cod: int | str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"cod": cod, "message": message}, status=status, headers=headers)
+
+
+def _degrees(value: str | None, bound: float) -> float | None:
+    """``value`` as a number within ``±bound``, or ``None`` (missing, not a number, too far)."""
+    try:
+        degrees = float(value if value is not None else "nan")
+    except ValueError:
+        return None
+    return degrees if -bound <= degrees <= bound else None
 
 
 class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
@@ -163,10 +174,8 @@ class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
     ) -> web.Response:
         """``fail_next(status)``: OWM's ``{"cod", "message"}``, ``cod`` a number only for 401
         and 429, as OWM sends it."""
-        response = _error(status, status if status in (401, 429) else str(status), message)
-        if retry_after_s is not None:
-            response.headers["Retry-After"] = f"{retry_after_s:g}"
-        return response
+        cod = status if status in (401, 429) else str(status)
+        return _error(status, cod, message, self.retry_after(retry_after_s))
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -214,17 +223,10 @@ class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
         return _error(400, "400", "Nothing to geocode")
 
     def _near(self, params: dict[str, str]) -> FakeCity | web.Response:
-        try:
-            lat = float(params.get("lat", "nan"))
-        except ValueError:
-            lat = float("nan")
-        if not -90 <= lat <= 90:
+        lat, lon = _degrees(params.get("lat"), 90), _degrees(params.get("lon"), 180)
+        if lat is None:
             return _error(400, "400", "wrong latitude")
-        try:
-            lon = float(params.get("lon", "nan"))
-        except ValueError:
-            lon = float("nan")
-        if not -180 <= lon <= 180:
+        if lon is None:
             return _error(400, "400", "wrong longitude")
         near = [c for c in self.cities if abs(c.lat - lat) <= 1 and abs(c.lon - lon) <= 1]
         if near:

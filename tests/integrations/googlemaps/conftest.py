@@ -1,61 +1,20 @@
-"""Fixtures for the Google Maps tests: the fake over loopback, shared clients, a stub resolver."""
+"""The Google Maps tests run against its fake; the shared fixtures are in ../conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
 import pytest
 
-from integrations.bot_logger import BotLogger
 from integrations.googlemaps.geocode import GoogleMapsGeocodeIntegration
-from integrations.googlemaps.testing import FakeGoogleMaps
+from integrations.googlemaps.testing import CONTRACT
 from integrations.http import HttpClients
-from support.integrations import http_clients
-from support.resolvers import StubResolver
-
-API_KEY = "AIzaSyFAKE-googlemaps-key-0123456789abc"
-BOT_ID = "6f1c2a9e-0000-4000-8000-00000000a001"
+from integrations.testing import ContractSubject
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeGoogleMaps]:
-    async with FakeGoogleMaps(api_keys=[API_KEY]) as server:
-        yield server
-
-
-@pytest.fixture
-async def clients(fake: FakeGoogleMaps) -> AsyncIterator[HttpClients]:
-    async with http_clients("googlemaps", base_url=fake.url, timeout_s=2.0) as pool:
-        yield pool
+def subject() -> ContractSubject:
+    return CONTRACT
 
 
 @pytest.fixture
 def action(clients: HttpClients) -> GoogleMapsGeocodeIntegration:
     return GoogleMapsGeocodeIntegration(clients)
-
-
-@pytest.fixture
-def resolver() -> StubResolver:
-    return StubResolver.per_bot({BOT_ID: {"api_key": API_KEY}})
-
-
-@pytest.fixture
-def logger() -> BotLogger:
-    return BotLogger("tests.googlemaps", bot_id=BOT_ID, integration_id="googlemaps_geocode")
-
-
-@pytest.fixture
-def api_key() -> str:
-    return API_KEY
-
-
-@pytest.fixture
-def bot_id() -> str:
-    return BOT_ID
-
-
-@pytest.fixture
-def make_resolver() -> Callable[[dict[str, dict[str, Any]]], StubResolver]:
-    """For other credentials, per bot (``make_resolver({})``: none for any bot)."""
-    return StubResolver.per_bot

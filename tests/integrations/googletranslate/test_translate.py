@@ -1,8 +1,13 @@
-"""googletranslate_translate against the fake Translation v2 API over a real loopback socket."""
+"""googletranslate_translate against the fake Translation v2 API over a real loopback socket.
+
+Only what is Google Translate's own: the cases every integration shares are in
+``../test_contract.py``.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,30 +23,16 @@ from integrations.errors import (
 from integrations.googletranslate.testing import FakeGoogleTranslate
 from integrations.googletranslate.translate import METADATA, GoogleTranslateTranslateIntegration
 from integrations.outcome import OutcomeCategory, classify
+from support.integrations import Run
 
-
-async def translate(
-    action: GoogleTranslateTranslateIntegration,
-    config: dict[str, Any],
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> dict[str, Any]:
-    METADATA.validate_config(config)  # what the processor does before execute()
-    return await action.execute(config, resolver, bot_id, logger)
+Resolver = Callable[[dict[str, Any] | None], Any]
+HELLO = {"text": "Hello", "target": "ru"}
 
 
 async def test_a_string_is_translated_and_the_source_detected(
-    action: GoogleTranslateTranslateIntegration,
-    fake: FakeGoogleTranslate,
-    resolver: Any,
-    bot_id: str,
-    api_key: str,
-    logger: BotLogger,
+    run: Run, fake: FakeGoogleTranslate, resolver: Any, bot_id: str, api_key: str
 ) -> None:
-    returned = await translate(
-        action, {"text": "Hello, world!", "target": "ru"}, resolver, bot_id, logger
-    )
+    returned = await run({"text": "Hello, world!", "target": "ru"})
     assert classify(returned).category is OutcomeCategory.SUCCEEDED
     assert returned["response"]["result"] == {
         "target": "ru",
@@ -57,159 +48,131 @@ async def test_a_string_is_translated_and_the_source_detected(
     assert api_key not in repr(returned)
 
 
-async def test_a_list_with_a_source_and_text_format_keeps_quotes(
-    action: GoogleTranslateTranslateIntegration,
+@pytest.mark.parametrize(
+    ("config", "sent", "result"),
+    [
+        # A list, with its source given: nothing detected; format "text" keeps the quote.
+        ({"text": ["Привет", "it's"], "target": "en", "source": "ru"},
+         {"q": ["Привет", "it's"], "target": "en", "source": "ru", "format": "text"},
+         {"target": "en", "translations": [{"text": "Hi"}, {"text": "[en] it's"}]}),
+        # format "html" gets Google's own escaping.
+        ({"text": "it's <b>", "target": "de", "format": "html"},
+         {"q": ["it's <b>"], "target": "de", "format": "html"},
+         {"target": "de", "text": "[de] it&#39;s &lt;b&gt;",
+          "translations": [{"text": "[de] it&#39;s &lt;b&gt;", "detected_source_language": "en"}]}),
+    ],
+    ids=["list-with-source", "html"],
+)  # fmt: skip
+async def test_what_is_sent_and_what_comes_back(
+    run: Run,
     fake: FakeGoogleTranslate,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
+    config: dict[str, Any],
+    sent: dict[str, Any],
+    result: dict[str, Any],
 ) -> None:
-    config = {"text": ["Привет", "it's"], "target": "en", "source": "ru"}
-    result = (await translate(action, config, resolver, bot_id, logger))["response"]["result"]
-    assert result == {
-        "target": "en",
-        "translations": [{"text": "Hi"}, {"text": "[en] it's"}],  # no detection: source given
-    }
-    assert fake.calls[0].body["source"] == "ru"
-
-
-async def test_html_format_gets_googles_escaping(
-    action: GoogleTranslateTranslateIntegration,
-    fake: FakeGoogleTranslate,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> None:
-    config = {"text": "it's <b>", "target": "de", "format": "html"}
-    result = (await translate(action, config, resolver, bot_id, logger))["response"]["result"]
-    assert result["text"] == "[de] it&#39;s &lt;b&gt;"
+    assert (await run(config))["response"]["result"] == result
+    assert fake.calls[0].body == sent
 
 
 async def test_more_than_5000_characters_in_all_are_refused_before_any_call(
-    action: GoogleTranslateTranslateIntegration,
-    fake: FakeGoogleTranslate,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
+    run: Run, fake: FakeGoogleTranslate
 ) -> None:
     config = {"text": ["x" * 3000, "y" * 2001], "target": "ru"}  # each fits the schema
     with pytest.raises(InvalidConfigError, match=r"\$\.text: 5001 characters"):
-        await translate(action, config, resolver, bot_id, logger)
+        await run(config)
     assert fake.calls == []
 
 
 @pytest.mark.parametrize(
-    ("kind", "expected", "category", "code", "retry_after"),
+    ("kind", "status", "reason", "expected", "category", "code", "retry_after"),
     [
-        ("user_rate_limit", RateLimitedError, OutcomeCategory.RATE_LIMITED, 429, None),
-        ("rate_limit_429", RateLimitedError, OutcomeCategory.RATE_LIMITED, 429, 30.0),
-        ("daily_limit", PermanentError, OutcomeCategory.PERMANENT, 403, None),
-        ("key_invalid", AuthError, OutcomeCategory.AUTH, 401, None),
-        ("api_disabled", AuthError, OutcomeCategory.AUTH, 403, None),
-        ("invalid_value", InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400, None),
+        # Google's per-minute rate limit comes as a 403, not a 429 ...
+        ("user_rate_limit", 403, "userRateLimitExceeded", RateLimitedError,
+         OutcomeCategory.RATE_LIMITED, 429, None),
+        ("rate_limit_429", 429, "rateLimitExceeded", RateLimitedError,
+         OutcomeCategory.RATE_LIMITED, 429, 30.0),
+        ("daily_limit", 403, "dailyLimitExceeded", PermanentError, OutcomeCategory.PERMANENT,
+         403, None),
+        # ... and a bad key as a 400.
+        ("key_invalid", 400, "API_KEY_INVALID", AuthError, OutcomeCategory.AUTH, 401, None),
+        ("api_disabled", 403, "accessNotConfigured", AuthError, OutcomeCategory.AUTH, 403, None),
     ],
-)
+)  # fmt: skip
 async def test_google_errors_become_typed_errors(
-    action: GoogleTranslateTranslateIntegration,
+    run: Run,
     fake: FakeGoogleTranslate,
-    resolver: Any,
-    bot_id: str,
     api_key: str,
     logger: BotLogger,
     caplog: pytest.LogCaptureFixture,
     kind: str,
+    status: int,
+    reason: str,
     expected: type[IntegrationError],
     category: OutcomeCategory,
     code: int,
     retry_after: float | None,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="tests.googletranslate")
+    caplog.set_level(logging.DEBUG, logger=logger.logger.name)
     fake.inject(kind)  # type: ignore[arg-type]
     with pytest.raises(IntegrationError) as caught:
-        await translate(action, {"text": "Hello", "target": "ru"}, resolver, bot_id, logger)
+        await run(HELLO)
     error = caught.value
-    assert type(error) is expected
-    assert error.code == code
     outcome = classify(error)
-    assert outcome.category is category
+    assert (type(error), error.code, outcome.category) == (expected, code, category)
     assert outcome.retry_after_s == retry_after
-    if kind == "user_rate_limit":
-        assert fake.calls[0].status == 403  # Google's rate limit is a 403, not a 429
-        assert "userRateLimitExceeded" in error.message
-    if kind == "key_invalid":
-        assert fake.calls[0].status == 400  # and a bad key is a 400
+    assert fake.calls[0].status == status
+    assert reason in error.message
     assert "Google Translate request failed" in caplog.text
     assert api_key not in str(error)
     assert api_key not in caplog.text
-    returned = await translate(action, {"text": "Hello", "target": "ru"}, resolver, bot_id, logger)
-    assert returned["response"]["ok"] is True  # one-shot fault: the next call works
+
+
+async def test_a_retry_after_header_wins_over_googles_retry_info(
+    run: Run, fake: FakeGoogleTranslate
+) -> None:
+    retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"}
+    error = {"code": 429, "errors": [{"reason": "rateLimitExceeded"}], "details": [retry_info]}
+    fake.fail_next(429, body={"error": error}, headers={"Retry-After": "5"})
+    with pytest.raises(RateLimitedError) as caught:
+        await run(HELLO)
+    assert caught.value.retry_after_s == 5
+
+
+async def test_an_unknown_target_language_is_invalid_config(
+    run: Run, fake: FakeGoogleTranslate
+) -> None:
+    # Valid by the schema, refused by Google with its own 400: the config's value is wrong.
+    with pytest.raises(InvalidConfigError, match="Invalid Value"):
+        await run({"text": "Hello", "target": "xx"})
+    assert fake.calls[0].status == 400
 
 
 async def test_a_rejected_key_never_reaches_messages_or_logs(
+    run: Run,
     fake: FakeGoogleTranslate,
-    action: GoogleTranslateTranslateIntegration,
-    bot_id: str,
     logger: BotLogger,
-    make_resolver: Any,
+    make_resolver: Resolver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # httpx logs the URL, ?key=... included
     caplog.handler.addFilter(SecretRedactingFilter())
     wrong = "AIzaSyWRONG-translate-key-never-logged0"
-    resolver = make_resolver({bot_id: {"api_key": wrong}})
     with pytest.raises(AuthError) as caught:
-        await translate(action, {"text": "Hello", "target": "ru"}, resolver, bot_id, logger)
+        await run(HELLO, credentials=make_resolver({"api_key": wrong}))
     assert fake.calls[0].params["key"] == wrong
     assert "API key not valid" in caught.value.message
     assert wrong not in repr(classify(caught.value, secrets=logger.secrets))
     assert wrong not in caplog.text
 
 
-async def test_an_unknown_target_language_is_invalid_config(
-    action: GoogleTranslateTranslateIntegration,
-    fake: FakeGoogleTranslate,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
+async def test_the_key_may_be_stored_as_key_but_not_empty(
+    run: Run, fake: FakeGoogleTranslate, api_key: str, make_resolver: Resolver
 ) -> None:
-    with pytest.raises(InvalidConfigError, match="Invalid Value"):
-        await translate(action, {"text": "Hello", "target": "xx"}, resolver, bot_id, logger)
-    assert fake.calls[0].status == 400
-
-
-async def test_a_retry_after_header_wins_over_googles_retry_info(
-    action: GoogleTranslateTranslateIntegration,
-    fake: FakeGoogleTranslate,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> None:
-    retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"}
-    body = {
-        "error": {
-            "code": 429,
-            "message": "Quota exceeded",
-            "errors": [{"reason": "rateLimitExceeded"}],
-            "details": [retry_info],
-        }
-    }
-    fake.fail_next(429, body=body, headers={"Retry-After": "5"})
-    with pytest.raises(RateLimitedError) as caught:
-        await translate(action, {"text": "Hello", "target": "ru"}, resolver, bot_id, logger)
-    assert caught.value.retry_after_s == 5
-
-
-async def test_credentials_without_a_key_name_the_field(
-    action: GoogleTranslateTranslateIntegration,
-    fake: FakeGoogleTranslate,
-    bot_id: str,
-    logger: BotLogger,
-    make_resolver: Any,
-) -> None:
-    config = {"text": "Hello", "target": "ru"}
+    returned = await run(HELLO, credentials=make_resolver({"key": api_key}))
+    assert returned["response"]["ok"] is True
     with pytest.raises(AuthError, match="no 'api_key'"):
-        await action.execute(config, make_resolver({bot_id: {"token": ""}}), bot_id, logger)
-    assert fake.calls == []
+        await run(HELLO, credentials=make_resolver({"api_key": ""}))
+    assert len(fake.calls) == 1  # the malformed credentials called nothing
 
 
 @pytest.mark.parametrize(
@@ -234,17 +197,9 @@ def test_config_schema_rejects_before_any_call(config: dict[str, Any], path: str
     assert path in caught.value.message
 
 
-def test_metadata_values() -> None:
+def test_metadata_keeps_under_googles_per_minute_character_quota() -> None:
     meta = GoogleTranslateTranslateIntegration().metadata
-    assert (meta.id, meta.version, meta.category.value) == (
-        "googletranslate_translate",
-        "1.0.0",
-        "translation",
-    )
-    assert meta.icon_s3_key == "icons/integrations/googletranslate.svg"
-    assert (meta.credentials_provider, meta.credentials_strategy.value) == (
-        "googletranslate",
-        "api_key",
-    )
-    assert (meta.library_name, meta.side_effect.value) == ("httpx", "none")
-    assert [(r.limit, r.period_s) for r in meta.rate_limits] == [(1200, 60.0)]
+    assert (meta.category.value, meta.side_effect.value) == ("translation", "none")
+    assert [(r.scope.value, r.limit, r.period_s) for r in meta.rate_limits] == [
+        ("credential", 1200, 60.0)
+    ]

@@ -1,27 +1,26 @@
-"""Fixtures for the openFDA tests: the fake over loopback, shared clients, a stub resolver."""
+"""The openFDA tests run against its fake; the shared fixtures are in ../conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
-from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.openfda.drug_label import OpenFdaDrugLabelIntegration
-from integrations.openfda.testing import FakeOpenFda
-from support.integrations import http_clients
-from support.resolvers import StubResolver
+from integrations.openfda.testing import CONTRACT, CONTRACT_KEY, FakeOpenFda
+from integrations.testing import ContractSubject
 
-API_KEY = "fdaKEY0123456789abcdefghijklmnopqrstuvwx"
-BOT_ID = "6f1c2a9e-0000-4000-8000-00000000d001"
-ANONYMOUS_BOT_ID = "6f1c2a9e-0000-4000-8000-00000000d002"
+
+@pytest.fixture
+def subject() -> ContractSubject:
+    return CONTRACT
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeOpenFda]:
-    async with FakeOpenFda(api_keys=[API_KEY]) as server:
+    """The contract's fake with labels of its own: two ibuprofens, Advil's with long sections."""
+    async with FakeOpenFda(api_keys=[CONTRACT_KEY]) as server:
         server.add_label(
             brand_name="Advil",
             generic_name="IBUPROFEN",
@@ -35,42 +34,5 @@ async def fake() -> AsyncIterator[FakeOpenFda]:
 
 
 @pytest.fixture
-async def clients(fake: FakeOpenFda) -> AsyncIterator[HttpClients]:
-    async with http_clients("openfda", base_url=fake.url, timeout_s=2.0) as pool:
-        yield pool
-
-
-@pytest.fixture
 def action(clients: HttpClients) -> OpenFdaDrugLabelIntegration:
     return OpenFdaDrugLabelIntegration(clients)
-
-
-@pytest.fixture
-def resolver() -> StubResolver:
-    return StubResolver.per_bot({BOT_ID: {"api_key": API_KEY}})
-
-
-@pytest.fixture
-def make_resolver() -> Callable[[dict[str, dict[str, Any]]], StubResolver]:
-    """For other credentials, per bot (``make_resolver({})``: none for any bot)."""
-    return StubResolver.per_bot
-
-
-@pytest.fixture
-def logger() -> BotLogger:
-    return BotLogger("tests.openfda", bot_id=BOT_ID, integration_id="openfda_drug_label")
-
-
-@pytest.fixture
-def api_key() -> str:
-    return API_KEY
-
-
-@pytest.fixture
-def bot_id() -> str:
-    return BOT_ID
-
-
-@pytest.fixture
-def anonymous_bot_id() -> str:
-    return ANONYMOUS_BOT_ID

@@ -1,8 +1,12 @@
-"""openfda_drug_label against the fake openFDA over a real loopback socket."""
+"""openfda_drug_label against the fake openFDA over a real loopback socket.
+
+Only what is openFDA's own: the cases every integration shares are in ``../test_contract.py``.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,36 +22,22 @@ from integrations.errors import (
 from integrations.openfda.drug_label import METADATA, OpenFdaDrugLabelIntegration
 from integrations.openfda.testing import FakeOpenFda
 from integrations.outcome import OutcomeCategory, classify
+from support.integrations import Run
 
-
-async def lookup(
-    action: OpenFdaDrugLabelIntegration,
-    config: dict[str, Any],
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> dict[str, Any]:
-    METADATA.validate_config(config)  # what the processor does before execute()
-    return await action.execute(config, resolver, bot_id, logger)
+Resolver = Callable[[dict[str, Any] | None], Any]
+ADVIL = {"name": "Advil"}
 
 
 async def test_a_brand_name_finds_its_label_with_the_key(
-    action: OpenFdaDrugLabelIntegration,
-    fake: FakeOpenFda,
-    resolver: Any,
-    bot_id: str,
-    api_key: str,
-    logger: BotLogger,
+    run: Run, fake: FakeOpenFda, resolver: Any, bot_id: str, api_key: str
 ) -> None:
-    returned = await lookup(action, {"name": "advil"}, resolver, bot_id, logger)
+    returned = await run({"name": "advil"})
     assert classify(returned).category is OutcomeCategory.SUCCEEDED
     result = returned["response"]["result"]
     assert (result["total"], result["skip"]) == (1, 0)
     [label] = result["labels"]
-    assert label["brand_name"] == ["Advil"]
-    assert label["generic_name"] == ["IBUPROFEN"]
-    assert label["route"] == ["ORAL"]
-    assert label["id"] == fake.labels[0]["id"]
+    assert (label["id"], label["brand_name"]) == (fake.labels[0]["id"], ["Advil"])
+    assert (label["generic_name"], label["route"]) == (["IBUPROFEN"], ["ORAL"])
     sections = label["sections"]
     assert set(sections) == {"indications_and_usage", "dosage_and_administration", "warnings"}
     assert (
@@ -62,24 +52,21 @@ async def test_a_brand_name_finds_its_label_with_the_key(
     assert api_key not in repr(returned)
 
 
-async def test_without_credentials_the_call_is_anonymous(
-    action: OpenFdaDrugLabelIntegration,
-    fake: FakeOpenFda,
-    anonymous_bot_id: str,
-    logger: BotLogger,
-    make_resolver: Any,
+async def test_the_key_is_optional_may_be_stored_as_key_but_not_malformed(
+    run: Run, fake: FakeOpenFda, api_key: str, make_resolver: Resolver
 ) -> None:
-    returned = await lookup(action, {"name": "Advil"}, make_resolver({}), anonymous_bot_id, logger)
-    assert returned["response"]["ok"] is True  # not "Credentials not found": openFDA is public
-    assert "api_key" not in fake.calls[0].params
+    anonymous = await run(ADVIL, credentials=make_resolver(None))
+    assert anonymous["response"]["ok"] is True  # not "Credentials not found": openFDA is public
+    keyed = await run(ADVIL, credentials=make_resolver({"key": api_key}))
+    assert keyed["response"]["ok"] is True
+    assert [call.params.get("api_key") for call in fake.calls] == [None, api_key]
+    with pytest.raises(AuthError, match="no 'api_key'"):
+        await run(ADVIL, credentials=make_resolver({"x": "y"}))
+    assert len(fake.calls) == 2  # malformed credentials call nothing, not even anonymously
 
 
 async def test_search_by_generic_name_with_paging_and_chosen_sections(
-    action: OpenFdaDrugLabelIntegration,
-    fake: FakeOpenFda,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
+    run: Run, fake: FakeOpenFda
 ) -> None:
     config = {
         "name": "ibuprofen",
@@ -89,7 +76,7 @@ async def test_search_by_generic_name_with_paging_and_chosen_sections(
         "sections": ["purpose"],
         "max_section_chars": 100,
     }
-    result = (await lookup(action, config, resolver, bot_id, logger))["response"]["result"]
+    result = (await run(config))["response"]["result"]
     assert (result["total"], result["skip"]) == (2, 1)
     [label] = result["labels"]
     assert label["brand_name"] == ["Motrin IB"]
@@ -102,105 +89,75 @@ async def test_search_by_generic_name_with_paging_and_chosen_sections(
     )
 
 
-async def test_no_matches_is_a_success_with_no_labels(
-    action: OpenFdaDrugLabelIntegration,
-    fake: FakeOpenFda,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> None:
-    returned = await lookup(action, {"name": "Nonexistium"}, resolver, bot_id, logger)
+async def test_no_matches_is_a_success_with_no_labels(run: Run, fake: FakeOpenFda) -> None:
+    returned = await run({"name": "Nonexistium"})
     assert returned["response"] == {"ok": True, "result": {"total": 0, "skip": 0, "labels": []}}
     assert fake.calls[0].status == 404  # openFDA's "No matches found!"
 
 
+def _html_403(fake: FakeOpenFda) -> object:
+    # api.data.gov's key errors are 403 API_KEY_*; a 403 without one (a proxy, a WAF) is not
+    # something new credentials fix.
+    return fake.fail_next(
+        403, body=b"<html>Forbidden</html>", headers={"Content-Type": "text/html"}
+    )
+
+
 @pytest.mark.parametrize(
-    ("kind", "expected", "category", "code"),
+    ("arrange", "expected", "category", "code", "says"),
     [
-        ("rate_limit", RateLimitedError, OutcomeCategory.RATE_LIMITED, 429),
-        ("api_key_invalid", AuthError, OutcomeCategory.AUTH, 403),
-        ("bad_request", InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400),
+        (lambda fake: fake.inject("rate_limit"), RateLimitedError, OutcomeCategory.RATE_LIMITED,
+         429, "OVER_RATE_LIMIT"),
+        (lambda fake: fake.inject("api_key_invalid"), AuthError, OutcomeCategory.AUTH, 403,
+         "remove it: openFDA answers without one too"),
+        (lambda fake: fake.inject("bad_request"), InvalidConfigError,
+         OutcomeCategory.INVALID_CONFIG, 400, "HTTP 400 BAD_REQUEST: Invalid parameter: search"),
+        (_html_403, PermanentError, OutcomeCategory.PERMANENT, 403, "HTTP 403: no message"),
     ],
-)
+    ids=["rate-limit", "api-key-invalid", "bad-request", "403-not-about-the-key"],
+)  # fmt: skip
 async def test_openfda_errors_become_typed_errors(
-    action: OpenFdaDrugLabelIntegration,
+    run: Run,
     fake: FakeOpenFda,
-    resolver: Any,
-    bot_id: str,
     api_key: str,
     logger: BotLogger,
     caplog: pytest.LogCaptureFixture,
-    kind: str,
+    arrange: Callable[[FakeOpenFda], object],
     expected: type[IntegrationError],
     category: OutcomeCategory,
     code: int,
+    says: str,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="tests.openfda")
-    fake.inject(kind)  # type: ignore[arg-type]
+    caplog.set_level(logging.DEBUG, logger=logger.logger.name)
+    arrange(fake)
     with pytest.raises(IntegrationError) as caught:
-        await lookup(action, {"name": "Advil"}, resolver, bot_id, logger)
+        await run(ADVIL)
     error = caught.value
-    assert type(error) is expected
-    assert error.code == code
     outcome = classify(error)
-    assert outcome.category is category
-    if kind == "rate_limit":
-        assert "OVER_RATE_LIMIT" in error.message
-        assert outcome.retry_after_s is None  # openFDA sends no hint: the processor backs off
+    assert (type(error), error.code, outcome.category) == (expected, code, category)
+    assert outcome.retry_after_s is None  # openFDA sends no hint: the processor backs off
+    assert says in error.message
     assert "openFDA request failed" in caplog.text
     assert api_key not in str(error)
     assert api_key not in caplog.text
-    returned = await lookup(action, {"name": "Advil"}, resolver, bot_id, logger)
-    assert returned["response"]["ok"] is True  # one-shot fault: the next call works
-
-
-async def test_a_403_that_is_not_about_the_key_is_permanent(
-    action: OpenFdaDrugLabelIntegration,
-    fake: FakeOpenFda,
-    resolver: Any,
-    bot_id: str,
-    logger: BotLogger,
-) -> None:
-    # api.data.gov's key errors are 403 API_KEY_*; a 403 without one (a proxy, a WAF) is not
-    # something new credentials fix.
-    fake.fail_next(403, body=b"<html>Forbidden</html>", headers={"Content-Type": "text/html"})
-    with pytest.raises(PermanentError) as caught:
-        await lookup(action, {"name": "Advil"}, resolver, bot_id, logger)
-    assert caught.value.code == 403
-    assert classify(caught.value).category is OutcomeCategory.PERMANENT
 
 
 async def test_a_rejected_key_never_reaches_messages_or_logs(
+    run: Run,
     fake: FakeOpenFda,
-    action: OpenFdaDrugLabelIntegration,
-    bot_id: str,
     logger: BotLogger,
-    make_resolver: Any,
+    make_resolver: Resolver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # httpx logs the URL, ?api_key=... included
     caplog.handler.addFilter(SecretRedactingFilter())
     wrong = "fdaWRONGkey-never-to-be-logged-0000000000"
-    resolver = make_resolver({bot_id: {"api_key": wrong}})
     with pytest.raises(AuthError) as caught:
-        await lookup(action, {"name": "Advil"}, resolver, bot_id, logger)
+        await run(ADVIL, credentials=make_resolver({"api_key": wrong}))
     assert fake.calls[0].params["api_key"] == wrong
     assert "API_KEY_INVALID" in caught.value.message
-    outcome = classify(caught.value, secrets=logger.secrets)
-    assert wrong not in repr(outcome)
+    assert wrong not in repr(classify(caught.value, secrets=logger.secrets))
     assert wrong not in caplog.text
-
-
-async def test_credentials_without_a_key_are_an_auth_error(
-    action: OpenFdaDrugLabelIntegration,
-    fake: FakeOpenFda,
-    bot_id: str,
-    logger: BotLogger,
-    make_resolver: Any,
-) -> None:
-    with pytest.raises(AuthError, match="no 'api_key'"):
-        await action.execute({"name": "Advil"}, make_resolver({bot_id: {"x": "y"}}), bot_id, logger)
-    assert fake.calls == []
 
 
 @pytest.mark.parametrize(
@@ -227,14 +184,10 @@ def test_config_schema_rejects_before_any_call(config: dict[str, Any], path: str
     assert path in caught.value.message
 
 
-def test_metadata_values() -> None:
+def test_metadata_keeps_to_openfdas_keyed_limits() -> None:
     meta = OpenFdaDrugLabelIntegration().metadata
-    assert (meta.id, meta.version, meta.category.value) == (
-        "openfda_drug_label",
-        "1.0.0",
-        "medicine",
-    )
-    assert meta.icon_s3_key == "icons/integrations/openfda.svg"
-    assert (meta.credentials_provider, meta.credentials_strategy.value) == ("openfda", "api_key")
-    assert (meta.library_name, meta.side_effect.value) == ("httpx", "none")
-    assert {(r.limit, r.period_s) for r in meta.rate_limits} == {(240, 60.0), (120_000, 86_400.0)}
+    assert (meta.category.value, meta.side_effect.value) == ("medicine", "none")
+    assert {(r.scope.value, r.limit, r.period_s) for r in meta.rate_limits} == {
+        ("credential", 240, 60.0),
+        ("credential", 120_000, 86_400.0),
+    }

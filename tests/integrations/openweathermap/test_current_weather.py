@@ -1,4 +1,8 @@
-"""openweathermap_current_weather against the fake OWM over a real loopback socket."""
+"""openweathermap_current_weather against the fake OWM over a real loopback socket.
+
+Only what is OpenWeatherMap's own: the cases every integration shares are in
+``../test_contract.py``.
+"""
 
 from __future__ import annotations
 
@@ -22,30 +26,16 @@ from integrations.openweathermap.current_weather import (
 )
 from integrations.openweathermap.testing import FakeOpenWeatherMap
 from integrations.outcome import OutcomeCategory, classify
+from support.integrations import Run
 
 Resolver = Callable[[dict[str, Any] | None], Any]
-
-
-async def weather(
-    action: OpenWeatherMapCurrentWeatherIntegration,
-    config: dict[str, Any],
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-) -> dict[str, Any]:
-    METADATA.validate_config(config)  # what the processor does before execute()
-    return await action.execute(config, resolver, bot_id, logger)
+LONDON = {"city": "London"}
 
 
 async def test_city_weather_in_metric_by_default(
-    action: OpenWeatherMapCurrentWeatherIntegration,
-    fake: FakeOpenWeatherMap,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-    api_key: str,
+    run: Run, fake: FakeOpenWeatherMap, resolver: Any, bot_id: str, api_key: str
 ) -> None:
-    returned = await weather(action, {"city": "Moscow,RU", "lang": "ru"}, resolver, logger, bot_id)
+    returned = await run({"city": "Moscow,RU", "lang": "ru"})
     [call] = fake.calls
     assert call.appid == api_key
     assert call.params == {"q": "Moscow,RU", "units": "metric", "lang": "ru"}
@@ -70,41 +60,25 @@ async def test_city_weather_in_metric_by_default(
     ],
 )
 async def test_every_way_to_name_the_place(
-    action: OpenWeatherMapCurrentWeatherIntegration,
-    fake: FakeOpenWeatherMap,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
-    config: dict[str, Any],
-    sent: dict[str, str],
-    city: str,
+    run: Run, fake: FakeOpenWeatherMap, config: dict[str, Any], sent: dict[str, str], city: str
 ) -> None:
-    returned = await weather(action, {**config, "units": "imperial"}, resolver, logger, bot_id)
+    result = (await run({**config, "units": "imperial"}))["response"]["result"]
     assert fake.calls[0].params == {**sent, "units": "imperial"}
-    assert returned["response"]["result"]["city"] == city
-    assert returned["response"]["result"]["units"] == "imperial"
+    assert (result["city"], result["units"]) == (city, "imperial")
 
 
 async def test_unknown_city_is_a_permanent_404_with_a_string_cod(
-    action: OpenWeatherMapCurrentWeatherIntegration,
-    fake: FakeOpenWeatherMap,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
+    run: Run, fake: FakeOpenWeatherMap
 ) -> None:
     with pytest.raises(PermanentError) as caught:
-        await weather(action, {"city": "Atlantis"}, resolver, logger, bot_id)
+        await run({"city": "Atlantis"})
     assert caught.value.code == 404
     assert "city not found" in caught.value.message
-    assert classify(caught.value).category is OutcomeCategory.PERMANENT
     assert fake.calls[0].status == 404
 
 
 async def test_values_owm_refuses_are_invalid_config(
-    action: OpenWeatherMapCurrentWeatherIntegration,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
+    action: OpenWeatherMapCurrentWeatherIntegration, resolver: Any, logger: BotLogger, bot_id: str
 ) -> None:
     # A caller that skipped validation: OWM's own 400s (string cod) answer.
     with pytest.raises(InvalidConfigError, match="wrong latitude"):
@@ -114,67 +88,83 @@ async def test_values_owm_refuses_are_invalid_config(
     assert caught.value.code == 400
 
 
+def _cod_in_200(cod: int | str, message: str) -> Callable[[FakeOpenWeatherMap], object]:
+    return lambda fake: fake.fail_next(200, body={"cod": cod, "message": message})
+
+
 @pytest.mark.parametrize(
-    ("kind", "expected", "code", "category"),
+    ("arrange", "expected", "code", "says"),
     [
-        ("rate_limit", RateLimitedError, 429, OutcomeCategory.RATE_LIMITED),
-        ("invalid_key", AuthError, 401, OutcomeCategory.AUTH),
-        ("error_in_200", PermanentError, 404, OutcomeCategory.PERMANENT),
+        # OWM sends no Retry-After: the processor backs off.
+        (lambda fake: fake.inject("rate_limit"), RateLimitedError, 429, "temporary blocked"),
+        (lambda fake: fake.inject("invalid_key"), AuthError, 401, "up to 2 hours to activate"),
+        # An error cod inside a 200 is that error, a number or a string.
+        (_cod_in_200(404, "city not found"), PermanentError, 404, "city not found"),
+        (_cod_in_200("404", "city not found"), PermanentError, 404, "city not found"),
+        (_cod_in_200("400", "Nothing to geocode"), InvalidConfigError, 400, "Nothing to geocode"),
+        (_cod_in_200(401, "Invalid API key."), AuthError, 401, "Invalid API key."),
     ],
+    ids=["rate-limit", "invalid-key", "cod-404", "cod-404-string", "cod-400-string", "cod-401"],
 )
-async def test_injected_errors_become_typed_errors(
-    action: OpenWeatherMapCurrentWeatherIntegration,
+async def test_owm_errors_become_typed_errors(
+    run: Run,
     fake: FakeOpenWeatherMap,
-    resolver: Any,
-    logger: BotLogger,
-    bot_id: str,
     api_key: str,
-    kind: str,
+    arrange: Callable[[FakeOpenWeatherMap], object],
     expected: type[IntegrationError],
     code: int,
-    category: OutcomeCategory,
+    says: str,
 ) -> None:
-    fake.inject(kind)  # type: ignore[arg-type]
+    arrange(fake)
     with pytest.raises(IntegrationError) as caught:
-        await weather(action, {"city": "London"}, resolver, logger, bot_id)
-    assert type(caught.value) is expected
-    assert caught.value.code == code
+        await run(LONDON)
     outcome = classify(caught.value)
-    assert outcome.category is category
+    assert (type(caught.value), caught.value.code, outcome.retry_after_s) == (expected, code, None)
+    assert says in caught.value.message
     assert api_key not in repr(outcome)
-    if kind == "rate_limit":
-        assert outcome.retry_after_s is None  # OWM sends no Retry-After: the processor backs off
-        assert "temporary blocked" in caught.value.message
-    returned = await weather(action, {"city": "London"}, resolver, logger, bot_id)
-    assert returned["response"]["ok"] is True  # one-shot fault
 
 
-@pytest.mark.parametrize(
-    ("cod", "message", "expected", "code"),
-    [
-        (404, "city not found", PermanentError, 404),
-        ("404", "city not found", PermanentError, 404),
-        ("400", "Nothing to geocode", InvalidConfigError, 400),
-        (401, "Invalid API key.", AuthError, 401),
-    ],
-)
-async def test_an_error_cod_inside_a_200_is_that_error_number_or_string(
-    action: OpenWeatherMapCurrentWeatherIntegration,
+async def test_the_key_never_reaches_messages_or_logs(
+    run: Run,
     fake: FakeOpenWeatherMap,
-    resolver: Any,
+    make_resolver: Resolver,
     logger: BotLogger,
-    bot_id: str,
-    cod: int | str,
-    message: str,
-    expected: type[IntegrationError],
-    code: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake.fail_next(200, body={"cod": cod, "message": message})
-    with pytest.raises(IntegrationError) as caught:
-        await weather(action, {"city": "London"}, resolver, logger, bot_id)
-    assert type(caught.value) is expected
-    assert caught.value.code == code
-    assert message in caught.value.message
+    # DEBUG everywhere: httpx logs the request URL, and the key is its appid parameter, which the
+    # worker's SecretRedactingFilter blanks out by its name.
+    caplog.set_level(logging.DEBUG)
+    caplog.handler.addFilter(SecretRedactingFilter())
+    wrong = "0123456789abcdef0123456789abcdef"
+    credentials = make_resolver({"api_key": wrong})
+    outcomes = []
+    with pytest.raises(AuthError) as rejected:
+        await run(LONDON, credentials=credentials)
+    assert "Invalid API key" in rejected.value.message
+    outcomes.append(classify(rejected.value, secrets=logger.secrets))
+    for arrange in (
+        lambda: fake.inject("rate_limit"),
+        lambda: fake.fail_next(500),
+        lambda: fake.drop_next(),
+    ):
+        arrange()
+        with pytest.raises(IntegrationError) as caught:
+            await run(LONDON, credentials=credentials)
+        outcomes.append(classify(caught.value, secrets=logger.secrets))
+    assert "OpenWeatherMap request failed" in caplog.text
+    assert "appid" in caplog.text  # httpx's request line is there, with the key blanked out
+    assert wrong not in caplog.text
+    assert all(wrong not in repr(o) for o in outcomes)
+
+
+async def test_the_key_may_be_stored_as_appid_but_not_under_another_name(
+    run: Run, fake: FakeOpenWeatherMap, api_key: str, make_resolver: Resolver
+) -> None:
+    returned = await run(LONDON, credentials=make_resolver({"appid": f" {api_key}\n"}))
+    assert returned["response"]["ok"] is True  # OWM's own name for the key, whitespace stripped
+    with pytest.raises(AuthError, match="no 'api_key'"):
+        await run(LONDON, credentials=make_resolver({"token": "x"}))
+    assert [call.appid for call in fake.calls] == [api_key]  # the malformed ones called nothing
 
 
 @pytest.mark.parametrize(
@@ -200,71 +190,9 @@ def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
     assert problem in caught.value.message
 
 
-async def test_the_key_never_reaches_messages_or_logs(
-    action: OpenWeatherMapCurrentWeatherIntegration,
-    fake: FakeOpenWeatherMap,
-    make_resolver: Resolver,
-    logger: BotLogger,
-    bot_id: str,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # DEBUG everywhere: httpx logs the request URL, and the key is its appid parameter, which the
-    # worker's SecretRedactingFilter blanks out by its name.
-    caplog.set_level(logging.DEBUG)
-    caplog.handler.addFilter(SecretRedactingFilter())
-    wrong = "0123456789abcdef0123456789abcdef"
-    outcomes = []
-    with pytest.raises(AuthError) as rejected:
-        await weather(action, {"city": "London"}, make_resolver({"api_key": wrong}), logger, bot_id)
-    assert "Invalid API key" in rejected.value.message
-    outcomes.append(classify(rejected.value, secrets=logger.secrets))
-    for arrange in (
-        lambda: fake.inject("rate_limit"),
-        lambda: fake.fail_next(500),
-        lambda: fake.drop_next(),
-    ):
-        arrange()
-        with pytest.raises(IntegrationError) as caught:
-            await weather(
-                action, {"city": "London"}, make_resolver({"api_key": wrong}), logger, bot_id
-            )
-        outcomes.append(classify(caught.value, secrets=logger.secrets))
-    assert "OpenWeatherMap request failed" in caplog.text
-    assert "appid" in caplog.text  # httpx's request line is there, with the key blanked out
-    assert wrong not in caplog.text
-    assert all(wrong not in repr(o) for o in outcomes)
-
-
-async def test_malformed_credentials_name_the_field_and_appid_is_accepted(
-    action: OpenWeatherMapCurrentWeatherIntegration,
-    fake: FakeOpenWeatherMap,
-    make_resolver: Resolver,
-    logger: BotLogger,
-    bot_id: str,
-    api_key: str,
-) -> None:
-    with pytest.raises(AuthError, match="no 'api_key'"):
-        await action.execute({"city": "Baku"}, make_resolver({"token": "x"}), bot_id, logger)
-    assert fake.calls == []
-    # OWM's own name for the key works too.
-    appid = make_resolver({"appid": api_key})
-    assert (await action.execute({"city": "Baku"}, appid, bot_id, logger))["response"]["ok"]
-
-
-def test_metadata_values() -> None:
+def test_metadata_keeps_to_the_free_plans_60_calls_a_minute() -> None:
     meta = OpenWeatherMapCurrentWeatherIntegration().metadata
-    assert (meta.id, meta.version, meta.category.value) == (
-        "openweathermap_current_weather",
-        "1.0.0",
-        "weather",
-    )
-    assert (meta.icon_s3_key, meta.color) == ("icons/integrations/openweathermap.svg", "#EB6E4B")
-    assert (meta.credentials_provider, meta.credentials_strategy.value) == (
-        "openweathermap",
-        "api_key",
-    )
-    assert meta.library_name == "httpx"
-    assert (meta.side_effect.value, meta.supports_idempotency_key) == ("none", False)
+    assert (meta.category.value, meta.side_effect.value) == ("weather", "none")
     assert [(r.scope.value, r.limit, r.period_s) for r in meta.rate_limits] == [
         ("credential", 60, 60.0)
     ]
