@@ -284,14 +284,18 @@ class ReplayPlanner:
         self, items: list[ReplayItem], lookback: timedelta, progress: ProgressCallback | None
     ) -> list[ReplayItem]:
         """Find each item's request on the requests topic: the latest copy published before its
-        result (an earlier replay may have republished it), else the first copy found."""
+        result (an earlier replay may have republished it), else the first copy found.
+
+        A request matches by ``bot_id``, ``integration_id`` and ``request_id`` together: another
+        tenant publishing the same ``request_id`` cannot have its request replayed as this one.
+        """
         wanted = [i for i in items if i.verdict is Verdict.NOT_FOUND and i.request_id is not None]
         if not wanted:
             return items
-        received = {i.request_id: i.received_at or i.timestamp for i in wanted}
+        received = {_identity(i): i.received_at or i.timestamp for i in wanted}
         since = min(received.values()) - lookback
         until = max(i.timestamp for i in wanted) + _CLOCK_SKEW
-        found: dict[str, tuple[IntegrationRequest, ConsumerRecord[bytes, bytes]]] = {}
+        found: dict[_Identity, tuple[IntegrationRequest, ConsumerRecord[bytes, bytes]]] = {}
         state = ScanProgress(on_update=_phase(progress, "requests"))
         topic = self._settings.topics.requests
         async for record in self._scan(topic, since, until, state):
@@ -299,7 +303,7 @@ class ReplayPlanner:
                 request = self._codec.decode(IntegrationRequest, record.value or b"")
             except SchemaDecodeError:
                 continue
-            key = str(request.request_id)
+            key = (request.bot_id, request.integration_id, str(request.request_id))
             if key not in received:
                 continue
             limit_ms = (received[key] + _CLOCK_SKEW).timestamp() * 1000
@@ -311,7 +315,7 @@ class ReplayPlanner:
             if item.verdict is not Verdict.NOT_FOUND:
                 attached.append(item)  # undecodable: nothing to look up
                 continue
-            hit = found.get(item.request_id or "")
+            hit = found.get(_identity(item))
             if hit is None:
                 attached.append(replace(item, reason=(
                     f"request not found on {window}: the topic's retention (7 days by default) "
@@ -471,3 +475,10 @@ def _text(raw: bytes | None) -> str | None:
 
 def _carried(headers: Sequence[tuple[str, bytes | None]]) -> tuple[tuple[str, bytes], ...]:
     return tuple((k, v) for k, v in headers if k in CARRIED_HEADERS and v is not None)
+
+
+_Identity = tuple[str | None, str | None, str | None]
+
+
+def _identity(item: ReplayItem) -> _Identity:
+    return (item.bot_id, item.integration_id, item.request_id)

@@ -375,6 +375,30 @@ async def test_results_whose_request_is_gone_or_unreadable_are_listed(
     assert "replay it from the DLQ" in done.stdout
 
 
+async def test_a_result_never_replays_another_bots_request_with_the_same_request_id(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    settings = operator_settings(kafka_bootstrap, unique)
+    await apply_topics(settings)
+    codec = AvroCodec()
+    result, record = result_at(codec, "bot-9", utc_now(), status=FAILED)
+    # Another tenant published a request with the same request_id (ids are the publisher's).
+    theirs = replace(
+        IntegrationRequest.new(bot_id="bot-other", integration_id=result.integration_id, config={}),
+        request_id=result.request_id,
+    )
+    earlier = utc_now() - timedelta(seconds=5)
+    await produce_at(
+        kafka_bootstrap, settings.topics.requests,
+        [Stamped(b"bot-other", codec.encode(theirs), earlier)],
+    )  # fmt: skip
+    await produce_at(kafka_bootstrap, settings.topics.results, [record])
+    done = await run_cli(settings, "replay", "--source", "results", "--since", "5m",
+                         "--dry-run", "--allow-side-effects")  # fmt: skip
+    assert "not found 1" in done.stdout, done.output
+    assert "would replay 0" in done.stdout
+
+
 async def test_bad_replay_options_fail_clearly_with_exit_2(
     kafka_bootstrap: str, unique: str
 ) -> None:
