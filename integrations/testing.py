@@ -29,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -258,6 +259,33 @@ class FakeServer(Generic[CallT, InjectionT]):
         if request.transport is not None:
             request.transport.close()
         return web.Response(status=500)
+
+
+def bracket_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Decode bracketed form fields (Stripe's and Bitrix24's encoding), values kept as text:
+    ``fields[PHONE][0][VALUE]=1`` → ``{"fields": {"PHONE": [{"VALUE": "1"}]}}``."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = re.findall(r"[^\[\]]+|\[\]", key)
+        node = root
+        for i, part in enumerate(parts):
+            name = str(len(node)) if part == "[]" else part
+            if i == len(parts) - 1:
+                node[name] = value
+            else:
+                node = node.setdefault(name, {})
+    decoded: dict[str, Any] = _lists(root)
+    return decoded
+
+
+def _lists(node: object) -> Any:
+    """Dicts whose keys are all digits become lists, in index order."""
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _lists(v) for k, v in node.items()}
+    if converted and all(k.isdigit() for k in converted):
+        return [converted[k] for k in sorted(converted, key=int)]
+    return converted
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ Methods: ``crm.lead.add``, ``crm.lead.list`` (equality filter, select), ``crm.le
 from __future__ import annotations
 
 import itertools
-import re
 import secrets
 import time
 from collections.abc import Iterator, Mapping
@@ -32,7 +31,7 @@ from aiohttp import web
 from integrations.errors import OutcomeCategory
 from integrations.settings import IntegrationSettings
 from integrations.telegram.settings import TelegramSettings
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import ContractSubject, FakeServer, bracket_form
 
 __all__ = ["CONTRACT", "FakeBitrix24", "FaultKind", "Injection", "RecordedCall"]
 
@@ -101,31 +100,6 @@ def _error(status: int, code: str, description: str) -> web.Response:
 def _time(start: float) -> dict[str, Any]:
     now = time.time()
     return {"start": start, "finish": now, "duration": now - start, "processing": now - start}
-
-
-def _parse_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """``fields[PHONE][0][VALUE]=1`` → ``{"fields": {"PHONE": [{"VALUE": "1"}]}}``."""
-    root: dict[str, Any] = {}
-    for key, value in pairs:
-        parts = re.findall(r"[^\[\]]+|\[\]", key)
-        node = root
-        for i, part in enumerate(parts):
-            name = str(len(node)) if part == "[]" else part
-            if i == len(parts) - 1:
-                node[name] = value
-            else:
-                node = node.setdefault(name, {})
-    converted: dict[str, Any] = _lists(root)
-    return converted
-
-
-def _lists(node: object) -> Any:
-    if not isinstance(node, dict):
-        return node
-    converted = {k: _lists(v) for k, v in node.items()}
-    if converted and all(k.isdigit() for k in converted):
-        return [converted[k] for k in sorted(converted, key=int)]
-    return converted
 
 
 class FakeBitrix24(FakeServer[RecordedCall, Injection]):
@@ -212,14 +186,16 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         start = time.time()
         method = request.match_info["method"].removesuffix(".json").lower()
-        params: dict[str, Any] = _parse_form(list(request.query.items()))
+        params: dict[str, Any] = bracket_form(list(request.query.items()))
         if request.can_read_body:
             if request.content_type == "application/json":
                 body = await request.json()
                 if isinstance(body, dict):
                     params.update(body)
             else:
-                params.update(_parse_form([(k, str(v)) for k, v in (await request.post()).items()]))
+                params.update(
+                    bracket_form([(k, str(v)) for k, v in (await request.post()).items()])
+                )
         call = RecordedCall(
             request.match_info["user_id"],
             request.match_info["secret"],

@@ -13,6 +13,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+from integrations.testing import bracket_form
+
 __all__ = ["decline", "idempotency_key_in_use", "invalid", "new_intent", "parse_form", "validate"]
 
 _DECLINES = {
@@ -25,29 +27,7 @@ _DECLINES = {
 
 def parse_form(text: str) -> dict[str, Any]:
     """Decode Stripe's form encoding: ``a[b][0]=x`` → ``{"a": {"b": ["x"]}}`` (values stay str)."""
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
-        parts = re.findall(r"[^\[\]]+|\[\]", key)
-        node = root
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if part == "[]":
-                part = str(len(node))
-            if last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-    decoded: dict[str, Any] = _lists(root)
-    return decoded
-
-
-def _lists(node: object) -> Any:
-    if not isinstance(node, dict):
-        return node
-    converted = {k: _lists(v) for k, v in node.items()}
-    if converted and all(k.isdigit() for k in converted):
-        return [converted[k] for k in sorted(converted, key=int)]
-    return converted  # a dict of str → str / dict / list
+    return bracket_form(parse_qsl(text, keep_blank_values=True))
 
 
 def validate(params: dict[str, Any], customers: set[str]) -> dict[str, Any] | None:
