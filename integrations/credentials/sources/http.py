@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +17,9 @@ from integrations.credentials.errors import (
 from integrations.credentials.sources.base import json_object
 
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+log = logging.getLogger("actionstream.credentials")
 
 
 class HttpCredentialsSource:
@@ -64,7 +68,9 @@ class HttpCredentialsSource:
         url = (
             f"{self._base_url}/bots/{quote(bot_id, safe='')}/credentials/{quote(provider, safe='')}"
         )
-        where = f"credentials API GET {url}?strategy={strategy}"
+        # Results and dead letters carry these messages: they name the provider, never the
+        # internal URL (the worker's log has it, below).
+        where = f"the credentials API (provider {provider!r}, strategy {strategy!r})"
         try:
             response = await self._client.get(
                 url,
@@ -76,14 +82,16 @@ class HttpCredentialsSource:
                 timeout=self._timeout,
             )
         except httpx.TimeoutException:
+            log.warning("credentials API GET %s timed out", url)
             raise CredentialsUnavailableError(
                 f"{where} timed out after {self._timeout_s}s"
             ) from None
         except httpx.TransportError as exc:
-            raise CredentialsUnavailableError(
-                f"{where} failed: {type(exc).__name__}: {exc}"
-            ) from None
+            log.warning("credentials API GET %s failed: %s", url, exc)
+            raise CredentialsUnavailableError(f"{where} failed: {type(exc).__name__}") from None
         status = response.status_code
+        if status != 200 and status != 404:
+            log.warning("credentials API GET %s answered %d", url, status)
         if status == 200:
             try:
                 body = response.json()

@@ -192,6 +192,10 @@ async def test_http_status_decides_retryable(
     assert str(status) in str(caught.value)
     assert "leaked-secret" not in str(caught.value)
     assert platform_api.token not in str(caught.value)
+    # The message reaches results: it names the provider, never the internal API's address.
+    assert platform_api.base_url not in str(caught.value)
+    assert "127.0.0.1" not in str(caught.value)
+    assert "'telegram'" in str(caught.value)
 
 
 @pytest.mark.parametrize("body", ["<html>oops</html>", '["token", "secret-in-list"]'])
