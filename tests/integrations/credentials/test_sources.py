@@ -311,6 +311,16 @@ def test_env_variable_name_format() -> None:
     assert name == "ACTIONSTREAM_CRED__6F1C2A9E_0000_4000_8000_00000000ABCD__GOOGLE_DRIVE__API_KEY"
 
 
+@pytest.mark.parametrize("bot_id", ["MY-BOT", "my_bot", "my.bot", "Bot-1"])
+async def test_env_refuses_bot_ids_that_would_share_a_variable(bot_id: str) -> None:
+    # my-bot, MY_BOT and my.bot all map to ACTIONSTREAM_CRED__MY_BOT__...: only my-bot may.
+    name = EnvCredentialsSource.variable_name("my-bot", "telegram", "api_key")
+    source = EnvCredentialsSource({name: '{"token": "belongs-to-my-bot"}'})
+    assert await source.fetch("my-bot", "telegram", "api_key") == {"token": "belongs-to-my-bot"}
+    with pytest.raises(CredentialsSourceError, match="cannot tell bot"):
+        await source.fetch(bot_id, "telegram", "api_key")
+
+
 async def test_env_invalid_json_names_the_variable_not_the_value() -> None:
     bot_id = bot()
     name = EnvCredentialsSource.variable_name(bot_id, "telegram", "api_key")
