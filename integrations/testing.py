@@ -31,7 +31,7 @@ import contextlib
 import json
 import re
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -306,6 +306,11 @@ class ContractSubject:
     base_path: str = ""
     credentials_optional: bool = False
     """The service also answers without credentials (openFDA's anonymous quota)."""
+    invalid_configs: Mapping[str, Sequence[tuple[dict[str, Any], str]]] = field(
+        default_factory=dict
+    )
+    """Per integration id, configs its schema must refuse and a word the message must name
+    (the field, or ``$`` for the object): the contract checks each before any call."""
     error_answer_executed: bool | None = None
     """For a 500 in the service's own error shape: whether the action may have run. ``None``:
     exactly when it writes; ``False`` where the provider says such an answer did nothing."""

@@ -276,6 +276,8 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
         return web.json_response({"result": rows, "total": len(rows), "time": _time(start)})
 
 
+_LEAD = {"title": "Lead from the contract suite"}
+
 CONTRACT_SECRET = secrets.token_hex(9)
 
 
@@ -321,7 +323,20 @@ CONTRACT = _Bitrix24Contract(
     service="bitrix24",
     fake=_contract_fake,
     credentials=_PortalWebhook(),
-    configs={"bitrix24_add_lead": {"title": "Lead from the contract suite"}},
+    configs={"bitrix24_add_lead": _LEAD},
     # ACCESS_DENIED: REST is not in the portal's plan, or the user may not add leads.
     forbidden=OutcomeCategory.PERMANENT,
+    invalid_configs={
+        "bitrix24_add_lead": [
+            ({"name": "x"}, "title"),
+            ({**_LEAD, "title": ""}, "$.title"),
+            ({**_LEAD, "phone": "call me"}, "$.phone"),
+            ({**_LEAD, "email": ["not-an-email"]}, "$.email"),
+            ({**_LEAD, "email": [{"value": "a@b.co", "value_type": "MOBILE"}]}, "$.email"),
+            ({**_LEAD, "source_id": "web site"}, "$.source_id"),
+            ({**_LEAD, "assigned_by_id": "7"}, "$.assigned_by_id"),
+            ({**_LEAD, "custom_fields": {"TITLE": "x"}}, "$.custom_fields"),
+            ({**_LEAD, "colour": "red"}, "colour"),
+        ],
+    },
 )

@@ -368,4 +368,23 @@ CONTRACT = ContractSubject(
     configs={"discord_execute_webhook": {"content": "contract"}},
     # 50013 Missing Permissions: the webhook may not post there; its token is not at fault.
     forbidden=OutcomeCategory.PERMANENT,
+    invalid_configs={
+        "discord_execute_webhook": [
+            ({}, "$"),
+            ({"username": "only"}, "$"),
+            ({"content": ""}, "content"),
+            ({"content": "x" * 2001}, "content"),
+            ({"content": "x", "colour": 1}, "colour"),
+            ({"embeds": []}, "embeds"),
+            ({"embeds": [{"title": "t"}] * 11}, "embeds"),
+            ({"embeds": [{"description": "d" * 4097}]}, "description"),
+            ({"embeds": [{"title": "t", "color": 0x1000000}]}, "color"),
+            ({"embeds": [{"fields": [{"name": "n"}]}]}, "fields"),
+            ({"content": "x", "thread_id": "1", "thread_name": "t"}, "$"),
+            ({"content": "x", "thread_id": "general"}, "thread_id"),
+            ({"content": "x", "avatar_url": "ftp://x"}, "avatar_url"),
+            ({"content": "x", "allowed_mentions": {"parse": ["here"]}}, "parse"),
+            ({"content": "x", "flags": 64}, "flags"),
+        ],
+    },
 )

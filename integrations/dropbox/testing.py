@@ -340,4 +340,17 @@ CONTRACT = ContractSubject(
     # Dropbox: "the user or team account doesn't have access to the endpoint or feature".
     forbidden=OutcomeCategory.PERMANENT,
     base_path="/2",
+    invalid_configs={
+        "dropbox_upload_file": [
+            ({"content_text": "x"}, "path"),
+            ({"path": "relative.txt", "content_text": "x"}, "$.path"),
+            ({"path": "/dir/", "content_text": "x"}, "$.path"),
+            ({"path": "/a.txt"}, "$"),
+            ({"path": "/a.txt", "content_text": "x", "content_base64": "eA=="}, "$"),
+            ({"path": "/a.txt", "content_text": "x", "mode": "append"}, "$.mode"),
+            ({"path": "/a.txt", "content_text": "x", "mode": "update"}, "rev"),
+            ({"path": "/a.txt", "content_text": "x", "rev": "0123456789a"}, "$"),
+            ({"path": "/a.txt", "content_text": "x", "strict_conflict": True}, "strict_conflict"),
+        ],
+    },
 )

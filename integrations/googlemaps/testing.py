@@ -207,4 +207,20 @@ CONTRACT = ContractSubject(
     fake=lambda: FakeGoogleMaps(api_keys=[CONTRACT_KEY]),
     credentials={"api_key": CONTRACT_KEY},
     configs={"googlemaps_geocode": {"address": "Red Square, Moscow"}},
+    invalid_configs={
+        "googlemaps_geocode": [
+            ({}, "$"),
+            ({"address": ""}, "address"),
+            ({"address": "x" * 1025}, "address"),
+            ({"address": "x", "latlng": {"lat": 1, "lng": 2}}, "$"),
+            ({"latlng": {"lat": 91, "lng": 2}}, "lat"),
+            ({"latlng": {"lat": 1}}, "lng"),
+            ({"address": "x", "components": {"country": "Russia"}}, "country"),
+            ({"address": "x", "components": {"route": "a|b"}}, "route"),
+            ({"address": "x", "components": {"planet": "Earth"}}, "planet"),
+            ({"address": "x", "language": "Russian"}, "language"),
+            ({"address": "x", "max_results": 11}, "max_results"),
+            ({"address": "x", "key": "sneaky"}, "key"),
+        ],
+    },
 )

@@ -273,4 +273,19 @@ CONTRACT = ContractSubject(
     fake=lambda: FakeGoogleTranslate(api_keys=[CONTRACT_KEY]),
     credentials={"api_key": CONTRACT_KEY},
     configs={"googletranslate_translate": {"text": "Hello, world!", "target": "ru"}},
+    invalid_configs={
+        "googletranslate_translate": [
+            ({"target": "ru"}, "text"),
+            ({"text": "x"}, "target"),
+            ({"text": "", "target": "ru"}, "text"),
+            ({"text": [], "target": "ru"}, "text"),
+            ({"text": ["x"] * 129, "target": "ru"}, "text"),
+            ({"text": "x" * 5001, "target": "ru"}, "text"),
+            ({"text": 5, "target": "ru"}, "text"),
+            ({"text": "x", "target": "russian"}, "target"),
+            ({"text": "x", "target": "ru", "source": "r"}, "source"),
+            ({"text": "x", "target": "ru", "format": "markdown"}, "format"),
+            ({"text": "x", "target": "ru", "model": "nmt"}, "model"),
+        ],
+    },
 )

@@ -364,4 +364,16 @@ CONTRACT = _MoodleContract(
     fake=_contract_fake,
     credentials=_CONTRACT_CREDENTIALS,
     configs={"moodle_send_message": {"user_id": 5, "text": "contract"}},
+    invalid_configs={
+        "moodle_send_message": [
+            ({"text": "x"}, "user_id"),
+            ({"user_id": 0, "text": "x"}, "user_id"),
+            ({"user_id": "5", "text": "x"}, "user_id"),
+            ({"user_id": 5}, "text"),
+            ({"user_id": 5, "text": ""}, "text"),
+            ({"user_id": 5, "text": "x" * 4097}, "text"),
+            ({"user_id": 5, "text": "x", "text_format": "rtf"}, "text_format"),
+            ({"user_id": 5, "text": "x", "wstoken": "t"}, "wstoken"),
+        ],
+    },
 )

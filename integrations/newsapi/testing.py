@@ -298,4 +298,22 @@ CONTRACT = ContractSubject(
     fake=lambda: FakeNewsAPI(api_keys={CONTRACT_KEY}),
     credentials={"api_key": CONTRACT_KEY},
     configs={"newsapi_top_headlines": {"country": "us"}},
+    invalid_configs={
+        "newsapi_top_headlines": [
+            ({}, "$"),
+            ({"page_size": 10}, "$"),
+            ({"country": "GB"}, "country"),
+            ({"country": "gbr"}, "country"),
+            ({"category": "politics"}, "category"),
+            ({"sources": ["bbc-news"], "country": "gb"}, "$"),
+            ({"sources": ["bbc-news"], "category": "health"}, "$"),
+            ({"sources": []}, "sources"),
+            ({"sources": [f"s{n}" for n in range(21)]}, "sources"),
+            ({"sources": ["BBC News"]}, "sources"),
+            ({"q": ""}, "q"),
+            ({"country": "us", "page_size": 101}, "page_size"),
+            ({"country": "us", "page": 0}, "page"),
+            ({"country": "us", "language": "en"}, "language"),
+        ],
+    },
 )

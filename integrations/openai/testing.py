@@ -334,17 +334,34 @@ class FakeOpenAI(FakeServer[RecordedCall, Injection]):
         }
 
 
+_HELLO = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "hello"}],
+}
+
 CONTRACT_KEY = "sk-proj-contract0Vd3kX9qL2mT7wR4yB8nF1cH6jP0sA5eZ"
 CONTRACT = ContractSubject(
     service="openai",
     fake=lambda: FakeOpenAI(api_keys={CONTRACT_KEY}),
     credentials={"api_key": CONTRACT_KEY},
-    configs={
-        "openai_chat_completion": {
-            "model": "gpt-4o-mini",
-            "messages": [{"role": "user", "content": "hello"}],
-        }
-    },
+    configs={"openai_chat_completion": _HELLO},
     # OpenAI's 403 is an unsupported region or a project without the model: not the key.
     forbidden=OutcomeCategory.PERMANENT,
+    invalid_configs={
+        "openai_chat_completion": [
+            ({"messages": _HELLO["messages"]}, "model"),
+            ({"model": "gpt-4o"}, "messages"),
+            ({"model": "gpt-4o", "messages": []}, "messages"),
+            ({**_HELLO, "messages": [{"role": "tool", "content": "x"}]}, "role"),
+            ({**_HELLO, "messages": [{"role": "user", "content": ""}]}, "content"),
+            ({**_HELLO, "messages": [{"role": "user"}]}, "content"),
+            ({**_HELLO, "temperature": 2.5}, "temperature"),
+            ({**_HELLO, "max_completion_tokens": 0}, "max_completion_tokens"),
+            ({**_HELLO, "max_tokens": 10}, "max_tokens"),  # deprecated: use max_completion_tokens
+            ({**_HELLO, "stream": True}, "stream"),
+            ({**_HELLO, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+            ({**_HELLO, "model": "gpt 4o"}, "model"),
+            ({**_HELLO, "response_format": {"type": "json_schema"}}, "response_format"),
+        ],
+    },
 )

@@ -216,4 +216,21 @@ CONTRACT = ContractSubject(
     credentials={"api_key": CONTRACT_KEY},
     configs={"openfda_drug_label": {"name": "Advil"}},
     credentials_optional=True,  # no key: openFDA's anonymous quota
+    invalid_configs={
+        "openfda_drug_label": [
+            ({}, "name"),
+            ({"name": ""}, "name"),
+            ({"name": "   "}, "name"),
+            ({"name": 'Advil" OR openfda.route:"ORAL'}, "name"),
+            ({"name": "a\\b"}, "name"),
+            ({"name": "x" * 201}, "name"),
+            ({"name": "x", "search_by": "route"}, "search_by"),
+            ({"name": "x", "limit": 11}, "limit"),
+            ({"name": "x", "skip": 25001}, "skip"),
+            ({"name": "x", "sections": []}, "sections"),
+            ({"name": "x", "sections": ["spl_unclassified_section"]}, "sections[0]"),
+            ({"name": "x", "max_section_chars": 50}, "max_section_chars"),
+            ({"name": "x", "api_key": "k"}, "api_key"),
+        ],
+    },
 )

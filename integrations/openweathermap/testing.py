@@ -291,4 +291,20 @@ CONTRACT = ContractSubject(
     fake=lambda: FakeOpenWeatherMap(api_keys={CONTRACT_KEY}),
     credentials={"api_key": CONTRACT_KEY},
     configs={"openweathermap_current_weather": {"city": "London,GB"}},
+    invalid_configs={
+        "openweathermap_current_weather": [
+            ({}, "$"),
+            ({"units": "metric"}, "$"),
+            ({"city": "London", "city_id": 1}, "$"),
+            ({"lat": 10}, "lon"),
+            ({"lat": 91, "lon": 0}, "lat"),
+            ({"lat": 0, "lon": 181}, "lon"),
+            ({"city": ""}, "city"),
+            ({"city_id": 0}, "city_id"),
+            ({"zip": "94040"}, "zip"),
+            ({"city": "x", "units": "kelvin"}, "units"),
+            ({"city": "x", "lang": "Russian"}, "lang"),
+            ({"city": "x", "appid": "k"}, "appid"),
+        ],
+    },
 )

@@ -286,9 +286,35 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
         return status, body
 
 
+_PI = {"amount": 1000, "currency": "usd"}
+
 CONTRACT = ContractSubject(
     service="stripe",
     fake=FakeStripe,  # it accepts sk_test_fake_key_for_tests
     credentials={"api_key": "sk_test_fake_key_for_tests"},
-    configs={"stripe_create_payment_intent": {"amount": 1000, "currency": "usd"}},
+    configs={"stripe_create_payment_intent": _PI},
+    invalid_configs={
+        "stripe_create_payment_intent": [
+            ({"currency": "usd"}, "amount"),
+            ({**_PI, "amount": 0}, "$.amount"),
+            ({**_PI, "amount": 10.5}, "$.amount"),
+            ({**_PI, "currency": "dollars"}, "$.currency"),
+            ({**_PI, "metadata": {"k": 1}}, "$.metadata.k"),
+            ({**_PI, "metadata": {"a[b]": "x"}}, "$.metadata"),
+            ({**_PI, "customer": "acct_1"}, "$.customer"),
+            ({**_PI, "confirm": True}, "payment_method"),
+            ({**_PI, "off_session": True, "payment_method": "pm_card_visa"}, "confirm"),
+            ({**_PI, "receipt_email": "not-an-email"}, "$.receipt_email"),
+            ({**_PI, "capture_method": "later"}, "$.capture_method"),
+            (
+                {
+                    **_PI,
+                    "automatic_payment_methods": True,
+                    "allowed_payment_method_types": ["card"],
+                },
+                "$",
+            ),
+            ({**_PI, "colour": "red"}, "colour"),
+        ],
+    },
 )

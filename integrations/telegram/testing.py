@@ -418,6 +418,38 @@ CONTRACT = TelegramContract(
     # The Bot API's envelope with "ok": false is its word that the request was unsuccessful;
     # a 5xx without it (a gateway's page) stays "maybe executed".
     error_answer_executed=False,
+    invalid_configs={
+        "telegram_send_message": [
+            ({"chat_id": "not a chat", "text": "x"}, "chat_id"),
+            ({"chat_id": 1.5, "text": "x"}, "chat_id"),
+            ({"text": "x"}, "chat_id"),
+            ({"chat_id": 1, "text": "x" * 4097}, "text"),
+            ({"chat_id": 1, "text": ""}, "text"),
+            ({"chat_id": 1, "text": "x", "colour": "red"}, "colour"),
+            ({"chat_id": 1, "text": "x", "parse_mode": "rst"}, "parse_mode"),
+            (
+                {"chat_id": 1, "text": "x", "reply_markup": {"inline_keyboard": [[{"text": "b"}]]}},
+                "inline_keyboard",
+            ),
+            (
+                {
+                    "chat_id": 1,
+                    "text": "x",
+                    "link_preview_options": {"is_disabled": True},
+                    "disable_web_page_preview": True,
+                },
+                "$",
+            ),
+        ],
+        "telegram_send_photo": [
+            ({"chat_id": 1}, "$"),  # neither photo nor photo_base64
+            ({"chat_id": 1, "photo": "u", "photo_base64": "AAAA"}, "$"),  # both
+            ({"chat_id": 1, "photo": "u", "caption": "c" * 1025}, "caption"),
+            ({"chat_id": 1, "photo": ""}, "photo"),
+            ({"chat_id": 1, "photo": "u", "text": "not here"}, "text"),
+            ({"chat_id": "x", "photo": "u"}, "chat_id"),
+        ],
+    },
 )
 
 

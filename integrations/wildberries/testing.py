@@ -254,4 +254,17 @@ CONTRACT = ContractSubject(
             "chrt_ids": [CONTRACT_CHRT_ID],
         }
     },
+    invalid_configs={
+        "wildberries_get_stocks": [
+            ({"chrt_ids": [1]}, "warehouse_id"),
+            ({"warehouse_id": 0, "chrt_ids": [1]}, "warehouse_id"),
+            ({"warehouse_id": "507", "chrt_ids": [1]}, "warehouse_id"),
+            ({"warehouse_id": 1, "chrt_ids": []}, "chrt_ids"),
+            ({"warehouse_id": 1, "chrt_ids": list(range(1, 1002))}, "chrt_ids"),
+            ({"warehouse_id": 1, "chrt_ids": [5, 5]}, "chrt_ids"),
+            ({"warehouse_id": 1, "chrt_ids": [-1]}, "chrt_ids[0]"),
+            ({"warehouse_id": 1, "chrt_ids": ["1"]}, "chrt_ids[0]"),
+            ({"warehouse_id": 1, "chrt_ids": [1], "skus": ["x"]}, "skus"),
+        ],
+    },
 )

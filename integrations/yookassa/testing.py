@@ -334,12 +334,30 @@ def _confirmation(request: dict[str, Any], payment_id: str) -> dict[str, Any]:
     return {"type": kind}
 
 
+_PAY = {"amount": "100.00", "return_url": "https://x.example"}
+
 CONTRACT = ContractSubject(
     service="yookassa",
     fake=FakeYooKassa,  # its default shop: 123456 / test_fake_secret_key
     credentials={"shop_id": "123456", "secret_key": "test_fake_secret_key"},
-    configs={"yookassa_create_payment": {"amount": "100.00", "return_url": "https://x.example"}},
+    configs={"yookassa_create_payment": _PAY},
     # YooKassa's 403 means "the keys are right, the shop may not do this": no new key helps.
     forbidden=OutcomeCategory.PERMANENT,
     base_path="/v3",
+    invalid_configs={
+        "yookassa_create_payment": [
+            ({"return_url": "https://x.example"}, "amount"),
+            ({**_PAY, "amount": "10.001"}, "$.amount"),
+            ({**_PAY, "amount": 100}, "$.amount"),
+            ({**_PAY, "amount": "-5"}, "$.amount"),
+            ({**_PAY, "currency": "rub"}, "$.currency"),
+            ({**_PAY, "description": "x" * 129}, "$.description"),
+            ({**_PAY, "metadata": {f"k{i}": "v" for i in range(17)}}, "$.metadata"),
+            ({**_PAY, "metadata": {"k": 1}}, "$.metadata.k"),
+            ({**_PAY, "colour": "red"}, "colour"),
+            ({"amount": "1.00"}, "return_url"),
+            ({**_PAY, "confirmation_type": "sms"}, "$.confirmation_type"),
+            ({"amount": "1", "payment_method_id": "pm", "confirmation_type": "qr"}, "$"),
+        ],
+    },
 )

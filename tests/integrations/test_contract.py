@@ -16,8 +16,9 @@ provider's → a classified error, never a crash. No credential ever appears in 
 from __future__ import annotations
 
 import importlib
+import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,9 +26,10 @@ import jsonschema
 import pytest
 
 from integrations.base import BaseIntegration, SideEffect
-from integrations.bot_logger import BotLogger, SecretSet
+from integrations.bot_logger import BotLogger, SecretRedactingFilter, SecretSet, is_secret_key
 from integrations.context import RequestContext, executing
 from integrations.discovery import BUILTIN_SERVICES, discover
+from integrations.errors import InvalidConfigError
 from integrations.outcome import Outcome, OutcomeCategory, classify, credentials_not_found
 from integrations.registry import IntegrationRegistry
 from integrations.resources import Resources
@@ -109,11 +111,18 @@ async def run_case(
             outcome = classify(returned, secrets=logger.secrets)
         finally:
             await resources.aclose()
-    secrets = SecretSet([subject.credentials])  # its values, not its keys
+    secrets = _secrets(subject.credentials)
     for leak in _leaks(repr(outcome), secrets):
         pytest.fail(f"{meta.id}: a credential leaked into the outcome: {leak!r}")
     writes = meta.side_effect is not SideEffect.NONE
     return Run(outcome, returned, fake, writes, secrets)
+
+
+def _secrets(credentials: Mapping[str, Any]) -> SecretSet:
+    """The credentials' secret values (a token, not the site URL beside it); all of them when
+    no field is named like a secret (a webhook URL is one)."""
+    named = [value for key, value in credentials.items() if is_secret_key(key)]
+    return SecretSet(named or list(credentials.values()))
 
 
 def _leaks(text: str, secrets: SecretSet) -> list[str]:
@@ -226,3 +235,27 @@ async def test_a_body_that_is_not_the_providers_is_classified_never_a_crash(
             OutcomeCategory.PERMANENT,
             OutcomeCategory.INVALID_CONFIG,
         ), run.outcome
+
+
+@each
+def test_configs_the_schema_refuses_name_what_is_wrong(
+    service: str, integration: BaseIntegration
+) -> None:
+    meta = integration.metadata
+    cases = subject_of(service).invalid_configs.get(meta.id, ())
+    assert cases, f"integrations/{service}/testing.py: CONTRACT.invalid_configs[{meta.id!r}]"
+    for config, words in cases:
+        with pytest.raises(InvalidConfigError) as caught:
+            meta.validate_config(config)
+        assert words in caught.value.message, (config, caught.value.message)
+
+
+@each
+async def test_a_rejected_credential_reaches_no_log_line(
+    service: str, integration: BaseIntegration, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx's request lines included
+    caplog.handler.addFilter(SecretRedactingFilter())
+    run = await run_case(service, integration, lambda fake: fake.fail_next(401))
+    assert run.outcome.category is OutcomeCategory.AUTH
+    assert run.secrets.redact(caplog.text) == caplog.text, "a credential reached a log line"

@@ -228,26 +228,6 @@ async def test_malformed_credentials_never_echo_the_secret(
     assert fake.calls == []
 
 
-@pytest.mark.parametrize(
-    ("config", "problem"),
-    [
-        ({"name": "x"}, "title"),
-        ({**LEAD, "title": ""}, "$.title"),
-        ({**LEAD, "phone": "call me"}, "$.phone"),
-        ({**LEAD, "email": ["not-an-email"]}, "$.email"),
-        ({**LEAD, "email": [{"value": "a@b.co", "value_type": "MOBILE"}]}, "$.email"),
-        ({**LEAD, "source_id": "web site"}, "$.source_id"),
-        ({**LEAD, "assigned_by_id": "7"}, "$.assigned_by_id"),
-        ({**LEAD, "custom_fields": {"TITLE": "x"}}, "$.custom_fields"),
-        ({**LEAD, "colour": "red"}, "colour"),
-    ],
-)
-def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
-    with pytest.raises(InvalidConfigError) as caught:
-        METADATA.validate_config(config)
-    assert problem in caught.value.message
-
-
 def test_metadata_declares_a_resend_a_second_lead_and_the_portals_bucket() -> None:
     assert METADATA.side_effect is SideEffect.NON_IDEMPOTENT
     assert not METADATA.supports_idempotency_key

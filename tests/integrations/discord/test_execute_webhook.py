@@ -116,32 +116,6 @@ async def test_id_and_token_credentials_and_malformed_ones(
     assert len(fake.calls) == 1
 
 
-@pytest.mark.parametrize(
-    ("config", "problem"),
-    [
-        ({}, "$"),
-        ({"username": "only"}, "$"),
-        ({"content": ""}, "content"),
-        ({"content": "x" * 2001}, "content"),
-        ({"content": "x", "colour": 1}, "colour"),
-        ({"embeds": []}, "embeds"),
-        ({"embeds": [{"title": "t"}] * 11}, "embeds"),
-        ({"embeds": [{"description": "d" * 4097}]}, "description"),
-        ({"embeds": [{"title": "t", "color": 0x1000000}]}, "color"),
-        ({"embeds": [{"fields": [{"name": "n"}]}]}, "fields"),
-        ({"content": "x", "thread_id": "1", "thread_name": "t"}, "$"),
-        ({"content": "x", "thread_id": "general"}, "thread_id"),
-        ({"content": "x", "avatar_url": "ftp://x"}, "avatar_url"),
-        ({"content": "x", "allowed_mentions": {"parse": ["here"]}}, "parse"),
-        ({"content": "x", "flags": 64}, "flags"),
-    ],
-)
-def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
-    with pytest.raises(InvalidConfigError) as caught:
-        METADATA.validate_config(config)
-    assert problem in caught.value.message
-
-
 async def test_embeds_over_6000_chars_are_rejected_before_any_call(
     run: Run, fake: FakeDiscord
 ) -> None:

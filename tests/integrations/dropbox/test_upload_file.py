@@ -201,26 +201,6 @@ async def test_bad_content_fails_before_any_call(run: Run, fake: FakeDropbox) ->
     assert fake.calls == []
 
 
-@pytest.mark.parametrize(
-    ("config", "problem"),
-    [
-        ({"content_text": "x"}, "path"),
-        ({"path": "relative.txt", "content_text": "x"}, "$.path"),
-        ({"path": "/dir/", "content_text": "x"}, "$.path"),
-        ({"path": "/a.txt"}, "$"),
-        ({"path": "/a.txt", "content_text": "x", "content_base64": "eA=="}, "$"),
-        ({"path": "/a.txt", "content_text": "x", "mode": "append"}, "$.mode"),
-        ({"path": "/a.txt", "content_text": "x", "mode": "update"}, "rev"),
-        ({"path": "/a.txt", "content_text": "x", "rev": "0123456789a"}, "$"),
-        ({"path": "/a.txt", "content_text": "x", "strict_conflict": True}, "strict_conflict"),
-    ],
-)
-def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
-    with pytest.raises(InvalidConfigError) as caught:
-        METADATA.validate_config(config)
-    assert problem in caught.value.message
-
-
 def test_metadata_declares_a_repeat_harmless_and_an_oauth_token() -> None:
     assert METADATA.side_effect is SideEffect.IDEMPOTENT
     assert not METADATA.supports_idempotency_key

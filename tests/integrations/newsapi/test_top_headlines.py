@@ -89,31 +89,6 @@ async def test_sources_keywords_and_paging(
 
 
 @pytest.mark.parametrize(
-    ("config", "problem"),
-    [
-        ({}, "$"),
-        ({"page_size": 10}, "$"),
-        ({"country": "GB"}, "country"),
-        ({"country": "gbr"}, "country"),
-        ({"category": "politics"}, "category"),
-        ({"sources": ["bbc-news"], "country": "gb"}, "$"),
-        ({"sources": ["bbc-news"], "category": "health"}, "$"),
-        ({"sources": []}, "sources"),
-        ({"sources": [f"s{n}" for n in range(21)]}, "sources"),
-        ({"sources": ["BBC News"]}, "sources"),
-        ({"q": ""}, "q"),
-        ({"country": "us", "page_size": 101}, "page_size"),
-        ({"country": "us", "page": 0}, "page"),
-        ({"country": "us", "language": "en"}, "language"),
-    ],
-)
-def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
-    with pytest.raises(InvalidConfigError) as caught:
-        METADATA.validate_config(config)
-    assert problem in caught.value.message
-
-
-@pytest.mark.parametrize(
     ("kind", "options", "expected", "code", "category", "words"),
     [
         ("rate_limited", {}, RateLimitedError, 429, OutcomeCategory.RATE_LIMITED, "24 hour"),

@@ -21,7 +21,6 @@ from integrations.errors import (
     RateLimitedError,
 )
 from integrations.openweathermap.current_weather import (
-    METADATA,
     OpenWeatherMapCurrentWeatherIntegration,
 )
 from integrations.openweathermap.testing import FakeOpenWeatherMap
@@ -165,29 +164,6 @@ async def test_the_key_may_be_stored_as_appid_but_not_under_another_name(
     with pytest.raises(AuthError, match="no 'api_key'"):
         await run(LONDON, credentials=make_resolver({"token": "x"}))
     assert [call.appid for call in fake.calls] == [api_key]  # the malformed ones called nothing
-
-
-@pytest.mark.parametrize(
-    ("config", "problem"),
-    [
-        ({}, "$"),
-        ({"units": "metric"}, "$"),
-        ({"city": "London", "city_id": 1}, "$"),
-        ({"lat": 10}, "lon"),
-        ({"lat": 91, "lon": 0}, "lat"),
-        ({"lat": 0, "lon": 181}, "lon"),
-        ({"city": ""}, "city"),
-        ({"city_id": 0}, "city_id"),
-        ({"zip": "94040"}, "zip"),
-        ({"city": "x", "units": "kelvin"}, "units"),
-        ({"city": "x", "lang": "Russian"}, "lang"),
-        ({"city": "x", "appid": "k"}, "appid"),
-    ],
-)
-def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
-    with pytest.raises(InvalidConfigError) as caught:
-        METADATA.validate_config(config)
-    assert problem in caught.value.message
 
 
 def test_metadata_keeps_to_the_free_plans_60_calls_a_minute() -> None:

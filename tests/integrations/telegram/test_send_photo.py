@@ -119,23 +119,6 @@ async def test_base64_bytes_are_uploaded_as_multipart(
     assert returned["response"]["result"]["photo"][0]["file_size"] == len(PNG)
 
 
-@pytest.mark.parametrize(
-    ("config", "problem"),
-    [
-        ({"chat_id": 1}, "$"),  # neither photo nor photo_base64
-        ({"chat_id": 1, "photo": "u", "photo_base64": "AAAA"}, "$"),  # both
-        ({"chat_id": 1, "photo": "u", "caption": "c" * 1025}, "caption"),
-        ({"chat_id": 1, "photo": ""}, "photo"),
-        ({"chat_id": 1, "photo": "u", "text": "not here"}, "text"),
-        ({"chat_id": "x", "photo": "u"}, "chat_id"),
-    ],
-)
-def test_config_schema_rejects(config: dict[str, Any], problem: str) -> None:
-    with pytest.raises(InvalidConfigError) as caught:
-        METADATA.validate_config(config)
-    assert problem in caught.value.message
-
-
 def test_schema_bounds_base64_to_about_10_mb() -> None:
     too_big = "A" * (MAX_PHOTO_BYTES // 3 * 4 + 8)
     with pytest.raises(InvalidConfigError, match="photo_base64"):
