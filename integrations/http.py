@@ -18,7 +18,6 @@ Actions send through :meth:`HttpIntegration.call`, the provider-call seam of
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import http.cookiejar
 from collections.abc import Iterable, Mapping
@@ -30,9 +29,9 @@ import httpx
 from integrations.base import BaseIntegration, CredentialsResolverLike, SideEffect
 from integrations.bot_logger import BotLogger
 from integrations.context import before_send, request_context
+from integrations.credentialed import CredentialedIntegration
 from integrations.credentials.fields import SecretField
 from integrations.egress import EgressPolicy, guarded_transport
-from integrations.outcome import credentials_not_found
 from integrations.provider import MAX_RESPONSE_BYTES, Provider, Reply, send
 from integrations.settings import EndpointSettings, IntegrationSettings
 
@@ -222,27 +221,16 @@ class HttpIntegration(BaseIntegration):
             await clients.aclose()
 
 
-class KeyedHttpIntegration(HttpIntegration):
+class KeyedHttpIntegration(HttpIntegration, CredentialedIntegration[str]):
     """An HTTP action authenticated by one secret of the bot's credentials (a key or token).
 
-    Subclasses declare ``secret`` (where it lives) and implement :meth:`run`; a bot without the
-    credentials gets the seed's 401 envelope, and the secret is never logged.
+    Subclasses declare ``secret`` (where it lives) and implement :meth:`run` with the key; a
+    bot without the credentials gets the seed's 401 envelope, and the secret is never logged.
     """
 
     secret: ClassVar[SecretField]
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        key = await self.secret.read(credentials_resolver, bot_id, logger)
-        if key is None:
-            return credentials_not_found()
-        return await self.run(config, key, logger)
-
-    @abc.abstractmethod
-    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
-        """Execute with the bot's secret ``key``; the seed's envelope, or a typed error raised."""
+    async def read_credentials(
+        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
+    ) -> str | None:
+        return await self.secret.read(resolver, bot_id, logger)

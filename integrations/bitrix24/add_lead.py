@@ -6,13 +6,12 @@ import hashlib
 from typing import Any
 
 from integrations.base import (
-    IntegrationMetadata,
     RateLimit,
     RateLimitScope,
     SideEffect,
     UnknownOutcomePolicy,
 )
-from integrations.bitrix24.client import Bitrix24Integration, Webhook
+from integrations.bitrix24.client import BITRIX24, Bitrix24Integration, Webhook
 from integrations.bot_logger import BotLogger
 from integrations.context import request_context
 from integrations.errors import OutcomeUnknownError
@@ -88,18 +87,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="bitrix24_add_lead",
-    version="1.0.0",
+METADATA = BITRIX24.action(
+    "add_lead",
     name="Bitrix24 Add Lead",
     description="Create a lead in a Bitrix24 CRM through an inbound webhook (crm.lead.add).",
-    category="crm",
-    icon_s3_key="icons/integrations/bitrix24.svg",
-    color="#2FC6F6",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="bitrix24",
-    credentials_strategy="api_key",  # the webhook URL with its secret
-    library_name="httpx",
     # Bitrix24 has no idempotency key: a repeated crm.lead.add is a second lead. Retries look
     # the lead up by ORIGIN_ID first (see the action), which catches most repeats.
     side_effect=SideEffect.NON_IDEMPOTENT,

@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from integrations.base import Category
 from integrations.bot_logger import REDACTED, BotLogger
 from integrations.credentials.fields import SecretField
 from integrations.errors import (
@@ -56,8 +57,10 @@ from integrations.errors import (
 )
 from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, retry_after_s
+from integrations.service import Service
 
 __all__ = [
+    "BITRIX24",
     "QUERY_LIMIT_BACKOFF_S",
     "WEBHOOK_URL",
     "Bitrix24",
@@ -66,6 +69,8 @@ __all__ = [
     "WebhookLogFilter",
     "install_webhook_log_filter",
 ]
+
+BITRIX24 = Service("bitrix24", Category.CRM, "#2FC6F6")
 
 # The bucket drains 2 requests/s (5 on Enterprise): after a 503 a couple of seconds frees a few.
 QUERY_LIMIT_BACKOFF_S = 2.0

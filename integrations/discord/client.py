@@ -43,13 +43,15 @@ from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
+from integrations.base import Category, CredentialsResolverLike
 from integrations.bot_logger import BotLogger
 from integrations.errors import AuthError, IntegrationError, InvalidConfigError, PermanentError
 from integrations.provider import Call, ErrorDetail, Provider
+from integrations.service import Service
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DISCORD",
     "SERVICE",
     "Discord",
     "Webhook",
@@ -58,7 +60,9 @@ __all__ = [
     "webhook_credentials",
 ]
 
-SERVICE = "discord"
+DISCORD = Service("discord", Category.MESSAGING, "#5865F2")
+
+SERVICE = DISCORD.name
 DEFAULT_BASE_URL = "https://discord.com/api/v10"
 
 # https://discord.com/api[/vN]/webhooks/<id>/<token>, from discord.com, discordapp.com, canary. ...

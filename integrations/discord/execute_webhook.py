@@ -7,17 +7,24 @@ from uuid import UUID
 
 from integrations.base import (
     CredentialsResolverLike,
-    IntegrationMetadata,
     RateLimit,
     RateLimitScope,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.discord.client import DEFAULT_BASE_URL, SERVICE, Discord, webhook_credentials
+from integrations.credentialed import CredentialedIntegration
+from integrations.discord.client import (
+    DEFAULT_BASE_URL,
+    DISCORD,
+    SERVICE,
+    Discord,
+    Webhook,
+    webhook_credentials,
+)
 from integrations.errors import InvalidConfigError
 from integrations.http import HttpIntegration
-from integrations.outcome import credentials_not_found, ok
+from integrations.outcome import ok
 
 _URL: dict[str, Any] = {"type": "string", "pattern": r"^https?://\S+$", "maxLength": 2048}
 _SNOWFLAKE: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{1,25}$"}
@@ -111,19 +118,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
 MAX_EMBED_CHARS = 6000
 DEFAULT_ALLOWED_MENTIONS: dict[str, Any] = {"parse": ["users", "roles"]}
 
-METADATA = IntegrationMetadata(
-    id="discord_execute_webhook",
-    version="1.0.0",
+METADATA = DISCORD.action(
+    "execute_webhook",
     name="Discord Execute Webhook",
     description="Post a message with text and/or embeds to a Discord channel or thread through "
     "a channel webhook.",
-    category="messaging",
-    icon_s3_key="icons/integrations/discord.svg",
-    color="#5865F2",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider=SERVICE,
-    credentials_strategy="api_key",
-    library_name="httpx",
     # Discord has no idempotency key for webhook execute: a resend is a second message.
     side_effect=SideEffect.NON_IDEMPOTENT,
     supports_idempotency_key=False,
@@ -183,7 +183,7 @@ def _result(message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class DiscordExecuteWebhookIntegration(HttpIntegration):
+class DiscordExecuteWebhookIntegration(HttpIntegration, CredentialedIntegration[Webhook]):
     """Post a message through a Discord channel webhook (``POST /webhooks/{id}/{token}``).
 
     Config: ``content`` (≤2000 chars) and/or ``embeds`` (≤10, ≤6000 chars in total), plus
@@ -203,16 +203,14 @@ class DiscordExecuteWebhookIntegration(HttpIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
+    async def read_credentials(
+        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
+    ) -> Webhook | None:
+        return await webhook_credentials(resolver, bot_id, logger)
+
+    async def run(
+        self, config: dict[str, Any], webhook: Webhook, logger: BotLogger
     ) -> dict[str, Any]:
-        webhook = await webhook_credentials(credentials_resolver, bot_id, logger)
-        if webhook is None:
-            return credentials_not_found()
         embeds = config.get("embeds") or []
         if (chars := embed_chars(embeds)) > MAX_EMBED_CHARS:
             raise InvalidConfigError(

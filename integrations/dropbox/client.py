@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from integrations.base import Category, CredentialsStrategy
 from integrations.bot_logger import BotLogger
 from integrations.credentials.fields import SecretField
 from integrations.errors import (
@@ -46,15 +47,19 @@ from integrations.errors import (
 )
 from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider
+from integrations.service import Service
 
 __all__ = [
     "ACCESS_TOKEN",
     "DEFAULT_BASE_URL",
+    "DROPBOX",
     "Dropbox",
     "DropboxIntegration",
     "api_arg_header",
     "content_hash",
 ]
+
+DROPBOX = Service("dropbox", Category.STORAGE, "#0061FF", strategy=CredentialsStrategy.OAUTH)
 
 DEFAULT_BASE_URL = "https://content.dropboxapi.com/2"
 _HASH_BLOCK = 4 * 1024 * 1024

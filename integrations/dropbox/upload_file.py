@@ -7,9 +7,9 @@ import binascii
 import math
 from typing import Any
 
-from integrations.base import IntegrationMetadata, SideEffect, UnknownOutcomePolicy
+from integrations.base import SideEffect, UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger
-from integrations.dropbox.client import DropboxIntegration, content_hash
+from integrations.dropbox.client import DROPBOX, DropboxIntegration, content_hash
 from integrations.errors import InvalidConfigError
 from integrations.outcome import ok
 
@@ -62,18 +62,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="dropbox_upload_file",
-    version="1.0.0",
+METADATA = DROPBOX.action(
+    "upload_file",
     name="Dropbox Upload File",
     description="Upload a file (up to 10 MB, base64 or text) to a path in a Dropbox account.",
-    category="storage",
-    icon_s3_key="icons/integrations/dropbox.svg",
-    color="#0061FF",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="dropbox",
-    credentials_strategy="oauth",
-    library_name="httpx",
     # Idempotent in every mode: Dropbox's WriteMode rules say that when the path already holds a
     # file with identical contents "nothing gets written; no conflict" (we never send
     # strict_conflict), so a repeat of the same upload returns the file the first one wrote:

@@ -31,12 +31,22 @@ from typing import Any, ClassVar
 
 import httpx
 
+from integrations.base import Category
 from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
 from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, status_error
+from integrations.service import Service
 
-__all__ = ["API_KEY", "GOOGLEMAPS_BASE_URL", "GoogleMaps", "GoogleMapsIntegration"]
+__all__ = [
+    "API_KEY",
+    "GOOGLEMAPS",
+    "GOOGLEMAPS_BASE_URL",
+    "GoogleMaps",
+    "GoogleMapsIntegration",
+]
+
+GOOGLEMAPS = Service("googlemaps", Category.MAPS, "#34A853")
 
 GOOGLEMAPS_BASE_URL = "https://maps.googleapis.com"
 SUCCESS = frozenset({"OK", "ZERO_RESULTS"})

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.base import (
-    IntegrationMetadata,
     RateLimit,
     RateLimitScope,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.googlemaps.client import GoogleMapsIntegration
+from integrations.googlemaps.client import GOOGLEMAPS, GoogleMapsIntegration
 from integrations.outcome import ok
 
 _COMPONENT = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^|:]+$"}
@@ -59,19 +58,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="googlemaps_geocode",
-    version="1.0.0",
+METADATA = GOOGLEMAPS.action(
+    "geocode",
     name="Google Maps Geocode",
     description="Turn an address into coordinates, or coordinates into an address "
     "(Google Geocoding API).",
-    category="maps",
-    icon_s3_key="icons/integrations/googlemaps.svg",
-    color="#34A853",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="googlemaps",
-    credentials_strategy="api_key",
-    library_name="httpx",
     side_effect=SideEffect.NONE,  # a lookup: safe to repeat
     supports_idempotency_key=False,
     timeout_s=15.0,  # above the 10 s HTTP timeout, so a slow Google ends as our TransientError

@@ -34,12 +34,22 @@ from typing import Any, ClassVar
 
 import httpx
 
+from integrations.base import Category
 from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
 from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, retry_after_s, status_error
+from integrations.service import Service
 
-__all__ = ["API_KEY", "GOOGLETRANSLATE_BASE_URL", "GoogleTranslate", "GoogleTranslateIntegration"]
+__all__ = [
+    "API_KEY",
+    "GOOGLETRANSLATE",
+    "GOOGLETRANSLATE_BASE_URL",
+    "GoogleTranslate",
+    "GoogleTranslateIntegration",
+]
+
+GOOGLETRANSLATE = Service("googletranslate", Category.TRANSLATION, "#4285F4")
 
 GOOGLETRANSLATE_BASE_URL = "https://translation.googleapis.com"
 RATE_REASONS = frozenset(

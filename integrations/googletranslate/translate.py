@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.base import (
-    IntegrationMetadata,
     RateLimit,
     RateLimitScope,
     SideEffect,
@@ -13,7 +12,7 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.errors import InvalidConfigError, PermanentError
-from integrations.googletranslate.client import GoogleTranslateIntegration
+from integrations.googletranslate.client import GOOGLETRANSLATE, GoogleTranslateIntegration
 from integrations.outcome import ok
 
 # Google recommends at most 5,000 characters per request; keeping every request under it also
@@ -45,19 +44,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="googletranslate_translate",
-    version="1.0.0",
+METADATA = GOOGLETRANSLATE.action(
+    "translate",
     name="Google Translate Translate",
     description="Translate text into another language with Google Cloud Translation (Basic, v2); "
     "the source language is detected when not given.",
-    category="translation",
-    icon_s3_key="icons/integrations/googletranslate.svg",
-    color="#4285F4",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="googletranslate",
-    credentials_strategy="api_key",
-    library_name="httpx",
     side_effect=SideEffect.NONE,  # a pure function (each call is billed, but changes nothing)
     supports_idempotency_key=False,
     timeout_s=20.0,  # above the 15 s HTTP timeout

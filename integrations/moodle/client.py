@@ -41,13 +41,17 @@ from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
+from integrations.base import Category, CredentialsResolverLike
 from integrations.bot_logger import BotLogger
+from integrations.credentialed import CredentialedIntegration
 from integrations.errors import AuthError, IntegrationError, InvalidConfigError, PermanentError
 from integrations.http import HttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, status_error
+from integrations.service import Service
 
-__all__ = ["REST_PATH", "Moodle", "MoodleIntegration", "MoodleSite"]
+__all__ = ["MOODLE", "REST_PATH", "Moodle", "MoodleIntegration", "MoodleSite"]
+
+MOODLE = Service("moodle", Category.EDUCATION, "#F98012")
 
 REST_PATH = "/webservice/rest/server.php"
 _AUTH_CODES = frozenset({"invalidtoken", "invalidtimedtoken", "invalidiptoken"})
@@ -156,7 +160,7 @@ class MoodleSite:
         return cls(f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}", token)
 
 
-class MoodleIntegration(HttpIntegration):
+class MoodleIntegration(HttpIntegration, CredentialedIntegration[MoodleSite]):
     """Base of the Moodle actions: the ``moodle`` credentials and one web-service call.
 
     The shared HTTP client is per service, not per site: each call uses the site's absolute URL
@@ -170,7 +174,7 @@ class MoodleIntegration(HttpIntegration):
     provider = Moodle()
     http_timeout_s: ClassVar[float] = 20.0
 
-    async def site(
+    async def read_credentials(
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> MoodleSite | None:
         """The bot's Moodle site, or ``None`` when it has no ``moodle`` credentials."""

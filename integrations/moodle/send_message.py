@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
-    IntegrationMetadata,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
 from integrations.errors import InvalidConfigError, PermanentError
-from integrations.moodle.client import MoodleIntegration
-from integrations.outcome import credentials_not_found, ok
+from integrations.moodle.client import MOODLE, MoodleIntegration, MoodleSite
+from integrations.outcome import ok
 
 FUNCTION = "core_message_send_instant_messages"
 # core_message\api::MESSAGE_MAX_LENGTH, checked by Moodle with PHP strlen(): bytes, not chars.
@@ -45,19 +42,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="moodle_send_message",
-    version="1.0.0",
+METADATA = MOODLE.action(
+    "send_message",
     name="Moodle Send Message",
     description="Send a private message to a Moodle user through the site's web services "
     "(core_message_send_instant_messages).",
-    category="education",
-    icon_s3_key="icons/integrations/moodle.svg",
-    color="#F98012",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="moodle",
-    credentials_strategy="api_key",
-    library_name="httpx",
     # Moodle has no idempotency key (clientmsgid is only echoed back): a resend is a second
     # message.
     side_effect=SideEffect.NON_IDEMPOTENT,
@@ -84,16 +74,9 @@ class MoodleSendMessageIntegration(MoodleIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
+    async def run(
+        self, config: dict[str, Any], site: MoodleSite, logger: BotLogger
     ) -> dict[str, Any]:
-        site = await self.site(credentials_resolver, bot_id, logger)
-        if site is None:
-            return credentials_not_found()
         text: str = config["text"]
         size = len(text.encode("utf-8"))
         if size > MAX_TEXT_BYTES:

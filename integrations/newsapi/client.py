@@ -23,13 +23,23 @@ from __future__ import annotations
 
 import httpx
 
+from integrations.base import Category
 from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError, PermanentError
 from integrations.provider import Call, ErrorDetail, Provider, status_error
+from integrations.service import Service
 
-__all__ = ["API_KEY", "DEFAULT_BASE_URL", "SERVICE", "NewsAPI"]
+__all__ = [
+    "API_KEY",
+    "DEFAULT_BASE_URL",
+    "NEWSAPI",
+    "SERVICE",
+    "NewsAPI",
+]
 
-SERVICE = "newsapi"
+NEWSAPI = Service("newsapi", Category.NEWS, "#1E73BE")
+
+SERVICE = NEWSAPI.name
 DEFAULT_BASE_URL = "https://newsapi.org/v2"
 
 _STATUS_OF = {

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from integrations.base import (
-    IntegrationMetadata,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
 from integrations.http import KeyedHttpIntegration
-from integrations.newsapi.client import API_KEY, DEFAULT_BASE_URL, SERVICE, NewsAPI
+from integrations.newsapi.client import API_KEY, DEFAULT_BASE_URL, NEWSAPI, SERVICE, NewsAPI
 from integrations.outcome import ok
 
 CATEGORIES = ("business", "entertainment", "general", "health", "science", "sports", "technology")
@@ -49,19 +48,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="newsapi_top_headlines",
-    version="1.0.0",
+METADATA = NEWSAPI.action(
+    "top_headlines",
     name="NewsAPI Top Headlines",
     description="Fetch live top headlines from NewsAPI.org by country, category, sources or "
     "keywords.",
-    category="news",
-    icon_s3_key="icons/integrations/newsapi.svg",
-    color="#1E73BE",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider=SERVICE,
-    credentials_strategy="api_key",
-    library_name="httpx",
     side_effect=SideEffect.NONE,  # a GET: safe to repeat
     supports_idempotency_key=False,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import openai
 from openai.types.chat import ChatCompletion
 
 from integrations.base import (
-    CredentialsResolverLike,
-    IntegrationMetadata,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.openai.client import SERVICE, OpenAIIntegration
-from integrations.outcome import credentials_not_found, ok
+from integrations.openai.client import OPENAI, OpenAICredentials, OpenAIIntegration
+from integrations.outcome import ok
 from integrations.provider import status_error
 
 _MESSAGE: dict[str, Any] = {
@@ -94,19 +91,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
 }
 _PASSED_THROUGH = tuple(key for key in CONFIG_SCHEMA["properties"] if key != "messages")
 
-METADATA = IntegrationMetadata(
-    id="openai_chat_completion",
-    version="1.0.0",
+METADATA = OPENAI.action(
+    "chat_completion",
     name="OpenAI Chat Completion",
     description="Send a conversation to an OpenAI chat model and return the assistant's answer, "
     "its finish reason and the token usage.",
-    category="ai",
-    icon_s3_key="icons/integrations/openai.svg",
-    color="#10A37F",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider=SERVICE,
-    credentials_strategy="api_key",
-    library_name="openai",
     # OpenAI takes no idempotency key (the SDK sends none): a repeat is a second, billed
     # completion that may read differently. Nothing visible to users changes, so after a lost
     # answer we ask again.
@@ -155,16 +145,9 @@ class OpenAIChatCompletionIntegration(OpenAIIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
+    async def run(
+        self, config: dict[str, Any], credentials: OpenAICredentials, logger: BotLogger
     ) -> dict[str, Any]:
-        credentials = await self.openai_credentials(credentials_resolver, bot_id, logger)
-        if credentials is None:
-            return credentials_not_found()
         options = {key: config[key] for key in _PASSED_THROUGH if key in config}
         call = self.call_of("POST /chat/completions", logger)
         try:

@@ -44,21 +44,26 @@ import httpx
 import openai
 from openai import AsyncOpenAI, Omit, omit
 
-from integrations.base import CredentialsResolverLike, SideEffect
+from integrations.base import Category, CredentialsResolverLike, SideEffect
 from integrations.bot_logger import BotLogger
+from integrations.credentialed import CredentialedIntegration
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError
 from integrations.http import HttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, answer_error, transport_error
+from integrations.service import Service
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "OPENAI",
     "SERVICE",
     "OpenAI",
     "OpenAICredentials",
     "OpenAIIntegration",
 ]
 
-SERVICE = "openai"
+OPENAI = Service("openai", Category.AI, "#10A37F", library="openai")
+
+SERVICE = OPENAI.name
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Error codes that mean "no money / no quota left": retrying cannot help until a human acts.
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
@@ -126,7 +131,7 @@ class OpenAICredentials:
         }
 
 
-class OpenAIIntegration(HttpIntegration):
+class OpenAIIntegration(HttpIntegration, CredentialedIntegration[OpenAICredentials]):
     """Base of the OpenAI actions: the SDK client seam, the credentials lookup, SDK failures."""
 
     service: ClassVar[str] = SERVICE
@@ -155,7 +160,7 @@ class OpenAIIntegration(HttpIntegration):
             self._sdk = (http, base)
         return self._sdk[1].with_options(api_key=credentials.api_key)
 
-    async def openai_credentials(
+    async def read_credentials(
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> OpenAICredentials | None:
         """The bot's OpenAI credentials, or ``None`` when it has none."""

@@ -30,15 +30,29 @@ DISABLED, UNAUTHORIZED)                                          hint says it ma
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from uuid import UUID
 
 import httpx
 
+from integrations.base import Category, CredentialsResolverLike
+from integrations.bot_logger import BotLogger
+from integrations.credentialed import CredentialedIntegration
 from integrations.credentials.fields import SecretField
 from integrations.errors import AuthError, IntegrationError, InvalidConfigError, PermanentError
 from integrations.http import HttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider
+from integrations.service import Service
 
-__all__ = ["API_KEY", "OPENFDA_BASE_URL", "OpenFda", "OpenFdaIntegration", "no_matches"]
+__all__ = [
+    "API_KEY",
+    "OPENFDA",
+    "OPENFDA_BASE_URL",
+    "OpenFda",
+    "OpenFdaIntegration",
+    "no_matches",
+]
+
+OPENFDA = Service("openfda", Category.MEDICINE, "#007CBA")
 
 OPENFDA_BASE_URL = "https://api.fda.gov"
 
@@ -91,7 +105,7 @@ class OpenFda(Provider):
         return None
 
 
-class OpenFdaIntegration(HttpIntegration):
+class OpenFdaIntegration(HttpIntegration, CredentialedIntegration[str]):
     """Base of the openFDA actions: the optional ``openfda`` key and how openFDA answers.
 
     Credentials (optional): ``{"api_key": "<openFDA / api.data.gov key>"}``.
@@ -101,3 +115,9 @@ class OpenFdaIntegration(HttpIntegration):
     default_base_url: ClassVar[str] = OPENFDA_BASE_URL
     provider = OpenFda()
     http_timeout_s: ClassVar[float] = 15.0
+
+    async def read_credentials(
+        self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
+    ) -> str:
+        """The bot's key, or ``""`` to call anonymously: a bot needs no openFDA credentials."""
+        return await API_KEY.read(resolver, bot_id, logger) or ""

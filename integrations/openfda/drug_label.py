@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
-    IntegrationMetadata,
     RateLimit,
     RateLimitScope,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.openfda.client import API_KEY, OpenFdaIntegration, no_matches
+from integrations.openfda.client import OPENFDA, OpenFdaIntegration, no_matches
 from integrations.outcome import ok
 
 SEARCH_FIELDS = ("brand_name", "generic_name", "substance_name", "manufacturer_name")
@@ -81,20 +78,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="openfda_drug_label",
-    version="1.0.0",
+METADATA = OPENFDA.action(
+    "drug_label",
     name="openFDA Drug Label",
     description="Find a medicine's FDA drug label (indications, dosage, warnings...) by brand, "
     "generic or substance name. Reference data, not medical advice.",
-    category="medicine",
-    icon_s3_key="icons/integrations/openfda.svg",
-    color="#007CBA",
     config_schema=CONFIG_SCHEMA,
     # The key is optional: without 'openfda' credentials the call is anonymous (see client.py).
-    credentials_provider="openfda",
-    credentials_strategy="api_key",
-    library_name="httpx",
     side_effect=SideEffect.NONE,
     supports_idempotency_key=False,
     timeout_s=20.0,  # above the 15 s HTTP timeout
@@ -123,14 +113,7 @@ class OpenFdaDrugLabelIntegration(OpenFdaIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        key = await API_KEY.read(credentials_resolver, bot_id, logger)  # None: anonymous
+    async def run(self, config: dict[str, Any], key: str, logger: BotLogger) -> dict[str, Any]:
         field = config.get("search_by", "brand_name")
         skip = int(config.get("skip", 0))
         params = {

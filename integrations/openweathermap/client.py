@@ -25,13 +25,23 @@ from typing import Any
 
 import httpx
 
+from integrations.base import Category
 from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError
 from integrations.provider import Call, ErrorDetail, Provider, status_error
+from integrations.service import Service
 
-__all__ = ["API_KEY", "DEFAULT_BASE_URL", "SERVICE", "OpenWeatherMap"]
+__all__ = [
+    "API_KEY",
+    "DEFAULT_BASE_URL",
+    "OPENWEATHERMAP",
+    "SERVICE",
+    "OpenWeatherMap",
+]
 
-SERVICE = "openweathermap"
+OPENWEATHERMAP = Service("openweathermap", Category.WEATHER, "#EB6E4B")
+
+SERVICE = OPENWEATHERMAP.name
 DEFAULT_BASE_URL = "https://api.openweathermap.org"
 
 

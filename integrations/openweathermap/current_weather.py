@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from integrations.base import (
-    IntegrationMetadata,
     RateLimit,
     RateLimitScope,
     SideEffect,
@@ -13,7 +12,13 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.http import KeyedHttpIntegration
-from integrations.openweathermap.client import API_KEY, DEFAULT_BASE_URL, SERVICE, OpenWeatherMap
+from integrations.openweathermap.client import (
+    API_KEY,
+    DEFAULT_BASE_URL,
+    OPENWEATHERMAP,
+    SERVICE,
+    OpenWeatherMap,
+)
 from integrations.outcome import ok
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -47,19 +52,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="openweathermap_current_weather",
-    version="1.0.0",
+METADATA = OPENWEATHERMAP.action(
+    "current_weather",
     name="OpenWeatherMap Current Weather",
     description="Get the current weather (temperature, conditions, wind, humidity) for a city, "
     "coordinates, city id or zip code from OpenWeatherMap.",
-    category="weather",
-    icon_s3_key="icons/integrations/openweathermap.svg",
-    color="#EB6E4B",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider=SERVICE,
-    credentials_strategy="api_key",
-    library_name="httpx",
     side_effect=SideEffect.NONE,  # a GET: safe to repeat
     supports_idempotency_key=False,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,

@@ -48,7 +48,7 @@ from uuid import UUID
 import httpx
 import stripe
 
-from integrations.base import CredentialsResolverLike, SideEffect
+from integrations.base import Category, CredentialsResolverLike, SideEffect
 from integrations.bot_logger import BotLogger
 from integrations.context import provider_idempotency_key
 from integrations.credentials.fields import SecretField
@@ -61,16 +61,20 @@ from integrations.errors import (
 )
 from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, send
+from integrations.service import Service
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_KEY_CHARS",
+    "STRIPE",
     "SharedHttpxClient",
     "Stripe",
     "StripeIntegration",
     "StripeKey",
     "idempotency_key",
 ]
+
+STRIPE = Service("stripe", Category.PAYMENTS, "#635BFF", library="stripe")
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
 MAX_KEY_CHARS = 255

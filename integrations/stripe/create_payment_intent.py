@@ -8,7 +8,6 @@ import stripe
 from stripe.params import PaymentIntentCreateParams
 
 from integrations.base import (
-    IntegrationMetadata,
     RateLimit,
     RateLimitScope,
     SideEffect,
@@ -17,7 +16,7 @@ from integrations.base import (
 from integrations.bot_logger import BotLogger
 from integrations.errors import IntegrationError
 from integrations.outcome import ok
-from integrations.stripe.client import StripeIntegration, idempotency_key
+from integrations.stripe.client import STRIPE, StripeIntegration, idempotency_key
 
 # Off-session and confirm-time details need a payment method; off_session needs confirm.
 _CONFIRM_NEEDS_METHOD: dict[str, Any] = {
@@ -83,18 +82,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "allOf": [_CONFIRM_NEEDS_METHOD, _OFF_SESSION_NEEDS_CONFIRM, _ONE_WAY_TO_CHOOSE_METHODS],
 }
 
-METADATA = IntegrationMetadata(
-    id="stripe_create_payment_intent",
-    version="1.0.0",
+METADATA = STRIPE.action(
+    "create_payment_intent",
     name="Stripe Create PaymentIntent",
     description="Create a Stripe PaymentIntent (amount in minor units), optionally confirming it.",
-    category="payments",
-    icon_s3_key="icons/integrations/stripe.svg",
-    color="#635BFF",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="stripe",
-    credentials_strategy="api_key",
-    library_name="stripe",
     # Stripe replays the first answer for the same Idempotency-Key (≥24 h): no double charge.
     side_effect=SideEffect.IDEMPOTENT,
     supports_idempotency_key=True,

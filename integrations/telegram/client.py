@@ -63,16 +63,18 @@ from telegram import Bot
 from telegram import error as tg
 
 from integrations.base import (
-    BaseIntegration,
+    Category,
     CredentialsResolverLike,
     RateLimit,
     RateLimitScope,
     SideEffect,
 )
 from integrations.bot_logger import BotLogger, SecretSet
+from integrations.credentialed import CredentialedIntegration
 from integrations.credentials.fields import secret_field
 from integrations.errors import IntegrationError, PermanentError, TransientError
 from integrations.provider import Call, ErrorDetail, status_error, transport_error
+from integrations.service import Service
 
 from .aiohttp_request import NOT_SENT as AIOHTTP_NOT_SENT
 from .aiohttp_request import AiohttpRequest, Answer, TraceparentGetter, watching
@@ -82,12 +84,15 @@ if TYPE_CHECKING:
     from integrations.resources import Resources
 
 __all__ = [
+    "TELEGRAM",
     "TELEGRAM_RATE_LIMITS",
     "TelegramClientPool",
     "TelegramIntegration",
     "map_telegram_error",
     "telegram_errors",
 ]
+
+TELEGRAM = Service("telegram", Category.MESSAGING, "#26A5E4", library="python-telegram-bot")
 
 
 class TelegramClientPool:
@@ -284,7 +289,7 @@ TELEGRAM_RATE_LIMITS = (
 # -- the actions' base class -----------------------------------------------------------------------
 
 
-class TelegramIntegration(BaseIntegration):
+class TelegramIntegration(CredentialedIntegration[str]):
     """Base of the Telegram actions: the client-pool seam and the credentials lookup.
 
     The worker binds its pool (:meth:`bind`); by hand, pass one to the constructor or to
@@ -328,7 +333,7 @@ class TelegramIntegration(BaseIntegration):
         writes = self.metadata.side_effect is not SideEffect.NONE
         return telegram_errors(method, token, logger, writes=writes)
 
-    async def bot_token(
+    async def read_credentials(
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> str | None:
         """The bot's Telegram token, or ``None`` when it has no Telegram credentials."""

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
-    IntegrationMetadata,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.outcome import credentials_not_found
-from integrations.telegram.client import TELEGRAM_RATE_LIMITS, TelegramIntegration
+from integrations.telegram.client import TELEGRAM, TELEGRAM_RATE_LIMITS, TelegramIntegration
 from integrations.telegram.config import (
     COMMON_PROPERTIES,
     chat_id,
@@ -48,18 +44,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="telegram_send_message",
-    version="1.0.0",
+METADATA = TELEGRAM.action(
+    "send_message",
     name="Telegram Send Message",
     description="Send a text message (optionally with an inline keyboard) to a Telegram chat.",
-    category="messaging",
-    icon_s3_key="icons/integrations/telegram.svg",
-    color="#26A5E4",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="telegram",
-    credentials_strategy="api_key",
-    library_name="python-telegram-bot",
     # Telegram has no idempotency key: a resend is a second message.
     side_effect=SideEffect.NON_IDEMPOTENT,
     supports_idempotency_key=False,
@@ -85,16 +74,7 @@ class TelegramSendMessageIntegration(TelegramIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
-        token = await self.bot_token(credentials_resolver, bot_id, logger)
-        if not token:
-            return credentials_not_found()
+    async def run(self, config: dict[str, Any], token: str, logger: BotLogger) -> dict[str, Any]:
 
         target = chat_id(config["chat_id"])
         with self.errors("sendMessage", token, logger):

@@ -5,20 +5,16 @@ from __future__ import annotations
 import math
 import re
 from typing import Any
-from uuid import UUID
 
 from telegram import PhotoSize
 
 from integrations.base import (
-    CredentialsResolverLike,
-    IntegrationMetadata,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
 from integrations.errors import InvalidConfigError
-from integrations.outcome import credentials_not_found
-from integrations.telegram.client import TELEGRAM_RATE_LIMITS, TelegramIntegration
+from integrations.telegram.client import TELEGRAM, TELEGRAM_RATE_LIMITS, TelegramIntegration
 from integrations.telegram.config import (
     COMMON_PROPERTIES,
     chat_id,
@@ -73,18 +69,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="telegram_send_photo",
-    version="1.0.0",
+METADATA = TELEGRAM.action(
+    "send_photo",
     name="Telegram Send Photo",
     description="Send a photo (URL, file_id or uploaded bytes) with an optional caption.",
-    category="messaging",
-    icon_s3_key="icons/integrations/telegram.svg",
-    color="#26A5E4",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="telegram",
-    credentials_strategy="api_key",
-    library_name="python-telegram-bot",
     side_effect=SideEffect.NON_IDEMPOTENT,  # no idempotency key: a resend is a second photo
     supports_idempotency_key=False,
     # Uploads use the pool's media write timeout (30 s) on top of connect/pool/read (17 s).
@@ -107,23 +96,12 @@ class TelegramSendPhotoIntegration(TelegramIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
-    ) -> dict[str, Any]:
+    async def run(self, config: dict[str, Any], token: str, logger: BotLogger) -> dict[str, Any]:
         photo: str | bytes | PhotoSize
         if "photo_base64" in config:
             photo = decode_upload("photo_base64", config["photo_base64"], max_bytes=MAX_PHOTO_BYTES)
         else:
             photo = remote_photo(config["photo"])
-
-        token = await self.bot_token(credentials_resolver, bot_id, logger)
-        if not token:
-            return credentials_not_found()
-
         target = chat_id(config["chat_id"])
         with self.errors("sendPhoto", token, logger):
             message = await self.pool.bot(token).send_photo(

@@ -31,12 +31,16 @@ from typing import Any, ClassVar
 
 import httpx
 
+from integrations.base import Category
 from integrations.credentials.fields import SecretField
 from integrations.errors import IntegrationError, InvalidConfigError
 from integrations.http import KeyedHttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider, retry_after_s, status_error
+from integrations.service import Service
 
-__all__ = ["WILDBERRIES_MARKETPLACE_URL", "Wildberries", "WildberriesIntegration"]
+__all__ = ["WILDBERRIES", "WILDBERRIES_MARKETPLACE_URL", "Wildberries", "WildberriesIntegration"]
+
+WILDBERRIES = Service("wildberries", Category.ECOMMERCE, "#CB11AB")
 
 WILDBERRIES_MARKETPLACE_URL = "https://marketplace-api.wildberries.ru"
 

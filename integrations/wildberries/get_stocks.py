@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.base import (
-    IntegrationMetadata,
     RateLimit,
     RateLimitScope,
     SideEffect,
@@ -14,7 +13,7 @@ from integrations.base import (
 from integrations.bot_logger import BotLogger
 from integrations.errors import PermanentError
 from integrations.outcome import ok
-from integrations.wildberries.client import WildberriesIntegration
+from integrations.wildberries.client import WILDBERRIES, WildberriesIntegration
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -38,19 +37,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-METADATA = IntegrationMetadata(
-    id="wildberries_get_stocks",
-    version="1.0.0",
+METADATA = WILDBERRIES.action(
+    "get_stocks",
     name="Wildberries Get Stocks",
     description="Read the stock of product sizes on one of the seller's own warehouses (FBS) "
     "through the Wildberries Marketplace API.",
-    category="ecommerce",
-    icon_s3_key="icons/integrations/wildberries.svg",
-    color="#CB11AB",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="wildberries",
-    credentials_strategy="api_key",
-    library_name="httpx",
     side_effect=SideEffect.NONE,  # POST, but a read: it changes nothing
     supports_idempotency_key=False,
     timeout_s=20.0,  # above the 15 s HTTP timeout

@@ -41,9 +41,10 @@ from uuid import UUID
 
 import httpx
 
-from integrations.base import CredentialsResolverLike
+from integrations.base import Category, CredentialsResolverLike, CredentialsStrategy
 from integrations.bot_logger import BotLogger
 from integrations.context import provider_idempotency_key
+from integrations.credentialed import CredentialedIntegration
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -53,16 +54,20 @@ from integrations.errors import (
 )
 from integrations.http import HttpIntegration
 from integrations.provider import Call, ErrorDetail, Provider
+from integrations.service import Service
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_KEY_CHARS",
+    "YOOKASSA",
     "PaymentProcessingError",
     "YooKassa",
     "YooKassaCredentials",
     "YooKassaIntegration",
     "idempotence_key",
 ]
+
+YOOKASSA = Service("yookassa", Category.PAYMENTS, "#0070F0", strategy=CredentialsStrategy.BASIC)
 
 DEFAULT_BASE_URL = "https://api.yookassa.ru/v3"
 MAX_KEY_CHARS = 64
@@ -172,7 +177,7 @@ def idempotence_key(logger: BotLogger | None = None) -> str:
     )
 
 
-class YooKassaIntegration(HttpIntegration):
+class YooKassaIntegration(HttpIntegration, CredentialedIntegration[YooKassaCredentials]):
     """Base of the YooKassa actions: the shared httpx client, credentials, one JSON POST."""
 
     service: ClassVar[str] = "yookassa"
@@ -181,7 +186,7 @@ class YooKassaIntegration(HttpIntegration):
     # YooKassa may think for up to 30 s before answering 500 "unknown": wait longer than that.
     http_timeout_s: ClassVar[float] = 35.0
 
-    async def credentials(
+    async def read_credentials(
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> YooKassaCredentials | None:
         """The bot's shop credentials, or ``None`` when it has none."""

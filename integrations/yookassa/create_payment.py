@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from integrations.base import (
-    CredentialsResolverLike,
-    IntegrationMetadata,
     SideEffect,
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
 from integrations.errors import InvalidConfigError
-from integrations.outcome import credentials_not_found, ok
-from integrations.yookassa.client import YooKassaIntegration, idempotence_key
+from integrations.outcome import ok
+from integrations.yookassa.client import (
+    YOOKASSA,
+    YooKassaCredentials,
+    YooKassaIntegration,
+    idempotence_key,
+)
 
 CONFIRMATION_TYPES = ("redirect", "embedded", "qr", "external")
 
@@ -89,18 +91,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "allOf": [_REDIRECT_NEEDS_RETURN_URL, _AUTOPAYMENT_HAS_NO_CONFIRMATION],
 }
 
-METADATA = IntegrationMetadata(
-    id="yookassa_create_payment",
-    version="1.0.0",
+METADATA = YOOKASSA.action(
+    "create_payment",
     name="YooKassa Create Payment",
     description="Create a YooKassa (ЮKassa) payment and return its confirmation URL or token.",
-    category="payments",
-    icon_s3_key="icons/integrations/yookassa.svg",
-    color="#0070F0",
     config_schema=CONFIG_SCHEMA,
-    credentials_provider="yookassa",
-    credentials_strategy="basic",
-    library_name="httpx",
     # YooKassa dedupes by Idempotence-Key (24 h): a repeat returns the original payment.
     side_effect=SideEffect.IDEMPOTENT,
     supports_idempotency_key=True,
@@ -189,16 +184,9 @@ class YooKassaCreatePaymentIntegration(YooKassaIntegration):
 
     metadata = METADATA
 
-    async def execute(
-        self,
-        config: dict[str, Any],
-        credentials_resolver: CredentialsResolverLike,
-        bot_id: UUID | str,
-        logger: BotLogger,
+    async def run(
+        self, config: dict[str, Any], creds: YooKassaCredentials, logger: BotLogger
     ) -> dict[str, Any]:
-        creds = await self.credentials(credentials_resolver, bot_id, logger)
-        if creds is None:
-            return credentials_not_found()
         body = payment_body(config)
         payment = await self.post("payments", body, creds, idempotence_key(logger), logger)
         result = payment_result(payment)

@@ -121,7 +121,7 @@ async def test_invalid_parameter_names_the_argument_from_debuginfo(
     bot_id: str,
     logger: BotLogger,
 ) -> None:
-    site = await action.site(resolver, bot_id, logger)
+    site = await action.read_credentials(resolver, bot_id, logger)
     assert site is not None
     args = {"messages[0][touserid]": "5"}  # no text
     with pytest.raises(InvalidConfigError) as caught:
