@@ -1,8 +1,8 @@
 """Fixtures every service's test folder shares, built from its ``CONTRACT`` subject.
 
-A service's own ``conftest.py`` provides ``subject`` (its :class:`ContractSubject`, usually
-``CONTRACT`` from ``integrations/<service>/testing.py``) and ``action`` (the integration under
-test, built on ``clients``); everything else comes from here and can be overridden there:
+The folder's name is the service: ``subject`` is ``CONTRACT`` from
+``integrations/<service>/testing.py`` and ``action`` its one integration, built on ``clients``.
+A service's own ``conftest.py`` holds only what differs; everything here can be overridden there:
 
 ``fake``          the service's fake on a loopback socket (``subject.fake()``), closed after
 ``clients``       the worker's shared HTTP clients pointed at the fake (short timeouts)
@@ -15,6 +15,7 @@ test, built on ``clients``); everything else comes from here and can be overridd
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,17 +25,29 @@ from integrations.base import BaseIntegration
 from integrations.bot_logger import BotLogger
 from integrations.http import HttpClients
 from integrations.testing import ContractSubject, FakeServer
-from support.integrations import Run, http_clients, runner
+from support.integrations import Run, http_clients, runner, subject_of
 from support.resolvers import StubResolver
 
 BOT_ID = "6f1c2a9e-0000-4000-8000-0000000000b0"
 
 
 @pytest.fixture
-def subject() -> ContractSubject:
-    raise pytest.UsageError(
-        "this service's conftest.py must define a 'subject' fixture returning its CONTRACT"
-    )
+def service(request: pytest.FixtureRequest) -> str:
+    """The service under test: the name of the test's folder (``tests/integrations/<service>``)."""
+    return request.path.parent.name
+
+
+@pytest.fixture
+def subject(service: str) -> ContractSubject:
+    return subject_of(service)
+
+
+@pytest.fixture
+def action(service: str, clients: HttpClients) -> BaseIntegration:
+    """The service's one action on ``clients`` (a folder testing several overrides this)."""
+    [integration] = importlib.import_module(f"integrations.{service}").INTEGRATIONS
+    built: BaseIntegration = type(integration)(clients)
+    return built
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ from integrations.errors import InvalidConfigError
 from integrations.outcome import Outcome, OutcomeCategory, classify, credentials_not_found
 from integrations.registry import IntegrationRegistry
 from integrations.resources import Resources
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import FakeServer
+from support.integrations import subject_of
 from support.resolvers import StubResolver
 
 BOT_ID = "6f1c2a9e-0000-4000-8000-0000c0c7ac75"
@@ -50,15 +51,6 @@ def _integrations() -> list[tuple[str, BaseIntegration]]:
 
 INTEGRATIONS = _integrations()
 IDS = [integration.metadata.id for _, integration in INTEGRATIONS]
-
-
-def subject_of(service: str) -> ContractSubject:
-    module = importlib.import_module(f"integrations.{service}.testing")
-    subject = getattr(module, "CONTRACT", None)
-    assert isinstance(subject, ContractSubject), (
-        f"integrations/{service}/testing.py must define CONTRACT = ContractSubject(...)"
-    )
-    return subject
 
 
 @dataclass

@@ -7,6 +7,7 @@ an action inside a request context, as the processor does).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,11 +17,11 @@ from integrations.bot_logger import BotLogger
 from integrations.context import RequestContext, executing
 from integrations.egress import EgressPolicy
 from integrations.http import HttpClients
-from integrations.testing import LOOPBACK
+from integrations.testing import LOOPBACK, ContractSubject
 from processors.settings import EndpointSettings
 from support.resolvers import StubResolver
 
-__all__ = ["Run", "http_clients", "runner"]
+__all__ = ["Run", "http_clients", "runner", "subject_of"]
 
 Run = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -66,3 +67,13 @@ def runner(
             )
 
     return run
+
+
+def subject_of(service: str) -> ContractSubject:
+    """``CONTRACT`` from ``integrations/<service>/testing.py``, checked to be a subject."""
+    module = importlib.import_module(f"integrations.{service}.testing")
+    subject = getattr(module, "CONTRACT", None)
+    assert isinstance(subject, ContractSubject), (
+        f"integrations/{service}/testing.py must define CONTRACT = ContractSubject(...)"
+    )
+    return subject

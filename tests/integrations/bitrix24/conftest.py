@@ -10,20 +10,7 @@ from typing import Any
 
 import pytest
 
-from integrations.bitrix24.add_lead import Bitrix24AddLeadIntegration
-from integrations.bitrix24.testing import CONTRACT, CONTRACT_SECRET, FakeBitrix24
-from integrations.http import HttpClients
-from integrations.testing import ContractSubject
-
-
-@pytest.fixture
-def subject() -> ContractSubject:
-    return CONTRACT
-
-
-@pytest.fixture
-def action(clients: HttpClients) -> Bitrix24AddLeadIntegration:
-    return Bitrix24AddLeadIntegration(clients)
+from integrations.bitrix24.testing import CONTRACT_SECRET, FakeBitrix24
 
 
 @pytest.fixture

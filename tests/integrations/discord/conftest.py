@@ -4,21 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.discord.execute_webhook import DiscordExecuteWebhookIntegration
-from integrations.discord.testing import CONTRACT
-from integrations.http import HttpClients
-from integrations.testing import ContractSubject
-
-
-@pytest.fixture
-def subject() -> ContractSubject:
-    return CONTRACT
-
-
-@pytest.fixture
-def action(clients: HttpClients) -> DiscordExecuteWebhookIntegration:
-    return DiscordExecuteWebhookIntegration(clients)
-
 
 @pytest.fixture
 def webhook(credentials: dict[str, str]) -> tuple[str, str]:

@@ -10,20 +10,7 @@ from typing import Any
 
 import pytest
 
-from integrations.http import HttpClients
-from integrations.moodle.send_message import MoodleSendMessageIntegration
-from integrations.moodle.testing import CONTRACT, CONTRACT_TOKEN, FakeMoodle
-from integrations.testing import ContractSubject
-
-
-@pytest.fixture
-def subject() -> ContractSubject:
-    return CONTRACT
-
-
-@pytest.fixture
-def action(clients: HttpClients) -> MoodleSendMessageIntegration:
-    return MoodleSendMessageIntegration(clients)
+from integrations.moodle.testing import CONTRACT_TOKEN, FakeMoodle
 
 
 @pytest.fixture

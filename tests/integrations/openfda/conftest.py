@@ -6,15 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from integrations.http import HttpClients
-from integrations.openfda.drug_label import OpenFdaDrugLabelIntegration
-from integrations.openfda.testing import CONTRACT, CONTRACT_KEY, FakeOpenFda
-from integrations.testing import ContractSubject
-
-
-@pytest.fixture
-def subject() -> ContractSubject:
-    return CONTRACT
+from integrations.openfda.testing import CONTRACT_KEY, FakeOpenFda
 
 
 @pytest.fixture
@@ -31,8 +23,3 @@ async def fake() -> AsyncIterator[FakeOpenFda]:
         )
         server.add_label(brand_name="Motrin IB", generic_name="IBUPROFEN")
         yield server
-
-
-@pytest.fixture
-def action(clients: HttpClients) -> OpenFdaDrugLabelIntegration:
-    return OpenFdaDrugLabelIntegration(clients)

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.http import HttpClients
-from integrations.testing import ContractSubject
-from integrations.wildberries.get_stocks import WildberriesGetStocksIntegration
-from integrations.wildberries.testing import CONTRACT, CONTRACT_WAREHOUSE
-
-
-@pytest.fixture
-def subject() -> ContractSubject:
-    return CONTRACT
-
-
-@pytest.fixture
-def action(clients: HttpClients) -> WildberriesGetStocksIntegration:
-    return WildberriesGetStocksIntegration(clients)
+from integrations.wildberries.testing import CONTRACT_WAREHOUSE
 
 
 @pytest.fixture

@@ -4,21 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.http import HttpClients
-from integrations.testing import ContractSubject
-from integrations.yookassa.create_payment import YooKassaCreatePaymentIntegration
-from integrations.yookassa.testing import CONTRACT
-
-
-@pytest.fixture
-def subject() -> ContractSubject:
-    return CONTRACT
-
-
-@pytest.fixture
-def action(clients: HttpClients) -> YooKassaCreatePaymentIntegration:
-    return YooKassaCreatePaymentIntegration(clients)
-
 
 @pytest.fixture
 def api_key(credentials: dict[str, str]) -> str:
