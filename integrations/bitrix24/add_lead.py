@@ -95,9 +95,6 @@ METADATA = BITRIX24.action(
     # Bitrix24 has no idempotency key: a repeated crm.lead.add is a second lead. Retries look
     # the lead up by ORIGIN_ID first (see the action), which catches most repeats.
     side_effect=SideEffect.NON_IDEMPOTENT,
-    supports_idempotency_key=False,
-    timeout_s=30.0,
-    max_attempts=5,
     # A lost lead is a lost customer; a rare duplicate is merged by hand in the CRM.
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     # The portal's leaky bucket: 50 requests, draining 2/s (GCRA: burst 50, then 2/s). The

@@ -126,11 +126,9 @@ METADATA = DISCORD.action(
     config_schema=CONFIG_SCHEMA,
     # Discord has no idempotency key for webhook execute: a resend is a second message.
     side_effect=SideEffect.NON_IDEMPOTENT,
-    supports_idempotency_key=False,
     # Above the HTTP timeouts (connect 5 s, read 15 s), so a slow Discord ends as our mapped
     # "maybe posted" error rather than a cancellation.
     timeout_s=20.0,
-    max_attempts=5,
     # As for Telegram: a rare duplicate chat message beats a silently lost one.
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     # One credential is one webhook; Discord buckets webhooks per id+token and in practice

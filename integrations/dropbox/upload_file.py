@@ -72,9 +72,7 @@ METADATA = DROPBOX.action(
     # strict_conflict), so a repeat of the same upload returns the file the first one wrote:
     # no second copy even with autorename, no extra revision with overwrite. No key needed.
     side_effect=SideEffect.IDEMPOTENT,
-    supports_idempotency_key=False,
     timeout_s=75.0,  # above the 60 s HTTP timeout
-    max_attempts=5,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     # Dropbox publishes no numbers (per-user limits, answered with 429 + Retry-After).
     rate_limits=(),

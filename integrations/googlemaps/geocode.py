@@ -65,9 +65,7 @@ METADATA = GOOGLEMAPS.action(
     "(Google Geocoding API).",
     config_schema=CONFIG_SCHEMA,
     side_effect=SideEffect.NONE,  # a lookup: safe to repeat
-    supports_idempotency_key=False,
     timeout_s=15.0,  # above the 10 s HTTP timeout, so a slow Google ends as our TransientError
-    max_attempts=5,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     # Google Maps Platform: 3,000 queries per minute per project (client + server side).
     rate_limits=(RateLimit(scope=RateLimitScope.CREDENTIAL, limit=3000, period_s=60.0),),

@@ -51,9 +51,7 @@ METADATA = GOOGLETRANSLATE.action(
     "the source language is detected when not given.",
     config_schema=CONFIG_SCHEMA,
     side_effect=SideEffect.NONE,  # a pure function (each call is billed, but changes nothing)
-    supports_idempotency_key=False,
     timeout_s=20.0,  # above the 15 s HTTP timeout
-    max_attempts=5,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     # Default quota: 6,000,000 characters per minute per project (v2 and v3). At most 5,000
     # characters per request, 1,200 requests a minute can never exceed it.

@@ -51,7 +51,6 @@ METADATA = MOODLE.action(
     # Moodle has no idempotency key (clientmsgid is only echoed back): a resend is a second
     # message.
     side_effect=SideEffect.NON_IDEMPOTENT,
-    supports_idempotency_key=False,
     timeout_s=25.0,  # above the 20 s HTTP timeout, so a slow site ends as OutcomeUnknownError
     max_attempts=3,
     # As for chat messages: after a lost answer a rare duplicate beats a silent loss.

@@ -55,7 +55,6 @@ METADATA = NEWSAPI.action(
     "keywords.",
     config_schema=CONFIG_SCHEMA,
     side_effect=SideEffect.NONE,  # a GET: safe to repeat
-    supports_idempotency_key=False,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     timeout_s=15.0,
     max_attempts=3,

@@ -101,7 +101,6 @@ METADATA = OPENAI.action(
     # completion that may read differently. Nothing visible to users changes, so after a lost
     # answer we ask again.
     side_effect=SideEffect.NON_IDEMPOTENT,
-    supports_idempotency_key=False,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     timeout_s=120.0,
     max_attempts=4,

@@ -86,9 +86,7 @@ METADATA = OPENFDA.action(
     config_schema=CONFIG_SCHEMA,
     # The key is optional: without 'openfda' credentials the call is anonymous (see client.py).
     side_effect=SideEffect.NONE,
-    supports_idempotency_key=False,
     timeout_s=20.0,  # above the 15 s HTTP timeout
-    max_attempts=5,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     # 240/min per key (or per IP without one) and 120,000/day per key. Anonymous calls only get
     # 1,000/day per IP: that one is left to openFDA's 429 (rate_limited) rather than throttling

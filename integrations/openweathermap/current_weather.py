@@ -59,7 +59,6 @@ METADATA = OPENWEATHERMAP.action(
     "coordinates, city id or zip code from OpenWeatherMap.",
     config_schema=CONFIG_SCHEMA,
     side_effect=SideEffect.NONE,  # a GET: safe to repeat
-    supports_idempotency_key=False,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     timeout_s=15.0,
     max_attempts=3,

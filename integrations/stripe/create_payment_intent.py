@@ -92,7 +92,6 @@ METADATA = STRIPE.action(
     supports_idempotency_key=True,
     idempotency_window_s=24 * 3600,  # the provider keeps an idempotency key 24 h
     timeout_s=40.0,  # above the shared client's 30 s HTTP timeout
-    max_attempts=5,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,  # safe: the same key replays
     # Stripe: 25 req/s per endpoint by default (and 25 ops/s in sandbox, 100 live, globally).
     rate_limits=(RateLimit(scope=RateLimitScope.CREDENTIAL, limit=25, period_s=1.0),),

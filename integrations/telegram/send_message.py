@@ -51,7 +51,6 @@ METADATA = TELEGRAM.action(
     config_schema=CONFIG_SCHEMA,
     # Telegram has no idempotency key: a resend is a second message.
     side_effect=SideEffect.NON_IDEMPOTENT,
-    supports_idempotency_key=False,
     # Above the pool's connect + pool + write + read timeouts (5 + 2 + 10 + 10 s by default), so
     # a slow Telegram ends as PTB's TimedOut (mapped, "maybe delivered"), not a cancellation.
     timeout_s=30.0,

@@ -75,7 +75,6 @@ METADATA = TELEGRAM.action(
     description="Send a photo (URL, file_id or uploaded bytes) with an optional caption.",
     config_schema=CONFIG_SCHEMA,
     side_effect=SideEffect.NON_IDEMPOTENT,  # no idempotency key: a resend is a second photo
-    supports_idempotency_key=False,
     # Uploads use the pool's media write timeout (30 s) on top of connect/pool/read (17 s).
     timeout_s=60.0,
     # At-most-once, as for messages: report OUTCOME_UNKNOWN rather than risk a duplicate photo;

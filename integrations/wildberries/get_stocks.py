@@ -44,9 +44,7 @@ METADATA = WILDBERRIES.action(
     "through the Wildberries Marketplace API.",
     config_schema=CONFIG_SCHEMA,
     side_effect=SideEffect.NONE,  # POST, but a read: it changes nothing
-    supports_idempotency_key=False,
     timeout_s=20.0,  # above the 15 s HTTP timeout
-    max_attempts=5,
     on_unknown_outcome=UnknownOutcomePolicy.REEXECUTE,
     # All seller-warehouse stock methods share one budget per seller account. Personal and
     # service tokens get 300/min (burst 20); basic tokens 150/min (burst 10) since 2026-03-30.

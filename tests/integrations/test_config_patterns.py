@@ -11,16 +11,14 @@ not to measure speed.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from integrations.discovery import BUILTIN_SERVICES
+from support.integrations import catalogue_keyword
 
 SIZE = 256 * 1024
 BOUND_S = 1.0
@@ -31,21 +29,7 @@ CATEGORIES = {"d": "7", "s": "\t", "w": "w", "D": "x", "S": "x", "W": "%"}
 
 
 def patterns() -> Iterator[tuple[str, str, str]]:
-    for service in BUILTIN_SERVICES:
-        for integration in importlib.import_module(f"integrations.{service}").INTEGRATIONS:
-            for path, pattern in _walk(integration.metadata.config_schema, "$"):
-                yield integration.metadata.id, path, pattern
-
-
-def _walk(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        if isinstance(node.get("pattern"), str):
-            yield path, node["pattern"]
-        for key, value in node.items():
-            yield from _walk(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, f"{path}[{index}]")
+    yield from catalogue_keyword("pattern")
 
 
 def characters(pattern: str) -> str:

@@ -8,20 +8,21 @@ an action inside a request context, as the processor does).
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from integrations.base import BaseIntegration, IntegrationMetadata
 from integrations.bot_logger import BotLogger
 from integrations.context import RequestContext, executing
+from integrations.discovery import BUILTIN_SERVICES
 from integrations.egress import EgressPolicy
 from integrations.http import HttpClients
 from integrations.testing import LOOPBACK, ContractSubject
 from processors.settings import EndpointSettings
 from support.resolvers import StubResolver
 
-__all__ = ["Run", "http_clients", "runner", "subject_of"]
+__all__ = ["Run", "catalogue_keyword", "http_clients", "runner", "subject_of"]
 
 Run = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -77,3 +78,24 @@ def subject_of(service: str) -> ContractSubject:
         f"integrations/{service}/testing.py must define CONTRACT = ContractSubject(...)"
     )
     return subject
+
+
+def catalogue_keyword(keyword: str) -> Iterator[tuple[str, str, str]]:
+    """``(integration id, JSON path, value)`` of every string ``keyword`` (``"pattern"``,
+    ``"format"``) in the config schemas of the built-in integrations."""
+    for service in BUILTIN_SERVICES:
+        for integration in importlib.import_module(f"integrations.{service}").INTEGRATIONS:
+            schema = integration.metadata.config_schema
+            for path, value in _walk(schema, "$", keyword):
+                yield integration.metadata.id, path, value
+
+
+def _walk(node: Any, path: str, keyword: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        if isinstance(node.get(keyword), str):
+            yield path, node[keyword]
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}", keyword)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{path}[{index}]", keyword)
