@@ -37,6 +37,14 @@ NOT_SENT = (
 )
 
 
+class AnswerTooLarge(Exception):
+    """Telegram's answer passed the backend's ``max_answer_bytes``; it was not read on."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the answer is over {max_bytes} bytes; it was not read")
+        self.max_bytes = max_bytes
+
+
 @dataclass(slots=True)
 class Answer:
     """What Telegram last answered inside :func:`watching`: the status, and for an error the
@@ -73,6 +81,7 @@ class AiohttpRequest(BaseRequest):
         write_timeout: float,
         media_write_timeout: float,
         pool_timeout: float,
+        max_answer_bytes: int = 1024 * 1024,
         traceparent: TraceparentGetter | None = None,
     ) -> None:
         self._pool_size = connection_pool_size
@@ -81,6 +90,7 @@ class AiohttpRequest(BaseRequest):
         self._write_timeout = write_timeout
         self._media_write_timeout = media_write_timeout
         self._pool_timeout = pool_timeout
+        self._max_answer_bytes = max_answer_bytes
         self._traceparent = traceparent
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -160,7 +170,7 @@ class AiohttpRequest(BaseRequest):
             async with session.request(
                 method, url, data=body, headers=headers, timeout=timeout
             ) as response:
-                payload = await response.read()
+                payload = await _read_capped(response, self._max_answer_bytes)
                 if (answer := _answer.get()) is not None:
                     answer.status = response.status
                     if not 200 <= response.status < 300:
@@ -170,6 +180,20 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+
+
+async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The answer's body, or :class:`AnswerTooLarge` as soon as it passes ``max_bytes``."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise AnswerTooLarge(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise AnswerTooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _GatedPayload(aiohttp.payload.Payload):

@@ -72,12 +72,17 @@ from integrations.base import (
 from integrations.bot_logger import BotLogger, SecretSet
 from integrations.credentialed import CredentialedIntegration
 from integrations.credentials.fields import secret_field
-from integrations.errors import IntegrationError, PermanentError, TransientError
+from integrations.errors import (
+    IntegrationError,
+    OutcomeUnknownError,
+    PermanentError,
+    TransientError,
+)
 from integrations.provider import Call, ErrorDetail, status_error, transport_error
 from integrations.service import Service
 
 from .aiohttp_request import NOT_SENT as AIOHTTP_NOT_SENT
-from .aiohttp_request import AiohttpRequest, Answer, TraceparentGetter, watching
+from .aiohttp_request import AiohttpRequest, Answer, AnswerTooLarge, TraceparentGetter, watching
 from .settings import TelegramSettings
 
 if TYPE_CHECKING:
@@ -116,6 +121,7 @@ class TelegramClientPool:
             write_timeout=self.settings.write_timeout_s,
             media_write_timeout=self.settings.media_write_timeout_s,
             pool_timeout=self.settings.pool_timeout_s,
+            max_answer_bytes=self.settings.max_answer_bytes,
             traceparent=traceparent,
         )
         self._bots: OrderedDict[str, Bot] = OrderedDict()
@@ -212,6 +218,8 @@ def map_telegram_error(
     cause = exc.__cause__
     if isinstance(cause, IntegrationError):  # the send gate refused it (SendRefusedError)
         return cause
+    if isinstance(cause, AnswerTooLarge):  # the request was answered: a send may have happened
+        return (OutcomeUnknownError if writes else PermanentError)(call.message(str(cause)))
     if isinstance(exc, tg.TimedOut) or (
         isinstance(exc, tg.NetworkError) and cause is not None
         and not isinstance(cause, tg.TelegramError)  # a body PTB could not parse: an answer

@@ -22,3 +22,6 @@ class TelegramSettings(BaseModel):
     write_timeout_s: float = Field(default=10.0, gt=0)
     media_write_timeout_s: float = Field(default=30.0, gt=0)  # uploads of photos / documents
     pool_timeout_s: float = Field(default=2.0, gt=0)  # waiting for a free pooled connection
+    #: The largest answer read from the Bot API (a sent message is a few KiB); a larger one is
+    #: not read on, and the request fails ("maybe delivered" for a send).
+    max_answer_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from aiohttp import web
 from telegram import error
 
 from integrations.errors import (
@@ -21,7 +22,7 @@ from integrations.errors import (
     TransientError,
 )
 from integrations.outcome import classify
-from integrations.telegram.aiohttp_request import Answer
+from integrations.telegram.aiohttp_request import Answer, AnswerTooLarge
 from integrations.telegram.client import TelegramClientPool, map_telegram_error, telegram_errors
 from integrations.telegram.testing import FakeTelegram
 from processors.settings import TelegramSettings
@@ -110,6 +111,53 @@ async def test_traceparent_is_propagated(fake: FakeTelegram) -> None:
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         None,
     ]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_an_answer_over_the_cap_is_not_read_and_fails_the_send(
+    fake: FakeTelegram, declared: bool
+) -> None:
+    """A huge answer (declared up front, or streamed) stops the read at the cap: memory stays
+    bounded, and a send that was answered is "maybe delivered", never retried blindly."""
+    huge = b'{"ok": true, "result": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    if declared:
+        fake.fail_next(200, body=huge, headers={"Content-Type": "application/json"})
+        url = fake.base_url
+    else:
+        app = web.Application()
+
+        async def stream(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for start in range(0, len(huge), 64 * 1024):
+                await response.write(huge[start : start + 64 * 1024])
+            return response
+
+        app.router.add_route("*", "/bot{token}/{method}", stream)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/bot"
+    try:
+        settings = TelegramSettings(base_url=url, max_answer_bytes=1024 * 1024)
+        async with TelegramClientPool(settings) as pool:
+            with (
+                pytest.raises(OutcomeUnknownError, match="over 1048576 bytes") as caught,
+                telegram_errors("sendMessage", TOKEN),
+            ):
+                await pool.bot(TOKEN).send_message(1, "x")
+    finally:
+        if not declared:
+            await runner.cleanup()
+    assert classify(caught.value).maybe_executed
+    with pytest.raises(PermanentError, match="over 1048576 bytes"):
+        raise map_telegram_error(
+            _caused(error.NetworkError("x"), AnswerTooLarge(1024 * 1024)),
+            method="getChat",
+            writes=False,
+        )
 
 
 # -- error mapping (unit: PTB exceptions built directly) -------------------------------------------
