@@ -97,7 +97,12 @@ class Runtime:
                 result_ttl_s=processing.idempotency_ttl_s,
                 scripts=scripts,
             ),
-            limiter=RateLimiter(redis, scripts=scripts),
+            # Keyed: who can read Redis cannot test guesses of a credential against key names.
+            limiter=RateLimiter(
+                redis,
+                fingerprint_key=resolver.derived_key("ratelimit-fingerprint/v1"),
+                scripts=scripts,
+            ),
             settings=processing,
             worker_id=settings.worker.id,
             redis_timeout_s=settings.redis.socket_timeout_s,

@@ -121,6 +121,11 @@ class CredentialsCache:
         self._pool_warned_at = float("-inf")
         self.stats = CredentialsStats()
 
+    @property
+    def cipher(self) -> EntryCipher:
+        """The cipher sealing the entries (its key also keys the deployment's other hashes)."""
+        return self._cipher
+
     def redis_key(self, key: CredentialsKey) -> str:
         """The Redis key name of an entry (also the associated data its ciphertext is bound to)."""
         return f"{self._namespace}:cred:{{{key.bot_id}}}:{key.provider}:{key.strategy}"

@@ -23,7 +23,9 @@ import logging
 import os
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 
 from integrations.credentials.errors import CredentialsConfigError
@@ -56,6 +58,13 @@ class EntryCipher:
                 f"the credentials encryption key must be 32 bytes, got {len(key)}"
             )
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (HKDF-SHA256 of this key): as shared as this key is,
+        and telling nothing about it, so one secret serves each keyed hash of the deployment."""
+        info = f"actionstream/{purpose}".encode()
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._key)
 
     @classmethod
     def from_text(cls, text: str) -> EntryCipher:
@@ -86,7 +95,7 @@ class EntryCipher:
             )
         log.warning(
             "%s is not set; dev mode: using an ephemeral key. Entries cached by other processes "
-            "cannot be read and will be refetched.",
+            "cannot be read and will be refetched, and rate limits are not shared with them.",
             KEY_SETTING,
         )
         return cls(os.urandom(32))

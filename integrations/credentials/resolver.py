@@ -94,6 +94,11 @@ class CredentialsResolver:
             refresh_margin_s=config.refresh_margin_s,
         )
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for ``purpose`` derived from the credentials encryption key (the same on every
+        worker that shares the cache): what keys the rate limiter's fingerprints."""
+        return self._cache.cipher.derive(purpose)
+
     @property
     def stats(self) -> CredentialsStats:
         """Hit, miss and fetch counters (shared with the cache)."""

@@ -113,3 +113,16 @@ def test_bot_ids_are_normalised() -> None:
 def test_malformed_key_parts_are_refused(bot_id: str, provider: str, strategy: str) -> None:
     with pytest.raises(ValueError, match="invalid"):
         make_key(bot_id, provider, strategy)
+
+
+def test_derived_keys_are_shared_by_equal_keys_and_distinct_by_purpose() -> None:
+    """What keys the rate limiter's fingerprints: the same on every worker with the same
+    encryption key, another for another purpose or key, and never the key itself."""
+    text = generate_key()
+    one, other = EntryCipher.from_text(text), EntryCipher.from_text(text)
+    fingerprint = one.derive("ratelimit-fingerprint/v1")
+    assert len(fingerprint) == 32
+    assert fingerprint == other.derive("ratelimit-fingerprint/v1")
+    assert fingerprint != one.derive("another-purpose/v1")
+    assert fingerprint != EntryCipher.from_text(generate_key()).derive("ratelimit-fingerprint/v1")
+    assert fingerprint != base64.urlsafe_b64decode(text)
