@@ -1,20 +1,25 @@
 """The shared base of the catalogue's test doubles: a real aiohttp server on loopback.
 
 Each ``integrations/<service>/testing.py`` subclasses :class:`FakeServer`, adds its routes in
-:meth:`FakeServer.routes` and keeps its own ``RecordedCall``/``Injection`` types and ``inject``
-signature; the lifecycle (``async with`` or ``start()``/``close()``), the ``calls`` list, the
-injection queue and ``clear()`` live here. So do the faults every service shares, answered
-before the service's own handler runs (:meth:`FakeServer.fail_next`, :meth:`FakeServer.drop_next`,
-:meth:`FakeServer.stall_next`), every request the server saw (:attr:`FakeServer.requests`), and
-the :class:`ContractSubject` through which ``tests/integrations/test_contract.py`` drives every
-registered integration against its fake::
+:meth:`FakeServer.routes`, and records what its tests read of a request in a ``RecordedCall``
+(a :class:`BaseCall`) and its own faults in an ``Injection`` (a :class:`BaseInjection`). The
+lifecycle (``async with`` or ``start()``/``close()``), the ``calls`` list, the injection queue,
+``clear()`` and :attr:`FakeServer.base_url` live here. So do the faults every service shares,
+answered before the service's own handler runs (:meth:`FakeServer.fail_next`,
+:meth:`FakeServer.drop_next`, :meth:`FakeServer.stall_next`), every request the server saw
+(:attr:`FakeServer.requests`), and the :class:`ContractSubject` through which
+``tests/integrations/test_contract.py`` drives every registered integration against its fake::
+
+    Injection = BaseInjection[FaultKind]
 
     class FakeThing(FakeServer[RecordedCall, Injection]):
+        api_path = "/v1"
+
         def routes(self, app: web.Application) -> None:
             app.router.add_get("/v1/thing", self._handle)
 
         def inject(self, kind: FaultKind, *, times: int | None = 1) -> Injection:
-            return self.queue(Injection(kind, times))
+            return self.queue(Injection(kind=kind, remaining=times))
 
         async def _handle(self, request: web.Request) -> web.StreamResponse:
             if (injection := self.take_injection()) is not None:
@@ -31,6 +36,7 @@ import contextlib
 import json
 import re
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, Self, TypeVar
@@ -42,7 +48,40 @@ from integrations.errors import OutcomeCategory
 from integrations.settings import EndpointSettings, IntegrationSettings
 from integrations.telegram.settings import TelegramSettings
 
-__all__ = ["ContractSubject", "FakeServer", "Fault", "Queued", "SeenRequest"]
+__all__ = [
+    "BaseCall",
+    "BaseInjection",
+    "ContractSubject",
+    "FakeServer",
+    "Fault",
+    "Queued",
+    "SeenRequest",
+]
+
+
+KindT = TypeVar("KindT", bound=str)
+
+
+@dataclass(slots=True, kw_only=True)
+class BaseCall:
+    """A request a fake's handler received: its headers, when, and the status answered.
+
+    A service's ``RecordedCall`` subclasses it with what its tests read of a request.
+    """
+
+    headers: dict[str, str] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+    status: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class BaseInjection(Generic[KindT]):
+    """A fault of the service's own ``kind`` for the next ``remaining`` requests its handler
+    gets (``None``: all of them); ``hits`` counts its uses. Subclasses add its parameters."""
+
+    kind: KindT
+    remaining: int | None = 1
+    hits: int = 0
 
 
 class Queued(Protocol):
@@ -138,10 +177,18 @@ class FakeServer(Generic[CallT, InjectionT]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    #: The path the service's API lives under (Dropbox's ``/2``), appended in :attr:`base_url`.
+    api_path = ""
+
     @property
     def url(self) -> str:
-        """The base URL to configure (``EndpointSettings(base_url=fake.url)``)."""
+        """``http://<host>:<port>``, where the server listens."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What the service's endpoint setting takes (``EndpointSettings(base_url=...)``)."""
+        return self.url + self.api_path
 
     # -- injections ------------------------------------------------------------------------------
 
@@ -295,7 +342,7 @@ class ContractSubject:
     ``fake`` builds a fresh fake server; ``credentials`` are what a bot stores for ``service``
     (its credentials provider and endpoint key) and the fake accepts; ``configs`` gives a valid
     config per integration id. ``forbidden`` is what the service's 403 means (credentials, by
-    default). ``base_path`` is appended to the fake's URL to make the service's base URL.
+    default).
     """
 
     service: str
@@ -303,7 +350,6 @@ class ContractSubject:
     credentials: Mapping[str, Any]
     configs: Mapping[str, dict[str, Any]]
     forbidden: OutcomeCategory = OutcomeCategory.AUTH
-    base_path: str = ""
     credentials_optional: bool = False
     """The service also answers without credentials (openFDA's anonymous quota)."""
     invalid_configs: Mapping[str, Sequence[tuple[dict[str, Any], str]]] = field(
@@ -318,8 +364,9 @@ class ContractSubject:
     def settings(
         self, url: str, *, timeout_s: float
     ) -> tuple[IntegrationSettings, TelegramSettings]:
-        """Settings pointing the service at the fake at ``url``, with a short timeout; loopback
-        is allowed explicitly for services whose URLs come from tenants (the egress policy)."""
-        endpoint = EndpointSettings(base_url=url + self.base_path, timeout_s=timeout_s)
+        """Settings pointing the service at the fake's ``url`` (its :attr:`FakeServer.base_url`),
+        with a short timeout; loopback is allowed explicitly for services whose URLs come from
+        tenants (the egress policy)."""
+        endpoint = EndpointSettings(base_url=url, timeout_s=timeout_s)
         integrations = IntegrationSettings(endpoints={self.service: endpoint}, egress=LOOPBACK)
         return integrations, TelegramSettings()

@@ -31,7 +31,7 @@ from aiohttp import web
 from integrations.errors import OutcomeCategory
 from integrations.settings import IntegrationSettings
 from integrations.telegram.settings import TelegramSettings
-from integrations.testing import ContractSubject, FakeServer, bracket_form
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer, bracket_form
 
 __all__ = ["CONTRACT", "FakeBitrix24", "FaultKind", "Injection", "RecordedCall"]
 
@@ -69,8 +69,8 @@ _FAULTS: dict[str, tuple[int, str, str]] = {
 }
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received."""
 
     user_id: str
@@ -79,18 +79,14 @@ class RecordedCall:
     http_method: str
     params: dict[str, Any]
     content_type: str
-    status: int = 0
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault for the next ``remaining`` calls of ``method`` (``None``: any method)."""
 
-    kind: FaultKind
     method: str | None
-    remaining: int | None
     deliver: bool
-    hits: int = 0
 
 
 def _error(status: int, code: str, description: str) -> web.Response:
@@ -170,7 +166,7 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
     ) -> Injection:
         """Make the next ``times`` calls (of ``method``, or any) fail with ``kind``; a
         "server_error" with ``deliver`` applies the call first (the answer alone is lost)."""
-        return self.queue(Injection(kind, method, times, deliver))
+        return self.queue(Injection(kind=kind, method=method, remaining=times, deliver=deliver))
 
     def clear(self) -> None:
         """Forget calls, leads and injections (webhooks stay)."""
@@ -197,12 +193,12 @@ class FakeBitrix24(FakeServer[RecordedCall, Injection]):
                     bracket_form([(k, str(v)) for k, v in (await request.post()).items()])
                 )
         call = RecordedCall(
-            request.match_info["user_id"],
-            request.match_info["secret"],
-            method,
-            request.method,
-            params,
-            request.content_type,
+            user_id=request.match_info["user_id"],
+            secret=request.match_info["secret"],
+            method=method,
+            http_method=request.method,
+            params=params,
+            content_type=request.content_type,
         )
         self.calls.append(call)
         response = self._answer(call, start)

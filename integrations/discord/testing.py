@@ -28,7 +28,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from integrations.errors import OutcomeCategory
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeDiscord", "FaultKind", "Injection", "RecordedCall"]
 
@@ -54,8 +54,8 @@ _DISCORD_EPOCH_MS = 1_420_070_400_000
 _MAX_EMBED_CHARS = 6000
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received, with what it answered."""
 
     webhook_id: str
@@ -63,9 +63,6 @@ class RecordedCall:
     api_version: int | None  # None for the unversioned /api/webhooks/... URL
     query: dict[str, str]
     body: Any
-    headers: dict[str, str]
-    time: float
-    status: int = 0
     message: dict[str, Any] | None = None  # the stored message, when one was posted
 
     @property
@@ -73,15 +70,12 @@ class RecordedCall:
         return self.message is not None
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault the next matching requests get; returned by :meth:`FakeDiscord.inject`."""
 
-    kind: FaultKind
     webhook_id: str | None
-    remaining: int | None  # None: forever
     retry_after: float
-    hits: int = 0
 
     def matches(self, webhook_id: str) -> bool:
         return (self.remaining is None or self.remaining > 0) and (
@@ -193,7 +187,9 @@ class FakeDiscord(FakeServer[RecordedCall, Injection]):
     ) -> Injection:
         """Make the next ``times`` executes of ``webhook_id`` (None: any) fail with ``kind``;
         ``retry_after`` (seconds) is for the rate limits."""
-        return self.queue(Injection(kind, webhook_id, times, retry_after))
+        return self.queue(
+            Injection(kind=kind, webhook_id=webhook_id, remaining=times, retry_after=retry_after)
+        )
 
     def messages(self, webhook_id: str | None = None) -> list[dict[str, Any]]:
         """Posted messages, in arrival order."""
@@ -220,13 +216,12 @@ class FakeDiscord(FakeServer[RecordedCall, Injection]):
         except ValueError:
             body = None
         call = RecordedCall(
-            webhook_id,
-            token,
-            version,
-            dict(request.query),
-            body,
-            dict(request.headers),
-            time.time(),
+            webhook_id=webhook_id,
+            token=token,
+            api_version=version,
+            query=dict(request.query),
+            body=body,
+            headers=dict(request.headers),
         )
         self.calls.append(call)
         response = self._respond(call)

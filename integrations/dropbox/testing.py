@@ -34,7 +34,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from integrations.errors import OutcomeCategory
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeDropbox", "FaultKind", "Injection", "RecordedCall", "StoredFile"]
 
@@ -84,26 +84,21 @@ class StoredFile:
         }
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received (``arg`` is ``None`` when the header was unusable)."""
 
     path: str
-    headers: dict[str, str]
     arg: dict[str, Any] | None
     body: bytes
-    status: int = 0
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault for the next ``remaining`` uploads (``None``: all of them)."""
 
-    kind: FaultKind
-    remaining: int | None
     retry_after: int
     delay_s: float
-    hits: int = 0
 
 
 def dropbox_hash(data: bytes) -> str:
@@ -138,6 +133,8 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
     ``tokens`` are the valid access tokens (others get 401 ``invalid_access_token``).
     """
 
+    api_path = "/2"  # the real base URL ends in it
+
     client_max_size = 160 * 1024 * 1024
 
     def __init__(
@@ -154,11 +151,6 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/2/files/upload", self._upload)
-
-    @property
-    def base_url(self) -> str:
-        """What the ``dropbox`` endpoint's ``base_url`` takes (the real one ends in ``/2``)."""
-        return f"{self.url}/2"
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -191,7 +183,9 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
         delay_s: float = 30.0,
     ) -> Injection:
         """Make the next ``times`` uploads fail with ``kind`` (see :data:`FaultKind`)."""
-        return self.queue(Injection(kind, times, retry_after, delay_s))
+        return self.queue(
+            Injection(kind=kind, remaining=times, retry_after=retry_after, delay_s=delay_s)
+        )
 
     def clear(self) -> None:
         """Forget calls, files and injections."""
@@ -202,7 +196,7 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        call = RecordedCall(request.path, dict(request.headers), None, body)
+        call = RecordedCall(path=request.path, headers=dict(request.headers), arg=None, body=body)
         self.calls.append(call)
         response = await self._answer(request, call)
         call.status = response.status
@@ -339,7 +333,6 @@ CONTRACT = ContractSubject(
     configs={"dropbox_upload_file": {"path": "/contract/upload.txt", "content_text": "contract"}},
     # Dropbox: "the user or team account doesn't have access to the endpoint or feature".
     forbidden=OutcomeCategory.PERMANENT,
-    base_path="/2",
     invalid_configs={
         "dropbox_upload_file": [
             ({"content_text": "x"}, "path"),

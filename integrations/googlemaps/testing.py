@@ -18,14 +18,13 @@ answers that HTTP status with the body ``status`` it means (429: ``OVER_QUERY_LI
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeGoogleMaps", "FaultKind", "RecordedCall"]
 
@@ -49,25 +48,19 @@ _MESSAGES = {
 _STATUS_OF = {401: "REQUEST_DENIED", 403: "REQUEST_DENIED", 429: "OVER_QUERY_LIMIT"}
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received."""
 
     method: str
     path: str
     params: dict[str, str]
-    headers: dict[str, str]
-    time: float
-    status: int = 0  # HTTP status answered
     body: dict[str, Any] = field(default_factory=dict)  # the JSON answered
 
 
-@dataclass(slots=True)
-class _Injection:
-    kind: FaultKind
-    remaining: int | None
+@dataclass(slots=True, kw_only=True)
+class _Injection(BaseInjection[FaultKind]):
     error_message: str | None
-    hits: int = 0
 
 
 class FakeGoogleMaps(FakeServer[RecordedCall, _Injection]):
@@ -127,7 +120,7 @@ class FakeGoogleMaps(FakeServer[RecordedCall, _Injection]):
         HTTP statuses, stalls and dropped connections: ``fail_next``, ``stall_next``,
         ``drop_next``.
         """
-        self.queue(_Injection(kind, times, error_message))
+        self.queue(_Injection(kind=kind, remaining=times, error_message=error_message))
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -143,7 +136,10 @@ class FakeGoogleMaps(FakeServer[RecordedCall, _Injection]):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         call = RecordedCall(
-            request.method, request.path, dict(request.query), dict(request.headers), time.time()
+            method=request.method,
+            path=request.path,
+            params=dict(request.query),
+            headers=dict(request.headers),
         )
         self.calls.append(call)
         injection = self.take_injection()

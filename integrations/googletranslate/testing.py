@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import html
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeGoogleTranslate", "FaultKind", "RecordedCall"]
 
@@ -137,25 +136,19 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=False).replace('"', "&quot;").replace("'", "&#39;")
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received."""
 
     method: str
     path: str
     params: dict[str, str]  # the query string (key=...)
     body: dict[str, Any]  # JSON body, or the form with q as a list
-    headers: dict[str, str]
-    time: float
-    status: int = 0
 
 
-@dataclass(slots=True)
-class _Injection:
-    kind: FaultKind
-    remaining: int | None
+@dataclass(slots=True, kw_only=True)
+class _Injection(BaseInjection[FaultKind]):
     retry_after: int
-    hits: int = 0
 
 
 class FakeGoogleTranslate(FakeServer[RecordedCall, _Injection]):
@@ -190,7 +183,7 @@ class FakeGoogleTranslate(FakeServer[RecordedCall, _Injection]):
         """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` is
         the RetryInfo delay of "rate_limit_429". Other HTTP statuses, stalls and dropped
         connections: ``fail_next``, ``stall_next``, ``drop_next``."""
-        self.queue(_Injection(kind, times, retry_after))
+        self.queue(_Injection(kind=kind, remaining=times, retry_after=retry_after))
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -216,12 +209,11 @@ class FakeGoogleTranslate(FakeServer[RecordedCall, _Injection]):
             body = {k: v for k, v in form.items() if k != "q" and isinstance(v, str)}
             body["q"] = [v for v in form.getall("q", []) if isinstance(v, str)]
         call = RecordedCall(
-            request.method,
-            request.path,
-            dict(request.query),
-            body,
-            dict(request.headers),
-            time.time(),
+            method=request.method,
+            path=request.path,
+            params=dict(request.query),
+            body=body,
+            headers=dict(request.headers),
         )
         self.calls.append(call)
         injection = self.take_injection()

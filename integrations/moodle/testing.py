@@ -37,7 +37,7 @@ from aiohttp import web
 
 from integrations.settings import IntegrationSettings
 from integrations.telegram.settings import TelegramSettings
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "DeliveredMessage", "FakeMoodle", "FaultKind", "RecordedCall"]
 
@@ -88,15 +88,12 @@ MESSAGE_MAX_LENGTH = 4096  # core_message\api::MESSAGE_MAX_LENGTH, compared with
 _ARG = re.compile(r"^messages\[(\d+)\]\[(\w+)\]$")
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received."""
 
     method: str
     params: dict[str, str]  # query + form, flat (``messages[0][text]`` keys as sent)
-    headers: dict[str, str]
-    time: float
-    status: int = 0
     answer: Any = None  # the JSON answered (None for non-JSON answers)
 
     @property
@@ -121,11 +118,7 @@ class DeliveredMessage:
     time_created: int
 
 
-@dataclass(slots=True)
-class _Injection:
-    kind: FaultKind
-    remaining: int | None
-    hits: int = 0
+_Injection = BaseInjection[FaultKind]
 
 
 @dataclass(slots=True)
@@ -181,7 +174,7 @@ class FakeMoodle(FakeServer[RecordedCall, _Injection]):
         Statuses, stalls and dropped connections are the shared faults
         (:meth:`~integrations.testing.FakeServer.fail_next`, ``stall_next``, ``drop_next``).
         """
-        self.queue(_Injection(kind, times))
+        self.queue(_Injection(kind=kind, remaining=times))
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -205,7 +198,7 @@ class FakeMoodle(FakeServer[RecordedCall, _Injection]):
         params = dict(request.query)
         if request.can_read_body:
             params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-        call = RecordedCall(request.method, params, dict(request.headers), time.time())
+        call = RecordedCall(method=request.method, params=params, headers=dict(request.headers))
         self.calls.append(call)
         response = self._answer(call)
         call.status = response.status

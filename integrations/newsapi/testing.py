@@ -16,14 +16,13 @@ It answers as NewsAPI does (``external-apis.md`` §7.1, newsapi.org/docs/errors)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeArticle", "FakeNewsAPI", "FaultKind", "Injection", "RecordedCall"]
 
@@ -123,28 +122,22 @@ def default_articles() -> list[FakeArticle]:
     ]
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received, with what it answered."""
 
     path: str
     params: dict[str, str]
-    headers: dict[str, str]
     key: str | None
     key_via: Literal["header", "query", "authorization"] | None
-    time: float
-    status: int = 0
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault the next requests get; returned by :meth:`FakeNewsAPI.inject`."""
 
-    kind: FaultKind
-    remaining: int | None
     retry_after: str | None
     delay_s: float
-    hits: int = 0
 
 
 def _error(status: int, code: str, message: str | None = None, **headers: str) -> web.Response:
@@ -199,14 +192,18 @@ class FakeNewsAPI(FakeServer[RecordedCall, Injection]):
     ) -> Injection:
         """Make the next ``times`` requests (None: all) fail with ``kind``; ``retry_after`` adds
         a ``Retry-After`` header (NewsAPI documents none); "timeout" answers after ``delay_s``."""
-        return self.queue(Injection(kind, times, retry_after, delay_s))
+        return self.queue(
+            Injection(kind=kind, remaining=times, retry_after=retry_after, delay_s=delay_s)
+        )
 
     # -- the server ------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         params = dict(request.query)
         key, via = self._key(request, params)
-        call = RecordedCall(request.path, params, dict(request.headers), key, via, time.time())
+        call = RecordedCall(
+            path=request.path, params=params, headers=dict(request.headers), key=key, key_via=via
+        )
         self.calls.append(call)
         response = await self._respond(call, request)
         call.status = response.status

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from integrations.errors import OutcomeCategory
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeOpenAI", "FaultKind", "Injection", "RecordedCall"]
 
@@ -91,16 +91,13 @@ _SHAPES: dict[int, tuple[str, str | None]] = {
 DEFAULT_MODELS = frozenset({"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o3-mini"})
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received, with what it answered."""
 
     method: str
     path: str
-    headers: dict[str, str]
     body: Any
-    time: float
-    status: int = 0
 
     @property
     def api_key(self) -> str | None:
@@ -108,17 +105,14 @@ class RecordedCall:
         return auth[7:] if auth.startswith("Bearer ") else None
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault the next matching requests get; returned by :meth:`FakeOpenAI.inject`."""
 
-    kind: FaultKind
-    remaining: int | None
     retry_after_ms: float | None
     retry_after: str | None
     should_retry: str | None
     status: int | None
-    hits: int = 0
 
 
 def _mask(key: str) -> str:
@@ -183,7 +177,16 @@ class FakeOpenAI(FakeServer[RecordedCall, Injection]):
         ``retry-after`` / ``x-should-retry`` headers of the answer (any fault kind); ``status``
         overrides "server_error"'s 500.
         """
-        return self.queue(Injection(kind, times, retry_after_ms, retry_after, should_retry, status))
+        return self.queue(
+            Injection(
+                kind=kind,
+                remaining=times,
+                retry_after_ms=retry_after_ms,
+                retry_after=retry_after,
+                should_retry=should_retry,
+                status=status,
+            )
+        )
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -228,7 +231,9 @@ class FakeOpenAI(FakeServer[RecordedCall, Injection]):
             body: Any = await request.json()
         except ValueError:
             body = None
-        call = RecordedCall(request.method, request.path, dict(request.headers), body, time.time())
+        call = RecordedCall(
+            method=request.method, path=request.path, headers=dict(request.headers), body=body
+        )
         self.calls.append(call)
         response = await self._respond(call)
         call.status = response.status

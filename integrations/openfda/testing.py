@@ -19,7 +19,6 @@ refused, and no key is always accepted (anonymous).
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeOpenFda", "FaultKind", "RecordedCall"]
 
@@ -58,23 +57,16 @@ _DISCLAIMER = (
 )
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received."""
 
     method: str
     path: str
     params: dict[str, str]
-    headers: dict[str, str]
-    time: float
-    status: int = 0
 
 
-@dataclass(slots=True)
-class _Injection:
-    kind: FaultKind
-    remaining: int | None
-    hits: int = 0
+_Injection = BaseInjection[FaultKind]
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -138,7 +130,7 @@ class FakeOpenFda(FakeServer[RecordedCall, _Injection]):
         """Make the next ``times`` requests (None: all) fail with ``kind``, as openFDA words it.
         Other statuses (with a ``Retry-After``, which openFDA itself never sends), stalls and
         dropped connections: ``fail_next``, ``stall_next``, ``drop_next``."""
-        self.queue(_Injection(kind, times))
+        self.queue(_Injection(kind=kind, remaining=times))
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -152,7 +144,10 @@ class FakeOpenFda(FakeServer[RecordedCall, _Injection]):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         call = RecordedCall(
-            request.method, request.path, dict(request.query), dict(request.headers), time.time()
+            method=request.method,
+            path=request.path,
+            params=dict(request.query),
+            headers=dict(request.headers),
         )
         self.calls.append(call)
         injection = self.take_injection()

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeCity", "FakeOpenWeatherMap", "FaultKind", "Injection", "RecordedCall"]
 
@@ -99,25 +99,18 @@ DEFAULT_CITIES = (
 )
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received (``appid`` is kept out of ``params``)."""
 
     path: str
     params: dict[str, str]
     appid: str | None
-    headers: dict[str, str]
-    time: float
-    status: int = 0
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault the next requests get; returned by :meth:`FakeOpenWeatherMap.inject`."""
-
-    kind: FaultKind
-    remaining: int | None
-    hits: int = 0
 
 
 def _error(
@@ -167,7 +160,7 @@ class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
     ) -> Injection:
         """Make the next ``times`` requests (None: all) with a key fail with ``kind``. Other
         statuses, stalls and dropped connections: ``fail_next``, ``stall_next``, ``drop_next``."""
-        return self.queue(Injection(kind, times))
+        return self.queue(Injection(kind=kind, remaining=times))
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -182,7 +175,9 @@ class FakeOpenWeatherMap(FakeServer[RecordedCall, Injection]):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         params = dict(request.query)
         appid = params.pop("appid", None)
-        call = RecordedCall(request.path, params, appid, dict(request.headers), time.time())
+        call = RecordedCall(
+            path=request.path, params=params, appid=appid, headers=dict(request.headers)
+        )
         self.calls.append(call)
         response = self._respond(call)
         call.status = response.status

@@ -38,7 +38,7 @@ from integrations.stripe.testing_intents import (
     parse_form,
     validate,
 )
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeStripe", "FaultKind", "Injection", "RecordedCall", "parse_form"]
 
@@ -52,15 +52,13 @@ FaultKind = Literal[
 ]
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received."""
 
     method: str
     path: str
-    headers: dict[str, str]
     params: dict[str, Any]
-    status: int = 0
     replayed: bool = False
 
     @property
@@ -73,18 +71,15 @@ class RecordedCall:
         return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault for the next ``remaining`` POSTs (``None``: all of them)."""
 
-    kind: FaultKind
-    remaining: int | None
     should_retry: bool | None
     status: int
     param: str
     decline_code: str
     delay_s: float
-    hits: int = 0
 
 
 @dataclass(slots=True)
@@ -150,7 +145,15 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
     ) -> Injection:
         """Make the next ``times`` POSTs fail with ``kind`` (see :data:`FaultKind`)."""
         return self.queue(
-            Injection(kind, times, should_retry, status, param, decline_code, delay_s)
+            Injection(
+                kind=kind,
+                remaining=times,
+                should_retry=should_retry,
+                status=status,
+                param=param,
+                decline_code=decline_code,
+                delay_s=delay_s,
+            )
         )
 
     def clear(self) -> None:
@@ -175,7 +178,12 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
         )
 
     async def _retrieve(self, request: web.Request) -> web.Response:
-        call = RecordedCall("GET", request.path, dict(request.headers), dict(request.query))
+        call = RecordedCall(
+            method="GET",
+            path=request.path,
+            headers=dict(request.headers),
+            params=dict(request.query),
+        )
         self.calls.append(call)
         response = self._authorised(call)
         if response is None:
@@ -191,7 +199,9 @@ class FakeStripe(FakeServer[RecordedCall, Injection]):
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         params = parse_form(await request.text())
-        call = RecordedCall("POST", request.path, dict(request.headers), params)
+        call = RecordedCall(
+            method="POST", path=request.path, headers=dict(request.headers), params=params
+        )
         self.calls.append(call)
         response = await self._answer(call)
         call.status = response.status

@@ -33,7 +33,6 @@ import itertools
 import logging
 import math
 import random
-import time
 import zlib
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -96,6 +95,8 @@ class FakeTelegram(FakeServer[RecordedCall, Injection]):
     plus per-token/per-chat extras from :meth:`set_latency`.
     """
 
+    api_path = "/bot"  # the real base URL ends in it
+
     backlog = 1024
     client_max_size = _MAX_UPLOAD_BYTES + 1024 * 1024
 
@@ -121,11 +122,6 @@ class FakeTelegram(FakeServer[RecordedCall, Injection]):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-
-    @property
-    def base_url(self) -> str:
-        """What ``TelegramSettings.base_url`` / ``Bot(base_url=...)`` takes (token appended)."""
-        return f"{self.url}/bot"
 
     @property
     def base_file_url(self) -> str:
@@ -173,16 +169,16 @@ class FakeTelegram(FakeServer[RecordedCall, Injection]):
         chat = None if chat_id is None else str(chat_id)
         return self.queue(
             Injection(
-                kind,
-                token,
-                chat,
-                method,
-                times,
-                retry_after,
-                migrate_to_chat_id,
-                status,
-                delay_s,
-                deliver,
+                kind=kind,
+                token=token,
+                chat_id=chat,
+                method=method,
+                remaining=times,
+                retry_after=retry_after,
+                migrate_to_chat_id=migrate_to_chat_id,
+                status=status,
+                delay_s=delay_s,
+                deliver=deliver,
             )
         )
 
@@ -258,7 +254,9 @@ class FakeTelegram(FakeServer[RecordedCall, Injection]):
         sent_method = request.match_info["method"]
         method = _METHODS.get(sent_method.lower(), sent_method)
         params, files = await read_params(request)
-        call = RecordedCall(token, method, params, files, dict(request.headers), time.time())
+        call = RecordedCall(
+            token=token, method=method, params=params, files=files, headers=dict(request.headers)
+        )
         self.calls.append(call)
         chat_key = None if call.chat_id is None else str(call.chat_id)
 
@@ -391,8 +389,8 @@ class TelegramContract(ContractSubject):
         self, url: str, *, timeout_s: float
     ) -> tuple[IntegrationSettings, TelegramSettings]:
         telegram = TelegramSettings(
-            base_url=f"{url}/bot",  # FakeTelegram.base_url and base_file_url, on that URL
-            base_file_url=f"{url}/file/bot",
+            base_url=url,  # FakeTelegram.base_url; its base_file_url beside it
+            base_file_url=url.removesuffix("/bot") + "/file/bot",
             connect_timeout_s=timeout_s,
             read_timeout_s=timeout_s,
             write_timeout_s=timeout_s,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+
+from integrations.testing import BaseCall, BaseInjection
 
 __all__ = ["FaultKind", "Injection", "RecordedCall", "UploadedFile", "read_params"]
 
@@ -46,17 +48,15 @@ class UploadedFile:
     data: bytes
 
 
-@dataclass(slots=True)
-class RecordedCall:
-    """One request the fake received, with what it answered."""
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
+    """One request the fake received, with what it answered (``status`` stays 0 while a delayed
+    answer is pending)."""
 
     token: str
     method: str  # canonical camelCase ("sendMessage") for known methods, else as sent
     params: dict[str, Any]  # decoded: JSON values (reply_markup, bools, ints) are decoded
-    files: dict[str, UploadedFile]
-    headers: dict[str, str]
-    time: float  # unix seconds when the request arrived
-    status: int = 0  # HTTP status answered (0 while a delayed answer is pending)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
     result: Any = None  # the "result" answered on success (a Message dict for send*)
     delivered: bool = False  # a message was created (also for a delivered "timeout" fault)
 
@@ -75,21 +75,18 @@ class RecordedCall:
         return self.headers.get("traceparent")
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault the next matching requests get; returned by :meth:`FakeTelegram.inject`."""
 
-    kind: FaultKind
     token: str | None
     chat_id: str | None
     method: str | None
-    remaining: int | None  # None: forever
     retry_after: int
     migrate_to_chat_id: int | None
     status: int | None
     delay_s: float
     deliver: bool
-    hits: int = 0
 
     def matches(self, token: str, chat_id: str | None, method: str) -> bool:
         return (

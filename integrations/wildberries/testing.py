@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeWildberries", "FaultKind", "RecordedCall"]
 
@@ -60,27 +60,20 @@ _STATUS_TEXT = {
 }
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received."""
 
     method: str
     path: str
-    headers: dict[str, str]
     body: Any  # the decoded JSON body (None if it was not JSON)
-    time: float
-    status: int = 0
 
     @property
     def token(self) -> str | None:
         return self.headers.get("Authorization")
 
 
-@dataclass(slots=True)
-class _Injection:
-    kind: FaultKind
-    remaining: int | None
-    hits: int = 0
+_Injection = BaseInjection[FaultKind]
 
 
 def _problem(status: int, *, detail: str | None = None, **headers: str) -> web.Response:
@@ -146,7 +139,7 @@ class FakeWildberries(FakeServer[RecordedCall, _Injection]):
 
     def inject(self, kind: FaultKind, *, times: int | None = 1) -> None:
         """Make the next ``times`` requests (None: all) fail with ``kind``."""
-        self.queue(_Injection(kind, times))
+        self.queue(_Injection(kind=kind, remaining=times))
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -172,7 +165,9 @@ class FakeWildberries(FakeServer[RecordedCall, _Injection]):
             body: Any = await request.json()
         except ValueError:
             body = None
-        call = RecordedCall(request.method, request.path, dict(request.headers), body, time.time())
+        call = RecordedCall(
+            method=request.method, path=request.path, headers=dict(request.headers), body=body
+        )
         self.calls.append(call)
         response = self._answer(request, call)
         call.status = response.status

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from integrations.errors import OutcomeCategory
-from integrations.testing import ContractSubject, FakeServer
+from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
 __all__ = ["CONTRACT", "FakeYooKassa", "FaultKind", "Injection", "RecordedCall"]
 
@@ -54,33 +54,28 @@ _CODES = {
 _AMOUNT_RE = re.compile(r"^(0|[1-9][0-9]*)\.[0-9]{2}$")
 
 
-@dataclass(slots=True)
-class RecordedCall:
+@dataclass(slots=True, kw_only=True)
+class RecordedCall(BaseCall):
     """One request the fake received."""
 
     method: str
     path: str
-    headers: dict[str, str]
     body: Any
     shop_id: str | None
-    status: int = 0
 
     @property
     def idempotence_key(self) -> str | None:
         return self.headers.get("Idempotence-Key")
 
 
-@dataclass(slots=True)
-class Injection:
+@dataclass(slots=True, kw_only=True)
+class Injection(BaseInjection[FaultKind]):
     """A fault for the next ``remaining`` POSTs (``None``: all of them)."""
 
-    kind: FaultKind
-    remaining: int | None
     retry_after_ms: int | None
     parameter: str
     delay_s: float
     deliver: bool
-    hits: int = 0
 
 
 @dataclass(slots=True)
@@ -117,6 +112,8 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
     ``shops`` maps shopId → secret key; by default one shop, ``shop_id`` / ``secret_key``.
     """
 
+    api_path = "/v3"  # the real base URL ends in it
+
     def __init__(
         self,
         *,
@@ -133,11 +130,6 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v3/payments", self._create)
         app.router.add_get("/v3/payments/{payment_id}", self._get)
-
-    @property
-    def base_url(self) -> str:
-        """What the ``yookassa`` endpoint's ``base_url`` takes (the real one ends in ``/v3``)."""
-        return f"{self.url}/v3"
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -165,7 +157,16 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
         "invalid_request"; "server_error" and "timeout" create the payment first when
         ``deliver`` (so a retry with the same key gets it back, as YooKassa promises).
         """
-        return self.queue(Injection(kind, times, retry_after_ms, parameter, delay_s, deliver))
+        return self.queue(
+            Injection(
+                kind=kind,
+                remaining=times,
+                retry_after_ms=retry_after_ms,
+                parameter=parameter,
+                delay_s=delay_s,
+                deliver=deliver,
+            )
+        )
 
     def clear(self) -> None:
         """Forget calls, payments, idempotency keys and injections."""
@@ -190,7 +191,13 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
 
     async def _get(self, request: web.Request) -> web.Response:
         shop_id, ok = self._shop(request)
-        call = RecordedCall("GET", request.path, dict(request.headers), None, shop_id)
+        call = RecordedCall(
+            method="GET",
+            path=request.path,
+            headers=dict(request.headers),
+            body=None,
+            shop_id=shop_id,
+        )
         self.calls.append(call)
         payment = self.payments.get(request.match_info["payment_id"])
         if not ok:
@@ -209,7 +216,13 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        call = RecordedCall("POST", request.path, dict(request.headers), body, shop_id)
+        call = RecordedCall(
+            method="POST",
+            path=request.path,
+            headers=dict(request.headers),
+            body=body,
+            shop_id=shop_id,
+        )
         self.calls.append(call)
         response = await self._answer(request, call, authorised, raw)
         call.status = response.status
@@ -343,7 +356,6 @@ CONTRACT = ContractSubject(
     configs={"yookassa_create_payment": _PAY},
     # YooKassa's 403 means "the keys are right, the shop may not do this": no new key helps.
     forbidden=OutcomeCategory.PERMANENT,
-    base_path="/v3",
     invalid_configs={
         "yookassa_create_payment": [
             ({"return_url": "https://x.example"}, "amount"),

@@ -60,7 +60,7 @@ async def fake(subject: ContractSubject) -> AsyncIterator[FakeServer[Any, Any]]:
 async def clients(
     subject: ContractSubject, fake: FakeServer[Any, Any]
 ) -> AsyncIterator[HttpClients]:
-    base_url = fake.url + subject.base_path
+    base_url = fake.base_url
     async with http_clients(subject.service, base_url=base_url, timeout_s=5.0) as pool:
         yield pool
 

@@ -83,7 +83,8 @@ async def run_case(
     config = subject.configs[meta.id]
     meta.validate_config(config)
     async with subject.fake() as fake:
-        url = fake.url.replace(f":{fake.port}", f":{_closed_port()}") if refused else fake.url
+        url = fake.base_url
+        url = url.replace(f":{fake.port}", f":{_closed_port()}") if refused else url
         resources = Resources.open(*subject.settings(url, timeout_s=TIMEOUT_S))
         integration = type(original)()
         integration.bind(resources)
@@ -230,16 +231,31 @@ async def test_a_body_that_is_not_the_providers_is_classified_never_a_crash(
 
 
 @each
-def test_configs_the_schema_refuses_name_what_is_wrong(
+def test_every_integration_lists_configs_its_schema_refuses(
     service: str, integration: BaseIntegration
 ) -> None:
     meta = integration.metadata
-    cases = subject_of(service).invalid_configs.get(meta.id, ())
-    assert cases, f"integrations/{service}/testing.py: CONTRACT.invalid_configs[{meta.id!r}]"
-    for config, words in cases:
-        with pytest.raises(InvalidConfigError) as caught:
-            meta.validate_config(config)
-        assert words in caught.value.message, (config, caught.value.message)
+    assert subject_of(service).invalid_configs.get(meta.id), (
+        f"integrations/{service}/testing.py: CONTRACT.invalid_configs[{meta.id!r}] is empty"
+    )
+
+
+REFUSED = [
+    pytest.param(integration, config, words, id=f"{integration.metadata.id}-{index}")
+    for service, integration in INTEGRATIONS
+    for index, (config, words) in enumerate(
+        subject_of(service).invalid_configs.get(integration.metadata.id, ())
+    )
+]
+
+
+@pytest.mark.parametrize(("integration", "config", "words"), REFUSED)
+def test_configs_the_schema_refuses_name_what_is_wrong(
+    integration: BaseIntegration, config: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        integration.metadata.validate_config(config)
+    assert words in caught.value.message, (config, caught.value.message)
 
 
 @each

@@ -207,10 +207,8 @@ def test_report_counts_what_issue_12_tracks() -> None:
         )  # fmt: skip
 
     def call(n: int, *, delivered: bool = True) -> RecordedCall:
-        return RecordedCall(
-            "t", "sendMessage", {"chat_id": n, "text": f"seq {n}"}, {}, {}, 0.0,
-            delivered=delivered,
-        )  # fmt: skip
+        params = {"chat_id": n, "text": f"seq {n}"}
+        return RecordedCall(token="t", method="sendMessage", params=params, delivered=delivered)
 
     a0, a1, a2, b3 = req("a", 0), req("a", 1), req("a", 2), req("b", 3)
     results = [
