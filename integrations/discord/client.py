@@ -52,7 +52,6 @@ from integrations.service import Service
 __all__ = [
     "DEFAULT_BASE_URL",
     "DISCORD",
-    "SERVICE",
     "Discord",
     "Webhook",
     "flatten_form_errors",
@@ -62,7 +61,6 @@ __all__ = [
 
 DISCORD = Service("discord", Category.MESSAGING, "#5865F2")
 
-SERVICE = DISCORD.name
 DEFAULT_BASE_URL = "https://discord.com/api/v10"
 
 # https://discord.com/api[/vN]/webhooks/<id>/<token>, from discord.com, discordapp.com, canary. ...
@@ -104,7 +102,7 @@ async def webhook_credentials(
 
     Malformed credentials raise :class:`AuthError`; the message never repeats their values.
     """
-    creds = await resolver.get_default_for(bot_id=bot_id, provider=SERVICE, strategy="api_key")
+    creds = await resolver.get_default_for(bot_id=bot_id, provider=DISCORD.name, strategy="api_key")
     if not creds:
         return None
     url = creds.get("webhook_url")

@@ -17,7 +17,6 @@ from integrations.credentialed import CredentialedIntegration
 from integrations.discord.client import (
     DEFAULT_BASE_URL,
     DISCORD,
-    SERVICE,
     Discord,
     Webhook,
     webhook_credentials,
@@ -194,7 +193,7 @@ class DiscordExecuteWebhookIntegration(HttpIntegration, CredentialedIntegration[
     "timestamp", "content", "embeds": <count>}``, or ``{"confirmed": false}`` with ``wait=false``.
     """
 
-    service: ClassVar[str] = SERVICE
+    service: ClassVar[str] = DISCORD.name
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     provider = Discord()
     http_timeout_s: ClassVar[float] = 15.0

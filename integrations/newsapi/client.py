@@ -33,13 +33,11 @@ __all__ = [
     "API_KEY",
     "DEFAULT_BASE_URL",
     "NEWSAPI",
-    "SERVICE",
     "NewsAPI",
 ]
 
 NEWSAPI = Service("newsapi", Category.NEWS, "#1E73BE")
 
-SERVICE = NEWSAPI.name
 DEFAULT_BASE_URL = "https://newsapi.org/v2"
 
 _STATUS_OF = {
@@ -55,7 +53,7 @@ _CONFIG_CODES = frozenset(
 
 
 API_KEY = SecretField(
-    provider=SERVICE, fields=("api_key",), strip=True,
+    provider=NEWSAPI.name, fields=("api_key",), strip=True,
     example='{"api_key": "<key from https://newsapi.org/account>"}',
 )  # fmt: skip
 """The bot's NewsAPI key, in its ``newsapi`` credentials."""

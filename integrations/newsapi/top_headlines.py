@@ -10,7 +10,7 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.http import KeyedHttpIntegration
-from integrations.newsapi.client import API_KEY, DEFAULT_BASE_URL, NEWSAPI, SERVICE, NewsAPI
+from integrations.newsapi.client import API_KEY, DEFAULT_BASE_URL, NEWSAPI, NewsAPI
 from integrations.outcome import ok
 
 CATEGORIES = ("business", "entertainment", "general", "health", "science", "sports", "technology")
@@ -103,7 +103,7 @@ class NewsAPITopHeadlinesIntegration(KeyedHttpIntegration):
     description, url, image_url, source, source_id, author, published_at}]}``.
     """
 
-    service: ClassVar[str] = SERVICE
+    service: ClassVar[str] = NEWSAPI.name
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     provider = NewsAPI()
     secret = API_KEY

@@ -55,7 +55,6 @@ from integrations.service import Service
 __all__ = [
     "DEFAULT_BASE_URL",
     "OPENAI",
-    "SERVICE",
     "OpenAI",
     "OpenAICredentials",
     "OpenAIIntegration",
@@ -63,7 +62,6 @@ __all__ = [
 
 OPENAI = Service("openai", Category.AI, "#10A37F", library="openai")
 
-SERVICE = OPENAI.name
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Error codes that mean "no money / no quota left": retrying cannot help until a human acts.
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
@@ -134,7 +132,7 @@ class OpenAICredentials:
 class OpenAIIntegration(HttpIntegration, CredentialedIntegration[OpenAICredentials]):
     """Base of the OpenAI actions: the SDK client seam, the credentials lookup, SDK failures."""
 
-    service: ClassVar[str] = SERVICE
+    service: ClassVar[str] = OPENAI.name
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     provider = OpenAI()
     # Completions of long answers take a while; below the action's timeout_s so a slow model ends
@@ -153,7 +151,7 @@ class OpenAIIntegration(HttpIntegration, CredentialedIntegration[OpenAICredentia
         if self._sdk is None or self._sdk[0] is not http:
             base = AsyncOpenAI(
                 api_key="unset",  # never sent: every request gets a copy with the bot's key
-                base_url=self.clients.base_url(SERVICE, DEFAULT_BASE_URL),
+                base_url=self.clients.base_url(OPENAI.name, DEFAULT_BASE_URL),
                 http_client=http,
                 max_retries=0,
             )
@@ -164,7 +162,9 @@ class OpenAIIntegration(HttpIntegration, CredentialedIntegration[OpenAICredentia
         self, resolver: CredentialsResolverLike, bot_id: UUID | str, logger: BotLogger
     ) -> OpenAICredentials | None:
         """The bot's OpenAI credentials, or ``None`` when it has none."""
-        creds = await resolver.get_default_for(bot_id=bot_id, provider=SERVICE, strategy="api_key")
+        creds = await resolver.get_default_for(
+            bot_id=bot_id, provider=OPENAI.name, strategy="api_key"
+        )
         if not creds:
             return None
         key = creds.get("api_key")

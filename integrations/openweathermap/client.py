@@ -35,18 +35,16 @@ __all__ = [
     "API_KEY",
     "DEFAULT_BASE_URL",
     "OPENWEATHERMAP",
-    "SERVICE",
     "OpenWeatherMap",
 ]
 
 OPENWEATHERMAP = Service("openweathermap", Category.WEATHER, "#EB6E4B")
 
-SERVICE = OPENWEATHERMAP.name
 DEFAULT_BASE_URL = "https://api.openweathermap.org"
 
 
 API_KEY = SecretField(
-    provider=SERVICE, fields=("api_key", "appid"), strip=True,
+    provider=OPENWEATHERMAP.name, fields=("api_key", "appid"), strip=True,
     example='{"api_key": "<key from https://home.openweathermap.org/api_keys>"}',
 )  # fmt: skip
 """The bot's OWM key, in its ``openweathermap`` credentials (``appid``, as OWM calls it, too)."""

@@ -16,7 +16,6 @@ from integrations.openweathermap.client import (
     API_KEY,
     DEFAULT_BASE_URL,
     OPENWEATHERMAP,
-    SERVICE,
     OpenWeatherMap,
 )
 from integrations.outcome import ok
@@ -130,7 +129,7 @@ class OpenWeatherMapCurrentWeatherIntegration(KeyedHttpIntegration):
     (unix) and ``units``. An unknown place is a ``PermanentError`` with code 404.
     """
 
-    service: ClassVar[str] = SERVICE
+    service: ClassVar[str] = OPENWEATHERMAP.name
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     provider = OpenWeatherMap()
     secret = API_KEY

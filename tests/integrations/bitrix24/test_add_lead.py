@@ -7,19 +7,12 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.base import RateLimit, SideEffect, UnknownOutcomePolicy
 from integrations.bitrix24.add_lead import METADATA
 from integrations.bitrix24.client import QUERY_LIMIT_BACKOFF_S
 from integrations.bitrix24.testing import FakeBitrix24
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
 from integrations.outcome import classify
 from support.integrations import Run
 
@@ -92,7 +85,7 @@ async def test_a_retry_finds_the_lead_an_earlier_attempt_added(
     run: Run, fake: FakeBitrix24
 ) -> None:
     fake.inject("server_error", method="crm.lead.add")  # added, but the answer is a 500
-    with pytest.raises(TransientError) as caught:
+    with pytest.raises(errors.TransientError) as caught:
         await run(LEAD, key="req-7")
     assert caught.value.maybe_executed
     assert list(fake.leads) == [1]
@@ -106,7 +99,7 @@ async def test_a_retry_finds_the_lead_an_earlier_attempt_added(
 async def test_a_retry_adds_when_the_first_attempt_did_not(run: Run, fake: FakeBitrix24) -> None:
     await run(LEAD, key="other-request")
     fake.inject("server_error", method="crm.lead.add", deliver=False)
-    with pytest.raises(TransientError):
+    with pytest.raises(errors.TransientError):
         await run(LEAD, key="req-8")
     returned = await run(LEAD, key="req-8", attempt=2)
     assert returned["response"]["result"] == {"lead_id": 2, "deduplicated": False}
@@ -129,7 +122,7 @@ async def test_the_portals_leaky_bucket_answers_503(run: Run, make_resolver: Any
         own = make_resolver({"webhook_url": portal.webhook_url()})
         for _ in range(2):
             await run(LEAD, credentials=own)
-        with pytest.raises(RateLimitedError):
+        with pytest.raises(errors.RateLimitedError):
             await run(LEAD, credentials=own)
         assert [c.status for c in portal.calls] == [200, 200, 503]
 
@@ -137,12 +130,12 @@ async def test_the_portals_leaky_bucket_answers_503(run: Run, make_resolver: Any
 @pytest.mark.parametrize(
     ("kind", "expected", "code"),
     [
-        ("query_limit", RateLimitedError, 429),  # a 503 that means "slow down"
-        ("overload", PermanentError, 503),
-        ("expired_token", AuthError, 401),
-        ("invalid_credentials", AuthError, 403),
-        ("insufficient_scope", AuthError, 403),
-        ("bad_request", InvalidConfigError, 400),
+        ("query_limit", errors.RateLimitedError, 429),  # a 503 that means "slow down"
+        ("overload", errors.PermanentError, 503),
+        ("expired_token", errors.AuthError, 401),
+        ("invalid_credentials", errors.AuthError, 403),
+        ("insufficient_scope", errors.AuthError, 403),
+        ("bad_request", errors.InvalidConfigError, 400),
     ],
 )
 async def test_injected_errors_become_typed_errors(
@@ -152,16 +145,16 @@ async def test_injected_errors_become_typed_errors(
     secret: str,
     caplog: pytest.LogCaptureFixture,
     kind: str,
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake.inject(kind, deliver=False)  # type: ignore[arg-type]
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(LEAD)
     error = caught.value
     assert (type(error), error.code) == (expected, code)
-    if isinstance(error, RateLimitedError):  # no Retry-After: the bucket drains 2/s
+    if isinstance(error, errors.RateLimitedError):  # no Retry-After: the bucket drains 2/s
         assert error.retry_after_s == QUERY_LIMIT_BACKOFF_S
     outcome = classify(error, secrets=logger.secrets)
     assert error.message.startswith("Bitrix24 crm.lead.add on 127.0.0.1: HTTP ")  # not the URL
@@ -173,21 +166,29 @@ async def test_injected_errors_become_typed_errors(
 @pytest.mark.parametrize(
     ("body", "expected", "code"),
     [
-        ({"error": "NO_AUTH_FOUND", "error_description": "Wrong auth"}, AuthError, 401),
-        ({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many"}, RateLimitedError, 429),
-        ({"error": "ERROR_CORE", "error_description": "Refused"}, PermanentError, 400),
-        ({"time": {"start": 1}}, TransientError, 502),  # neither result nor error: not Bitrix24's
+        ({"error": "NO_AUTH_FOUND", "error_description": "Wrong auth"}, errors.AuthError, 401),
+        (
+            {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many"},
+            errors.RateLimitedError,
+            429,
+        ),
+        ({"error": "ERROR_CORE", "error_description": "Refused"}, errors.PermanentError, 400),
+        (
+            {"time": {"start": 1}},
+            errors.TransientError,
+            502,
+        ),  # neither result nor error: not Bitrix24's
     ],
 )
 async def test_an_error_body_with_http_200_is_still_an_error(
     run: Run,
     fake: FakeBitrix24,
     body: dict[str, Any],
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
 ) -> None:
     fake.fail_next(200, body=body, headers={"Content-Type": "application/json"})
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(LEAD)
     assert type(caught.value) is expected
     assert caught.value.code == code
@@ -205,7 +206,7 @@ async def test_the_webhook_secret_never_reaches_logs_or_errors(
     caplog.set_level(logging.DEBUG)  # httpx logs every request URL at INFO
     await run(LEAD)
     wrong = credentials["webhook_url"].replace(secret, "WrongSecret123")
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(LEAD, credentials=make_resolver({"webhook_url": wrong}))
     assert caught.value.code == 401
     assert "HTTP Request: POST" in caplog.text and "/rest/1/***/crm.lead.add.json" in caplog.text
@@ -222,7 +223,7 @@ async def test_malformed_credentials_never_echo_the_secret(
         {"webhook_url": "ftp://p/rest/1/s3cr3tvalue/"},
         {"webhook_url": "https://p.example/api/s3cr3tvalue"},
     ):
-        with pytest.raises(AuthError) as caught:
+        with pytest.raises(errors.AuthError) as caught:
             await run(LEAD, credentials=make_resolver(bad))
         assert "s3cr3tvalue" not in caught.value.message
     assert fake.calls == []

@@ -8,15 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from integrations import errors
 from integrations.discord.client import Discord, flatten_form_errors, retry_after_in_ms
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
 from integrations.provider import send
 
 TOKEN = "discord-webhook-token-for-the-client-tests"
@@ -31,7 +24,7 @@ async def answer(
     headers: dict[str, str] | None = None,
     base_url: str = V10,
     text: str | None = None,
-) -> IntegrationError:
+) -> errors.IntegrationError:
     """The error :func:`send` raises for Discord answering ``status`` with ``body``."""
 
     def respond(request: httpx.Request) -> httpx.Response:
@@ -41,7 +34,7 @@ async def answer(
 
     transport = httpx.MockTransport(respond)
     async with httpx.AsyncClient(base_url=base_url, transport=transport) as client:
-        with pytest.raises(IntegrationError) as caught:
+        with pytest.raises(errors.IntegrationError) as caught:
             await send(
                 client, Discord(), "POST", f"/webhooks/1/{TOKEN}",
                 writes=True, secrets=[TOKEN], what="POST webhooks/1",
@@ -71,14 +64,14 @@ async def test_429_waits_in_seconds_whatever_the_api_version(
     base_url: str, body: dict[str, Any], headers: dict[str, str], seconds: float
 ) -> None:
     error = await answer(429, body, headers=headers, base_url=base_url)
-    assert isinstance(error, RateLimitedError)
+    assert isinstance(error, errors.RateLimitedError)
     assert error.retry_after_s == pytest.approx(seconds)
 
 
 async def test_cloudflares_html_429_is_in_seconds_even_on_an_unversioned_api() -> None:
     html = "<html>error code: 1015</html>"
     error = await answer(429, text=html, headers={"Retry-After": "30"}, base_url=UNVERSIONED)
-    assert isinstance(error, RateLimitedError)
+    assert isinstance(error, errors.RateLimitedError)
     assert error.retry_after_s == 30
     assert error.parameters["scope"] == "cloudflare"
 
@@ -99,12 +92,20 @@ def test_flatten_form_errors() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (404, {"message": "Unknown Webhook", "code": 10015}, AuthError),
-        (404, {"message": "Unknown Channel", "code": 10003}, PermanentError),  # a wrong thread_id
-        (403, {"message": "Missing Permissions", "code": 50013}, PermanentError),
-        (400, {"message": "Cannot send an empty message", "code": 50006}, InvalidConfigError),
-        (400, {"message": "Forum needs a thread name", "code": 220001}, PermanentError),
-        (200, "not a message object", TransientError),  # a proxy's 2xx: not Discord's answer
+        (404, {"message": "Unknown Webhook", "code": 10015}, errors.AuthError),
+        (
+            404,
+            {"message": "Unknown Channel", "code": 10003},
+            errors.PermanentError,
+        ),  # a wrong thread_id
+        (403, {"message": "Missing Permissions", "code": 50013}, errors.PermanentError),
+        (
+            400,
+            {"message": "Cannot send an empty message", "code": 50006},
+            errors.InvalidConfigError,
+        ),
+        (400, {"message": "Forum needs a thread name", "code": 220001}, errors.PermanentError),
+        (200, "not a message object", errors.TransientError),  # a proxy's 2xx: not Discord's answer
     ],
 )
 async def test_status_and_code_decide_the_error(

@@ -8,16 +8,11 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.base import RateLimit, SideEffect, UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger, SecretRedactingFilter
 from integrations.discord.execute_webhook import METADATA, DiscordExecuteWebhookIntegration
 from integrations.discord.testing import FakeDiscord
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    RateLimitedError,
-)
 from integrations.outcome import OutcomeCategory, classify
 from processors.logs import CHATTY_LOGGERS
 from support.integrations import Run, http_clients
@@ -109,7 +104,7 @@ async def test_id_and_token_credentials_and_malformed_ones(
         {"webhook_id": webhook_id},
         {"token": token},
     ):
-        with pytest.raises(AuthError) as caught:
+        with pytest.raises(errors.AuthError) as caught:
             await run(HELLO, credentials=make_resolver(bad))
         assert token not in caught.value.message
         assert "webhook_url" in caught.value.message  # says how to store them
@@ -121,7 +116,7 @@ async def test_embeds_over_6000_chars_are_rejected_before_any_call(
 ) -> None:
     # Each embed is within its own limits (the schema passes); together they are not.
     embeds = [{"title": "t" * 256, "description": "d" * 4000}, {"description": "d" * 2000}]
-    with pytest.raises(InvalidConfigError, match=r"\$\.embeds.*6256.*6000"):
+    with pytest.raises(errors.InvalidConfigError, match=r"\$\.embeds.*6256.*6000"):
         await run({"embeds": embeds})
     assert fake.calls == []
 
@@ -139,7 +134,7 @@ async def test_rate_limits_wait_the_seconds_discord_says(
     run: Run, fake: FakeDiscord, kind: str, retry_after: float, parameters: dict[str, Any]
 ) -> None:
     fake.inject(kind, retry_after=retry_after)  # type: ignore[arg-type]
-    with pytest.raises(RateLimitedError) as caught:
+    with pytest.raises(errors.RateLimitedError) as caught:
         await run(HELLO)
     assert caught.value.retry_after_s == pytest.approx(retry_after)
     assert caught.value.parameters.items() >= parameters.items()
@@ -154,7 +149,7 @@ async def test_unversioned_base_url_reports_milliseconds_and_is_converted(
     # An operator who pastes Discord's unversioned URL as the base gets milliseconds back.
     fake.inject("rate_limit", retry_after=1.5)
     async with http_clients("discord", base_url=fake.unversioned_url) as clients:
-        with pytest.raises(RateLimitedError) as caught:
+        with pytest.raises(errors.RateLimitedError) as caught:
             await run(HELLO, integration=DiscordExecuteWebhookIntegration(clients))
     assert fake.calls[0].api_version is None
     assert caught.value.retry_after_s == pytest.approx(1.5)  # 1500 ms on the wire
@@ -164,12 +159,12 @@ async def test_invalid_form_body_names_the_json_path(
     action: DiscordExecuteWebhookIntegration, resolver: Any, bot_id: str, logger: BotLogger
 ) -> None:
     # Straight to execute (as a caller that skipped validation): Discord's own check answers.
-    with pytest.raises(InvalidConfigError) as caught:
+    with pytest.raises(errors.InvalidConfigError) as caught:
         await action.execute({"content": "x" * 2001}, resolver, bot_id, logger)
     assert caught.value.code == 400
     assert caught.value.errors == ("$.content: Must be 2000 or fewer in length.",)
     assert "50035" in caught.value.message
-    with pytest.raises(InvalidConfigError, match=r"50006.*empty message"):
+    with pytest.raises(errors.InvalidConfigError, match=r"50006.*empty message"):
         await action.execute({"content": "   "}, resolver, bot_id, logger)
 
 
@@ -180,13 +175,13 @@ async def test_unknown_webhook_and_wrong_token_as_discord_answers_them(
     fake.accept_any_webhook = False  # only the bot's webhook exists
     fake.add_webhook(webhook_id, token)
     unknown = make_resolver({"webhook_id": "999", "webhook_token": token})
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(HELLO, credentials=unknown)
     assert caught.value.code == 404
     assert "deleted" in caught.value.message
     assert classify(caught.value).maybe_executed is False  # Discord answered: nothing posted
     wrong = make_resolver({"webhook_id": webhook_id, "webhook_token": "not-the-token"})
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(HELLO, credentials=wrong)
     assert caught.value.code == 401
     assert caught.value.message.startswith(
@@ -216,7 +211,7 @@ async def test_token_never_reaches_messages_or_logs(
     ]
     for fault in faults:
         fault()
-        with pytest.raises(IntegrationError) as caught:
+        with pytest.raises(errors.IntegrationError) as caught:
             await run(HELLO)
         outcomes.append(classify(caught.value, secrets=logger.secrets))
         assert token not in str(caught.value)

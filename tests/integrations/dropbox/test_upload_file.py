@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.base import SideEffect
 from integrations.bot_logger import BotLogger
 from integrations.dropbox.client import api_arg_header, content_hash
@@ -18,14 +19,6 @@ from integrations.dropbox.upload_file import (
     MAX_UPLOAD_BYTES,
     METADATA,
     DropboxUploadFileIntegration,
-)
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
 )
 from integrations.outcome import classify
 from support.integrations import Run, http_clients
@@ -98,7 +91,7 @@ async def test_a_repeated_upload_writes_nothing_new_in_any_mode(
 
 async def test_conflicts_follow_the_write_mode(run: Run, fake: FakeDropbox) -> None:
     fake.put("/a.txt", b"old")
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(errors.PermanentError) as caught:
         await run({"path": "/a.txt", "content_text": "new"})
     assert caught.value.code == 409
     assert caught.value.parameters["error"].startswith("path/conflict")
@@ -110,22 +103,27 @@ async def test_conflicts_follow_the_write_mode(run: Run, fake: FakeDropbox) -> N
     rev = overwritten["response"]["result"]["rev"]
     await run({"path": "/a.txt", "content_text": "v3", "mode": "update", "rev": rev})
     assert fake.files["/a.txt"].content == b"v3"
-    with pytest.raises(PermanentError):  # the rev is stale now
+    with pytest.raises(errors.PermanentError):  # the rev is stale now
         await run({"path": "/a.txt", "content_text": "v4", "mode": "update", "rev": rev})
 
 
 @pytest.mark.parametrize(
     ("kind", "expected", "code", "words"),
     [
-        ("rate_limit", RateLimitedError, 429, "too_many_requests"),
-        ("write_rate_limit", RateLimitedError, 429, "too_many_write_operations"),
-        ("expired_token", AuthError, 401, "expired_access_token"),
+        ("rate_limit", errors.RateLimitedError, 429, "too_many_requests"),
+        ("write_rate_limit", errors.RateLimitedError, 429, "too_many_write_operations"),
+        ("expired_token", errors.AuthError, 401, "expired_access_token"),
         # A plain-text 400 that echoes the Authorization header it rejects: scrubbed.
-        ("malformed_token", AuthError, 401, "Invalid authorization value"),
-        ("insufficient_space", PermanentError, 409, "HTTP 409: path/insufficient_space"),
-        ("no_write_permission", PermanentError, 409, "path/no_write_permission"),
-        ("too_many_write_operations", TransientError, 409, "too many concurrent writes"),
-        ("bad_request", InvalidConfigError, 400, "Dropbox-API-Arg"),  # the plain text, quoted
+        ("malformed_token", errors.AuthError, 401, "Invalid authorization value"),
+        ("insufficient_space", errors.PermanentError, 409, "HTTP 409: path/insufficient_space"),
+        ("no_write_permission", errors.PermanentError, 409, "path/no_write_permission"),
+        ("too_many_write_operations", errors.TransientError, 409, "too many concurrent writes"),
+        (
+            "bad_request",
+            errors.InvalidConfigError,
+            400,
+            "Dropbox-API-Arg",
+        ),  # the plain text, quoted
     ],
 )
 async def test_injected_errors_become_typed_errors(
@@ -135,19 +133,19 @@ async def test_injected_errors_become_typed_errors(
     api_key: str,
     caplog: pytest.LogCaptureFixture,
     kind: str,
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
     words: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake.inject(kind, retry_after=7)  # type: ignore[arg-type]
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(UPLOAD)
     error = caught.value
     assert (type(error), error.code) == (expected, code)
     assert error.message.startswith("Dropbox POST files/upload: HTTP ")
     assert words in error.message
-    if isinstance(error, RateLimitedError):
+    if isinstance(error, errors.RateLimitedError):
         assert error.retry_after_s == 7  # the body's error.retry_after
     outcome = classify(error, secrets=logger.secrets)
     assert "Dropbox request failed" in caplog.text
@@ -158,10 +156,10 @@ async def test_injected_errors_become_typed_errors(
 
 async def test_paths_dropbox_refuses(run: Run, fake: FakeDropbox) -> None:
     fake.put("/folder/inner.txt", b"x")
-    with pytest.raises(PermanentError) as conflict:  # a folder is at that path
+    with pytest.raises(errors.PermanentError) as conflict:  # a folder is at that path
         await run({"path": "/folder", "content_text": "x"})
     assert conflict.value.parameters["error"].startswith("path/conflict")
-    with pytest.raises(InvalidConfigError) as caught:  # a name Dropbox never stores
+    with pytest.raises(errors.InvalidConfigError) as caught:  # a name Dropbox never stores
         await run({"path": "/folder/desktop.ini", "content_text": "x"})
     assert (caught.value.code, caught.value.parameters["error"]) == (409, "path/disallowed_name/..")
 
@@ -171,7 +169,7 @@ async def test_a_timeout_is_transient_and_the_retry_finds_the_same_file(
 ) -> None:
     fake.inject("timeout", delay_s=5)
     async with http_clients("dropbox", base_url=fake.base_url, timeout_s=0.3) as slow:
-        with pytest.raises(TransientError) as caught:
+        with pytest.raises(errors.TransientError) as caught:
             await run(UPLOAD, integration=DropboxUploadFileIntegration(slow))
     assert caught.value.code == 504
     assert caught.value.maybe_executed
@@ -184,19 +182,19 @@ async def test_a_timeout_is_transient_and_the_retry_finds_the_same_file(
 async def test_malformed_and_revoked_credentials(
     run: Run, fake: FakeDropbox, make_resolver: Any
 ) -> None:
-    with pytest.raises(AuthError, match="access_token"):
+    with pytest.raises(errors.AuthError, match="access_token"):
         await run(UPLOAD, credentials=make_resolver({"token": "x"}))
     assert fake.calls == []
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(UPLOAD, credentials=make_resolver({"access_token": "sl.revoked"}))
     assert caught.value.parameters["error"].startswith("invalid_access_token")
 
 
 async def test_bad_content_fails_before_any_call(run: Run, fake: FakeDropbox) -> None:
-    with pytest.raises(InvalidConfigError, match="base64"):
+    with pytest.raises(errors.InvalidConfigError, match="base64"):
         await run({"path": "/a.bin", "content_base64": "not*base64"})
     big = "x" * (MAX_UPLOAD_BYTES // 2 + 1)
-    with pytest.raises(InvalidConfigError, match="limit"):
+    with pytest.raises(errors.InvalidConfigError, match="limit"):
         await run({"path": "/a.txt", "content_text": "ё" * len(big)})  # 2 bytes per char
     assert fake.calls == []
 

@@ -11,15 +11,8 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
 from integrations.googlemaps.geocode import GoogleMapsGeocodeIntegration
 from integrations.googlemaps.testing import FakeGoogleMaps
 from integrations.outcome import OutcomeCategory, classify
@@ -95,7 +88,7 @@ async def test_the_key_may_be_stored_as_key_but_not_under_another_name(
 ) -> None:
     returned = await run(RED_SQUARE, credentials=make_resolver({"key": api_key}))
     assert returned["response"]["ok"] is True
-    with pytest.raises(AuthError, match="no 'api_key'"):
+    with pytest.raises(errors.AuthError, match="no 'api_key'"):
         await run(RED_SQUARE, credentials=make_resolver({"token": "v"}))
     assert len(fake.calls) == 1  # the malformed credentials called nothing
 
@@ -103,14 +96,15 @@ async def test_the_key_may_be_stored_as_key_but_not_under_another_name(
 @pytest.mark.parametrize(
     ("answer", "expected", "category", "code", "says"),
     [
-        ("over_query_limit", RateLimitedError, OutcomeCategory.RATE_LIMITED, 429, "rate-limit"),
-        ("request_denied", AuthError, OutcomeCategory.AUTH, 401, "API key is invalid"),
-        ("over_daily_limit", PermanentError, OutcomeCategory.PERMANENT, 403, "billing"),
-        ("invalid_request", InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400,
+        ("over_query_limit", errors.RateLimitedError, OutcomeCategory.RATE_LIMITED, 429,
+         "rate-limit"),
+        ("request_denied", errors.AuthError, OutcomeCategory.AUTH, 401, "API key is invalid"),
+        ("over_daily_limit", errors.PermanentError, OutcomeCategory.PERMANENT, 403, "billing"),
+        ("invalid_request", errors.InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400,
          "Invalid 'address'"),
-        ("unknown_error", TransientError, OutcomeCategory.TRANSIENT, 503, "UNKNOWN_ERROR"),
+        ("unknown_error", errors.TransientError, OutcomeCategory.TRANSIENT, 503, "UNKNOWN_ERROR"),
         # A status this code does not know, in a 200: not something a retry fixes.
-        ({"results": [], "status": "MAX_ROUTE_LENGTH_EXCEEDED"}, PermanentError,
+        ({"results": [], "status": "MAX_ROUTE_LENGTH_EXCEEDED"}, errors.PermanentError,
          OutcomeCategory.PERMANENT, 502, "MAX_ROUTE_LENGTH_EXCEEDED"),
     ],
 )  # fmt: skip
@@ -121,7 +115,7 @@ async def test_an_error_status_inside_http_200_is_a_typed_error(
     logger: BotLogger,
     caplog: pytest.LogCaptureFixture,
     answer: str | dict[str, Any],
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     category: OutcomeCategory,
     code: int,
     says: str,
@@ -131,7 +125,7 @@ async def test_an_error_status_inside_http_200_is_a_typed_error(
         fake.inject(answer)  # type: ignore[arg-type]
     else:
         fake.fail_next(200, body=answer)
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(RED_SQUARE)
     error = caught.value
     outcome = classify(error)
@@ -151,7 +145,7 @@ async def test_a_rejected_credential_is_auth_with_the_providers_reason(
     make_resolver: Resolver,
 ) -> None:
     wrong = "AIzaSyWRONG-key-never-to-be-logged-000"
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(RED_SQUARE, credentials=make_resolver({"api_key": wrong}))
     assert fake.calls[0].params["key"] == wrong
     assert "The provided API key is invalid." in caught.value.message

@@ -12,14 +12,8 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-)
 from integrations.googletranslate.testing import FakeGoogleTranslate
 from integrations.googletranslate.translate import GoogleTranslateTranslateIntegration
 from integrations.outcome import OutcomeCategory, classify
@@ -78,7 +72,7 @@ async def test_more_than_5000_characters_in_all_are_refused_before_any_call(
     run: Run, fake: FakeGoogleTranslate
 ) -> None:
     config = {"text": ["x" * 3000, "y" * 2001], "target": "ru"}  # each fits the schema
-    with pytest.raises(InvalidConfigError, match=r"\$\.text: 5001 characters"):
+    with pytest.raises(errors.InvalidConfigError, match=r"\$\.text: 5001 characters"):
         await run(config)
     assert fake.calls == []
 
@@ -87,15 +81,16 @@ async def test_more_than_5000_characters_in_all_are_refused_before_any_call(
     ("kind", "status", "reason", "expected", "category", "code", "retry_after"),
     [
         # Google's per-minute rate limit comes as a 403, not a 429 ...
-        ("user_rate_limit", 403, "userRateLimitExceeded", RateLimitedError,
+        ("user_rate_limit", 403, "userRateLimitExceeded", errors.RateLimitedError,
          OutcomeCategory.RATE_LIMITED, 429, None),
-        ("rate_limit_429", 429, "rateLimitExceeded", RateLimitedError,
+        ("rate_limit_429", 429, "rateLimitExceeded", errors.RateLimitedError,
          OutcomeCategory.RATE_LIMITED, 429, 30.0),
-        ("daily_limit", 403, "dailyLimitExceeded", PermanentError, OutcomeCategory.PERMANENT,
+        ("daily_limit", 403, "dailyLimitExceeded", errors.PermanentError, OutcomeCategory.PERMANENT,
          403, None),
         # ... and a bad key as a 400.
-        ("key_invalid", 400, "API_KEY_INVALID", AuthError, OutcomeCategory.AUTH, 401, None),
-        ("api_disabled", 403, "accessNotConfigured", AuthError, OutcomeCategory.AUTH, 403, None),
+        ("key_invalid", 400, "API_KEY_INVALID", errors.AuthError, OutcomeCategory.AUTH, 401, None),
+        ("api_disabled", 403, "accessNotConfigured", errors.AuthError, OutcomeCategory.AUTH, 403,
+         None),
     ],
 )  # fmt: skip
 async def test_google_errors_become_typed_errors(
@@ -107,14 +102,14 @@ async def test_google_errors_become_typed_errors(
     kind: str,
     status: int,
     reason: str,
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     category: OutcomeCategory,
     code: int,
     retry_after: float | None,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=logger.logger.name)
     fake.inject(kind)  # type: ignore[arg-type]
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(HELLO)
     error = caught.value
     outcome = classify(error)
@@ -133,7 +128,7 @@ async def test_a_retry_after_header_wins_over_googles_retry_info(
     retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"}
     error = {"code": 429, "errors": [{"reason": "rateLimitExceeded"}], "details": [retry_info]}
     fake.fail_next(429, body={"error": error}, headers={"Retry-After": "5"})
-    with pytest.raises(RateLimitedError) as caught:
+    with pytest.raises(errors.RateLimitedError) as caught:
         await run(HELLO)
     assert caught.value.retry_after_s == 5
 
@@ -142,7 +137,7 @@ async def test_an_unknown_target_language_is_invalid_config(
     run: Run, fake: FakeGoogleTranslate
 ) -> None:
     # Valid by the schema, refused by Google with its own 400: the config's value is wrong.
-    with pytest.raises(InvalidConfigError, match="Invalid Value"):
+    with pytest.raises(errors.InvalidConfigError, match="Invalid Value"):
         await run({"text": "Hello", "target": "xx"})
     assert fake.calls[0].status == 400
 
@@ -154,7 +149,7 @@ async def test_a_rejected_credential_is_auth_with_the_providers_reason(
     make_resolver: Resolver,
 ) -> None:
     wrong = "AIzaSyWRONG-translate-key-never-logged0"
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(HELLO, credentials=make_resolver({"api_key": wrong}))
     assert fake.calls[0].params["key"] == wrong
     assert "API key not valid" in caught.value.message
@@ -166,7 +161,7 @@ async def test_the_key_may_be_stored_as_key_but_not_empty(
 ) -> None:
     returned = await run(HELLO, credentials=make_resolver({"key": api_key}))
     assert returned["response"]["ok"] is True
-    with pytest.raises(AuthError, match="no 'api_key'"):
+    with pytest.raises(errors.AuthError, match="no 'api_key'"):
         await run(HELLO, credentials=make_resolver({"api_key": ""}))
     assert len(fake.calls) == 1  # the malformed credentials called nothing
 

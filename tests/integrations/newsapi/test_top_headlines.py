@@ -8,15 +8,8 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger, SecretRedactingFilter
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
 from integrations.newsapi.testing import FakeArticle, FakeNewsAPI
 from integrations.newsapi.top_headlines import METADATA, NewsAPITopHeadlinesIntegration
 from integrations.outcome import OutcomeCategory, classify
@@ -91,10 +84,10 @@ async def test_sources_keywords_and_paging(
 @pytest.mark.parametrize(
     ("kind", "options", "expected", "code", "category", "words"),
     [
-        ("rate_limited", {}, RateLimitedError, 429, OutcomeCategory.RATE_LIMITED, "24 hour"),
-        ("api_key_exhausted", {}, PermanentError, 429, OutcomeCategory.PERMANENT, "used up"),
-        ("api_key_disabled", {}, AuthError, 401, OutcomeCategory.AUTH, "disabled"),
-        ("proxy_error", {}, TransientError, 502, OutcomeCategory.TRANSIENT, "Bad Gateway"),
+        ("rate_limited", {}, errors.RateLimitedError, 429, OutcomeCategory.RATE_LIMITED, "24 hour"),
+        ("api_key_exhausted", {}, errors.PermanentError, 429, OutcomeCategory.PERMANENT, "used up"),
+        ("api_key_disabled", {}, errors.AuthError, 401, OutcomeCategory.AUTH, "disabled"),
+        ("proxy_error", {}, errors.TransientError, 502, OutcomeCategory.TRANSIENT, "Bad Gateway"),
     ],
 )
 async def test_injected_errors_become_typed_errors(
@@ -106,13 +99,13 @@ async def test_injected_errors_become_typed_errors(
     api_key: str,
     kind: str,
     options: dict[str, Any],
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
     category: OutcomeCategory,
     words: str,
 ) -> None:
     fake.inject(kind, **options)  # type: ignore[arg-type]
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await headlines(action, {"country": "us"}, resolver, logger, bot_id)
     assert type(caught.value) is expected
     assert caught.value.code == code
@@ -131,7 +124,7 @@ async def test_developer_plan_paging_past_100_results_is_permanent(
     bot_id: str,
 ) -> None:
     config = {"country": "us", "page_size": 50, "page": 3}
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(errors.PermanentError) as caught:
         await headlines(action, config, resolver, logger, bot_id)
     assert caught.value.code == 426
     assert "maximumResultsReached" in caught.value.message
@@ -147,12 +140,12 @@ async def test_values_newsapi_refuses_are_invalid_config(
     bot_id: str,
 ) -> None:
     # Valid by the schema, refused by NewsAPI: the config's value is what is wrong.
-    with pytest.raises(InvalidConfigError) as caught:
+    with pytest.raises(errors.InvalidConfigError) as caught:
         await headlines(action, {"sources": ["no-such-source"]}, resolver, logger, bot_id)
     assert caught.value.code == 400
     assert "sourceDoesNotExist" in caught.value.message
     # A caller that skipped validation: NewsAPI's own parametersMissing.
-    with pytest.raises(InvalidConfigError, match="parametersMissing"):
+    with pytest.raises(errors.InvalidConfigError, match="parametersMissing"):
         await action.execute({}, resolver, bot_id, logger)
 
 
@@ -167,7 +160,7 @@ async def test_wrong_key_is_auth_and_never_leaks(
     caplog.set_level(logging.DEBUG)  # httpx's request lines included: the key is in a header
     caplog.handler.addFilter(SecretRedactingFilter())
     wrong = "0000ffff1111eeee2222dddd3333cccc"
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await headlines(
             action, {"country": "us"}, make_resolver({"api_key": wrong}), logger, bot_id
         )
@@ -187,7 +180,7 @@ async def test_malformed_credentials_name_the_field(
     logger: BotLogger,
     bot_id: str,
 ) -> None:
-    with pytest.raises(AuthError, match="no 'api_key'"):
+    with pytest.raises(errors.AuthError, match="no 'api_key'"):
         await action.execute({"country": "us"}, make_resolver({"key": "x"}), bot_id, logger)
     assert fake.calls == []
 

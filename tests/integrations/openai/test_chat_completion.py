@@ -12,15 +12,9 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger, SecretRedactingFilter
 from integrations.context import RequestContext, SendRefusedError, executing
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
 from integrations.openai.chat_completion import OpenAIChatCompletionIntegration
 from integrations.openai.testing import FakeOpenAI
 from integrations.outcome import OutcomeCategory, classify
@@ -115,7 +109,7 @@ async def test_rate_limit_carries_the_retry_hint_and_makes_one_attempt(
     run: Run, fake: FakeOpenAI, headers: dict[str, Any], expected: float
 ) -> None:
     fake.inject("rate_limit", **headers)
-    with pytest.raises(RateLimitedError) as caught:
+    with pytest.raises(errors.RateLimitedError) as caught:
         await run(HELLO)
     assert caught.value.retry_after_s == expected
     assert caught.value.code == 429
@@ -150,22 +144,23 @@ LONG = {**HELLO, "messages": [{"role": "user", "content": "word " * 20}]}
 @pytest.mark.parametrize(
     ("arrange", "config", "expected", "code", "says"),
     [
-        pytest.param(inject("insufficient_quota"), HELLO, PermanentError, 429,
+        pytest.param(inject("insufficient_quota"), HELLO, errors.PermanentError, 429,
                      "(out of quota: check the plan and billing)", id="insufficient-quota"),
-        pytest.param(inject("request_too_large", retry_after_ms=100), HELLO, PermanentError, 429,
-                     "HTTP 429 rate_limit_exceeded: Request too large", id="request-too-large"),
-        pytest.param(inject("server_error", should_retry="false"), HELLO, PermanentError, 500,
-                     "(x-should-retry: false)", id="500-should-not-retry"),
-        pytest.param(inject("rate_limit", should_retry="false"), HELLO, PermanentError, 429,
+        pytest.param(inject("request_too_large", retry_after_ms=100), HELLO,
+                     errors.PermanentError, 429, "HTTP 429 rate_limit_exceeded: Request too large",
+                     id="request-too-large"),
+        pytest.param(inject("server_error", should_retry="false"), HELLO, errors.PermanentError,
+                     500, "(x-should-retry: false)", id="500-should-not-retry"),
+        pytest.param(inject("rate_limit", should_retry="false"), HELLO, errors.PermanentError, 429,
                      "(x-should-retry: false)", id="429-should-not-retry"),
         # the status table says permanent; the SDK retries a conflict
-        pytest.param(answer(409), HELLO, TransientError, 409,
+        pytest.param(answer(409), HELLO, errors.TransientError, 409,
                      "HTTP 409 invalid_request_error: no", id="409"),
-        pytest.param(answer(400, **{"x-should-retry": "true"}), HELLO, TransientError, 400,
+        pytest.param(answer(400, **{"x-should-retry": "true"}), HELLO, errors.TransientError, 400,
                      "HTTP 400 invalid_request_error: no", id="400-should-retry"),
-        pytest.param(untouched, {**HELLO, "model": "gpt-9-ultra"}, PermanentError, 404,
+        pytest.param(untouched, {**HELLO, "model": "gpt-9-ultra"}, errors.PermanentError, 404,
                      "HTTP 404 model_not_found: The model `gpt-9-ultra`", id="unknown-model"),
-        pytest.param(context_window(10), LONG, PermanentError, 400,
+        pytest.param(context_window(10), LONG, errors.PermanentError, 400,
                      "maximum context length is 10 tokens", id="context-overflow"),
     ],
 )  # fmt: skip
@@ -175,12 +170,12 @@ async def test_openais_own_answers_become_typed_errors(
     api_key: str,
     arrange: Arrange,
     config: dict[str, Any],
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
     says: str,
 ) -> None:
     arrange(fake)
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(config)
     error = caught.value
     assert (type(error), error.code) == (expected, code)
@@ -219,7 +214,7 @@ async def test_wrong_key_is_auth_and_never_leaks(
     caplog.set_level(logging.DEBUG)  # the SDK's and httpx's own loggers included
     caplog.handler.addFilter(SecretRedactingFilter())
     wrong = "sk-proj-WRONGwrongWRONGwrong0123456789abcdefABCDEF"
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(HELLO, credentials=make_resolver({"api_key": wrong}))
     # OpenAI's words stay; its masked echo of the key (sk-pro****CDEF) does not
     assert "Incorrect API key provided: " in caught.value.message
@@ -236,7 +231,7 @@ async def test_wrong_key_is_auth_and_never_leaks(
 async def test_malformed_credentials_name_the_field(
     run: Run, fake: FakeOpenAI, make_resolver: Resolver, creds: dict[str, Any]
 ) -> None:
-    with pytest.raises(AuthError, match="no 'api_key'"):
+    with pytest.raises(errors.AuthError, match="no 'api_key'"):
         await run(HELLO, credentials=make_resolver(creds))
     assert fake.requests == []
 

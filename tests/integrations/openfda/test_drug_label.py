@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-)
 from integrations.openfda.drug_label import OpenFdaDrugLabelIntegration
 from integrations.openfda.testing import FakeOpenFda
 from integrations.outcome import OutcomeCategory, classify
@@ -60,7 +54,7 @@ async def test_the_key_is_optional_may_be_stored_as_key_but_not_malformed(
     keyed = await run(ADVIL, credentials=make_resolver({"key": api_key}))
     assert keyed["response"]["ok"] is True
     assert [call.params.get("api_key") for call in fake.calls] == [None, api_key]
-    with pytest.raises(AuthError, match="no 'api_key'"):
+    with pytest.raises(errors.AuthError, match="no 'api_key'"):
         await run(ADVIL, credentials=make_resolver({"x": "y"}))
     assert len(fake.calls) == 2  # malformed credentials call nothing, not even anonymously
 
@@ -106,13 +100,13 @@ def _html_403(fake: FakeOpenFda) -> object:
 @pytest.mark.parametrize(
     ("arrange", "expected", "category", "code", "says"),
     [
-        (lambda fake: fake.inject("rate_limit"), RateLimitedError, OutcomeCategory.RATE_LIMITED,
-         429, "OVER_RATE_LIMIT"),
-        (lambda fake: fake.inject("api_key_invalid"), AuthError, OutcomeCategory.AUTH, 403,
+        (lambda fake: fake.inject("rate_limit"), errors.RateLimitedError,
+         OutcomeCategory.RATE_LIMITED, 429, "OVER_RATE_LIMIT"),
+        (lambda fake: fake.inject("api_key_invalid"), errors.AuthError, OutcomeCategory.AUTH, 403,
          "remove it: openFDA answers without one too"),
-        (lambda fake: fake.inject("bad_request"), InvalidConfigError,
+        (lambda fake: fake.inject("bad_request"), errors.InvalidConfigError,
          OutcomeCategory.INVALID_CONFIG, 400, "HTTP 400 BAD_REQUEST: Invalid parameter: search"),
-        (_html_403, PermanentError, OutcomeCategory.PERMANENT, 403, "HTTP 403: no message"),
+        (_html_403, errors.PermanentError, OutcomeCategory.PERMANENT, 403, "HTTP 403: no message"),
     ],
     ids=["rate-limit", "api-key-invalid", "bad-request", "403-not-about-the-key"],
 )  # fmt: skip
@@ -123,14 +117,14 @@ async def test_openfda_errors_become_typed_errors(
     logger: BotLogger,
     caplog: pytest.LogCaptureFixture,
     arrange: Callable[[FakeOpenFda], object],
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     category: OutcomeCategory,
     code: int,
     says: str,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=logger.logger.name)
     arrange(fake)
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(ADVIL)
     error = caught.value
     outcome = classify(error)
@@ -149,7 +143,7 @@ async def test_a_rejected_credential_is_auth_with_the_providers_reason(
     make_resolver: Resolver,
 ) -> None:
     wrong = "fdaWRONGkey-never-to-be-logged-0000000000"
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(ADVIL, credentials=make_resolver({"api_key": wrong}))
     assert fake.calls[0].params["api_key"] == wrong
     assert "API_KEY_INVALID" in caught.value.message

@@ -12,14 +12,8 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger, SecretRedactingFilter
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-)
 from integrations.openweathermap.current_weather import (
     OpenWeatherMapCurrentWeatherIntegration,
 )
@@ -69,7 +63,7 @@ async def test_every_way_to_name_the_place(
 async def test_unknown_city_is_a_permanent_404_with_a_string_cod(
     run: Run, fake: FakeOpenWeatherMap
 ) -> None:
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(errors.PermanentError) as caught:
         await run({"city": "Atlantis"})
     assert caught.value.code == 404
     assert "city not found" in caught.value.message
@@ -80,9 +74,9 @@ async def test_values_owm_refuses_are_invalid_config(
     action: OpenWeatherMapCurrentWeatherIntegration, resolver: Any, logger: BotLogger, bot_id: str
 ) -> None:
     # A caller that skipped validation: OWM's own 400s (string cod) answer.
-    with pytest.raises(InvalidConfigError, match="wrong latitude"):
+    with pytest.raises(errors.InvalidConfigError, match="wrong latitude"):
         await action.execute({"lat": 91, "lon": 0}, resolver, bot_id, logger)
-    with pytest.raises(InvalidConfigError, match="Nothing to geocode") as caught:
+    with pytest.raises(errors.InvalidConfigError, match="Nothing to geocode") as caught:
         await action.execute({"city": ","}, resolver, bot_id, logger)
     assert caught.value.code == 400
 
@@ -95,13 +89,23 @@ def _cod_in_200(cod: int | str, message: str) -> Callable[[FakeOpenWeatherMap], 
     ("arrange", "expected", "code", "says"),
     [
         # OWM sends no Retry-After: the processor backs off.
-        (lambda fake: fake.inject("rate_limit"), RateLimitedError, 429, "temporary blocked"),
-        (lambda fake: fake.inject("invalid_key"), AuthError, 401, "up to 2 hours to activate"),
+        (lambda fake: fake.inject("rate_limit"), errors.RateLimitedError, 429, "temporary blocked"),
+        (
+            lambda fake: fake.inject("invalid_key"),
+            errors.AuthError,
+            401,
+            "up to 2 hours to activate",
+        ),
         # An error cod inside a 200 is that error, a number or a string.
-        (_cod_in_200(404, "city not found"), PermanentError, 404, "city not found"),
-        (_cod_in_200("404", "city not found"), PermanentError, 404, "city not found"),
-        (_cod_in_200("400", "Nothing to geocode"), InvalidConfigError, 400, "Nothing to geocode"),
-        (_cod_in_200(401, "Invalid API key."), AuthError, 401, "Invalid API key."),
+        (_cod_in_200(404, "city not found"), errors.PermanentError, 404, "city not found"),
+        (_cod_in_200("404", "city not found"), errors.PermanentError, 404, "city not found"),
+        (
+            _cod_in_200("400", "Nothing to geocode"),
+            errors.InvalidConfigError,
+            400,
+            "Nothing to geocode",
+        ),
+        (_cod_in_200(401, "Invalid API key."), errors.AuthError, 401, "Invalid API key."),
     ],
     ids=["rate-limit", "invalid-key", "cod-404", "cod-404-string", "cod-400-string", "cod-401"],
 )
@@ -110,12 +114,12 @@ async def test_owm_errors_become_typed_errors(
     fake: FakeOpenWeatherMap,
     api_key: str,
     arrange: Callable[[FakeOpenWeatherMap], object],
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
     says: str,
 ) -> None:
     arrange(fake)
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(LONDON)
     outcome = classify(caught.value)
     assert (type(caught.value), caught.value.code, outcome.retry_after_s) == (expected, code, None)
@@ -137,7 +141,7 @@ async def test_the_key_never_reaches_messages_or_logs(
     wrong = "0123456789abcdef0123456789abcdef"
     credentials = make_resolver({"api_key": wrong})
     outcomes = []
-    with pytest.raises(AuthError) as rejected:
+    with pytest.raises(errors.AuthError) as rejected:
         await run(LONDON, credentials=credentials)
     assert "Invalid API key" in rejected.value.message
     outcomes.append(classify(rejected.value, secrets=logger.secrets))
@@ -147,7 +151,7 @@ async def test_the_key_never_reaches_messages_or_logs(
         lambda: fake.drop_next(),
     ):
         arrange()
-        with pytest.raises(IntegrationError) as caught:
+        with pytest.raises(errors.IntegrationError) as caught:
             await run(LONDON, credentials=credentials)
         outcomes.append(classify(caught.value, secrets=logger.secrets))
     assert "OpenWeatherMap request failed" in caplog.text
@@ -161,7 +165,7 @@ async def test_the_key_may_be_stored_as_appid_but_not_under_another_name(
 ) -> None:
     returned = await run(LONDON, credentials=make_resolver({"appid": f" {api_key}\n"}))
     assert returned["response"]["ok"] is True  # OWM's own name for the key, whitespace stripped
-    with pytest.raises(AuthError, match="no 'api_key'"):
+    with pytest.raises(errors.AuthError, match="no 'api_key'"):
         await run(LONDON, credentials=make_resolver({"token": "x"}))
     assert [call.appid for call in fake.calls] == [api_key]  # the malformed ones called nothing
 

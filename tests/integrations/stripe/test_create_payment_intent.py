@@ -12,15 +12,8 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
 from integrations.outcome import OutcomeCategory, classify
 from integrations.stripe.create_payment_intent import (
     StripeCreatePaymentIntentIntegration,
@@ -119,7 +112,7 @@ async def test_explicit_method_types_replace_automatic_ones(run: Run, fake: Fake
 async def test_a_declined_card_is_permanent_with_the_decline_code(
     run: Run, fake: FakeStripe, method: str, decline_code: str
 ) -> None:
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(errors.PermanentError) as caught:
         await run({**PI, "payment_method": method, "confirm": True}, key="req-d")
     error = caught.value
     assert error.code == 402
@@ -128,7 +121,7 @@ async def test_a_declined_card_is_permanent_with_the_decline_code(
     assert error.parameters["payment_intent"] in fake.intents
     assert decline_code in error.message
     assert classify(error).category is OutcomeCategory.PERMANENT
-    with pytest.raises(PermanentError):  # Stripe replays the decline for the same key
+    with pytest.raises(errors.PermanentError):  # Stripe replays the decline for the same key
         await run({**PI, "payment_method": method, "confirm": True}, key="req-d")
     assert fake.posts()[-1].replayed
     assert len(fake.intents) == 1
@@ -138,11 +131,17 @@ async def test_a_declined_card_is_permanent_with_the_decline_code(
     ("kind", "options", "expected", "code", "category"),
     [
         # Stripe-Should-Retry never turns a rate limit into something else
-        ("rate_limit", {"should_retry": True}, RateLimitedError, 429, "rate_limited"),
-        ("invalid_request", {"param": "receipt_email"}, InvalidConfigError, 400, "invalid_config"),
-        ("idempotency_conflict", {}, TransientError, 409, "transient"),  # table: permanent
-        ("server_error", {"should_retry": False}, PermanentError, 500, "permanent"),
-        ("server_error", {"status": 424}, TransientError, 424, "transient"),
+        ("rate_limit", {"should_retry": True}, errors.RateLimitedError, 429, "rate_limited"),
+        (
+            "invalid_request",
+            {"param": "receipt_email"},
+            errors.InvalidConfigError,
+            400,
+            "invalid_config",
+        ),
+        ("idempotency_conflict", {}, errors.TransientError, 409, "transient"),  # table: permanent
+        ("server_error", {"should_retry": False}, errors.PermanentError, 500, "permanent"),
+        ("server_error", {"status": 424}, errors.TransientError, 424, "transient"),
     ],
 )
 async def test_injected_errors_become_typed_errors(
@@ -153,13 +152,13 @@ async def test_injected_errors_become_typed_errors(
     caplog: pytest.LogCaptureFixture,
     kind: str,
     options: dict[str, Any],
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
     category: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # stripe-python's own logger included
     fake.inject(kind, **options)  # type: ignore[arg-type]
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(PI)
     error = caught.value
     assert type(error) is expected
@@ -179,9 +178,9 @@ async def test_a_500_stripe_saved_is_replayed_so_it_is_permanent(
     run: Run, fake: FakeStripe
 ) -> None:
     fake.inject("server_error", should_retry=False)
-    with pytest.raises(PermanentError):
+    with pytest.raises(errors.PermanentError):
         await run(PI, key="req-500")
-    with pytest.raises(PermanentError) as again:
+    with pytest.raises(errors.PermanentError) as again:
         await run(PI, key="req-500")
     assert "Stripe-Should-Retry: false" in again.value.message
     assert fake.posts()[-1].replayed
@@ -192,11 +191,11 @@ async def test_a_timeout_is_transient_and_the_retry_gets_the_same_intent(
 ) -> None:
     fake.inject("timeout", delay_s=0.6)
     async with http_clients("stripe", base_url=fake.url, timeout_s=0.2) as slow:
-        with pytest.raises(TransientError) as caught:
+        with pytest.raises(errors.TransientError) as caught:
             await run(PI, key="req-t", integration=StripeCreatePaymentIntentIntegration(slow))
     assert caught.value.code == 504
     assert caught.value.maybe_executed
-    with pytest.raises(TransientError) as busy:  # Stripe is still working on it
+    with pytest.raises(errors.TransientError) as busy:  # Stripe is still working on it
         await run(PI, key="req-t")
     assert busy.value.code == 409
     await asyncio.sleep(0.6)
@@ -209,7 +208,7 @@ async def test_the_same_key_in_flight_gets_409(run: Run, fake: FakeStripe) -> No
     fake.inject("timeout", delay_s=0.5)
     first = asyncio.create_task(run(PI, key="req-c"))
     await asyncio.sleep(0.1)
-    with pytest.raises(TransientError) as caught:
+    with pytest.raises(errors.TransientError) as caught:
         await run(PI, key="req-c")
     assert caught.value.code == 409
     assert (await first)["response"]["ok"] is True
@@ -217,7 +216,7 @@ async def test_the_same_key_in_flight_gets_409(run: Run, fake: FakeStripe) -> No
 
 async def test_other_params_under_a_used_key_are_permanent(run: Run) -> None:
     await run(PI, key="req-x")
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(errors.PermanentError) as caught:
         await run({**PI, "amount": 2000}, key="req-x")
     assert caught.value.parameters["type"] == "idempotency_error"
 
@@ -232,7 +231,7 @@ async def test_other_params_under_a_used_key_are_permanent(run: Run) -> None:
 async def test_stripe_validation_is_invalid_config_with_the_param(
     run: Run, config: dict[str, Any], param: str, code: str
 ) -> None:
-    with pytest.raises(InvalidConfigError) as caught:
+    with pytest.raises(errors.InvalidConfigError) as caught:
         await run(config)
     assert (caught.value.parameters["param"], caught.value.parameters["code"]) == (param, code)
     assert "fix the action's config" in caught.value.message
@@ -243,7 +242,7 @@ async def test_wrong_key_is_auth_and_never_leaks(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "sk_live_51WrongWrongWrongWrongWrongWrong0000"
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(PI, credentials=make_resolver({"api_key": wrong}))
     outcome = classify(caught.value, secrets=logger.secrets)
     for text in (caught.value.message, repr(outcome), caplog.text):
@@ -261,7 +260,7 @@ async def test_wrong_key_is_auth_and_never_leaks(
 async def test_a_key_that_is_not_a_secret_key_is_refused_before_any_call(
     run: Run, fake: FakeStripe, make_resolver: Any, creds: dict[str, Any], says: str
 ) -> None:
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(PI, credentials=make_resolver(creds))
     assert says in caught.value.message
     assert fake.requests == []

@@ -12,15 +12,7 @@ import pytest
 from aiohttp import web
 from telegram import error
 
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    OutcomeCategory,
-    OutcomeUnknownError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from integrations import errors
 from integrations.outcome import classify
 from integrations.telegram.aiohttp_request import Answer, AnswerTooLarge
 from integrations.telegram.client import TelegramClientPool, map_telegram_error, telegram_errors
@@ -144,7 +136,7 @@ async def test_an_answer_over_the_cap_is_not_read_and_fails_the_send(
         settings = TelegramSettings(base_url=url, max_answer_bytes=1024 * 1024)
         async with TelegramClientPool(settings) as pool:
             with (
-                pytest.raises(OutcomeUnknownError, match="over 1048576 bytes") as caught,
+                pytest.raises(errors.OutcomeUnknownError, match="over 1048576 bytes") as caught,
                 telegram_errors("sendMessage", TOKEN),
             ):
                 await pool.bot(TOKEN).send_message(1, "x")
@@ -152,7 +144,7 @@ async def test_an_answer_over_the_cap_is_not_read_and_fails_the_send(
         if not declared:
             await runner.cleanup()
     assert classify(caught.value).maybe_executed
-    with pytest.raises(PermanentError, match="over 1048576 bytes"):
+    with pytest.raises(errors.PermanentError, match="over 1048576 bytes"):
         raise map_telegram_error(
             _caused(error.NetworkError("x"), AnswerTooLarge(1024 * 1024)),
             method="getChat",
@@ -176,40 +168,48 @@ def test_retry_after_int_or_timedelta_without_warnings(monkeypatch: pytest.Monke
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # our mapping must not trigger PTB's deprecation path
         mapped = [map_telegram_error(e, method="sendMessage") for e in (as_int, as_timedelta)]
-    assert [type(m) for m in mapped] == [RateLimitedError, RateLimitedError]
+    assert [type(m) for m in mapped] == [errors.RateLimitedError, errors.RateLimitedError]
     assert [m.retry_after_s for m in mapped] == [7.0, 2.5]  # type: ignore[attr-defined]
     assert mapped[0].parameters == {"retry_after": 7}
     outcome = classify(mapped[0])
-    assert outcome.category is OutcomeCategory.RATE_LIMITED
+    assert outcome.category is errors.OutcomeCategory.RATE_LIMITED
     assert outcome.retry_after_s == 7.0
 
 
 @pytest.mark.parametrize(
     ("exc", "expected_type", "code", "retryable"),
     [
-        (error.ChatMigrated(-1001234567890), PermanentError, 400, False),
-        (error.Forbidden("Forbidden: bot was blocked by the user"), PermanentError, 403, False),
+        (error.ChatMigrated(-1001234567890), errors.PermanentError, 400, False),
+        (
+            error.Forbidden("Forbidden: bot was blocked by the user"),
+            errors.PermanentError,
+            403,
+            False,
+        ),
         (
             error.InvalidToken(f"The token `{TOKEN}` was rejected by the server."),
-            AuthError,
+            errors.AuthError,
             401,
             False,
         ),
-        (error.BadRequest("Chat not found"), PermanentError, 400, False),
+        (error.BadRequest("Chat not found"), errors.PermanentError, 400, False),
         (
             error.Conflict("Conflict: terminated by other getUpdates request"),
-            PermanentError,
+            errors.PermanentError,
             409,
             False,
         ),
         # Some other status, PTB does not say which (no Answer recorded): maybe delivered.
-        (error.NetworkError("Bad Gateway"), OutcomeUnknownError, 502, True),
-        (error.EndPointNotFound("no such endpoint"), PermanentError, 400, False),
-        (error.TelegramError("something new"), PermanentError, 400, False),
+        (error.NetworkError("Bad Gateway"), errors.OutcomeUnknownError, 502, True),
+        (error.EndPointNotFound("no such endpoint"), errors.PermanentError, 400, False),
+        (error.TelegramError("something new"), errors.PermanentError, 400, False),
     ],
 )
 def test_mapping_table(
-    exc: error.TelegramError, expected_type: type[IntegrationError], code: int, retryable: bool
+    exc: error.TelegramError,
+    expected_type: type[errors.IntegrationError],
+    code: int,
+    retryable: bool,
 ) -> None:
     mapped = map_telegram_error(exc, method="sendMessage", token=TOKEN)
     assert type(mapped) is expected_type
@@ -239,12 +239,12 @@ def test_timeouts_say_whether_the_message_may_have_been_sent(
     cause: BaseException, maybe_executed: bool, code: int
 ) -> None:
     mapped = map_telegram_error(_caused(error.TimedOut(), cause), method="sendMessage")
-    assert isinstance(mapped, TransientError)
+    assert isinstance(mapped, errors.TransientError)
     assert mapped.retryable
-    assert isinstance(mapped, OutcomeUnknownError) is maybe_executed
+    assert isinstance(mapped, errors.OutcomeUnknownError) is maybe_executed
     assert mapped.code == code
     outcome = classify(mapped)
-    assert outcome.category is OutcomeCategory.TRANSIENT
+    assert outcome.category is errors.OutcomeCategory.TRANSIENT
     assert outcome.maybe_executed is maybe_executed
 
 
@@ -262,12 +262,12 @@ def test_network_errors(cause: BaseException | None, maybe_executed: bool, code:
     if cause is not None:
         exc.__cause__ = cause
     mapped = map_telegram_error(exc, method="sendMessage")
-    assert isinstance(mapped, TransientError)
+    assert isinstance(mapped, errors.TransientError)
     assert mapped.retryable
-    assert isinstance(mapped, OutcomeUnknownError) is maybe_executed
+    assert isinstance(mapped, errors.OutcomeUnknownError) is maybe_executed
     assert mapped.code == code
     outcome = classify(mapped)
-    assert outcome.category is OutcomeCategory.TRANSIENT
+    assert outcome.category is errors.OutcomeCategory.TRANSIENT
     assert outcome.maybe_executed is maybe_executed
 
 
@@ -278,19 +278,31 @@ ENVELOPE_500 = b'{"ok": false, "error_code": 500, "description": "Internal Serve
     ("exc", "answer", "expected_type", "code", "maybe_executed"),
     [
         # Telegram's own envelope says the method failed; a gateway's page says nothing.
-        (error.NetworkError("x"), Answer(500, {}, ENVELOPE_500), TransientError, 500, False),
-        (error.NetworkError("x"), Answer(502, {}, b"<html>"), OutcomeUnknownError, 502, True),
-        (error.NetworkError("x"), Answer(503, {}, b""), TransientError, 503, False),
-        (error.NetworkError("x"), Answer(413, {}, b"{}"), PermanentError, 413, False),
+        (error.NetworkError("x"), Answer(500, {}, ENVELOPE_500), errors.TransientError, 500, False),
+        (
+            error.NetworkError("x"),
+            Answer(502, {}, b"<html>"),
+            errors.OutcomeUnknownError,
+            502,
+            True,
+        ),
+        (error.NetworkError("x"), Answer(503, {}, b""), errors.TransientError, 503, False),
+        (error.NetworkError("x"), Answer(413, {}, b"{}"), errors.PermanentError, 413, False),
         # A 2xx PTB could not parse is not Telegram's answer (a captive portal?).
-        (error.TelegramError("Invalid server response"), Answer(200), TransientError, 502, False),
-        (error.InvalidToken("Not Found"), Answer(404), AuthError, 401, False),
+        (
+            error.TelegramError("Invalid server response"),
+            Answer(200),
+            errors.TransientError,
+            502,
+            False,
+        ),
+        (error.InvalidToken("Not Found"), Answer(404), errors.AuthError, 401, False),
     ],
 )
 def test_the_recorded_answer_gives_the_status(
     exc: error.TelegramError,
     answer: Answer,
-    expected_type: type[IntegrationError],
+    expected_type: type[errors.IntegrationError],
     code: int,
     maybe_executed: bool,
 ) -> None:
@@ -303,14 +315,14 @@ def test_the_recorded_answer_gives_the_status(
 def test_a_bare_429_waits_for_its_retry_after_header() -> None:
     answer = Answer(429, {"Retry-After": "4"}, b'{"ok": false, "error_code": 429}')
     mapped = map_telegram_error(error.NetworkError("x"), method="sendMessage", answer=answer)
-    assert isinstance(mapped, RateLimitedError)
+    assert isinstance(mapped, errors.RateLimitedError)
     assert mapped.retry_after_s == 4
 
 
 def test_a_lost_connection_of_a_read_is_not_an_unknown_outcome() -> None:
     lost = _caused(error.NetworkError("x"), httpx.ReadError("reset"))
     mapped = map_telegram_error(lost, method="getMe", writes=False)
-    assert type(mapped) is TransientError
+    assert type(mapped) is errors.TransientError
     assert mapped.code == 502
 
 
@@ -343,7 +355,7 @@ def test_no_mapped_message_contains_the_token() -> None:
 
 
 def test_telegram_errors_hides_the_original() -> None:
-    with pytest.raises(AuthError) as caught, telegram_errors("sendMessage", TOKEN):
+    with pytest.raises(errors.AuthError) as caught, telegram_errors("sendMessage", TOKEN):
         raise error.InvalidToken(f"The token `{TOKEN}` was rejected by the server.")
     assert caught.value.__suppress_context__  # tracebacks do not print PTB's message
     assert TOKEN not in "".join(traceback.format_exception(caught.value))

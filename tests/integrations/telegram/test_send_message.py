@@ -9,16 +9,9 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.base import UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    OutcomeUnknownError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
 from integrations.outcome import OutcomeCategory, classify
 from integrations.telegram.client import TelegramClientPool
 from integrations.telegram.send_message import METADATA, TelegramSendMessageIntegration
@@ -140,7 +133,7 @@ def test_metadata_is_at_most_once_within_telegrams_limits() -> None:
 async def test_credentials_without_a_token_are_an_auth_error(
     action: TelegramSendMessageIntegration, fake: FakeTelegram, logger: BotLogger
 ) -> None:
-    with pytest.raises(AuthError, match="no 'token'"):
+    with pytest.raises(errors.AuthError, match="no 'token'"):
         await action.execute(
             {"chat_id": 1, "text": "x"},
             StubResolver.per_bot({BOT_ID: {"key": "v"}}),
@@ -153,13 +146,13 @@ async def test_credentials_without_a_token_are_an_auth_error(
 @pytest.mark.parametrize(
     ("kind", "options", "expected", "code"),
     [
-        ("chat_not_found", {}, PermanentError, 400),
-        ("blocked", {}, PermanentError, 403),  # not AuthError: the token is fine
+        ("chat_not_found", {}, errors.PermanentError, 400),
+        ("blocked", {}, errors.PermanentError, 403),  # not errors.AuthError: the token is fine
         # Telegram's own envelope says the method failed ("ok": false): nothing was sent.
-        ("server_error", {}, TransientError, 500),
-        ("server_error", {"status": 502}, TransientError, 502),
-        ("migrate", {"migrate_to_chat_id": -1001234567890}, PermanentError, 400),
-        ("conflict", {}, PermanentError, 409),
+        ("server_error", {}, errors.TransientError, 500),
+        ("server_error", {"status": 502}, errors.TransientError, 502),
+        ("migrate", {"migrate_to_chat_id": -1001234567890}, errors.PermanentError, 400),
+        ("conflict", {}, errors.PermanentError, 409),
     ],
 )
 async def test_telegrams_errors_become_typed_errors(
@@ -169,12 +162,12 @@ async def test_telegrams_errors_become_typed_errors(
     caplog: pytest.LogCaptureFixture,
     kind: str,
     options: dict[str, Any],
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="tests.telegram")
     fake.inject(kind, chat_id=77, **options)  # type: ignore[arg-type]
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await send(action, {"chat_id": 77, "text": "x"}, logger)
     mapped = caught.value
     assert type(mapped) is expected
@@ -195,7 +188,7 @@ async def test_a_gateways_5xx_without_telegrams_envelope_may_have_been_delivered
 ) -> None:
     html = {"Content-Type": "text/html"}
     fake.fail_next(504, body=b"<html>504 Gateway Time-out</html>", headers=html)
-    with pytest.raises(OutcomeUnknownError) as caught:
+    with pytest.raises(errors.OutcomeUnknownError) as caught:
         await send(action, {"chat_id": 77, "text": "x"}, logger)
     assert caught.value.code == 504
     assert classify(caught.value).maybe_executed is True
@@ -207,7 +200,7 @@ async def test_429_without_parameters_is_rate_limited_by_its_retry_after_header(
     # PTB raises a bare NetworkError here: the status and header come from the backend's Answer.
     body = {"ok": False, "error_code": 429, "description": "Too Many Requests"}
     fake.fail_next(429, body=body, headers={"Retry-After": "3"})
-    with pytest.raises(RateLimitedError) as caught:
+    with pytest.raises(errors.RateLimitedError) as caught:
         await send(action, {"chat_id": 77, "text": "x"}, logger)
     assert caught.value.retry_after_s == 3
 
@@ -217,7 +210,7 @@ async def test_a_rejected_credential_is_auth_with_the_providers_reason(logger: B
         settings = TelegramSettings(base_url=fake.base_url)
         async with TelegramClientPool(settings) as pool:
             action = TelegramSendMessageIntegration(pool)
-            with pytest.raises(AuthError) as caught:
+            with pytest.raises(errors.AuthError) as caught:
                 await action.execute(
                     {"chat_id": 1, "text": "x"},
                     StubResolver.per_bot(CREDENTIALS),

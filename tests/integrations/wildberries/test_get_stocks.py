@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    PermanentError,
-    RateLimitedError,
-)
 from integrations.outcome import OutcomeCategory, classify
 from integrations.wildberries.get_stocks import WildberriesGetStocksIntegration
 from integrations.wildberries.testing import FakeWildberries
@@ -49,7 +43,7 @@ async def test_stocks_are_read_with_the_raw_token(
 
 
 async def test_an_unknown_warehouse_is_permanent(run: Run, fake: FakeWildberries) -> None:
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(errors.PermanentError) as caught:
         await run({"warehouse_id": 1, "chrt_ids": [1]})
     assert caught.value.code == 404
     assert "HTTP 404 NotFound: Склад не найден" in caught.value.message
@@ -59,9 +53,10 @@ async def test_an_unknown_warehouse_is_permanent(run: Run, fake: FakeWildberries
 @pytest.mark.parametrize(
     ("kind", "expected", "category", "code", "says"),
     [
-        ("forbidden", AuthError, OutcomeCategory.AUTH, 403, "'Marketplace' category"),
-        ("payment_required", PermanentError, OutcomeCategory.PERMANENT, 402, "insufficient funds"),
-        ("bad_request", InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400,
+        ("forbidden", errors.AuthError, OutcomeCategory.AUTH, 403, "'Marketplace' category"),
+        ("payment_required", errors.PermanentError, OutcomeCategory.PERMANENT, 402,
+         "insufficient funds"),
+        ("bad_request", errors.InvalidConfigError, OutcomeCategory.INVALID_CONFIG, 400,
          "HTTP 400 IncorrectRequestBody"),
     ],
 )  # fmt: skip
@@ -72,7 +67,7 @@ async def test_wb_errors_become_typed_errors(
     warehouse: int,
     caplog: pytest.LogCaptureFixture,
     kind: str,
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     category: OutcomeCategory,
     code: int,
     says: str,
@@ -80,7 +75,7 @@ async def test_wb_errors_become_typed_errors(
     caplog.set_level(logging.DEBUG)
     fake.inject(kind)  # type: ignore[arg-type]
     config = {"warehouse_id": warehouse, "chrt_ids": [CHRT_ID]}
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(config)
     error = caught.value
     assert (type(error), error.code, classify(error).category) == (expected, code, category)
@@ -104,7 +99,7 @@ async def test_the_token_bucket_answers_429_with_x_ratelimit_retry(
         config = {"warehouse_id": warehouse, "chrt_ids": [1]}
         for _ in range(2):
             await run(config, integration=action)
-        with pytest.raises(RateLimitedError) as caught:
+        with pytest.raises(errors.RateLimitedError) as caught:
             await run(config, integration=action)
     assert caught.value.retry_after_s == 2  # one token at 0.5/s
     assert fake.calls[-1].status == 429
@@ -118,7 +113,7 @@ async def test_a_rejected_credential_is_auth_with_the_providers_reason(
     make_resolver: Resolver,
 ) -> None:
     wrong = "wb-wrong-token-that-must-never-be-logged-42"
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(errors.AuthError) as caught:
         await run(
             {"warehouse_id": warehouse, "chrt_ids": [1]},
             credentials=make_resolver({"token": wrong}),
@@ -136,7 +131,7 @@ async def test_the_token_may_be_stored_as_api_key_but_not_under_another_name(
     config = {"warehouse_id": warehouse, "chrt_ids": [CHRT_ID]}
     returned = await run(config, credentials=make_resolver({"api_key": api_key}))
     assert returned["response"]["ok"] is True
-    with pytest.raises(AuthError, match="no 'token'"):
+    with pytest.raises(errors.AuthError, match="no 'token'"):
         await run(config, credentials=make_resolver({"user": "x"}))
     assert len(fake.calls) == 1  # the malformed credentials called nothing
 

@@ -13,16 +13,8 @@ from typing import Any
 
 import pytest
 
+from integrations import errors
 from integrations.bot_logger import BotLogger
-from integrations.errors import (
-    AuthError,
-    IntegrationError,
-    InvalidConfigError,
-    OutcomeUnknownError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
 from integrations.outcome import OutcomeCategory, classify
 from integrations.yookassa.client import PaymentProcessingError
 from integrations.yookassa.create_payment import YooKassaCreatePaymentIntegration
@@ -146,7 +138,7 @@ async def test_202_means_ask_again_with_the_same_key_after_the_wait(
     with pytest.raises(PaymentProcessingError) as caught:
         await run(PAY, key="req-202")
     error = caught.value
-    assert isinstance(error, RateLimitedError)
+    assert isinstance(error, errors.RateLimitedError)
     assert error.code == 202
     assert "still processing; repeat with the same key" in error.message
     outcome = classify(error)
@@ -162,13 +154,13 @@ async def test_202_means_ask_again_with_the_same_key_after_the_wait(
 @pytest.mark.parametrize(
     ("arrange", "expected", "code", "says", "parameters"),
     [
-        pytest.param(inject("invalid_request", parameter="receipt"), InvalidConfigError, 400,
+        pytest.param(inject("invalid_request", parameter="receipt"), errors.InvalidConfigError, 400,
                      "HTTP 400 invalid_request: Invalid value of receipt; fix the action's config",
                      {"parameter": "receipt"}, id="invalid-request"),
-        pytest.param(answer(403), PermanentError, 403,  # the keys are fine
+        pytest.param(answer(403), errors.PermanentError, 403,  # the keys are fine
                      "ask YooKassa to enable this operation for the shop", {"code": "forbidden"},
                      id="403"),
-        pytest.param(answer(200, ["not", "a", "payment"]), TransientError, 502,
+        pytest.param(answer(200, ["not", "a", "payment"]), errors.TransientError, 502,
                      "not a YooKassa answer", {}, id="200-not-a-payment"),
     ],
 )  # fmt: skip
@@ -179,14 +171,14 @@ async def test_yookassas_own_answers_become_typed_errors(
     logger: BotLogger,
     caplog: pytest.LogCaptureFixture,
     arrange: Arrange,
-    expected: type[IntegrationError],
+    expected: type[errors.IntegrationError],
     code: int,
     says: str,
     parameters: dict[str, Any],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     arrange(fake)
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(errors.IntegrationError) as caught:
         await run(PAY)
     error = caught.value
     assert (type(error), error.code) == (expected, code)
@@ -212,7 +204,7 @@ async def test_a_lost_answer_is_resolved_by_repeating_the_same_key(
 ) -> None:
     fake.inject(kind, delay_s=5)
     async with http_clients("yookassa", base_url=fake.base_url, timeout_s=0.3) as slow:
-        with pytest.raises(OutcomeUnknownError) as caught:
+        with pytest.raises(errors.OutcomeUnknownError) as caught:
             await run(PAY, key="req-lost", integration=YooKassaCreatePaymentIntegration(slow))
     assert caught.value.code == code
     assert caught.value.maybe_executed  # the processor may re-run it: the key makes that safe
@@ -223,7 +215,7 @@ async def test_a_lost_answer_is_resolved_by_repeating_the_same_key(
 
 async def test_reusing_a_key_with_other_data_is_permanent(run: Run, fake: FakeYooKassa) -> None:
     await run(PAY, key="req-x")
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(errors.PermanentError) as caught:
         await run({**PAY, "amount": "200"}, key="req-x")
     assert caught.value.parameters["parameter"] == "Idempotence-Key"
     assert classify(caught.value).category is OutcomeCategory.PERMANENT
@@ -239,7 +231,7 @@ async def test_wrong_secret_is_auth_and_never_leaks(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     shop_id, wrong = credentials["shop_id"], "live_WRONGsecretWRONGsecretWRONGsecret"
-    with pytest.raises(AuthError) as caught:  # a numeric shop_id is accepted
+    with pytest.raises(errors.AuthError) as caught:  # a numeric shop_id is accepted
         await run(PAY, credentials=make_resolver({"shop_id": int(shop_id), "secret_key": wrong}))
     assert fake.posts()[0].shop_id == shop_id
     outcome = classify(caught.value, secrets=logger.secrets)
@@ -252,13 +244,13 @@ async def test_wrong_secret_is_auth_and_never_leaks(
 async def test_malformed_credentials_name_the_fields(
     run: Run, fake: FakeYooKassa, make_resolver: Any
 ) -> None:
-    with pytest.raises(AuthError, match="shop_id"):
+    with pytest.raises(errors.AuthError, match="shop_id"):
         await run(PAY, credentials=make_resolver({"shop_id": "1"}))
     assert fake.calls == []
 
 
 async def test_zero_amount_is_rejected_before_any_call(run: Run, fake: FakeYooKassa) -> None:
-    with pytest.raises(InvalidConfigError) as caught:
+    with pytest.raises(errors.InvalidConfigError) as caught:
         await run({**PAY, "amount": "0.00"})
     assert "$.amount" in caught.value.message
     assert fake.calls == []
