@@ -182,6 +182,9 @@ class SchedulerLike(Protocol):
     @property
     def parked(self) -> int: ...
 
+    @property
+    def buffered_bytes(self) -> int: ...
+
 
 class RuntimeCollector(Collector):
     """Gauges and counters that already live in the runtime, read when Prometheus scrapes."""
@@ -208,6 +211,12 @@ class RuntimeCollector(Collector):
             "actionstream_parked_bots",
             "Bots whose next action waits (rate limit, backoff, not-before) without a slot.",
             value=sum(s.parked for s in schedulers),
+        )
+        yield GaugeMetricFamily(
+            "actionstream_buffered_bytes",
+            "Bytes of the records the worker holds (running, parked or queued); at "
+            "ACTIONSTREAM_WORKER__MAX_BUFFERED_BYTES per topic it stops fetching.",
+            value=sum(s.buffered_bytes for s in schedulers),
         )
         stats = self._credentials
         cache = CounterMetricFamily(

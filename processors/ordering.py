@@ -18,7 +18,8 @@ offsets not yet acked, for the commit metadata (:mod:`processors.offset_marks`).
 
 A head that has to wait (rate limit, retry backoff) is *parked*: it gives its execution slot
 back and sleeps; only its own lane waits. Everything is bounded: at most ``max_buffered`` records
-held (running, parked or queued) and at most ``max_parked`` parked lanes; past either bound
+and ``max_buffered_bytes`` of their bytes held (running, parked or queued; one record is always
+taken, however large), and at most ``max_parked`` parked lanes; past any bound
 :meth:`OrderedScheduler.submit` waits, which stops the agent from taking more records — Kafka's
 fetcher then stops fetching: backpressure, never unbounded memory.
 """
@@ -56,6 +57,7 @@ class Job:
     record: InboundRecord
     ack: Callable[[], object]
     lane: LaneKey
+    size: int = 0
     done: bool = False
     scheduler: OrderedScheduler | None = field(default=None, repr=False)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -86,6 +88,7 @@ class OrderedScheduler:
         *,
         max_in_flight: int = 256,
         max_buffered: int = 10_000,
+        max_buffered_bytes: int = 64 * 1024 * 1024,
         max_parked: int = 1_000,
         name: str = "scheduler",
         on_crash: CrashHandler | None = None,
@@ -97,12 +100,14 @@ class OrderedScheduler:
         self._handler = handler
         self._on_crash = on_crash
         self._max_buffered = max_buffered
+        self._max_buffered_bytes = max_buffered_bytes
         self._max_parked = max_parked
         self._name = name
         self._slots = asyncio.Semaphore(max_in_flight)
         self._lanes: dict[LaneKey, deque[Job]] = {}
         self._partitions: dict[TopicPartition, deque[Job]] = {}
         self._buffered = 0
+        self._buffered_bytes = 0
         self._parked = 0
         self._running = 0
         self._space_waiters: list[asyncio.Future[None]] = []
@@ -127,9 +132,10 @@ class OrderedScheduler:
                     self._space_waiters.remove(waiter)
         if not self._accepting:
             return False
+        job = Job(record, ack, _lane_of(record), size=record_size(record), scheduler=self)
         self._buffered += 1
+        self._buffered_bytes += job.size
         self._idle.clear()
-        job = Job(record, ack, _lane_of(record), scheduler=self)
         self._partitions.setdefault(job.tp, deque()).append(job)
         lane = self._lanes.get(job.lane)
         if lane is None:
@@ -154,7 +160,9 @@ class OrderedScheduler:
 
     def _has_space(self) -> bool:
         return not self._accepting or (
-            self._buffered < self._max_buffered and self._parked < self._max_parked
+            self._buffered < self._max_buffered
+            and (self._buffered == 0 or self._buffered_bytes < self._max_buffered_bytes)
+            and self._parked < self._max_parked
         )
 
     # -- what handlers call -----------------------------------------------------------------------
@@ -278,6 +286,7 @@ class OrderedScheduler:
                 del self._lanes[job.lane]
         self._release_acks(job.tp)
         self._buffered -= 1
+        self._buffered_bytes -= job.size
         self._wake()
 
     def _forget(self, job: Job) -> None:
@@ -292,6 +301,7 @@ class OrderedScheduler:
             if not lane:
                 del self._lanes[job.lane]
         self._buffered -= 1
+        self._buffered_bytes -= job.size
         self._wake()
 
     def _release_acks(self, tp: TopicPartition) -> None:
@@ -314,6 +324,11 @@ class OrderedScheduler:
         return self._buffered
 
     @property
+    def buffered_bytes(self) -> int:
+        """Bytes of the records held (keys, values and headers)."""
+        return self._buffered_bytes
+
+    @property
     def parked(self) -> int:
         return self._parked
 
@@ -328,6 +343,12 @@ class OrderedScheduler:
     async def wait_idle(self) -> None:
         """Wait until nothing is buffered (tests and benchmarks)."""
         await self._idle.wait()
+
+
+def record_size(record: InboundRecord) -> int:
+    """What holding ``record`` costs, as counted against ``max_buffered_bytes``."""
+    headers = sum(len(name) + len(value or b"") for name, value in record.headers)
+    return len(record.key or b"") + len(record.value or b"") + headers
 
 
 def _lane_of(record: InboundRecord) -> LaneKey:

@@ -114,6 +114,7 @@ class Runtime:
                 processor.handle,
                 max_in_flight=worker.max_in_flight,
                 max_buffered=max(worker.max_buffered, worker.max_in_flight),
+                max_buffered_bytes=worker.max_buffered_bytes,
                 max_parked=worker.max_parked,
                 name=topic,
                 on_crash=processor.crashed,

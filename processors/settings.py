@@ -52,6 +52,7 @@ class WorkerSettings(BaseModel):
     web_host: str = "127.0.0.1"
     max_in_flight: int = Field(default=256, ge=1)
     max_buffered: int = Field(default=10_000, ge=1)
+    max_buffered_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_parked: int = Field(default=2_000, ge=1)
     intake: Literal["batch", "agent"] = Field(
         default="batch",

@@ -317,14 +317,16 @@ async def test_gauges_are_read_from_the_schedulers_at_scrape_time() -> None:
     stats = CredentialsStats(local_hits=5, redis_hits=2, misses=1, coalesced=3)
     metrics = PrometheusMetrics()
     metrics.watch(RuntimeCollector({"requests": scheduler}, stats, lambda: 2))
-    for offset, key in enumerate((b"busy-1", b"busy-2", b"parked", b"busy-1")):
-        record = InboundRecord("requests", 0, offset, key, b"", (), 0)
+    keys = (b"busy-1", b"busy-2", b"parked", b"busy-1")
+    for offset, key in enumerate(keys):
+        record = InboundRecord("requests", 0, offset, key, b"1234", (), 0)
         assert await scheduler.submit(record, lambda: None)
     await asyncio.sleep(0.05)
 
     samples = parse(_exposition(metrics.registry))
     assert value(samples, "actionstream_in_flight") == 2  # the busy lanes' heads
     assert value(samples, "actionstream_parked_bots") == 1
+    assert value(samples, "actionstream_buffered_bytes") == sum(len(k) + 4 for k in keys)
     assert value(samples, "actionstream_integrations_unavailable") == 2
     cache = "actionstream_credentials_cache_total"
     assert [value(samples, cache, result=r) for r in ("local_hit", "redis_hit", "miss",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections import defaultdict
 
@@ -103,6 +104,39 @@ async def test_submit_waits_when_the_buffer_is_full() -> None:
     assert scheduler.running <= 4
     gate.set()
     assert await asyncio.wait_for(fifth, 5)
+    await asyncio.wait_for(scheduler.wait_idle(), 5)
+
+
+async def test_submit_waits_when_the_buffered_bytes_are_full() -> None:
+    """Backpressure counts bytes too: 3 records of 40 KiB pass a 100 KiB buffer, so the fourth
+    waits although only 4 of 1000 record slots are taken; one record larger than the whole
+    buffer is still taken when nothing else is held (it cannot wait for room that never comes).
+    """
+    gate = asyncio.Event()
+
+    async def blocked(job: Job) -> None:
+        await gate.wait()
+
+    def big(offset: int, size: int) -> InboundRecord:
+        return dataclasses.replace(record(f"k{offset}", offset), value=b"x" * size)
+
+    scheduler = OrderedScheduler(
+        blocked, max_in_flight=8, max_buffered=1000, max_buffered_bytes=100 * 1024
+    )
+    for offset in range(3):
+        assert await scheduler.submit(big(offset, 40 * 1024), lambda: None)
+    assert scheduler.buffered_bytes >= 120 * 1024
+    fourth = asyncio.create_task(scheduler.submit(big(3, 40 * 1024), lambda: None))
+    await asyncio.sleep(0.05)
+    assert not fourth.done(), "took a record beyond max_buffered_bytes"
+    gate.set()
+    assert await asyncio.wait_for(fourth, 5)
+    await asyncio.wait_for(scheduler.wait_idle(), 5)
+    assert scheduler.buffered_bytes == 0
+
+    gate.clear()
+    assert await asyncio.wait_for(scheduler.submit(big(4, 500 * 1024), lambda: None), 1)
+    gate.set()
     await asyncio.wait_for(scheduler.wait_idle(), 5)
 
 
