@@ -16,6 +16,9 @@ from integrations.outcome import Outcome
 
 ATTEMPTS_HEADER = "actionstream-attempts"
 MAX_SUMMARY_CHARS = 1_500
+#: A real history is a few hundred bytes per attempt; a header past this is not one of ours.
+MAX_HISTORY_BYTES = 64 * 1024
+_MAX_AT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant datetime holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +59,34 @@ def encode_attempts(attempts: Sequence[Attempt]) -> bytes:
 
 
 def decode_attempts(raw: bytes | None) -> list[Attempt]:
-    """The history carried by a retry-topic record; an unreadable header is an empty history."""
-    if not raw:
+    """The history carried by a retry-topic record; an unreadable header is an empty history.
+
+    We write the header, but anyone who can publish can write one: past ``MAX_HISTORY_BYTES``,
+    nested too deep to parse, or with one entry of the wrong shape, it is ignored.
+    """
+    if not raw or len(raw) > MAX_HISTORY_BYTES:
         return []
     try:
-        return [Attempt(**item) for item in json.loads(raw)]
-    except (ValueError, TypeError):
+        items = json.loads(raw)
+        history = [Attempt(**item) for item in items]
+    except (ValueError, TypeError, RecursionError):
         return []
+    return history if all(map(_well_formed, history)) else []
+
+
+def _well_formed(attempt: Attempt) -> bool:
+    def integer(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    return (
+        integer(attempt.attempt)
+        and isinstance(attempt.category, str)
+        and (attempt.code is None or integer(attempt.code))
+        and isinstance(attempt.message, str)
+        and integer(attempt.at_ms)
+        and 0 <= attempt.at_ms <= _MAX_AT_MS
+        and isinstance(attempt.maybe_executed, bool)
+    )
 
 
 def backoff_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:

@@ -36,8 +36,9 @@ __all__ = [
 CHAT_ID_SCHEMA: dict[str, Any] = {
     "description": "Target chat: a numeric id, or @channelusername",
     "oneOf": [
-        {"type": "integer"},
-        {"type": "string", "pattern": r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]{1,20})$"},
+        # Telegram's ids have at most 52 significant bits; past 64 no client can even hold one.
+        {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+        {"type": "string", "pattern": r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]{1,19})$"},
     ],
 }
 PARSE_MODE_SCHEMA: dict[str, Any] = {"enum": ["MarkdownV2", "HTML", "Markdown"]}

@@ -420,6 +420,7 @@ CONTRACT = TelegramContract(
         "telegram_send_message": [
             ({"chat_id": "not a chat", "text": "x"}, "chat_id"),
             ({"chat_id": 1.5, "text": "x"}, "chat_id"),
+            ({"chat_id": 10**30, "text": "x"}, "chat_id"),  # no chat id is past 64 bits
             ({"text": "x"}, "chat_id"),
             ({"chat_id": 1, "text": "x" * 4097}, "text"),
             ({"chat_id": 1, "text": ""}, "text"),
