@@ -189,16 +189,17 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
             return None, False
         return shop_id, self.shops.get(shop_id) == secret
 
+    def _record(self, request: web.Request, body: Any, shop_id: str | None) -> RecordedCall:
+        call = RecordedCall(
+            method=request.method, path=request.path, headers=dict(request.headers),
+            body=body, shop_id=shop_id,
+        )  # fmt: skip
+        self.calls.append(call)
+        return call
+
     async def _get(self, request: web.Request) -> web.Response:
         shop_id, ok = self._shop(request)
-        call = RecordedCall(
-            method="GET",
-            path=request.path,
-            headers=dict(request.headers),
-            body=None,
-            shop_id=shop_id,
-        )
-        self.calls.append(call)
+        call = self._record(request, None, shop_id)
         payment = self.payments.get(request.match_info["payment_id"])
         if not ok:
             response = _error(401, "invalid_credentials", "Login or password is incorrect")
@@ -216,14 +217,7 @@ class FakeYooKassa(FakeServer[RecordedCall, Injection]):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        call = RecordedCall(
-            method="POST",
-            path=request.path,
-            headers=dict(request.headers),
-            body=body,
-            shop_id=shop_id,
-        )
-        self.calls.append(call)
+        call = self._record(request, body, shop_id)
         response = await self._answer(request, call, authorised, raw)
         call.status = response.status
         return response

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import socket
 import statistics
 import time
 import uuid
@@ -42,7 +41,7 @@ from hypothesis import strategies as st
 from integrations.discovery import BUILTIN_SERVICES
 from processors.settings import EndpointSettings, IntegrationSettings, Settings
 from schemas import DeadLetter, IntegrationRequest, IntegrationResult, ResultStatus, utc_now
-from support.pipeline import Pipeline, running_pipeline
+from support.pipeline import Pipeline, free_port, running_pipeline
 
 VALID_BOTS = 10
 PER_PHASE = 100  # valid requests in each phase
@@ -56,12 +55,6 @@ HTTP_SERVICES = (
 FINAL = {
     ResultStatus.SUCCEEDED, ResultStatus.FAILED, ResultStatus.EXPIRED, ResultStatus.OUTCOME_UNKNOWN,
 }  # fmt: skip
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -373,7 +366,7 @@ async def test_a_hostile_corpus_gets_one_answer_each_and_no_one_else_waits(
 
     listener = await asyncio.start_server(count, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
-    down = closed_port()
+    down = free_port()  # closed again: nothing listens there
     marker = tmp_path / "marker.txt"
     marker.write_bytes(b"LOCAL-FILE-MARKER-7f3a")
 
