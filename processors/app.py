@@ -17,9 +17,30 @@ from faust.types import TP, TransportT
 from processors.intake import BatchTransport, Intake
 from processors.logs import worker_logging_config
 from processors.settings import Settings
+from topics.connection import client_options
+from topics.settings import KafkaSettings
 
 Drain = Callable[[float], Awaitable[int]]
 Revoke = Callable[[set[tuple[str, int]], float], Awaitable[int]]
+
+
+def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+    """Faust's form of the connection settings every other client gets as ``client_options``:
+    the same TLS context, SASL mechanism and secrets, so the worker connects like the rest."""
+    options = client_options(kafka)
+    context = options.get("ssl_context")
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(context)
+    if kafka.sasl_mechanism == "OAUTHBEARER":
+        return faust.OAuthCredentials(
+            oauth_cb=options["sasl_oauth_token_provider"], ssl_context=context
+        )
+    if kafka.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"], password=options["sasl_plain_password"],
+            ssl_context=context, mechanism=kafka.sasl_mechanism,
+        )  # fmt: skip
+    return None
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -86,6 +107,7 @@ def create_app(settings: Settings) -> ActionstreamApp:
         settings.kafka.consumer_group,
         settings=settings,
         broker=broker_url(settings.kafka.bootstrap_servers),
+        broker_credentials=broker_credentials(settings.kafka),
         broker_client_id=settings.kafka.client_id,
         broker_session_timeout=settings.kafka.session_timeout_s,
         broker_heartbeat_interval=settings.kafka.heartbeat_interval_s,

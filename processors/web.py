@@ -34,6 +34,7 @@ from processors.app import ActionstreamApp
 from processors.metrics import ConsumerLagCollector
 from processors.runtime import Runtime
 from processors.settings import Settings
+from topics.connection import Brokers, bootstrap_of, client_options
 
 log = logging.getLogger("actionstream.web")
 
@@ -61,8 +62,8 @@ class Check:
 class KafkaProbe:
     """Asks the brokers for cluster metadata over a client of its own (lazily connected)."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str = "actionstream-probe") -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, brokers: Brokers, *, client_id: str = "actionstream-probe") -> None:
+        self._brokers = brokers
         self._client_id = client_id
         self._client: Any = None
 
@@ -71,7 +72,7 @@ class KafkaProbe:
             async with asyncio.timeout(timeout_s):
                 if self._client is None:
                     client = AIOKafkaClient(
-                        bootstrap_servers=self._bootstrap,
+                        **client_options(self._brokers),
                         client_id=self._client_id,
                         request_timeout_ms=int(timeout_s * 1000),
                     )
@@ -80,7 +81,8 @@ class KafkaProbe:
                 metadata = await self._client.fetch_all_metadata()
         except Exception as exc:  # unreachable, timed out, refused: all mean "not ready"
             await self.aclose()  # start from a fresh client next time
-            return Check(False, f"kafka {self._bootstrap} unreachable: {_describe(exc)}")
+            where = bootstrap_of(self._brokers)
+            return Check(False, f"kafka {where} unreachable: {_describe(exc)}")
         return Check(True, f"{len(metadata.brokers())} broker(s) answered")
 
     async def aclose(self) -> None:
@@ -131,9 +133,7 @@ class Readiness(mode.Service):
         super().__init__()
         self._app = app
         self._service = service
-        self.kafka = KafkaProbe(
-            settings.kafka.bootstrap_servers, client_id=f"{settings.kafka.client_id}-probe"
-        )
+        self.kafka = KafkaProbe(settings.kafka, client_id=f"{settings.kafka.client_id}-probe")
         self.redis = RedisProbe(settings.redis.url)
         self.joined = False
         self.assigned = 0

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from topics.catalogue import TopicSpec
+from topics.connection import Brokers, client_options
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 
@@ -54,8 +55,8 @@ class TopicReport:
 class TopicAdmin:
     """A thin, typed layer over aiokafka's admin client."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str = "actionstream-admin") -> None:
-        self._client = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+    def __init__(self, brokers: Brokers, *, client_id: str = "actionstream-admin") -> None:
+        self._client = AIOKafkaAdminClient(**client_options(brokers), client_id=client_id)
 
     async def __aenter__(self) -> TopicAdmin:
         await self._client.start()

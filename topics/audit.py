@@ -26,6 +26,7 @@ from aiokafka import ConsumerRecord
 
 from integrations.errors import OutcomeCategory
 from schemas import AvroCodec, IntegrationResult, ResultStatus, SchemaDecodeError
+from topics.connection import Brokers
 from topics.settings import StreamSettings
 from topics.timerange import ScanProgress, scan
 
@@ -151,13 +152,13 @@ class AuditReader:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        brokers: Brokers,
         topic: str,
         *,
         codec: AvroCodec | None = None,
         client_id: str = "actionstream-audit",
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.brokers = brokers
         self.topic = topic
         self.undecodable = 0
         """Records skipped because they do not decode as results (across every read)."""
@@ -169,7 +170,7 @@ class AuditReader:
     @classmethod
     def from_settings(cls, settings: StreamSettings) -> AuditReader:
         """A reader of ``settings.topics.results`` on ``settings.kafka``'s brokers."""
-        return cls(settings.kafka.bootstrap_servers, settings.topics.results)
+        return cls(settings.kafka, settings.topics.results)
 
     async def between(
         self,
@@ -227,7 +228,7 @@ class AuditReader:
         )
         try:
             records = scan(
-                self.bootstrap_servers, self.topic, since=since, until=until, follow=follow,
+                self.brokers, self.topic, since=since, until=until, follow=follow,
                 start=start, progress=state, client_id=self._client_id,
             )  # fmt: skip
             async for raw in records:

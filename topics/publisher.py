@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from integrations.registry import IntegrationRegistry
 from schemas import AvroCodec, IntegrationRequest, IntegrationResult, bot_id_problem
+from topics.connection import client_options
 from topics.results_reader import ResultWaiter
 from topics.settings import StreamSettings
 
@@ -118,7 +119,7 @@ class RequestPublisher:
         cls, settings: StreamSettings, *, registry: IntegrationRegistry | None = None
     ) -> RequestPublisher:
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **client_options(settings.kafka),
             client_id=f"{settings.kafka.client_id}-publisher",
             acks="all",
             enable_idempotence=True,
@@ -289,7 +290,7 @@ class RequestPublisher:
         async with self._waiter_lock:
             if self._waiter is None:
                 waiter = ResultWaiter(
-                    self._settings.kafka.bootstrap_servers,
+                    self._settings.kafka,
                     self._settings.topics.results,
                     self._codec,
                 )

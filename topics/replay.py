@@ -233,7 +233,7 @@ class ReplayPlanner:
         self, topic: str, since: datetime | None, until: datetime | None, state: ScanProgress
     ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
         return scan(
-            self._settings.kafka.bootstrap_servers, topic, since=since, until=until,
+            self._settings.kafka, topic, since=since, until=until,
             progress=state, client_id="actionstream-replay",
         )  # fmt: skip
 

@@ -14,6 +14,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer
 
 from schemas import AvroCodec, IntegrationResult, SchemaDecodeError
+from topics.connection import Brokers, client_options
 from topics.readers import TopicMissingError, assign_all
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,11 @@ log = logging.getLogger(__name__)
 class ResultWaiter:
     """Follows the results topic (no consumer group) and resolves futures by request_id."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, codec: AvroCodec) -> None:
+    def __init__(self, brokers: Brokers, topic: str, codec: AvroCodec) -> None:
         self._topic = topic
         self._codec = codec
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **client_options(brokers),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",

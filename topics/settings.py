@@ -7,16 +7,48 @@ publishes reads :class:`ClientSettings` instead. The readers and the publisher t
 
 from __future__ import annotations
 
-from typing import Protocol
+from pathlib import Path
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
 
 class KafkaSettings(BaseModel):
-    """Where the broker is and how the worker joins it."""
+    """Where the broker is, how every client of ours connects to it, how the worker joins it.
+
+    The connection fields (``security_protocol`` to ``ssl_check_hostname``) serve every Kafka
+    client actionstream creates (:func:`topics.connection.client_options`): the worker, the
+    publisher, the admin, the readers, the readiness probe. Secrets come from the environment
+    (``ACTIONSTREAM_KAFKA__SASL_PASSWORD``) or a file (``..._SASL_PASSWORD_FILE``, e.g. a
+    mounted Kubernetes Secret), never from a ConfigMap.
+    """
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="required with SASL_PLAINTEXT and SASL_SSL"
+    )
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = Field(
+        default=None, description="read the SASL password from this file (a mounted Secret)"
+    )
+    sasl_oauth_token_provider: str | None = Field(
+        default=None,
+        description="OAUTHBEARER: 'module:attribute' of an aiokafka AbstractTokenProvider "
+        "(an instance, or a class or function returning one)",
+    )
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle that signed the brokers' certificates (PEM)"
+    )
+    ssl_certfile: Path | None = Field(default=None, description="client certificate for mTLS")
+    ssl_keyfile: Path | None = Field(default=None, description="its private key (PEM)")
+    ssl_key_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
     client_id: str = "actionstream"
     consumer_group: str = "actionstream-workers"
     request_timeout_ms: int = 30_000

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from topics.connection import Brokers, client_options
 from topics.readers import assign_all
 
 __all__ = [
@@ -122,7 +123,7 @@ class ScanProgress:
 
 
 async def scan(
-    bootstrap_servers: str,
+    brokers: Brokers,
     topic: str,
     *,
     since: datetime | None = None,
@@ -143,7 +144,7 @@ async def scan(
     """
     progress = progress if progress is not None else ScanProgress()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(brokers),
         client_id=client_id,
         group_id=None,  # never the workers' group: no join, no commit, no offsets moved
         enable_auto_commit=False,

@@ -24,7 +24,7 @@ def topics_apply() -> None:
     settings = Settings()
 
     async def apply() -> int:
-        async with TopicAdmin(settings.kafka.bootstrap_servers) as admin:
+        async with TopicAdmin(settings.kafka) as admin:
             reports = await admin.apply(catalogue(settings.topics))
         drifted = 0
         for report in reports:
@@ -50,7 +50,7 @@ def topics_describe() -> None:
     specs = catalogue(settings.topics)
 
     async def describe() -> None:
-        async with TopicAdmin(settings.kafka.bootstrap_servers) as admin:
+        async with TopicAdmin(settings.kafka) as admin:
             live = await admin.describe([s.name for s in specs])
         table = Table("role", "topic", "partitions", "replication", "retention.ms", "state")
         for spec in specs:

@@ -1,0 +1,157 @@
+"""How every Kafka client of ours connects: one place turns :class:`KafkaSettings` into options.
+
+The worker (through Faust), the publisher, the admin, the readers and the readiness probe all
+build their aiokafka clients with ``**client_options(brokers)``, so TLS, SASL (PLAIN, SCRAM,
+OAUTHBEARER) and mTLS are configured once, as ``ACTIONSTREAM_KAFKA__…`` settings. ``brokers`` may
+also be a bare ``"host:port,…"`` string: a plaintext connection, as tests and scripts use.
+
+A setting that cannot work (a CA file that is not there, a SASL mechanism without a password)
+raises :class:`KafkaConfigError` naming the variable and the fix, before any connection is tried.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ssl
+from typing import Any
+
+from aiokafka.abc import AbstractTokenProvider
+
+from topics.settings import KafkaSettings
+
+__all__ = ["Brokers", "KafkaConfigError", "bootstrap_of", "client_options", "ssl_context"]
+
+Brokers = KafkaSettings | str
+
+_VAR = "ACTIONSTREAM_KAFKA__"
+
+
+class KafkaConfigError(ValueError):
+    """The Kafka connection settings cannot work; the message names the variable to fix."""
+
+
+def client_options(brokers: Brokers) -> dict[str, Any]:
+    """Keyword arguments for ``AIOKafkaProducer``/``Consumer``/``AdminClient``/``Client``."""
+    kafka = (
+        brokers if isinstance(brokers, KafkaSettings) else KafkaSettings(bootstrap_servers=brokers)
+    )
+    check(kafka)
+    options: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "security_protocol": kafka.security_protocol,
+    }
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl_context(kafka)
+    if kafka.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        options["sasl_mechanism"] = kafka.sasl_mechanism
+        if kafka.sasl_mechanism == "OAUTHBEARER":
+            options["sasl_oauth_token_provider"] = token_provider(kafka)
+        else:
+            options["sasl_plain_username"] = kafka.sasl_username
+            options["sasl_plain_password"] = sasl_password(kafka)
+    return options
+
+
+def bootstrap_of(brokers: Brokers) -> str:
+    """The ``host:port,…`` list ``brokers`` names (for messages)."""
+    return brokers.bootstrap_servers if isinstance(brokers, KafkaSettings) else brokers
+
+
+def check(kafka: KafkaSettings) -> None:
+    """Raise :class:`KafkaConfigError` for settings that contradict each other."""
+    sasl = kafka.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+    tls = kafka.security_protocol in ("SSL", "SASL_SSL")
+    protocol = f"{_VAR}SECURITY_PROTOCOL={kafka.security_protocol}"
+    if sasl and kafka.sasl_mechanism is None:
+        raise KafkaConfigError(
+            f"{protocol} needs {_VAR}SASL_MECHANISM: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or "
+            "OAUTHBEARER"
+        )
+    if not sasl and kafka.sasl_mechanism is not None:
+        raise KafkaConfigError(
+            f"{_VAR}SASL_MECHANISM={kafka.sasl_mechanism} is set but {protocol} has no SASL; "
+            "use SASL_SSL (or SASL_PLAINTEXT on a trusted network)"
+        )
+    if sasl and kafka.sasl_mechanism == "OAUTHBEARER" and not kafka.sasl_oauth_token_provider:
+        raise KafkaConfigError(
+            f"{_VAR}SASL_MECHANISM=OAUTHBEARER needs {_VAR}SASL_OAUTH_TOKEN_PROVIDER, the "
+            "'module:attribute' of an aiokafka AbstractTokenProvider"
+        )
+    if sasl and kafka.sasl_mechanism != "OAUTHBEARER":
+        if not kafka.sasl_username:
+            raise KafkaConfigError(f"SASL {kafka.sasl_mechanism} needs {_VAR}SASL_USERNAME")
+        if kafka.sasl_password is None and kafka.sasl_password_file is None:
+            raise KafkaConfigError(
+                f"SASL {kafka.sasl_mechanism} needs {_VAR}SASL_PASSWORD or "
+                f"{_VAR}SASL_PASSWORD_FILE (a mounted Secret)"
+            )
+    given = [name for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+             if getattr(kafka, name) is not None]  # fmt: skip
+    if given and not tls:
+        raise KafkaConfigError(
+            f"{_VAR}{given[0].upper()} is set but {protocol} has no TLS; use SSL or SASL_SSL"
+        )
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
+    """A TLS context that verifies the brokers (with ``ssl_cafile``, else the system CAs) and,
+    with ``ssl_certfile``, presents a client certificate (mTLS)."""
+    cafile = kafka.ssl_cafile
+    try:
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaConfigError(
+            f"{_VAR}SSL_CAFILE={cafile}: cannot load it as PEM CA certificates ({exc}); point it "
+            "at the CA bundle that signed the brokers' certificates"
+        ) from None
+    context.check_hostname = kafka.ssl_check_hostname
+    if kafka.ssl_certfile is not None:
+        password = kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None
+        try:
+            context.load_cert_chain(
+                str(kafka.ssl_certfile),
+                str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None,
+                password,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise KafkaConfigError(
+                f"{_VAR}SSL_CERTFILE={kafka.ssl_certfile} / {_VAR}SSL_KEYFILE="
+                f"{kafka.ssl_keyfile}: cannot load the client certificate and key ({exc}); "
+                f"check the paths and {_VAR}SSL_KEY_PASSWORD"
+            ) from None
+    return context
+
+
+def sasl_password(kafka: KafkaSettings) -> str:
+    """The SASL password, from the setting or, failing that, its file (trailing newline off)."""
+    if kafka.sasl_password is not None:
+        return kafka.sasl_password.get_secret_value()
+    path = kafka.sasl_password_file
+    try:
+        return path.read_text().rstrip("\r\n") if path else ""
+    except OSError as exc:
+        raise KafkaConfigError(
+            f"{_VAR}SASL_PASSWORD_FILE={path}: cannot read it ({exc.strerror})"
+        ) from None
+
+
+def token_provider(kafka: KafkaSettings) -> Any:
+    """The OAUTHBEARER token provider named by ``sasl_oauth_token_provider``."""
+    target = kafka.sasl_oauth_token_provider or ""
+    module_name, _, attribute = target.partition(":")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise KafkaConfigError(
+            f"{_VAR}SASL_OAUTH_TOKEN_PROVIDER={target!r} cannot be imported ({exc}); give "
+            "'package.module:name'"
+        ) from None
+    if isinstance(found, AbstractTokenProvider):
+        return found
+    provider = found()
+    if not isinstance(provider, AbstractTokenProvider):
+        raise KafkaConfigError(
+            f"{_VAR}SASL_OAUTH_TOKEN_PROVIDER={target!r} gave {type(provider).__name__}, not an "
+            "aiokafka.abc.AbstractTokenProvider"
+        )
+    return provider
