@@ -27,7 +27,7 @@ from rich.table import Table
 from integrations.discovery import BUILTIN_SERVICES, discover
 from integrations.errors import IntegrationNotFoundError, IntegrationUnavailableError
 from integrations.registry import IntegrationRegistry
-from processors.cli.common import console, errors, fail
+from processors.cli.common import console, errors, fail, load_settings
 from processors.settings import Settings
 from schemas import ResultStatus
 from topics.audit import (
@@ -220,7 +220,7 @@ def tail(
 
     Exit code: 0; 2 for a bad filter or time; 1 when Kafka cannot be read.
     """
-    settings = Settings()
+    settings = load_settings()
     if follow and until is not None:
         fail("--follow reads until stopped; leave out --until")
     filters = build_filter(settings, bot, integration, error_category, status)
@@ -294,7 +294,7 @@ def export(
     Exit code: 0; 2 for a bad filter, time or path; 1 when Kafka cannot be
     read.
     """
-    settings = Settings()
+    settings = load_settings()
     filters = build_filter(settings, bot, integration, error_category, status)
     start, end = window(since, until)
     directory = output.resolve().parent

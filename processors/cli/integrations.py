@@ -12,15 +12,14 @@ from integrations.base import Category
 from integrations.discovery import BUILTIN_SERVICES, discover
 from integrations.errors import IntegrationError
 from integrations.registry import IntegrationRegistry
-from processors.cli.common import console, fail
-from processors.settings import Settings
+from processors.cli.common import console, fail, load_settings
 
 app = typer.Typer(help="List and inspect the integration catalogue.", no_args_is_help=True)
 
 
 def _registry() -> IntegrationRegistry:
     registry = IntegrationRegistry()
-    discover(registry, (*BUILTIN_SERVICES, *Settings().integrations.extra_modules))
+    discover(registry, (*BUILTIN_SERVICES, *load_settings().integrations.extra_modules))
     return registry
 
 

@@ -12,7 +12,7 @@ import typer
 from integrations.discovery import discover
 from integrations.errors import IntegrationError
 from integrations.registry import IntegrationRegistry
-from processors.cli.common import console, fail
+from processors.cli.common import console, fail, load_settings
 from processors.settings import Settings
 from schemas import IntegrationResult, ResultStatus, utc_now
 from topics.publisher import RequestPublisher
@@ -60,7 +60,7 @@ def publish(
         fail(f"--config is not valid JSON ({exc.msg} at column {exc.colno}); pass a JSON object")
     if not isinstance(parsed, dict):
         fail(f"--config must be a JSON object, got {type(parsed).__name__}")
-    settings = Settings()
+    settings = load_settings()
     registry = None
     if not no_validate:
         registry = IntegrationRegistry()

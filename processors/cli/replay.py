@@ -22,8 +22,7 @@ from processors.cli.audit import (
     short_time,
     window,
 )
-from processors.cli.common import console, errors, fail
-from processors.settings import Settings
+from processors.cli.common import console, errors, fail, load_settings
 from schemas import ResultStatus
 from topics.publisher import RequestPublisher
 from topics.replay import (
@@ -130,7 +129,7 @@ def replay(
     1 when some were refused, undecodable or not found, or Kafka failed;
     2 for bad options.
     """
-    settings = Settings()
+    settings = load_settings()
     allowed = frozenset(REPLAYABLE_STATUSES)
     filters = build_filter(
         settings, bot, integration, error_category, status, allowed_statuses=allowed

@@ -7,8 +7,7 @@ import asyncio
 import typer
 from rich.table import Table
 
-from processors.cli.common import console
-from processors.settings import Settings
+from processors.cli.common import console, load_settings
 from topics.admin import TopicAdmin, TopicState
 from topics.catalogue import catalogue
 
@@ -21,7 +20,7 @@ def topics_apply() -> None:
 
     Example: actionstream topics apply
     """
-    settings = Settings()
+    settings = load_settings()
 
     async def apply() -> int:
         async with TopicAdmin(settings.kafka) as admin:
@@ -46,7 +45,7 @@ def topics_describe() -> None:
 
     Example: actionstream topics describe
     """
-    settings = Settings()
+    settings = load_settings()
     specs = catalogue(settings.topics)
 
     async def describe() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from processors.settings import Settings
+import typer
+
+from processors.cli.common import load_settings
 
 
-def worker() -> None:
+def worker(
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback with start-up errors."),
+) -> None:
     """Run a worker in the foreground (Ctrl-C or SIGTERM stops it gracefully).
 
     Configured by ACTIONSTREAM_* environment variables, e.g.
@@ -14,4 +18,4 @@ def worker() -> None:
     """
     from processors.worker import run_worker
 
-    run_worker(Settings())
+    run_worker(load_settings(worker=True, debug=debug))

@@ -1,52 +1,20 @@
 """Check ACTIONSTREAM_* environment variable names against the settings model.
 
 Deployment files (docker-compose.yml, the Kubernetes manifests) configure workers by environment
-only; a misspelt name is silently ignored by pydantic-settings (``extra="ignore"``), so the tests
-check every name they set against :class:`processors.settings.Settings`.
+only; the tests check every name they set with :mod:`processors.settings_names`, and read the
+model's defaults with :func:`setting_default`.
 """
 
 from __future__ import annotations
 
-import types
-from collections.abc import Iterable
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel
 
-from integrations.credentials import EnvCredentialsSource
 from processors.settings import Settings
+from processors.settings_names import PREFIX, _model_of, setting_exists, unknown_settings
 
-PREFIX = "ACTIONSTREAM_"
-# ACTIONSTREAM_CRED__<BOT>__<PROVIDER>__<STRATEGY> holds one bot's credentials for the `env`
-# credentials source; it is read by that source, not by the settings model.
-CREDENTIAL_VARIABLE_PREFIX = EnvCredentialsSource.PREFIX
-
-
-def setting_exists(env_name: str) -> bool:
-    """Whether ``ACTIONSTREAM_A__B`` names a field of the settings model.
-
-    Nested models are walked by ``__``; a ``dict[str, Model]`` field takes any key as the next
-    part (``ACTIONSTREAM_INTEGRATIONS__ENDPOINTS__OPENAI__BASE_URL``).
-    """
-    if not env_name.startswith(PREFIX):
-        return False
-    parts = env_name.removeprefix(PREFIX).lower().split("__")
-    target: Any = Settings
-    i = 0
-    while i < len(parts):
-        model = _model_of(target)
-        if model is None:
-            return False  # a scalar field cannot have sub-fields
-        field = model.model_fields.get(parts[i])
-        if field is None:
-            return False
-        target = field.annotation
-        i += 1
-        value = _dict_value_type(target)
-        if value is not None and i < len(parts):
-            target = value  # the dict key is free text: skip it
-            i += 1
-    return True
+__all__ = ["setting_default", "setting_exists", "unknown_settings"]
 
 
 def setting_default(env_name: str) -> Any:
@@ -61,35 +29,3 @@ def setting_default(env_name: str) -> Any:
             raise KeyError(f"{env_name}: no single default inside a dict-valued setting")
         model = found
     return model.model_fields[leaf].get_default(call_default_factory=True)
-
-
-def unknown_settings(names: Iterable[str]) -> list[str]:
-    """The ``ACTIONSTREAM_*`` names among ``names`` that the settings model does not read.
-
-    Names without the prefix and per-bot credential variables are not settings and pass.
-    """
-    return [
-        name
-        for name in names
-        if name.startswith(PREFIX)
-        and not name.startswith(CREDENTIAL_VARIABLE_PREFIX)
-        and not setting_exists(name)
-    ]
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The model class behind ``Model`` or ``Model | None``; ``None`` for anything else."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if get_origin(annotation) in (Union, types.UnionType):
-        models = [m for m in map(_model_of, get_args(annotation)) if m is not None]
-        return models[0] if len(models) == 1 else None
-    return None
-
-
-def _dict_value_type(annotation: Any) -> Any | None:
-    """The value type of ``dict[str, V]``; ``None`` when ``annotation`` is not a dict type."""
-    if get_origin(annotation) is dict:
-        args = get_args(annotation)
-        return args[1] if len(args) == 2 else Any
-    return None

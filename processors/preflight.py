@@ -1,0 +1,77 @@
+"""What the worker checks before it starts: settings that cannot work end it with one clear line.
+
+A configuration error found at start-up (a missing or malformed key, a value of the wrong type, a
+misspelt ``ACTIONSTREAM_*`` variable, Kafka connection settings that contradict each other) is a
+:class:`ConfigError` with the variable and the fix in its message; the command line prints that
+message alone and exits 2, with no traceback (``--debug`` shows one).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from integrations.credentials import CredentialsConfigError, EntryCipher
+from processors.settings import Settings
+from processors.settings_names import PREFIX, unknown_settings
+from topics.connection import KafkaConfigError, client_options
+
+__all__ = ["ConfigError", "load_settings"]
+
+
+class ConfigError(Exception):
+    """The worker cannot start with this configuration; the message says what to change."""
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, worker: bool = False) -> Settings:
+    """Settings from the environment, checked (for a ``worker``, its credentials key too);
+    :class:`ConfigError` otherwise."""
+    environ = os.environ if environ is None else environ
+    unknown = unknown_settings(environ)
+    if unknown:
+        raise ConfigError("; ".join(_unknown(name) for name in sorted(unknown)))
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_invalid(error) for error in exc.errors())) from None
+    try:
+        client_options(settings.kafka)
+        if worker:
+            key = settings.credentials.encryption_key
+            EntryCipher.from_settings(key, dev_mode=settings.dev_mode)
+    except (KafkaConfigError, CredentialsConfigError) as exc:
+        raise ConfigError(str(exc)) from None
+    return settings
+
+
+def _unknown(name: str) -> str:
+    known = [n for n in _setting_names() if n.startswith(name.split("__")[0])]
+    close = difflib.get_close_matches(name, known or _setting_names(), n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{name} is not a setting actionstream reads{hint}"
+
+
+def _invalid(error: object) -> str:
+    assert isinstance(error, dict)
+    name = PREFIX + "__".join(str(part).upper() for part in error.get("loc", ()))
+    value = error.get("input")
+    shown = repr(value) if isinstance(value, str | int | float) else "the value given"
+    return f"{name}={shown}: {error.get('msg', 'invalid')}"
+
+
+def _setting_names() -> list[str]:
+    names: list[str] = []
+
+    def walk(model: type, prefix: str) -> None:
+        for field_name, field in getattr(model, "model_fields", {}).items():
+            name = f"{prefix}{field_name.upper()}"
+            names.append(name)
+            annotation = field.annotation
+            if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+                walk(annotation, name + "__")
+
+    walk(Settings, PREFIX)
+    return names
