@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pydantic import ValidationError
 
 from integrations.credentials import CredentialsConfigError, EntryCipher
+from processors.redis_client import RedisConfigError, connection_options
 from processors.settings import Settings
 from processors.settings_names import PREFIX, unknown_settings
 from topics.connection import KafkaConfigError, client_options
@@ -39,10 +40,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, worker: bool = Fa
         raise ConfigError("; ".join(_invalid(error) for error in exc.errors())) from None
     try:
         client_options(settings.kafka)
+        connection_options(settings.redis)
         if worker:
             key = settings.credentials.encryption_key
             EntryCipher.from_settings(key, dev_mode=settings.dev_mode)
-    except (KafkaConfigError, CredentialsConfigError) as exc:
+    except (KafkaConfigError, RedisConfigError, CredentialsConfigError) as exc:
         raise ConfigError(str(exc)) from None
     return settings
 

@@ -26,6 +26,7 @@ from processors.ordering import OrderedScheduler
 from processors.outputs import Outputs
 from processors.processor import RequestProcessor
 from processors.ratelimit import RateLimiter
+from processors.redis_client import connection_options
 from processors.redis_scripts import ScriptRunner
 from processors.settings import Settings
 from processors.sink import OutputSink, Producer
@@ -165,6 +166,7 @@ def _redis(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis(
         connection_pool=aioredis.ConnectionPool.from_url(
             settings.redis.url,
+            **connection_options(settings.redis),
             max_connections=settings.worker.max_in_flight * 2 + 64,
             socket_timeout=None,
             socket_connect_timeout=settings.redis.socket_timeout_s,

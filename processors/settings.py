@@ -12,9 +12,10 @@ local stack started by ``make up``.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from integrations.credentials.settings import CredentialsSettings
@@ -38,10 +39,22 @@ __all__ = [
 
 
 class RedisSettings(BaseModel):
-    """The Redis that holds the credentials cache, idempotency records and rate limits."""
+    """The Redis that holds the credentials cache, idempotency records and rate limits.
+
+    ``rediss://`` turns TLS on (``ssl_ca_certs`` for a private CA, ``ssl_certfile`` and
+    ``ssl_keyfile`` for mTLS); ``username`` and ``password`` (or ``password_file``, a mounted
+    Secret) log in as a Redis ACL user (see the README for the commands and keys it needs).
+    """
 
     url: str = "redis://127.0.0.1:6379/0"
     socket_timeout_s: float = 5.0
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    ssl_ca_certs: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
 
 
 class WorkerSettings(BaseModel):

@@ -29,11 +29,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from redis.exceptions import AuthenticationError
 
 from processors.app import ActionstreamApp
 from processors.metrics import ConsumerLagCollector
+from processors.redis_client import connection_options
 from processors.runtime import Runtime
-from processors.settings import Settings
+from processors.settings import RedisSettings, Settings
 from topics.connection import Brokers, bootstrap_of, client_options
 
 log = logging.getLogger("actionstream.web")
@@ -95,14 +97,15 @@ class KafkaProbe:
 class RedisProbe:
     """PINGs Redis over a small client of its own, so a busy worker pool does not fail it."""
 
-    def __init__(self, url: str) -> None:
-        self._url = url
+    def __init__(self, redis: RedisSettings) -> None:
+        self._settings = redis
         self._client: aioredis.Redis | None = None
 
     async def check(self, timeout_s: float = PROBE_TIMEOUT_S) -> Check:
         if self._client is None:
             self._client = aioredis.Redis.from_url(
-                self._url,
+                self._settings.url,
+                **connection_options(self._settings),
                 socket_timeout=timeout_s,
                 socket_connect_timeout=timeout_s,
                 max_connections=2,
@@ -110,6 +113,8 @@ class RedisProbe:
         try:
             async with asyncio.timeout(timeout_s):
                 await self._client.ping()
+        except AuthenticationError as exc:
+            return Check(False, f"redis refused ACTIONSTREAM_REDIS__USERNAME/PASSWORD: {exc}")
         except Exception as exc:
             return Check(False, f"redis unreachable: {_describe(exc)}")
         return Check(True, "PING answered")
@@ -134,7 +139,7 @@ class Readiness(mode.Service):
         self._app = app
         self._service = service
         self.kafka = KafkaProbe(settings.kafka, client_id=f"{settings.kafka.client_id}-probe")
-        self.redis = RedisProbe(settings.redis.url)
+        self.redis = RedisProbe(settings.redis)
         self.joined = False
         self.assigned = 0
         self._last_ready: bool | None = None

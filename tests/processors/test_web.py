@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from infra import tcp_answers
+from processors.settings import RedisSettings
 from processors.web import KafkaProbe, RedisProbe
 from support.pipeline import Pipeline, free_port, running_pipeline
 
@@ -120,9 +121,9 @@ async def test_probes_answer_against_real_services_and_fail_fast_on_a_dead_port(
     dead = f"127.0.0.1:{free_port()}"
     probes: list[KafkaProbe | RedisProbe] = [
         KafkaProbe(kafka_bootstrap),
-        RedisProbe(redis_url),
+        RedisProbe(RedisSettings(url=redis_url)),
         KafkaProbe(dead),
-        RedisProbe(f"redis://{dead}/0"),
+        RedisProbe(RedisSettings(url=f"redis://{dead}/0")),
     ]
     try:
         started = time.monotonic()
