@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pydantic import ValidationError
 
 from integrations.credentials import CredentialsConfigError, EntryCipher
+from integrations.tls import TlsConfigError, tls_verification
 from processors.redis_client import RedisConfigError, connection_options
 from processors.settings import Settings
 from processors.settings_names import PREFIX, unknown_settings
@@ -41,10 +42,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, worker: bool = Fa
     try:
         client_options(settings.kafka)
         connection_options(settings.redis)
+        tls_verification(settings.schema_registry.ca_file, "ACTIONSTREAM_SCHEMA_REGISTRY__CA_FILE")
+        tls_verification(
+            settings.credentials.http_ca_file, "ACTIONSTREAM_CREDENTIALS__HTTP_CA_FILE"
+        )
         if worker:
             key = settings.credentials.encryption_key
             EntryCipher.from_settings(key, dev_mode=settings.dev_mode)
-    except (KafkaConfigError, RedisConfigError, CredentialsConfigError) as exc:
+    except (KafkaConfigError, RedisConfigError, TlsConfigError, CredentialsConfigError) as exc:
         raise ConfigError(str(exc)) from None
     return settings
 

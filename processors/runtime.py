@@ -19,6 +19,7 @@ from integrations.credentials import CredentialsResolver
 from integrations.discovery import BUILTIN_SERVICES, discover
 from integrations.registry import IntegrationRegistry
 from integrations.resources import Resources
+from integrations.tls import tls_verification
 from processors.executor import Executor
 from processors.idempotency import IdempotencyStore
 from processors.metrics import PrometheusMetrics, RuntimeCollector
@@ -198,7 +199,8 @@ def _schema_registry(settings: Settings) -> SchemaRegistryClient | None:
     auth = None
     if config.username and config.password:
         auth = (config.username, config.password.get_secret_value())
-    return SchemaRegistryClient(config.url, timeout_s=config.timeout_s, auth=auth)
+    verify = tls_verification(config.ca_file, "ACTIONSTREAM_SCHEMA_REGISTRY__CA_FILE")
+    return SchemaRegistryClient(config.url, timeout_s=config.timeout_s, auth=auth, verify=verify)
 
 
 async def _codec(settings: Settings, client: SchemaRegistryClient | None) -> AvroCodec:

@@ -9,6 +9,7 @@ change in a registry), so each is asked at most once per process. The HTTP seam 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -35,12 +36,14 @@ class SchemaRegistryClient:
         *,
         timeout_s: float = 5.0,
         auth: tuple[str, str] | None = None,
+        verify: ssl.SSLContext | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=url.rstrip("/"),
             timeout=timeout_s,
             auth=auth,
+            verify=verify,
             transport=transport,
             headers={"Accept": _CONTENT_TYPE, "Content-Type": _CONTENT_TYPE},
         )

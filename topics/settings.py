@@ -87,6 +87,9 @@ class SchemaRegistrySettings(BaseModel):
     url: str | None = None
     username: str | None = None
     password: SecretStr | None = None
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) that signed the registry's certificate"
+    )
     timeout_s: float = Field(default=5.0, gt=0)
     auto_register: bool = True
 

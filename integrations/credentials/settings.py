@@ -21,6 +21,12 @@ class CredentialsSettings(BaseModel):
     file_path: Path = Path("credentials.json")
     http_url: str = "http://127.0.0.1:8000/internal/credentials"
     http_token: SecretStr | None = None
+    http_token_file: Path | None = Field(
+        default=None, description="read the service token from this file (a mounted Secret)"
+    )
+    http_ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) that signed the credentials API's certificate"
+    )
     http_timeout_s: float = 5.0
     encryption_key: SecretStr | None = None
     cache_ttl_s: int = Field(default=300, ge=1)

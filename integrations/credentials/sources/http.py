@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from typing import Any
 from urllib.parse import quote
 
@@ -56,13 +57,14 @@ class HttpCredentialsSource:
         *,
         timeout_s: float = 5.0,
         client: httpx.AsyncClient | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = httpx.Timeout(timeout_s)
         self._timeout_s = timeout_s
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient()
+        self._client = client if client is not None else httpx.AsyncClient(verify=verify)
 
     async def fetch(self, bot_id: str, provider: str, strategy: str) -> dict[str, Any] | None:
         url = (

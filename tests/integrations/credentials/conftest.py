@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -84,17 +85,19 @@ class FakePlatformApi:
             return web.json_response({"error": "not_found"}, status=404)
         return web.json_response(self.data[key])
 
-    async def start(self) -> None:
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Listen on a free port; over TLS with ``ssl_context``."""
         app = web.Application()
         app.router.add_get(
             "/internal/credentials/bots/{bot_id}/credentials/{provider}", self._handle
         )
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}/internal/credentials"
+        scheme = "https" if ssl_context else "http"
+        self.base_url = f"{scheme}://{host}:{port}/internal/credentials"
 
     async def stop(self) -> None:
         if self._runner is not None:
