@@ -18,6 +18,8 @@ from support.settings_names import setting_default, unknown_settings
 
 K8S = REPO / "deploy" / "k8s"
 FAUST_STOP_ALLOWANCE_S = 10.0  # see tests/deploy/test_compose.py
+# Objects beside the one of each kind the tests read: KEDA's login settings (not worker settings).
+AUXILIARY = {"actionstream-keda-kafka"}
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
@@ -29,12 +31,15 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def objects() -> dict[str, dict[str, Any]]:
-    """Every manifest object by kind (one of each kind here)."""
+    """Every manifest object by kind (one of each kind here), and the auxiliary ones (KEDA's
+    ConfigMap) as ``kind/name``."""
     found: dict[str, dict[str, Any]] = {}
     for path in MANIFESTS:
         for doc in _documents(path):
-            assert doc["kind"] not in found, f"a second {doc['kind']} in {path.name}"
-            found[doc["kind"]] = doc
+            name = doc["metadata"]["name"]
+            key = f"{doc['kind']}/{name}" if name in AUXILIARY else doc["kind"]
+            assert key not in found, f"a second {doc['kind']} in {path.name}"
+            found[key] = doc
     return found
 
 
@@ -236,3 +241,20 @@ def test_every_image_reference_is_set_by_the_kustomization(
             assert container["image"] in managed, (kind, container["image"])
     for image in kustomization["images"]:
         assert image["newTag"] not in ("", "latest")
+
+
+def test_kafka_is_reached_over_sasl_ssl_with_the_mounted_ca(
+    objects: dict[str, dict[str, Any]], config: dict[str, str]
+) -> None:
+    assert config["ACTIONSTREAM_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["ACTIONSTREAM_KAFKA__SASL_MECHANISM"].startswith("SCRAM-")
+    mounts = {m["mountPath"] for m in _worker(objects)["volumeMounts"]}
+    assert str(Path(config["ACTIONSTREAM_KAFKA__SSL_CAFILE"]).parent) in mounts
+    assert "ACTIONSTREAM_KAFKA__SASL_PASSWORD" in objects["Secret"]["stringData"]
+    (trigger,) = objects["ScaledObject"]["spec"]["triggers"]
+    auth = objects["TriggerAuthentication"]
+    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    parameters = {r["parameter"] for r in auth["spec"]["secretTargetRef"]} | {
+        r["parameter"] for r in auth["spec"]["configMapTargetRef"]
+    }
+    assert {"sasl", "username", "password", "tls", "ca"} <= parameters
