@@ -6,6 +6,7 @@
 #   deploy/local/stack.sh up       start whatever is not running (idempotent), print the addresses
 #   deploy/local/stack.sh down     stop the processes in our pid files (idempotent)
 #   deploy/local/stack.sh status   exit 0 if both run, 3 otherwise
+#   deploy/local/stack.sh security ARGS...   SCRAM users and ACLs (deploy/local/KafkaSecurity.java)
 #
 # See deploy/local/README.md for the environment knobs.
 set -euo pipefail
@@ -16,6 +17,12 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 STATE_DIR=${STATE_DIR:-$REPO_ROOT/.local/stack}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+# SASL_SSL (SCRAM over TLS) listener: 9094 next to the default 9092. A stack that moves KAFKA_PORT but
+# leaves this unset (tests/support/stack.py only picks free ports for the older knobs) gets
+# KAFKA_PORT+2 instead, so private stacks never all fight over 9094 with the default one.
+if [[ -z ${KAFKA_SASL_SSL_PORT:-} ]]; then
+    if [[ $KAFKA_PORT == 9092 ]]; then KAFKA_SASL_SSL_PORT=9094; else KAFKA_SASL_SSL_PORT=$((KAFKA_PORT + 2)); fi
+fi
 REDIS_PORT=${REDIS_PORT:-6379}
 KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
 # slf4j -> log4j2 binding artifact; see pom.xml. Only needed if a Kafka version moves to slf4j 2.x.
@@ -25,6 +32,12 @@ KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 REDIS_START_TIMEOUT=${REDIS_START_TIMEOUT:-20}
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 ACTIONSTREAM_STACK=${ACTIONSTREAM_STACK:-}
+# The SASL_SSL super user `up` creates. Fixed, local-only values: tests read them from secure.json.
+KAFKA_ADMIN_USER=admin
+KAFKA_ADMIN_PASSWORD=admin-secret
+# Protects only the broker's keystore in $STATE_DIR/tls; must not vary (it is in server.properties).
+KAFKA_KEYSTORE_PASSWORD=actionstream-local-keystore
+SASL_MECHANISMS=SCRAM-SHA-512,SCRAM-SHA-256
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -42,6 +55,9 @@ REDIS_DATA_DIR=$STATE_DIR/redis-data
 REDIS_PID=$STATE_DIR/redis.pid
 REDIS_LOG=$STATE_DIR/logs/redis.log
 MODE_FILE=$STATE_DIR/mode
+TLS_DIR=$STATE_DIR/tls
+SECURE_JSON=$STATE_DIR/secure.json
+ADMIN_MARKER=$STATE_DIR/kafka-admin.marker
 
 # ---------------------------------------------------------------------------------------------------
 # helpers
@@ -160,14 +176,97 @@ fetch_kafka_jars() {
     log "fetched $(find "$KAFKA_LIB_DIR" -name '*.jar' | wc -l) jars ($(du -sh "$KAFKA_LIB_DIR" | cut -f1))"
 }
 
+# TLS material for the SASL_SSL listener, made once with openssl and kept across restarts (delete
+# $STATE_DIR/tls to get new ones): a local CA (ca.pem, ca.key), the broker's key and certificate
+# (CN=localhost, SAN DNS:localhost + IP:127.0.0.1, so clients verifying 127.0.0.1 or localhost both
+# pass) in broker.p12 for Kafka, and an unrelated CA (other-ca.pem) for "wrong CA" negative tests.
+# Each piece is built in a temp dir and moved in last, so an interrupted run never looks complete.
+ensure_tls() {
+    local have_ca=0
+    [[ -s $TLS_DIR/ca.pem && -s $TLS_DIR/ca.key ]] && have_ca=1
+    if ((have_ca)) && [[ -s $TLS_DIR/broker.p12 && -s $TLS_DIR/other-ca.pem ]]; then
+        return 0
+    fi
+    command -v openssl >/dev/null || die "openssl not found (needed once to make $TLS_DIR)"
+    mkdir -p "$TLS_DIR"
+    chmod 755 "$TLS_DIR" # the keys inside are 0600
+    local tmp log=$STATE_DIR/logs/tls-gen.log
+    tmp=$(mktemp -d "$TLS_DIR/.gen.XXXXXX")
+    : >"$log"
+    # Our own openssl config, so the extensions do not depend on the distribution's openssl.cnf.
+    # SKI/AKI and keyUsage are there because strict verifiers (Python 3.13's default context sets
+    # VERIFY_X509_STRICT) reject certificates without them.
+    cat >"$tmp/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[broker]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid,issuer
+EOF
+    ossl() {
+        if ! (umask 077 && openssl "$@") >>"$log" 2>&1; then
+            cat "$log" >&2
+            rm -rf "$tmp"
+            die "openssl $1 failed while making the TLS material in $TLS_DIR (log: $log)"
+        fi
+    }
+    new_ca() { # $1 = file stem, $2 = CN
+        ossl req -config "$tmp/openssl.cnf" -x509 -new -newkey rsa:2048 -nodes -sha256 -days 3650 \
+            -subj "/CN=$2" -extensions ca -keyout "$tmp/$1.key" -out "$tmp/$1.pem"
+    }
+    if ((!have_ca)); then
+        log "generating a local CA in $TLS_DIR"
+        new_ca ca "actionstream local CA"
+        mv -f "$tmp/ca.key" "$TLS_DIR/ca.key"
+        mv -f "$tmp/ca.pem" "$TLS_DIR/ca.pem"
+        # A broker certificate from an earlier CA would no longer verify against ca.pem.
+        rm -f "$TLS_DIR"/broker.*
+    fi
+    if [[ ! -s $TLS_DIR/broker.p12 ]]; then
+        log "generating the broker's TLS key and certificate (CN=localhost, signed by $TLS_DIR/ca.pem)"
+        ossl req -config "$tmp/openssl.cnf" -new -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+            -keyout "$tmp/broker.key" -out "$tmp/broker.csr"
+        ossl x509 -req -in "$tmp/broker.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+            -set_serial "0x$(openssl rand -hex 16)" -sha256 -days 825 \
+            -extfile "$tmp/openssl.cnf" -extensions broker -out "$tmp/broker.pem"
+        ossl verify -CAfile "$TLS_DIR/ca.pem" "$tmp/broker.pem"
+        ossl pkcs12 -export -name broker -in "$tmp/broker.pem" -inkey "$tmp/broker.key" \
+            -certfile "$TLS_DIR/ca.pem" -passout "pass:$KAFKA_KEYSTORE_PASSWORD" -out "$tmp/broker.p12"
+        mv -f "$tmp/broker.key" "$TLS_DIR/broker.key"
+        mv -f "$tmp/broker.pem" "$TLS_DIR/broker.pem"
+        mv -f "$tmp/broker.p12" "$TLS_DIR/broker.p12" # last: its presence means "complete"
+    fi
+    if [[ ! -s $TLS_DIR/other-ca.pem ]]; then
+        new_ca other-ca "unrelated CA (did not sign the broker)"
+        mv -f "$tmp/other-ca.key" "$TLS_DIR/other-ca.key"
+        mv -f "$tmp/other-ca.pem" "$TLS_DIR/other-ca.pem"
+    fi
+    # Certificates are public; keys and the keystore stay 0600 (umask above).
+    chmod 644 "$TLS_DIR"/*.pem
+    rm -rf "$tmp"
+}
+
+# Escape $1 for a sed replacement (we use | as delimiter).
+sed_escape() { printf '%s' "$1" | sed 's/[\\|&]/\\&/g'; }
+
 render_kafka_conf() {
-    local esc_data
-    # Escape for the sed replacement (we use | as delimiter).
-    esc_data=$(printf '%s' "$KAFKA_DATA_DIR" | sed 's/[\\|&]/\\&/g')
     mkdir -p "$KAFKA_CONF_DIR"
     sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
         -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-        -e "s|@KAFKA_DATA_DIR@|$esc_data|g" \
+        -e "s|@KAFKA_SASL_SSL_PORT@|$KAFKA_SASL_SSL_PORT|g" \
+        -e "s|@KAFKA_DATA_DIR@|$(sed_escape "$KAFKA_DATA_DIR")|g" \
+        -e "s|@KAFKA_TLS_DIR@|$(sed_escape "$TLS_DIR")|g" \
+        -e "s|@KAFKA_KEYSTORE_PASSWORD@|$(sed_escape "$KAFKA_KEYSTORE_PASSWORD")|g" \
         "$SCRIPT_DIR/server.properties.tmpl" >"$KAFKA_CONF.new"
     mv -f "$KAFKA_CONF.new" "$KAFKA_CONF"
 }
@@ -219,11 +318,14 @@ start_kafka() {
         port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by another process; set KAFKA_PORT"
         port_open "$KAFKA_CONTROLLER_PORT" \
             && die "port $KAFKA_CONTROLLER_PORT is in use by another process; set KAFKA_CONTROLLER_PORT"
+        port_open "$KAFKA_SASL_SSL_PORT" \
+            && die "port $KAFKA_SASL_SSL_PORT is in use by another process; set KAFKA_SASL_SSL_PORT"
         fetch_kafka_jars
+        ensure_tls
         render_kafka_conf
         format_kafka_storage
         rotate_log "$KAFKA_LOG"
-        log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)"
+        log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_SSL_PORT, controller :$KAFKA_CONTROLLER_PORT)"
         # JVM flags as in Kafka's kafka-run-class.sh / kafka-server-start.sh, with a small heap.
         # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS holds several flags
         spawn "$KAFKA_PID" "$KAFKA_LOG" \
@@ -244,7 +346,8 @@ wait_for_kafka() {
             tail -n 40 "$KAFKA_LOG" >&2 || true
             exit 1
         fi
-        if port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$KAFKA_LOG"; then
+        if port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$KAFKA_LOG" \
+            && { ! sasl_configured || port_open "$KAFKA_SASL_SSL_PORT"; }; then
             log "kafka ready after $((SECONDS - deadline + KAFKA_START_TIMEOUT)) s (broker log: Kafka version: $(kafka_version_running))"
             return 0
         fi
@@ -255,6 +358,79 @@ wait_for_kafka() {
     # Don't leave a half-started broker behind: the next `up` starts from a clean slate.
     stop_one kafka "$KAFKA_PID" kafka_pid
     exit 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Kafka security: SCRAM users and ACLs (deploy/local/KafkaSecurity.java, over PLAINTEXT = super user)
+
+# True if the config the broker was started from has our SASL_SSL listener. A broker started before
+# this listener existed (or with another KAFKA_SASL_SSL_PORT) keeps running until the next down/up.
+sasl_configured() {
+    [[ -f $KAFKA_CONF ]] && grep -q "^listeners=.*SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT\b" "$KAFKA_CONF"
+}
+
+# Source launch: the JVM compiles KafkaSecurity.java in memory on every call; a call takes 1.5-2 s,
+# ~0.8 s of it that compile. -XX:TieredStopAtLevel=1 (C1 only) saves another ~1 s: the JIT's
+# C2 tier only costs CPU in a process this short-lived.
+security_tool() {
+    compgen -G "$KAFKA_LIB_DIR/kafka-clients-*.jar" >/dev/null \
+        || die "no Kafka jars in $KAFKA_LIB_DIR yet: run \`$0 up\` first"
+    java_ok || die "Java 17+ is required for $SCRIPT_DIR/KafkaSecurity.java"
+    java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$SCRIPT_DIR/tools-log4j2.yaml" \
+        -cp "$KAFKA_LIB_DIR/*" "$SCRIPT_DIR/KafkaSecurity.java" --bootstrap "127.0.0.1:$KAFKA_PORT" "$@"
+}
+
+kafka_cluster_id() {
+    sed -n 's/^cluster\.id=//p' "$KAFKA_DATA_DIR/meta.properties" 2>/dev/null || true
+}
+
+# The admin super user's SCRAM credentials live in the metadata log, i.e. in kafka-data/: create them
+# once per format. The marker holds the cluster id, so a wiped and reformatted data dir (new id)
+# gets them again, while a plain restart costs nothing.
+ensure_admin_user() {
+    local cluster_id
+    cluster_id=$(kafka_cluster_id)
+    [[ -n $cluster_id ]] || die "no cluster.id in $KAFKA_DATA_DIR/meta.properties"
+    [[ -f $ADMIN_MARKER && $(<"$ADMIN_MARKER") == "$cluster_id" ]] && return 0
+    log "creating the SCRAM super user $KAFKA_ADMIN_USER ($SASL_MECHANISMS)"
+    security_tool user "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" "$SASL_MECHANISMS" >&2 \
+        || die "could not create the SCRAM user $KAFKA_ADMIN_USER"
+    printf '%s\n' "$cluster_id" >"$ADMIN_MARKER"
+}
+
+# JSON string literal of $1 (paths may contain \ or ").
+json_str() {
+    local v=${1//\\/\\\\}
+    v=${v//\"/\\\"}
+    printf '"%s"' "$v"
+}
+
+# What a client needs for the SASL_SSL listener, for the tests to read instead of hard-coding it.
+write_secure_json() {
+    {
+        printf '{\n'
+        printf '  "bootstrap": %s,\n' "$(json_str "127.0.0.1:$KAFKA_SASL_SSL_PORT")"
+        printf '  "ca": %s,\n' "$(json_str "$TLS_DIR/ca.pem")"
+        printf '  "other_ca": %s,\n' "$(json_str "$TLS_DIR/other-ca.pem")"
+        printf '  "admin": {"username": %s, "password": %s},\n' \
+            "$(json_str "$KAFKA_ADMIN_USER")" "$(json_str "$KAFKA_ADMIN_PASSWORD")"
+        printf '  "mechanisms": ["SCRAM-SHA-512", "SCRAM-SHA-256"]\n'
+        printf '}\n'
+    } >"$SECURE_JSON.new"
+    mv -f "$SECURE_JSON.new" "$SECURE_JSON"
+}
+
+# After the broker is up: admin user + secure.json, or - for a broker still running an older config -
+# no secure.json at all, so nothing mistakes it for a broker with a SASL_SSL listener.
+setup_kafka_security() {
+    if sasl_configured; then
+        ensure_admin_user
+        write_secure_json
+    else
+        rm -f "$SECURE_JSON"
+        log "warning: the running broker was started without a SASL_SSL listener on :$KAFKA_SASL_SSL_PORT" \
+            "(older config); run \`$0 down\` then \`$0 up\` to get it"
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -365,24 +541,35 @@ print_addresses() {
     local v
     v=$(kafka_version_running)
     echo "kafka: 127.0.0.1:$KAFKA_PORT (Apache Kafka ${v:-$KAFKA_VERSION})"
+    if sasl_configured; then
+        echo "kafka-sasl-ssl: 127.0.0.1:$KAFKA_SASL_SSL_PORT (SCRAM-SHA-512/SCRAM-SHA-256, CA $TLS_DIR/ca.pem; details in $SECURE_JSON)"
+    fi
     echo "redis: redis://127.0.0.1:$REDIS_PORT/0 (redis-server $(redis_version))"
 }
 
 cmd_up() {
     take_lock
     mkdir -p "$STATE_DIR/logs"
-    if kafka_up && redis_up; then
-        print_addresses
-        return 0
+    if ! kafka_up || ! redis_up; then
+        if want_docker; then
+            # The compose broker has no SASL_SSL listener.
+            rm -f "$SECURE_JSON"
+            docker_up
+            return 0
+        fi
+        rm -f "$MODE_FILE"
+        start_kafka
+        start_redis
     fi
-    if want_docker; then
-        docker_up
-        return 0
-    fi
-    rm -f "$MODE_FILE"
-    start_kafka
-    start_redis
+    setup_kafka_security
     print_addresses
+}
+
+cmd_security() {
+    [[ $# -gt 0 ]] || { security_tool --help; exit 2; }
+    # Not under the stack lock: the tool only talks to the broker, and `up` runs it with the lock held.
+    kafka_up || docker_mode || die "kafka is not running on 127.0.0.1:$KAFKA_PORT; run \`$0 up\` first"
+    security_tool "$@"
 }
 
 # SIGTERM (Kafka does a controlled shutdown in its shutdown hook), then SIGKILL after $STOP_TIMEOUT s.
@@ -437,6 +624,14 @@ cmd_status() {
     if kafka_up; then
         pid=$(kafka_pid)
         echo "kafka: 127.0.0.1:$KAFKA_PORT (Apache Kafka $(kafka_version_running)) pid $pid"
+        if ! sasl_configured; then
+            echo "kafka-sasl-ssl: not configured (broker started with an older config: down, then up)"
+        elif port_open "$KAFKA_SASL_SSL_PORT"; then
+            echo "kafka-sasl-ssl: 127.0.0.1:$KAFKA_SASL_SSL_PORT (CA $TLS_DIR/ca.pem)"
+        else
+            echo "kafka-sasl-ssl: 127.0.0.1:$KAFKA_SASL_SSL_PORT not answering"
+            ok=3
+        fi
     elif pid=$(kafka_pid); then
         echo "kafka: starting (pid $pid, port $KAFKA_PORT not answering yet)"
         ok=3
@@ -458,8 +653,12 @@ cmd_status() {
 usage() {
     cat >&2 <<EOF
 usage: $0 up|down|status
+       $0 security user NAME PASSWORD [SCRAM-SHA-512|SCRAM-SHA-256]
+       $0 security acl allow PRINCIPAL OPERATION RESOURCE_TYPE NAME [LITERAL|PREFIXED]
+       $0 security acls clear PRINCIPAL | acls list [PRINCIPAL]
   env: STATE_DIR=$STATE_DIR
        KAFKA_PORT=$KAFKA_PORT KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT REDIS_PORT=$REDIS_PORT
+       KAFKA_SASL_SSL_PORT=$KAFKA_SASL_SSL_PORT
        KAFKA_VERSION=$KAFKA_VERSION ACTIONSTREAM_STACK=${ACTIONSTREAM_STACK:-(unset)}
 EOF
 }
@@ -469,6 +668,10 @@ main() {
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
+    security)
+        shift
+        cmd_security "$@"
+        ;;
     -h | --help | help) usage ;;
     *)
         usage

@@ -32,6 +32,7 @@ def test_up_twice_then_down_leaves_nothing_running(tmp_path: Path) -> None:
         "KAFKA_PORT": str(kafka_port),
         "KAFKA_CONTROLLER_PORT": str(controller_port),
         "REDIS_PORT": str(redis_port),
+        "KAFKA_SASL_SSL_PORT": str(_free_port()),
     }
 
     def stack(command: str) -> subprocess.CompletedProcess[str]:

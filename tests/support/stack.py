@@ -27,10 +27,11 @@ class PrivateStack:
     kafka_port: int
     controller_port: int
     redis_port: int
+    sasl_ssl_port: int
 
     @classmethod
     def create(cls, state_dir: Path) -> PrivateStack:
-        return cls(state_dir, free_port(), free_port(), free_port())
+        return cls(state_dir, free_port(), free_port(), free_port(), free_port())
 
     @property
     def bootstrap(self) -> str:
@@ -47,6 +48,7 @@ class PrivateStack:
             "KAFKA_PORT": str(self.kafka_port),
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "REDIS_PORT": str(self.redis_port),
+            "KAFKA_SASL_SSL_PORT": str(self.sasl_ssl_port),
         }
         done = subprocess.run(
             ["bash", str(STACK_SCRIPT), command],
