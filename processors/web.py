@@ -36,7 +36,7 @@ from processors.metrics import ConsumerLagCollector
 from processors.redis_client import connection_options
 from processors.runtime import Runtime
 from processors.settings import RedisSettings, Settings
-from topics.connection import Brokers, bootstrap_of, client_options
+from topics.connection import Brokers, bootstrap_of, client_options, diagnose
 
 log = logging.getLogger("actionstream.web")
 
@@ -83,6 +83,10 @@ class KafkaProbe:
                 metadata = await self._client.fetch_all_metadata()
         except Exception as exc:  # unreachable, timed out, refused: all mean "not ready"
             await self.aclose()  # start from a fresh client next time
+            # aiokafka says only "Unable to bootstrap": find out which setting is wrong.
+            reason = await diagnose(self._brokers, timeout_s=timeout_s)
+            if reason is not None:
+                return Check(False, reason)
             where = bootstrap_of(self._brokers)
             return Check(False, f"kafka {where} unreachable: {_describe(exc)}")
         return Check(True, f"{len(metadata.brokers())} broker(s) answered")

@@ -11,15 +11,25 @@ raises :class:`KafkaConfigError` naming the variable and the fix, before any con
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import ssl
 from typing import Any
 
 from aiokafka.abc import AbstractTokenProvider
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError, SaslAuthenticationFailed
 
 from topics.settings import KafkaSettings
 
-__all__ = ["Brokers", "KafkaConfigError", "bootstrap_of", "client_options", "ssl_context"]
+__all__ = [
+    "Brokers",
+    "KafkaConfigError",
+    "bootstrap_of",
+    "client_options",
+    "diagnose",
+    "ssl_context",
+]
 
 Brokers = KafkaSettings | str
 
@@ -155,3 +165,64 @@ def token_provider(kafka: KafkaSettings) -> Any:
             "aiokafka.abc.AbstractTokenProvider"
         )
     return provider
+
+
+async def diagnose(brokers: Brokers, *, timeout_s: float = 10.0) -> str | None:
+    """Why a client with these settings cannot log in to the first bootstrap broker, in terms of
+    the settings to change; ``None`` when it can.
+
+    aiokafka reports every failure to connect as "Unable to bootstrap" (the cause goes only to
+    its log); this opens one connection the same way to say which it is: the password, the CA,
+    the protocol, or the network.
+    """
+    kafka = (
+        brokers if isinstance(brokers, KafkaSettings) else KafkaSettings(bootstrap_servers=brokers)
+    )
+    options = client_options(kafka)
+    options.pop("bootstrap_servers")
+    first = kafka.bootstrap_servers.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    where = f"Kafka at {first}"
+    try:
+        async with asyncio.timeout(timeout_s):
+            conn = await create_conn(
+                host, int(port), request_timeout_ms=int(timeout_s * 1000), **options
+            )
+        conn.close()
+        return None
+    except SaslAuthenticationFailed:
+        return (
+            f"{where} refused the login of {kafka.sasl_username!r} ({kafka.sasl_mechanism}): check "
+            f"{_VAR}SASL_USERNAME and {_VAR}SASL_PASSWORD"
+        )
+    except ssl.SSLCertVerificationError as exc:
+        if "hostname" in str(exc.verify_message) or "IP address mismatch" in str(
+            exc.verify_message
+        ):
+            return (
+                f"{where}: its certificate does not name {host} ({exc.verify_message}); connect by "
+                f"a name it has, or set {_VAR}SSL_CHECK_HOSTNAME=false on a trusted network"
+            )
+        return (
+            f"{where}: its certificate is not trusted ({exc.verify_message}); set {_VAR}SSL_CAFILE "
+            "to the CA that signed it"
+        )
+    except ssl.SSLError as exc:
+        return (
+            f"{where}: the TLS handshake failed ({exc.reason}); is "
+            f"{_VAR}SECURITY_PROTOCOL={kafka.security_protocol} what this listener speaks?"
+        )
+    except ConnectionResetError:
+        return (
+            f"{where} reset the connection; is {_VAR}SECURITY_PROTOCOL="
+            f"{kafka.security_protocol} what this listener speaks?"
+        )
+    except (TimeoutError, OSError) as exc:
+        return (
+            f"{where} did not answer ({type(exc).__name__}: {exc}); check {_VAR}BOOTSTRAP_SERVERS"
+        )
+    except KafkaError as exc:
+        return (
+            f"{where} refused the connection ({exc}); check {_VAR}SECURITY_PROTOCOL "
+            f"({kafka.security_protocol}) and {_VAR}SASL_MECHANISM ({kafka.sasl_mechanism})"
+        )

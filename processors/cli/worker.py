@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 
-from processors.cli.common import load_settings
+from processors.cli.common import fail, load_settings
+from topics.connection import diagnose
 
 
 def worker(
@@ -18,4 +21,10 @@ def worker(
     """
     from processors.worker import run_worker
 
-    run_worker(load_settings(worker=True, debug=debug))
+    settings = load_settings(worker=True, debug=debug)
+    # aiokafka would report a refused login or an untrusted CA only as "Unable to bootstrap",
+    # deep in Faust's start-up logs: say which setting is wrong, once, and stop.
+    problem = asyncio.run(diagnose(settings.kafka))
+    if problem is not None:
+        fail(problem, code=1)
+    run_worker(settings)

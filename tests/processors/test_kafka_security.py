@@ -1,0 +1,209 @@
+"""Kafka over SASL_SSL with exactly the README's ACLs, on the local broker's secure listener.
+
+A real worker (subprocess) logs in as a worker principal, a bot runtime's publisher as a publisher
+principal, each with only the ACLs the README lists for its role; Telegram requests go end to end.
+Then what least privilege must refuse is refused: the publisher cannot consume as the workers'
+group nor read dead letters (every bot's original requests), and a wrong password or an
+untrusted CA fail at once with a clear error. Nothing here uses PLAINTEXT except the test's own
+set-up and read-back (topics, results), as the broker's super user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    TopicAuthorizationFailedError,
+)
+from pydantic import SecretStr
+
+from infra import REPO
+from processors.settings import Settings
+from processors.web import KafkaProbe
+from schemas import IntegrationResult, ResultStatus
+from support.env import settings_env
+from support.kafka import collect, decode_all
+from support.pipeline import Pipeline, running_pipeline
+from support.secure_kafka import SecureKafka, find_secure_kafka
+from topics.connection import client_options, diagnose
+from topics.publisher import RequestPublisher
+from topics.settings import KafkaSettings
+
+REQUESTS = 30
+
+
+def grant_least_privilege(
+    secure: SecureKafka, settings: Settings, worker: str, publisher: str
+) -> None:
+    """The README's ACL table, rows "worker" and "publisher", for this test's topics."""
+    topics, group = settings.topics, settings.kafka.consumer_group
+    for topic in (topics.requests, topics.retry):
+        for operation in ("READ", "DESCRIBE"):
+            secure.allow(worker, operation, "TOPIC", topic, "LITERAL")
+    for topic in (topics.results, topics.retry, topics.dlq):
+        secure.allow(worker, "WRITE", "TOPIC", topic, "LITERAL")
+        secure.allow(worker, "DESCRIBE", "TOPIC", topic, "LITERAL")
+    for operation in ("READ", "DESCRIBE"):
+        secure.allow(worker, operation, "GROUP", group, "LITERAL")
+    for operation in ("WRITE", "DESCRIBE"):
+        secure.allow(publisher, operation, "TOPIC", topics.requests, "LITERAL")
+    for operation in ("READ", "DESCRIBE"):  # for request(): waiting for a result
+        secure.allow(publisher, operation, "TOPIC", topics.results, "LITERAL")
+
+
+async def results(pipeline: Pipeline, plaintext: str, wanted: set[str]) -> list[IntegrationResult]:
+    """The results topic read back as the super user (over PLAINTEXT), until ``wanted`` are in."""
+    decoded: list[IntegrationResult] = []
+
+    def until(records: list[object]) -> bool:
+        decoded[:] = decode_all(pipeline.codec, IntegrationResult, records)  # type: ignore[arg-type]
+        return wanted <= {str(r.request_id) for r in decoded}
+
+    await collect(plaintext, pipeline.settings.topics.results, until=until, timeout_s=60)
+    return decoded
+
+
+async def consume_as(kafka: KafkaSettings, topic: str, group: str) -> None:
+    """Read ``topic`` as a member of ``group`` for up to 5 s."""
+    consumer = AIOKafkaConsumer(
+        topic, **client_options(kafka), group_id=group, enable_auto_commit=False
+    )
+    try:
+        await consumer.start()
+        await consumer.getmany(timeout_ms=5000)
+    finally:
+        await consumer.stop()
+
+
+async def refused_topics(kafka: KafkaSettings, *topics: str) -> set[str]:
+    """Which of ``topics`` the broker's metadata answer says ``kafka``'s principal may not see."""
+    client = AIOKafkaClient(**client_options(kafka))
+    await client.bootstrap()
+    try:
+        metadata = ClusterMetadata()
+        await client._metadata_update(metadata, list(topics))
+        return set(metadata.unauthorized_topics)
+    finally:
+        await client.close()
+
+
+def start_worker(settings: Settings) -> subprocess.CompletedProcess[str]:
+    """``actionstream worker`` with ``settings``, as a deployment starts it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONSTREAM_")}
+    return subprocess.run(
+        [sys.executable, "-m", "processors", "worker"], cwd=REPO, capture_output=True, text=True,
+        env={**clean, **settings_env(settings)}, timeout=60,
+    )  # fmt: skip
+
+
+async def send_rate(kafka: KafkaSettings | str, topic: str, count: int = 5000) -> float:
+    producer = AIOKafkaProducer(**client_options(kafka), acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        sends = [await producer.send(topic, b"x" * 200, key=b"k") for _ in range(count)]
+        await asyncio.gather(*sends)
+        return count / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+
+
+async def test_a_worker_and_a_publisher_with_only_their_acls_over_sasl_ssl(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path, unique: str
+) -> None:
+    secure = find_secure_kafka()
+    worker, publisher = f"worker-{unique}", f"publisher-{unique}"
+    worker_password, publisher_password = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+    secure.user(worker, worker_password)
+    secure.user(publisher, publisher_password)
+
+    def adjust(settings: Settings) -> Settings:
+        # Before anything connects: the pipeline's own publisher starts as the worker.
+        grant_least_privilege(secure, settings, worker, publisher)
+        login = secure.settings(worker, worker_password)
+        kafka = settings.kafka.model_copy(
+            update={name: getattr(login, name) for name in login.model_fields_set}
+        )
+        return settings.model_copy(update={"kafka": kafka})
+
+    async with running_pipeline(
+        kafka_bootstrap, redis_url, tmp_path, unique, adjust=adjust
+    ) as pipeline:
+        settings = pipeline.settings
+        bots = [pipeline.bot(n) for n in range(5)]
+        pipeline.write_credentials(
+            {bot: {"telegram": {"token": pipeline.token(n)}} for n, bot in enumerate(bots)}
+        )
+        await pipeline.worker.astart()
+
+        as_publisher = secure.settings(publisher, publisher_password)
+        runtime = RequestPublisher.from_settings(
+            settings.model_copy(update={"kafka": as_publisher})
+        )
+        async with runtime:
+            sent = []
+            for n in range(REQUESTS):
+                request = runtime.build(
+                    bots[n % len(bots)], "telegram_send_message",
+                    {"chat_id": 7000 + n, "text": f"secure {n}"},
+                )  # fmt: skip
+                await runtime.send(request)
+                sent.append(str(request.request_id))
+            waited = await runtime.request(
+                bots[0], "telegram_send_message", {"chat_id": 7999, "text": "waited"}, timeout_s=30
+            )
+        assert waited.status is ResultStatus.SUCCEEDED
+        got = await results(pipeline, kafka_bootstrap, set(sent))
+        assert {r.status for r in got if str(r.request_id) in sent} == {ResultStatus.SUCCEEDED}
+        assert len(pipeline.fake.messages()) == REQUESTS + 1
+
+        # What the publisher's ACLs do not allow.
+        with pytest.raises((GroupAuthorizationFailedError, TopicAuthorizationFailedError)):
+            await consume_as(as_publisher, settings.topics.requests, settings.kafka.consumer_group)
+        topics = settings.topics
+        assert await refused_topics(as_publisher, topics.requests, topics.dlq, topics.retry) == {
+            topics.dlq, topics.retry,
+        }  # fmt: skip
+
+        # A wrong password and an untrusted CA fail at once, each naming the setting to fix:
+        # for a client, for the readiness probe, and for a worker, which exits 1 with one line.
+        for wrong, says in (
+            (as_publisher.model_copy(update={"sasl_password": SecretStr("not-it")}),
+             "refused the login of 'publisher-"),
+            (as_publisher.model_copy(update={"ssl_cafile": secure.other_ca}),
+             "certificate is not trusted"),
+        ):  # fmt: skip
+            reason = await diagnose(wrong)
+            assert reason is not None and says in reason, reason
+            probe = KafkaProbe(wrong)
+            check = await probe.check(timeout_s=5.0)
+            await probe.aclose()
+            assert not check.ok and says in check.detail, check.detail
+            started = time.monotonic()
+            done = start_worker(settings.model_copy(update={"kafka": wrong}))
+            assert done.returncode == 1, done.stderr
+            assert done.stderr.strip().splitlines() == [f"error: {reason}"], done.stderr
+            assert time.monotonic() - started < 30
+
+        # The cost of TLS + SCRAM, printed (never asserted): the same sends, both listeners.
+        scratch = settings.topics.dlq  # no worker reads it; the super user may write anywhere
+        as_admin = secure.settings(*secure.admin)
+        rates: dict[str, list[float]] = {"PLAINTEXT": [], "SASL_SSL": []}
+        for _ in range(3):  # alternated, the best of three each: warm-up and noise out
+            rates["PLAINTEXT"].append(await send_rate(kafka_bootstrap, scratch))
+            rates["SASL_SSL"].append(await send_rate(as_admin, scratch))
+        plain, tls = max(rates["PLAINTEXT"]), max(rates["SASL_SSL"])
+        print(
+            f"\nproducer sends/s: PLAINTEXT {plain:,.0f}, SASL_SSL {tls:,.0f} ({tls / plain:.2f})"
+        )
+        assert pipeline.worker.running
