@@ -7,11 +7,16 @@ Both the worker's pool (:mod:`processors.runtime`) and the readiness probe build
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from processors.settings import RedisSettings
 
-__all__ = ["RedisConfigError", "connection_options"]
+__all__ = ["RedisConfigError", "connection_options", "login_problem"]
 
 _VAR = "ACTIONSTREAM_REDIS__"
 
@@ -56,3 +61,37 @@ def connection_options(redis: RedisSettings) -> dict[str, Any]:
         if redis.ssl_keyfile is not None:
             options["ssl_keyfile"] = str(redis.ssl_keyfile)
     return options
+
+
+async def login_problem(redis: RedisSettings, *, timeout_s: float = 5.0) -> str | None:
+    """Why these settings cannot log in to Redis (a refused user, an untrusted certificate),
+    naming the setting to fix; ``None`` when they can, or when Redis does not answer at all
+    (down or starting: the worker waits for it, and ``/readyz`` says so)."""
+    client = aioredis.Redis.from_url(
+        redis.url, **connection_options(redis), socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+    )  # fmt: skip
+    try:
+        await client.ping()
+    except AuthenticationError as exc:
+        return f"Redis refused {_VAR}USERNAME / {_VAR}PASSWORD ({exc}); check them"
+    except ResponseError as exc:  # NOAUTH, NOPERM: the user exists but may not do this
+        return f"Redis refused the worker's user ({exc}); see the README's Redis ACL user"
+    except RedisConnectionError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"Redis at {redis.url}: its certificate is not trusted ({cause.verify_message}); "
+                f"set {_VAR}SSL_CA_CERTS to the CA that signed it"
+            )
+        if "certificate verify failed" in str(exc):
+            return (
+                f"Redis at {redis.url}: its certificate is not trusted; set {_VAR}SSL_CA_CERTS "
+                "to the CA that signed it"
+            )
+        return None
+    except (OSError, TimeoutError):
+        return None
+    finally:
+        await client.aclose()
+    return None

@@ -24,6 +24,7 @@ from topics.settings import KafkaSettings
 
 __all__ = [
     "Brokers",
+    "Diagnosis",
     "KafkaConfigError",
     "bootstrap_of",
     "client_options",
@@ -167,7 +168,20 @@ def token_provider(kafka: KafkaSettings) -> Any:
     return provider
 
 
-async def diagnose(brokers: Brokers, *, timeout_s: float = 10.0) -> str | None:
+class Diagnosis(str):
+    """Why the connection fails, naming the setting to fix. ``unreachable``: no broker answered
+    (down, or starting), as opposed to one that refused these settings."""
+
+    unreachable: bool = False
+
+    @classmethod
+    def no_answer(cls, message: str) -> Diagnosis:
+        found = cls(message)
+        found.unreachable = True
+        return found
+
+
+async def diagnose(brokers: Brokers, *, timeout_s: float = 10.0) -> Diagnosis | None:
     """Why a client with these settings cannot log in to the first bootstrap broker, in terms of
     the settings to change; ``None`` when it can.
 
@@ -191,7 +205,7 @@ async def diagnose(brokers: Brokers, *, timeout_s: float = 10.0) -> str | None:
         conn.close()
         return None
     except SaslAuthenticationFailed:
-        return (
+        return Diagnosis(
             f"{where} refused the login of {kafka.sasl_username!r} ({kafka.sasl_mechanism}): check "
             f"{_VAR}SASL_USERNAME and {_VAR}SASL_PASSWORD"
         )
@@ -199,30 +213,30 @@ async def diagnose(brokers: Brokers, *, timeout_s: float = 10.0) -> str | None:
         if "hostname" in str(exc.verify_message) or "IP address mismatch" in str(
             exc.verify_message
         ):
-            return (
+            return Diagnosis(
                 f"{where}: its certificate does not name {host} ({exc.verify_message}); connect by "
                 f"a name it has, or set {_VAR}SSL_CHECK_HOSTNAME=false on a trusted network"
             )
-        return (
+        return Diagnosis(
             f"{where}: its certificate is not trusted ({exc.verify_message}); set {_VAR}SSL_CAFILE "
             "to the CA that signed it"
         )
     except ssl.SSLError as exc:
-        return (
+        return Diagnosis(
             f"{where}: the TLS handshake failed ({exc.reason}); is "
             f"{_VAR}SECURITY_PROTOCOL={kafka.security_protocol} what this listener speaks?"
         )
     except ConnectionResetError:
-        return (
+        return Diagnosis(
             f"{where} reset the connection; is {_VAR}SECURITY_PROTOCOL="
             f"{kafka.security_protocol} what this listener speaks?"
         )
     except (TimeoutError, OSError) as exc:
-        return (
+        return Diagnosis.no_answer(
             f"{where} did not answer ({type(exc).__name__}: {exc}); check {_VAR}BOOTSTRAP_SERVERS"
         )
     except KafkaError as exc:
-        return (
+        return Diagnosis(
             f"{where} refused the connection ({exc}); check {_VAR}SECURITY_PROTOCOL "
             f"({kafka.security_protocol}) and {_VAR}SASL_MECHANISM ({kafka.sasl_mechanism})"
         )

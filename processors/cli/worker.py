@@ -7,6 +7,7 @@ import asyncio
 import typer
 
 from processors.cli.common import fail, load_settings
+from processors.redis_client import login_problem
 from topics.connection import diagnose
 
 
@@ -23,8 +24,12 @@ def worker(
 
     settings = load_settings(worker=True, debug=debug)
     # aiokafka would report a refused login or an untrusted CA only as "Unable to bootstrap",
-    # deep in Faust's start-up logs: say which setting is wrong, once, and stop.
+    # deep in Faust's start-up logs: say which setting is wrong, once, and stop. A broker that
+    # does not answer yet (starting with the worker) is Faust's to wait for.
     problem = asyncio.run(diagnose(settings.kafka))
-    if problem is not None:
+    if problem is not None and not problem.unreachable:
         fail(problem, code=1)
+    refused = asyncio.run(login_problem(settings.redis))
+    if refused is not None:
+        fail(refused, code=1)
     run_worker(settings)

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -24,14 +25,15 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 from redis.exceptions import NoPermissionError
 
+from infra import REPO
 from integrations.base import IntegrationMetadata
-from integrations.credentials import EntryCipher
+from integrations.credentials import EntryCipher, generate_key
 from integrations.credentials.cache import Cached, CredentialsCache
 from integrations.credentials.keys import make_key
 from integrations.telegram.client import TELEGRAM_RATE_LIMITS
 from processors.idempotency import ClaimState, IdempotencyStore
 from processors.ratelimit import RateLimiter
-from processors.redis_client import connection_options
+from processors.redis_client import connection_options, login_problem
 from processors.runtime import _redis
 from processors.settings import RedisSettings, Settings
 from processors.web import RedisProbe
@@ -156,3 +158,40 @@ def test_tls_files_without_rediss_are_refused_before_connecting(tmp_path: Path) 
         connection_options(RedisSettings(url="redis://127.0.0.1:6379/0", ssl_ca_certs=ca.pem))
     with pytest.raises(ValueError, match=r"ACTIONSTREAM_REDIS__SSL_CA_CERTS=/no/ca\.pem: no such"):
         connection_options(RedisSettings(url="rediss://h:6379/0", ssl_ca_certs=Path("/no/ca.pem")))
+
+
+async def test_a_refused_login_is_found_before_the_worker_starts(
+    tls_redis: TlsRedis, tmp_path: Path
+) -> None:
+    """What ``actionstream worker`` checks first (one line, exit 1); a Redis that is down is
+    not a refusal: the worker waits for it."""
+    assert await login_problem(settings_for(tls_redis).redis) is None
+    wrong = await login_problem(settings_for(tls_redis, password=SecretStr("not-it")).redis)
+    assert wrong and "ACTIONSTREAM_REDIS__USERNAME / ACTIONSTREAM_REDIS__PASSWORD" in wrong
+    other = LocalCA(tmp_path, name="untrusted CA")
+    untrusted = await login_problem(settings_for(tls_redis, ssl_ca_certs=other.pem).redis)
+    assert untrusted and "ACTIONSTREAM_REDIS__SSL_CA_CERTS" in untrusted
+    down = RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0")
+    assert await login_problem(down, timeout_s=1.0) is None
+
+
+def test_a_worker_refused_by_redis_says_so_in_one_line_and_exits_1(tls_redis: TlsRedis) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONSTREAM_")}
+    env |= {
+        "ACTIONSTREAM_CREDENTIALS__ENCRYPTION_KEY": generate_key(),
+        # A Kafka that does not answer yet is waited for; a refusing Redis is not.
+        "ACTIONSTREAM_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "ACTIONSTREAM_REDIS__URL": tls_redis.url,
+        "ACTIONSTREAM_REDIS__USERNAME": "actionstream",
+        "ACTIONSTREAM_REDIS__PASSWORD": "not-it",
+        "ACTIONSTREAM_REDIS__SSL_CA_CERTS": str(tls_redis.ca.pem),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "processors", "worker"], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    (line,) = lines
+    assert line.startswith("error: Redis refused ACTIONSTREAM_REDIS__USERNAME"), line
