@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import ssl
 from typing import Any
 
+from aiokafka import AIOKafkaClient
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaError, SaslAuthenticationFailed
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaError, SaslAuthenticationFailed
 
 from topics.settings import KafkaSettings
 
@@ -240,3 +242,34 @@ async def diagnose(brokers: Brokers, *, timeout_s: float = 10.0) -> Diagnosis | 
             f"{where} refused the connection ({exc}); check {_VAR}SECURITY_PROTOCOL "
             f"({kafka.security_protocol}) and {_VAR}SASL_MECHANISM ({kafka.sasl_mechanism})"
         )
+
+
+_GROUP_COORDINATOR = 0  # FindCoordinator's key type for a consumer group
+
+
+async def access_problems(
+    kafka: KafkaSettings, topics: list[str], group: str | None = None
+) -> list[str]:
+    """The ACLs this principal visibly lacks: ``DESCRIBE`` on each of ``topics`` (a topic it may
+    not describe is missing from the broker's metadata answer) and on ``group``. ``READ`` and
+    ``WRITE`` cannot be asked without reading or writing; a principal with ``DESCRIBE`` but
+    without them fails on its first fetch or send, naming the topic."""
+    client = AIOKafkaClient(**client_options(kafka))
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # the refusals are ours to word, once
+    try:
+        await client.bootstrap()
+        await client.set_topics(topics)
+        missing = [
+            f"DESCRIBE on topic {name}" for name in sorted(client.cluster.unauthorized_topics)
+        ]
+        if group is not None:
+            try:
+                await client.coordinator_lookup(_GROUP_COORDINATOR, group)
+            except GroupAuthorizationFailedError:
+                missing.append(f"DESCRIBE and READ on group {group}")
+        return missing
+    finally:
+        quiet.setLevel(level)
+        await client.close()

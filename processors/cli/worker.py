@@ -8,7 +8,7 @@ import typer
 
 from processors.cli.common import fail, load_settings
 from processors.redis_client import login_problem
-from topics.connection import diagnose
+from topics.connection import access_problems, diagnose
 
 
 def worker(
@@ -29,6 +29,13 @@ def worker(
     problem = asyncio.run(diagnose(settings.kafka))
     if problem is not None and not problem.unreachable:
         fail(problem, code=1)
+    if problem is None:
+        topics = settings.topics
+        names = [topics.requests, topics.retry, topics.results, topics.dlq]
+        lacking = asyncio.run(access_problems(settings.kafka, names, settings.kafka.consumer_group))
+        if lacking:
+            who = settings.kafka.sasl_username or "the worker's principal"
+            fail(f"Kafka denies {who}: {'; '.join(lacking)} (README: Kafka ACLs)", code=1)
     refused = asyncio.run(login_problem(settings.redis))
     if refused is not None:
         fail(refused, code=1)

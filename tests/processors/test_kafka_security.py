@@ -195,6 +195,16 @@ async def test_a_worker_and_a_publisher_with_only_their_acls_over_sasl_ssl(
             assert done.stderr.strip().splitlines() == [f"error: {reason}"], done.stderr
             assert time.monotonic() - started < 30
 
+        # A principal without its ACLs: the worker names what is missing and exits 1.
+        lacking = f"lacking-{unique}"
+        secure.user(lacking, worker_password)
+        bare = settings.kafka.model_copy(update={"sasl_username": lacking})
+        done = start_worker(settings.model_copy(update={"kafka": bare}))
+        assert done.returncode == 1, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"error: Kafka denies {lacking}: DESCRIBE on topic"), line
+        assert f"DESCRIBE and READ on group {settings.kafka.consumer_group}" in line, line
+
         # The cost of TLS + SCRAM, printed (never asserted): the same sends, both listeners.
         scratch = settings.topics.dlq  # no worker reads it; the super user may write anywhere
         as_admin = secure.settings(*secure.admin)
