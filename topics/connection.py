@@ -248,28 +248,34 @@ _GROUP_COORDINATOR = 0  # FindCoordinator's key type for a consumer group
 
 
 async def access_problems(
-    kafka: KafkaSettings, topics: list[str], group: str | None = None
+    kafka: KafkaSettings, topics: list[str], group: str | None = None, *, timeout_s: float = 10.0
 ) -> list[str]:
     """The ACLs this principal visibly lacks: ``DESCRIBE`` on each of ``topics`` (a topic it may
     not describe is missing from the broker's metadata answer) and on ``group``. ``READ`` and
     ``WRITE`` cannot be asked without reading or writing; a principal with ``DESCRIBE`` but
-    without them fails on its first fetch or send, naming the topic."""
+    without them fails on its first fetch or send, naming the topic.
+
+    Anything else that goes wrong here (a broker still starting, a coordinator not elected yet)
+    says nothing about ACLs: the answer is then "nothing visibly missing", and Faust waits.
+    """
     client = AIOKafkaClient(**client_options(kafka))
     quiet = logging.getLogger("aiokafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # the refusals are ours to word, once
+    missing: list[str] = []
     try:
-        await client.bootstrap()
-        await client.set_topics(topics)
-        missing = [
-            f"DESCRIBE on topic {name}" for name in sorted(client.cluster.unauthorized_topics)
-        ]
-        if group is not None:
-            try:
+        async with asyncio.timeout(timeout_s):
+            await client.bootstrap()
+            await client.set_topics(topics)
+            refused = sorted(client.cluster.unauthorized_topics)
+            missing = [f"DESCRIBE on topic {name}" for name in refused]
+            if group is not None:
                 await client.coordinator_lookup(_GROUP_COORDINATOR, group)
-            except GroupAuthorizationFailedError:
-                missing.append(f"DESCRIBE and READ on group {group}")
-        return missing
+    except GroupAuthorizationFailedError:
+        missing.append(f"DESCRIBE and READ on group {group}")
+    except (KafkaError, TimeoutError, OSError):
+        pass  # not about ACLs (see above): what was found so far stands
     finally:
         quiet.setLevel(level)
         await client.close()
+    return missing
