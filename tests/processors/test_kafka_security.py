@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
@@ -35,9 +36,12 @@ from support.env import settings_env
 from support.kafka import collect, decode_all
 from support.pipeline import Pipeline, running_pipeline
 from support.secure_kafka import SecureKafka, find_secure_kafka
+from topics.admin import TopicAdmin
+from topics.audit import AuditReader
+from topics.catalogue import catalogue
 from topics.connection import client_options, diagnose
 from topics.publisher import RequestPublisher
-from topics.settings import KafkaSettings
+from topics.settings import KafkaSettings, TopicSettings
 
 REQUESTS = 30
 
@@ -217,3 +221,58 @@ async def test_a_worker_and_a_publisher_with_only_their_acls_over_sasl_ssl(
             f"\nproducer sends/s: PLAINTEXT {plain:,.0f}, SASL_SSL {tls:,.0f} ({tls / plain:.2f})"
         )
         assert pipeline.worker.running
+
+
+async def test_the_operator_roles_work_with_only_their_acls(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    """The README's rows for `topics apply`, audit and KEDA's lag scaler, each as its own
+    principal over SASL_SSL: each can do its job, and the audit principal sees nothing else."""
+    secure = find_secure_kafka()
+    topics = TopicSettings(
+        requests=f"ops.{unique}.requests", results=f"ops.{unique}.results",
+        retry=f"ops.{unique}.retry", dlq=f"ops.{unique}.dlq", partitions=2,
+    )  # fmt: skip
+    names = [topics.requests, topics.results, topics.retry, topics.dlq]
+    group = f"ops-workers-{unique}"
+    password = secrets.token_urlsafe(18)
+    admin, audit, keda = f"topics-{unique}", f"audit-{unique}", f"keda-{unique}"
+    for user in (admin, audit, keda):
+        secure.user(user, password)
+    for operation in ("CREATE", "DESCRIBE", "DESCRIBE_CONFIGS"):
+        secure.allow(admin, operation, "TOPIC", f"ops.{unique}.", "PREFIXED")
+    for operation in ("READ", "DESCRIBE"):
+        secure.allow(audit, operation, "TOPIC", topics.results, "LITERAL")
+    secure.allow(keda, "DESCRIBE", "TOPIC", topics.requests, "LITERAL")
+    secure.allow(keda, "DESCRIBE", "GROUP", group, "LITERAL")
+
+    # topics apply, as the admin principal.
+    async with TopicAdmin(secure.settings(admin, password)) as topic_admin:
+        reports = await topic_admin.apply(catalogue(topics))
+    assert sorted(r.spec.name for r in reports) == sorted(names)
+
+    # Give the group a commit to report, as the super user over PLAINTEXT.
+    plaintext = kafka_bootstrap
+    consumer = AIOKafkaConsumer(
+        topics.requests, bootstrap_servers=plaintext, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    await consumer.getmany(timeout_ms=2000)
+    await consumer.commit({TopicPartition(topics.requests, 0): 0})
+    await consumer.stop()
+
+    # KEDA: the group's committed offsets and the topic's end offsets, nothing more.
+    lag_admin = AIOKafkaAdminClient(**client_options(secure.settings(keda, password)))
+    await lag_admin.start()
+    try:
+        offsets = await lag_admin.list_consumer_group_offsets(group)
+    finally:
+        await lag_admin.close()
+    assert TopicPartition(topics.requests, 0) in offsets
+
+    # Audit: reads results, and cannot see any other topic.
+    reader = AuditReader(secure.settings(audit, password), topics.results)
+    assert [r async for r in reader.between(None)] == []
+    assert await refused_topics(secure.settings(audit, password), *names) == {
+        topics.requests, topics.retry, topics.dlq,
+    }  # fmt: skip
