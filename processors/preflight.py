@@ -18,7 +18,7 @@ from integrations.credentials import CredentialsConfigError, EntryCipher
 from integrations.tls import TlsConfigError, tls_verification
 from processors.redis_client import RedisConfigError, connection_options
 from processors.settings import Settings
-from processors.settings_names import PREFIX, unknown_settings
+from processors.settings_names import PREFIX, setting_names, unknown_settings
 from topics.connection import KafkaConfigError, client_options
 
 __all__ = ["ConfigError", "load_settings"]
@@ -55,8 +55,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, worker: bool = Fa
 
 
 def _unknown(name: str) -> str:
-    known = [n for n in _setting_names() if n.startswith(name.split("__")[0])]
-    close = difflib.get_close_matches(name, known or _setting_names(), n=1)
+    names = setting_names()
+    same_section = [n for n in names if n.startswith(name.split("__")[0])]
+    close = difflib.get_close_matches(name, same_section or names, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
     return f"{name} is not a setting actionstream reads{hint}"
 
@@ -67,18 +68,3 @@ def _invalid(error: object) -> str:
     value = error.get("input")
     shown = repr(value) if isinstance(value, str | int | float) else "the value given"
     return f"{name}={shown}: {error.get('msg', 'invalid')}"
-
-
-def _setting_names() -> list[str]:
-    names: list[str] = []
-
-    def walk(model: type, prefix: str) -> None:
-        for field_name, field in getattr(model, "model_fields", {}).items():
-            name = f"{prefix}{field_name.upper()}"
-            names.append(name)
-            annotation = field.annotation
-            if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
-                walk(annotation, name + "__")
-
-    walk(Settings, PREFIX)
-    return names

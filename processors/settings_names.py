@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from integrations.credentials import EnvCredentialsSource
 from processors.settings import Settings
 
-__all__ = ["PREFIX", "setting_exists", "unknown_settings"]
+__all__ = ["PREFIX", "setting_exists", "setting_names", "unknown_settings"]
 
 PREFIX = "ACTIONSTREAM_"
 # ACTIONSTREAM_CRED__<BOT>__<PROVIDER>__<STRATEGY> holds one bot's credentials for the `env`
@@ -50,6 +50,23 @@ def setting_exists(env_name: str) -> bool:
             target = value  # the dict key is free text: skip it
             i += 1
     return True
+
+
+def setting_names() -> list[str]:
+    """Every ``ACTIONSTREAM_*`` name the model reads, nested models walked by ``__`` (a
+    ``dict``-valued field is listed by its own name: its keys are free text)."""
+    names: list[str] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for field_name, field in model.model_fields.items():
+            name = f"{prefix}{field_name.upper()}"
+            names.append(name)
+            nested = _model_of(field.annotation)
+            if nested is not None:
+                walk(nested, name + "__")
+
+    walk(Settings, PREFIX)
+    return names
 
 
 def unknown_settings(names: Iterable[str]) -> list[str]:

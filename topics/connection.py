@@ -43,11 +43,16 @@ class KafkaConfigError(ValueError):
     """The Kafka connection settings cannot work; the message names the variable to fix."""
 
 
-def client_options(brokers: Brokers) -> dict[str, Any]:
-    """Keyword arguments for ``AIOKafkaProducer``/``Consumer``/``AdminClient``/``Client``."""
-    kafka = (
+def settings_of(brokers: Brokers) -> KafkaSettings:
+    """``brokers`` as settings (a bare address is a plaintext connection to it)."""
+    return (
         brokers if isinstance(brokers, KafkaSettings) else KafkaSettings(bootstrap_servers=brokers)
     )
+
+
+def client_options(brokers: Brokers) -> dict[str, Any]:
+    """Keyword arguments for ``AIOKafkaProducer``/``Consumer``/``AdminClient``/``Client``."""
+    kafka = settings_of(brokers)
     check(kafka)
     options: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap_servers,
@@ -67,7 +72,7 @@ def client_options(brokers: Brokers) -> dict[str, Any]:
 
 def bootstrap_of(brokers: Brokers) -> str:
     """The ``host:port,…`` list ``brokers`` names (for messages)."""
-    return brokers.bootstrap_servers if isinstance(brokers, KafkaSettings) else brokers
+    return settings_of(brokers).bootstrap_servers
 
 
 def check(kafka: KafkaSettings) -> None:
@@ -191,9 +196,7 @@ async def diagnose(brokers: Brokers, *, timeout_s: float = 10.0) -> Diagnosis | 
     its log); this opens one connection the same way to say which it is: the password, the CA,
     the protocol, or the network.
     """
-    kafka = (
-        brokers if isinstance(brokers, KafkaSettings) else KafkaSettings(bootstrap_servers=brokers)
-    )
+    kafka = settings_of(brokers)
     options = client_options(kafka)
     options.pop("bootstrap_servers")
     first = kafka.bootstrap_servers.split(",")[0].strip()
