@@ -1,5 +1,8 @@
 """What the worker checks before it starts: settings that cannot work end it with one clear line.
 
+:func:`load_settings` checks what needs no connection (exit 2); :func:`login_problem` logs in to
+Kafka and Redis once (exit 1).
+
 A configuration error found at start-up (a missing or malformed key, a value of the wrong type, a
 misspelt ``ACTIONSTREAM_*`` variable, Kafka connection settings that contradict each other) is a
 :class:`ConfigError` with the variable and the fix in its message; the command line prints that
@@ -17,11 +20,12 @@ from pydantic import ValidationError
 from integrations.credentials import CredentialsConfigError, EntryCipher
 from integrations.tls import TlsConfigError, tls_verification
 from processors.redis_client import RedisConfigError, connection_options
+from processors.redis_client import login_problem as redis_login_problem
 from processors.settings import Settings
 from processors.settings_names import PREFIX, setting_names, unknown_settings
-from topics.connection import KafkaConfigError, client_options
+from topics.connection import KafkaConfigError, access_problems, client_options, diagnose
 
-__all__ = ["ConfigError", "load_settings"]
+__all__ = ["ConfigError", "load_settings", "login_problem"]
 
 
 class ConfigError(Exception):
@@ -46,8 +50,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, worker: bool = Fa
         tls_verification(
             settings.credentials.http_ca_file, "ACTIONSTREAM_CREDENTIALS__HTTP_CA_FILE"
         )
-        if worker:
-            key = settings.credentials.encryption_key
+        key = settings.credentials.encryption_key
+        given = key is not None and bool(key.get_secret_value().strip())
+        # Without a key in dev mode there is nothing to check (the runtime makes an ephemeral
+        # one, and says so once).
+        if worker and (given or not settings.dev_mode):
             EntryCipher.from_settings(key, dev_mode=settings.dev_mode)
     except (KafkaConfigError, RedisConfigError, TlsConfigError, CredentialsConfigError) as exc:
         raise ConfigError(str(exc)) from None
@@ -68,3 +75,21 @@ def _invalid(error: object) -> str:
     value = error.get("input")
     shown = repr(value) if isinstance(value, str | int | float) else "the value given"
     return f"{name}={shown}: {error.get('msg', 'invalid')}"
+
+
+async def login_problem(settings: Settings) -> str | None:
+    """Why the worker cannot log in to Kafka or Redis with these settings, naming the setting or
+    the ACL to fix; ``None`` when it can, or when a service does not answer yet (the worker
+    waits for it, and ``/readyz`` says why it is not ready)."""
+    kafka = settings.kafka
+    problem = await diagnose(kafka)
+    if problem is not None and not problem.unreachable:
+        return problem
+    if problem is None:
+        topics = settings.topics
+        names = [topics.requests, topics.retry, topics.results, topics.dlq]
+        lacking = await access_problems(kafka, names, kafka.consumer_group)
+        if lacking:
+            who = kafka.sasl_username or "the worker's principal"
+            return f"Kafka denies {who}: {'; '.join(lacking)} (README: Kafka ACLs)"
+    return await redis_login_problem(settings.redis)

@@ -79,17 +79,14 @@ async def login_problem(redis: RedisSettings, *, timeout_s: float = 5.0) -> str 
         return f"Redis refused the worker's user ({exc}); see the README's Redis ACL user"
     except RedisConnectionError as exc:
         cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return (
-                f"Redis at {redis.url}: its certificate is not trusted ({cause.verify_message}); "
-                f"set {_VAR}SSL_CA_CERTS to the CA that signed it"
-            )
-        if "certificate verify failed" in str(exc):
-            return (
-                f"Redis at {redis.url}: its certificate is not trusted; set {_VAR}SSL_CA_CERTS "
-                "to the CA that signed it"
-            )
-        return None
+        why = cause.verify_message if isinstance(cause, ssl.SSLCertVerificationError) else None
+        if why is None and "certificate verify failed" not in str(exc):
+            return None  # down or starting: not a refusal
+        detail = f" ({why})" if why else ""
+        return (
+            f"Redis at {redis.url}: its certificate is not trusted{detail}; set "
+            f"{_VAR}SSL_CA_CERTS to the CA that signed it"
+        )
     except (OSError, TimeoutError):
         return None
     finally:

@@ -83,10 +83,12 @@ class KafkaProbe:
                 metadata = await self._client.fetch_all_metadata()
         except Exception as exc:  # unreachable, timed out, refused: all mean "not ready"
             await self.aclose()  # start from a fresh client next time
-            # aiokafka says only "Unable to bootstrap": find out which setting is wrong.
-            reason = await diagnose(self._brokers, timeout_s=timeout_s)
-            if reason is not None:
-                return Check(False, reason)
+            # aiokafka says only "Unable to bootstrap": find out which setting is wrong (not
+            # after a timeout: that is the answer, and asking again would double the wait).
+            if not isinstance(exc, TimeoutError):
+                reason = await diagnose(self._brokers, timeout_s=timeout_s)
+                if reason is not None:
+                    return Check(False, reason)
             where = bootstrap_of(self._brokers)
             return Check(False, f"kafka {where} unreachable: {_describe(exc)}")
         return Check(True, f"{len(metadata.brokers())} broker(s) answered")

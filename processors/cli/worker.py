@@ -7,8 +7,7 @@ import asyncio
 import typer
 
 from processors.cli.common import fail, load_settings
-from processors.redis_client import login_problem
-from topics.connection import access_problems, diagnose
+from processors.preflight import login_problem
 
 
 def worker(
@@ -23,20 +22,9 @@ def worker(
     from processors.worker import run_worker
 
     settings = load_settings(worker=True, debug=debug)
-    # aiokafka would report a refused login or an untrusted CA only as "Unable to bootstrap",
-    # deep in Faust's start-up logs: say which setting is wrong, once, and stop. A broker that
-    # does not answer yet (starting with the worker) is Faust's to wait for.
-    problem = asyncio.run(diagnose(settings.kafka))
-    if problem is not None and not problem.unreachable:
+    # aiokafka would report a refused login, an untrusted CA or a missing ACL only as "Unable to
+    # bootstrap", deep in Faust's start-up logs: say which setting is wrong, once, and stop.
+    problem = asyncio.run(login_problem(settings))
+    if problem is not None:
         fail(problem, code=1)
-    if problem is None:
-        topics = settings.topics
-        names = [topics.requests, topics.retry, topics.results, topics.dlq]
-        lacking = asyncio.run(access_problems(settings.kafka, names, settings.kafka.consumer_group))
-        if lacking:
-            who = settings.kafka.sasl_username or "the worker's principal"
-            fail(f"Kafka denies {who}: {'; '.join(lacking)} (README: Kafka ACLs)", code=1)
-    refused = asyncio.run(login_problem(settings.redis))
-    if refused is not None:
-        fail(refused, code=1)
     run_worker(settings)
