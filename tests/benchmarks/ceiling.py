@@ -2,10 +2,10 @@
 
 Batch fetch with ``getmany``, no decoding, one same-size result per request produced with the
 request's key (so it lands on the same partition number) without awaiting each delivery, and a
-flush when told to stop (SIGTERM). Run as its own process::
+flush when told to stop (SIGTERM). It connects as every client of ours does, from the
+``ACTIONSTREAM_KAFKA__*`` settings (TLS and SASL included). Run as its own process::
 
-    python -m benchmarks.ceiling --bootstrap 127.0.0.1:9092 --requests T1 --results T2 \
-        --group G --result-size 230
+    python -m benchmarks.ceiling --requests T1 --results T2 --group G --result-size 230
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from processors.settings import Settings
+from topics.connection import client_options
+
 READY = "ceiling: ready"
 
 
@@ -24,14 +27,15 @@ async def relay(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    connection = client_options(Settings().kafka)
     consumer = AIOKafkaConsumer(
         args.requests,
-        bootstrap_servers=args.bootstrap,
+        **connection,
         group_id=args.group,
         auto_offset_reset="earliest",
         enable_auto_commit=True,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks="all")
+    producer = AIOKafkaProducer(**connection, acks="all")
     await producer.start()
     await consumer.start()
     result = bytes(args.result_size)  # a result's size; its content does not matter here
@@ -57,7 +61,6 @@ async def relay(args: argparse.Namespace) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--requests", required=True)
     parser.add_argument("--results", required=True)
     parser.add_argument("--group", required=True)

@@ -3,8 +3,9 @@
 ``async for`` over the stream, decode, call the integration (the same no-op as scenario 3),
 ``await topic.send(result)``: one event at a time, Faust acking and committing as it likes. No
 idempotency, no rate limits, no ordering guarantees beyond Faust's own. Configured by the
-environment (``BENCH_BOOTSTRAP``, ``BENCH_GROUP``, ``BENCH_REQUESTS``, ``BENCH_RESULTS``) and run
-as its own worker process: ``python -m benchmarks.naive_app``.
+environment (``BENCH_GROUP``, ``BENCH_REQUESTS``, ``BENCH_RESULTS``, and the worker's
+``ACTIONSTREAM_KAFKA__*`` connection) and run as its own worker process:
+``python -m benchmarks.naive_app``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import faust
 
 from benchmarks.noop_integration import BenchNoopIntegration, StaticResolver, result_of
 from integrations.bot_logger import BotLogger
+from processors.app import broker_credentials, broker_url
+from processors.settings import Settings
 from schemas import AvroCodec, utc_now
 
 WORKER_ID = "bench-naive"
 
+KAFKA = Settings().kafka
 app = faust.App(
     os.environ.get("BENCH_GROUP", "bench-naive"),
-    broker="kafka://" + os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092"),
+    broker=broker_url(KAFKA.bootstrap_servers),
+    broker_credentials=broker_credentials(KAFKA),
     store="memory://",
     autodiscover=False,
     web_enabled=False,  # several benchmark workers may run at once: no fixed web port

@@ -45,6 +45,7 @@ from benchmarks.scenarios import (
     naive,
 )
 from benchmarks.telegram_scenarios import hot_bot, slow_provider
+from processors.settings import Settings
 
 SCENARIOS: dict[str, Callable[[Context], Awaitable[RunResult]]] = {
     "ceiling": lambda ctx: ceiling(ctx, n=ctx.sizes.ceiling_events),
@@ -159,12 +160,12 @@ async def bench(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     unknown = sorted(set(selected) - set(SCENARIOS))
     if unknown:
         raise SystemExit(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
-    bootstrap = os.environ.get("ACTIONSTREAM_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    kafka = Settings().kafka  # ACTIONSTREAM_KAFKA__*: a secured cluster is benchmarked as is
     redis_url = os.environ.get("ACTIONSTREAM_REDIS__URL", "redis://127.0.0.1:6379/0")
     root = REPO / ".local" / "bench"
     workdir = root / time.strftime("%Y%m%d-%H%M%S")
     workdir.mkdir(parents=True)
-    ctx = Context(bootstrap, redis_url, workdir, sizes)
+    ctx = Context(kafka, redis_url, workdir, sizes)
     started = time.time()
     meta: dict[str, Any] = {"machine": machine(await redis_version(redis_url)), "runs": runs,
             "sizes": sizes.__dict__, "workdir": str(workdir)}  # fmt: skip

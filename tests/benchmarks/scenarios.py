@@ -48,7 +48,8 @@ from benchmarks.workload import (
 )
 from processors.settings import Settings
 from schemas import AvroCodec, IntegrationRequest, utc_now
-from support.env import settings_env
+from support.env import kafka_env, settings_env
+from topics.settings import KafkaSettings
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Sizes:
 
 @dataclass
 class Context:
-    bootstrap: str
+    kafka: KafkaSettings  # how every client of the run connects (ACTIONSTREAM_KAFKA__*)
     redis_url: str
     workdir: Path
     sizes: Sizes
@@ -257,7 +258,7 @@ def settings_for(ctx: Context, kind: str, **kwargs: Any) -> tuple[str, Settings,
     workdir = ctx.workdir.resolve() / f"{kind}-{unique}"
     workdir.mkdir(parents=True)
     settings = bench_settings(
-        unique, bootstrap=ctx.bootstrap, redis_url=ctx.redis_url, workdir=workdir,
+        unique, kafka=ctx.kafka, redis_url=ctx.redis_url, workdir=workdir,
         partitions=ctx.sizes.partitions, **kwargs,
     )  # fmt: skip
     return unique, settings, workdir
@@ -272,11 +273,15 @@ async def ceiling(ctx: Context, *, n: int) -> RunResult:
     unique, settings, workdir = settings_for(ctx, "ceiling")
     topics = settings.topics
     args = [
-        "--bootstrap", ctx.bootstrap, "--requests", topics.requests, "--results", topics.results,
+        "--requests", topics.requests, "--results", topics.results,
         "--group", settings.kafka.consumer_group, "--result-size", str(noop_result_size()),
     ]  # fmt: skip
     proc = Proc.python_module(
-        "ceiling", "benchmarks.ceiling", args, workdir=workdir, env=child_env()
+        "ceiling",
+        "benchmarks.ceiling",
+        args,
+        workdir=workdir,
+        env=child_env(kafka_env(settings.kafka)),
     )
     bots = list(bot_tokens(unique, ctx.sizes.bots))
     async with fresh_topics(settings):
@@ -339,7 +344,7 @@ def naive_proc(settings: Settings, workdir: Path) -> Proc:
     topics = settings.topics
     env = child_env(
         {
-            "BENCH_BOOTSTRAP": settings.kafka.bootstrap_servers,
+            **kafka_env(settings.kafka),
             "BENCH_GROUP": settings.kafka.consumer_group,
             "BENCH_REQUESTS": topics.requests,
             "BENCH_RESULTS": topics.results,

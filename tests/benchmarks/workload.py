@@ -38,6 +38,7 @@ from processors.settings import (
 from schemas import AvroCodec, IntegrationRequest, IntegrationResult
 from topics.admin import TopicAdmin
 from topics.catalogue import catalogue
+from topics.connection import client_options
 from topics.publisher import RequestPublisher
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -56,7 +57,7 @@ def free_port() -> int:
 def bench_settings(
     unique: str,
     *,
-    bootstrap: str,
+    kafka: KafkaSettings,
     redis_url: str,
     workdir: Path,
     partitions: int,
@@ -71,7 +72,7 @@ def bench_settings(
     prefix = f"bench.{unique}"
     return Settings(
         dev_mode=False,
-        kafka=KafkaSettings(bootstrap_servers=bootstrap, consumer_group=f"bench-{unique}"),
+        kafka=kafka.model_copy(update={"consumer_group": f"bench-{unique}"}),
         redis=RedisSettings(url=redis_url),
         topics=TopicSettings(
             requests=f"{prefix}.requests",
@@ -103,13 +104,13 @@ def topic_names(settings: Settings) -> list[str]:
 
 
 async def create_topics(settings: Settings) -> None:
-    async with TopicAdmin(settings.kafka.bootstrap_servers) as admin:
+    async with TopicAdmin(settings.kafka) as admin:
         await admin.apply(catalogue(settings.topics))
 
 
 async def delete_topics(settings: Settings) -> None:
     """Best effort: a leftover topic is clutter, not a wrong number."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings.kafka))
     with contextlib.suppress(Exception):
         await admin.start()
         await admin.delete_topics(topic_names(settings))
@@ -154,8 +155,8 @@ class Driver:
         self.requests: dict[uuid.UUID, IntegrationRequest] = {}
         self.phase: dict[uuid.UUID, str] = {}
         self.order: list[IntegrationRequest] = []  # publish order
-        self._bootstrap = settings.kafka.bootstrap_servers
-        self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None)
+        self._connection = client_options(settings.kafka)
+        self._offsets = AIOKafkaConsumer(**self._connection, group_id=None)
 
     async def __aenter__(self) -> Driver:
         await self.publisher.start()
@@ -221,7 +222,7 @@ class Driver:
         # "earliest" as the reset policy rather than seek_to_beginning(), which can lose a race
         # with the "latest" reset that assign() starts.
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **self._connection,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

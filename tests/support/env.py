@@ -8,12 +8,21 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from processors.settings import Settings
+from topics.settings import KafkaSettings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """Every explicitly set field, flattened with the model's prefix and ``__`` delimiter."""
     env: dict[str, str] = {}
     _flatten(settings, "ACTIONSTREAM_", env)
+    return env
+
+
+def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
+    """The ``ACTIONSTREAM_KAFKA__*`` variables of ``kafka``'s explicitly set fields: how a
+    helper process (a benchmark's ceiling, a naive Faust app) connects like the worker."""
+    env: dict[str, str] = {}
+    _flatten(kafka, "ACTIONSTREAM_KAFKA__", env)
     return env
 
 
