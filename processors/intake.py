@@ -32,7 +32,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from time import monotonic
 from typing import Any, Protocol, cast
 
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import (
+    CommitFailedError,
+    GroupAuthorizationFailedError,
+    TopicAuthorizationFailedError,
+)
 from aiokafka.structs import OffsetAndMetadata
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
@@ -40,6 +44,7 @@ from mode import Service
 
 from processors import offset_marks
 from processors.records import InboundRecord
+from topics.connection import refusal
 
 log = logging.getLogger("actionstream.intake")
 
@@ -142,6 +147,13 @@ class BatchConsumer(aiokafka_driver.Consumer):
         except asyncio.CancelledError:
             if self.transport.app.should_stop:
                 return
+            raise
+        except (TopicAuthorizationFailedError, GroupAuthorizationFailedError) as exc:
+            # DESCRIBE was granted (the start-up check saw the topics) but not READ: say which
+            # ACL, once, in the log's terms; the worker then stops (exit 1) as Faust does.
+            settings = getattr(self.app, "actionstream_settings", None)
+            brokers = settings.kafka if settings is not None else "the brokers"
+            self.log.error("%s", refusal(exc, brokers))
             raise
 
     async def _deliver(self, batch: list[Message], handlers: Mapping[str, IntakeHandler]) -> None:

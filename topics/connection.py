@@ -20,7 +20,13 @@ from typing import Any
 from aiokafka import AIOKafkaClient
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.conn import create_conn
-from aiokafka.errors import GroupAuthorizationFailedError, KafkaError, SaslAuthenticationFailed
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+)
 
 from topics.settings import KafkaSettings
 
@@ -31,6 +37,7 @@ __all__ = [
     "bootstrap_of",
     "client_options",
     "diagnose",
+    "refusal",
     "ssl_context",
 ]
 
@@ -282,3 +289,25 @@ async def access_problems(
         quiet.setLevel(level)
         await client.close()
     return missing
+
+
+def refusal(exc: BaseException, brokers: Brokers) -> str | None:
+    """``exc`` in terms of the ACL to grant, when it is the broker refusing this principal
+    something mid-way (a fetch, a send, a group join); ``None`` for any other error."""
+    kafka = settings_of(brokers)
+    who = f"principal {kafka.sasl_username!r}" if kafka.sasl_username else "this principal"
+    where = f"Kafka at {bootstrap_of(kafka)}"
+    if isinstance(exc, TopicAuthorizationFailedError):
+        named = ", ".join(str(arg) for arg in exc.args if arg) or "a topic it uses"
+        return (
+            f"{where} refused {who} access to {named}: grant the ACLs the README lists for this "
+            "role (READ to consume, WRITE to produce, DESCRIBE on both)"
+        )
+    if isinstance(exc, GroupAuthorizationFailedError):
+        return f"{where} refused {who} its consumer group: grant READ and DESCRIBE on the group"
+    if isinstance(exc, ClusterAuthorizationFailedError):
+        return (
+            f"{where} refused {who} a producer id: it may write to no topic; grant WRITE and "
+            "DESCRIBE on the topic this command writes to"
+        )
+    return None

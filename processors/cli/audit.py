@@ -39,6 +39,7 @@ from topics.audit import (
     csv_row,
     json_record,
 )
+from topics.connection import refusal
 from topics.readers import TopicMissingError
 from topics.timerange import ScanStalledError, TimeRangeError, parse_window
 
@@ -143,7 +144,10 @@ def kafka_errors(settings: Settings) -> Iterator[None]:
     except TopicMissingError as exc:
         fail(str(exc))
     except (KafkaError, ScanStalledError) as exc:
-        fail(f"Kafka at {settings.kafka.bootstrap_servers}: {exc}", code=1)
+        fail(
+            refusal(exc, settings.kafka) or f"Kafka at {settings.kafka.bootstrap_servers}: {exc}",
+            code=1,
+        )
 
 
 @contextmanager

@@ -16,6 +16,8 @@ import secrets
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -31,10 +33,26 @@ from pydantic import SecretStr
 from infra import REPO
 from processors.settings import Settings
 from processors.web import KafkaProbe
-from schemas import IntegrationResult, ResultStatus
+from schemas import (
+    AvroCodec,
+    DeadLetter,
+    ErrorRecord,
+    IntegrationRequest,
+    IntegrationResult,
+    ResultStatus,
+    utc_now,
+)
 from support.env import settings_env
 from support.kafka import collect, decode_all
-from support.pipeline import Pipeline, running_pipeline
+from support.operator import (
+    Stamped,
+    apply_topics,
+    operator_settings,
+    produce_at,
+    result_at,
+    run_cli,
+)
+from support.pipeline import Pipeline, free_port, running_pipeline
 from support.secure_kafka import SecureKafka, find_secure_kafka
 from topics.admin import TopicAdmin
 from topics.audit import AuditReader
@@ -208,6 +226,26 @@ async def test_a_worker_and_a_publisher_with_only_their_acls_over_sasl_ssl(
         (line,) = done.stderr.strip().splitlines()
         assert line.startswith(f"error: Kafka denies {lacking}: DESCRIBE on topic"), line
         assert f"DESCRIBE and READ on group {settings.kafka.consumer_group}" in line, line
+        # With DESCRIBE but not READ, only the first fetch can tell: one line names the topic.
+        # Its own group (so it is assigned every partition at once) and web port: it gets as
+        # far as fetching, beside the running worker.
+        topics, group = settings.topics, f"lacking-{unique}"
+        for topic in (topics.requests, topics.retry, topics.results, topics.dlq):
+            secure.allow(lacking, "DESCRIBE", "TOPIC", topic, "LITERAL")
+        for operation in ("READ", "DESCRIBE"):
+            secure.allow(lacking, operation, "GROUP", group, "LITERAL")
+        alone = {
+            "kafka": bare.model_copy(update={"consumer_group": group}),
+            "worker": settings.worker.model_copy(
+                update={"web_port": free_port(), "id": f"lacking-{unique}"}
+            ),
+        }
+        done = start_worker(settings.model_copy(update=alone))
+        assert done.returncode == 1, done.stdout[-2000:]
+        assert (
+            f"refused principal {lacking!r} access to {topics.requests}: grant the ACLs"
+            in done.stdout
+        ), done.stdout[-2000:]
 
         # The cost of TLS + SCRAM, printed (never asserted): the same sends, both listeners.
         scratch = settings.topics.dlq  # no worker reads it; the super user may write anywhere
@@ -276,3 +314,54 @@ async def test_the_operator_roles_work_with_only_their_acls(
     assert await refused_topics(secure.settings(audit, password), *names) == {
         topics.requests, topics.retry, topics.dlq,
     }  # fmt: skip
+
+
+async def test_replay_works_with_only_its_acls(kafka_bootstrap: str, unique: str) -> None:
+    """The README's replay row over SASL_SSL: from the DLQ and from the results topic (which
+    finds the original on the requests topic), republishing without a consumer group."""
+    secure = find_secure_kafka()
+    settings = operator_settings(kafka_bootstrap, unique)
+    topics = settings.topics
+    await apply_topics(settings)  # as the super user over PLAINTEXT
+    codec, now = AvroCodec(), utc_now()
+    request = IntegrationRequest.new(
+        bot_id="bot-r", integration_id="telegram_send_message", config={"chat_id": 7, "text": "x"}
+    )
+    failed, _ = result_at(codec, "bot-r", now - timedelta(seconds=2), status=ResultStatus.FAILED)
+    failed = replace(failed, request_id=request.request_id)
+    letter = DeadLetter(
+        original=codec.encode(request), original_key=b"bot-r", topic=topics.requests,
+        partition=0, offset=0, timestamp=now, worker_id="w-1", failed_at=now,
+        error=ErrorRecord(category="permanent", message="chat not found", code=400),
+        request_id=str(request.request_id), bot_id="bot-r", integration_id=request.integration_id,
+    )  # fmt: skip
+    at = now - timedelta(seconds=3)
+    await produce_at(
+        kafka_bootstrap, topics.requests, [Stamped(b"bot-r", codec.encode(request), at)]
+    )
+    await produce_at(kafka_bootstrap, topics.results, [Stamped(b"bot-r", codec.encode(failed), at)])
+    await produce_at(kafka_bootstrap, topics.dlq, [Stamped(b"bot-r", codec.encode(letter), at)])
+
+    replayer, password = f"replay-{unique}", secrets.token_urlsafe(18)
+    secure.user(replayer, password)
+    for topic in (topics.dlq, topics.results, topics.requests):
+        for operation in ("READ", "DESCRIBE"):
+            secure.allow(replayer, operation, "TOPIC", topic, "LITERAL")
+    as_replayer = settings.model_copy(update={"kafka": secure.settings(replayer, password)})
+    refused = await run_cli(as_replayer, "replay", "--since", "5m", "--allow-side-effects")
+    assert refused.exit_code == 1, refused.output
+    assert f"refused principal {replayer!r} a producer id" in refused.output
+    assert "grant WRITE and DESCRIBE on the topic" in refused.output
+
+    secure.allow(replayer, "WRITE", "TOPIC", topics.requests, "LITERAL")
+
+    for source in ("dlq", "results"):
+        done = await run_cli(as_replayer, "replay", "--source", source, "--since", "5m",
+                             "--allow-side-effects")  # fmt: skip
+        assert done.exit_code == 0, done.output
+        assert "replayed 1, refused 0" in done.stdout, done.stdout
+    replays = await collect(kafka_bootstrap, topics.requests, until=lambda got: len(got) >= 3)
+    assert [codec.decode(IntegrationRequest, r.value).request_id for r in replays] == [
+        request.request_id
+    ] * 3
+    assert await refused_topics(secure.settings(replayer, password), topics.retry) == {topics.retry}
