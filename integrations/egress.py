@@ -94,7 +94,10 @@ class EgressPolicy:
         if host in self._denied:
             raise self._refused(host, "it is one of this deployment's own services")
         if url.scheme != "https" and not self._allows_name(host):
-            raise self._refused(host, f"{url.scheme}:// carries the tenant's secret in clear")
+            raise self._refused(
+                host,
+                f"{url.scheme}:// is unencrypted: readable and changeable on the way",
+            )
 
     def check_address(self, host: str, address: IPAddress) -> None:
         """At connect time: ``address`` is what ``host`` resolved to."""
