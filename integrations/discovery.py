@@ -58,6 +58,13 @@ BUILTIN_SERVICES: tuple[str, ...] = (
     "openfda",  # medicine
     "newsapi",  # news
     "googletranslate",  # translation
+    "yandexweather",  # weather
+    "ozon",  # ecommerce
+    "vk",  # messaging
+    "yandexgpt",  # ai
+    "yandexmaps",  # maps
+    "yandextranslate",  # translation
+    "rss",  # news
 )
 """Service packages under ``integrations/`` that ship with actionstream."""
 BUILTIN_PACKAGE = "integrations"

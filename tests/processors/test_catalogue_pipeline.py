@@ -2,8 +2,9 @@
 
 Real broker, Redis and worker subprocess; every service is its package's fake on 127.0.0.1, reached
 through ``Settings.integrations.endpoints`` (Bitrix24 and Moodle through the URL in the bot's
-credentials). One bot holds credentials for every provider, read from the file source with each
-integration's own strategy (``api_key``; ``oauth`` for Dropbox, ``basic`` for YooKassa).
+credentials, the news feed through the URL in its config). One bot holds credentials for every
+provider, read from the file source with each integration's own strategy (``api_key``; ``oauth``
+for Dropbox, ``basic`` for YooKassa; the feed reader needs none).
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ from integrations.newsapi.testing import FakeNewsAPI
 from integrations.openai.testing import FakeOpenAI
 from integrations.openfda.testing import FakeOpenFda
 from integrations.openweathermap.testing import FakeOpenWeatherMap
+from integrations.ozon.testing import FakeOzon
 from integrations.registry import IntegrationRegistry
+from integrations.rss.testing import FakeFeeds
 from integrations.stripe.testing import FakeStripe
 from integrations.testing import LOOPBACK
+from integrations.vk.testing import FakeVK
 from integrations.wildberries.testing import FakeWildberries
+from integrations.yandexgpt.testing import FakeYandexGPT
+from integrations.yandexmaps.testing import FakeYandexGeocoder
+from integrations.yandextranslate.testing import FakeYandexTranslate
+from integrations.yandexweather.testing import FakeYandexWeather
 from integrations.yookassa.testing import FakeYooKassa
 from processors.settings import EndpointSettings, IntegrationSettings, Settings
 from schemas import IntegrationResult, ResultStatus
@@ -49,6 +57,15 @@ MOODLE_TOKEN = "0123456789abcdef0123456789abcdef"
 OPENFDA_KEY = "fdaCATALOGUE0123456789abcdefghijklmnopq"
 NEWSAPI_KEY = "7d3f9a1c5e8b4d2fa6c0e9b1d4fcat01"
 TRANSLATE_KEY = "AIzaSyCATALOGUE-translate-key-0123456789"
+VK_TOKEN = "vk1.a.catalogueRunT0kenForFakeVK0123456789"
+YANDEXGPT_KEY = "AQVNcatalogue0yandexgpt0key0123456789abcd"
+YANDEXTRANSLATE_KEY = "AQVNcatalogue0translate0key0123456789ab"
+YANDEX_FOLDER = "b1gcatalogue00folder"  # 20 characters, as Yandex Cloud folder ids are
+YWEATHER_KEY = "catalogue-yandexweather-key-0123456789ab"
+YMAPS_KEY = "catalogue-yandexmaps-key-0123456789abcd"
+OZON_CLIENT_ID, OZON_KEY = "1928374", "catalogue-ozon-api-key-0123456789abcdef"
+OZON_PRODUCT, OZON_OFFER = 214887921, "PH8865"
+VK_PEER = 12345
 CHAT_ID = 4242
 
 
@@ -69,6 +86,13 @@ class Fakes:
     openfda: FakeOpenFda
     newsapi: FakeNewsAPI
     googletranslate: FakeGoogleTranslate
+    vk: FakeVK
+    yandexgpt: FakeYandexGPT
+    yandextranslate: FakeYandexTranslate
+    yandexweather: FakeYandexWeather
+    yandexmaps: FakeYandexGeocoder
+    ozon: FakeOzon
+    rss: FakeFeeds
 
     @property
     def bitrix24_secret(self) -> str:
@@ -89,7 +113,13 @@ class Fakes:
             "openfda": EndpointSettings(base_url=self.openfda.url),
             "newsapi": EndpointSettings(base_url=self.newsapi.url),  # .../v2
             "googletranslate": EndpointSettings(base_url=self.googletranslate.url),
-            # bitrix24 and moodle: the URL is in the bot's credentials.
+            "vk": EndpointSettings(base_url=self.vk.url),
+            "yandexgpt": EndpointSettings(base_url=self.yandexgpt.url),
+            "yandextranslate": EndpointSettings(base_url=self.yandextranslate.url),
+            "yandexweather": EndpointSettings(base_url=self.yandexweather.url),
+            "yandexmaps": EndpointSettings(base_url=self.yandexmaps.url),
+            "ozon": EndpointSettings(base_url=self.ozon.url),
+            # bitrix24 and moodle: the URL is in the bot's credentials; rss: in the config.
         }
 
     def credentials(self, telegram_token: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -114,6 +144,12 @@ class Fakes:
             "openfda": {"api_key": {"api_key": OPENFDA_KEY}},
             "newsapi": {"api_key": {"api_key": NEWSAPI_KEY}},
             "googletranslate": {"api_key": {"api_key": TRANSLATE_KEY}},
+            "vk": {"api_key": {"token": VK_TOKEN}},
+            "yandexgpt": {"api_key": {"api_key": YANDEXGPT_KEY, "folder_id": YANDEX_FOLDER}},
+            "yandextranslate": {"api_key": {"api_key": YANDEXTRANSLATE_KEY}},
+            "yandexweather": {"api_key": {"api_key": YWEATHER_KEY}},
+            "yandexmaps": {"api_key": {"api_key": YMAPS_KEY}},
+            "ozon": {"api_key": {"client_id": OZON_CLIENT_ID, "api_key": OZON_KEY}},
         }
 
 
@@ -129,6 +165,8 @@ async def running_fakes() -> AsyncIterator[Fakes]:
         wildberries.set_stock(WB_WAREHOUSE, chrt_id=WB_CHRT, amount=10)
         openfda = await enter(FakeOpenFda(api_keys=[OPENFDA_KEY]))
         openfda.add_label(brand_name="Advil", generic_name="IBUPROFEN", purpose="Pain reliever")
+        ozon = await enter(FakeOzon(keys={OZON_CLIENT_ID: OZON_KEY}))
+        ozon.add_product(OZON_PRODUCT, OZON_OFFER, fbo=(10, 2), fbs=(3, 1))
         yield Fakes(
             discord=discord,
             openai=await enter(FakeOpenAI(api_keys={OPENAI_KEY})),
@@ -143,10 +181,19 @@ async def running_fakes() -> AsyncIterator[Fakes]:
             openfda=openfda,
             newsapi=await enter(FakeNewsAPI(api_keys={NEWSAPI_KEY})),
             googletranslate=await enter(FakeGoogleTranslate(api_keys=[TRANSLATE_KEY])),
+            vk=await enter(FakeVK(tokens={VK_TOKEN})),
+            yandexgpt=await enter(FakeYandexGPT(api_keys={YANDEXGPT_KEY: YANDEX_FOLDER})),
+            yandextranslate=await enter(
+                FakeYandexTranslate(api_keys={YANDEXTRANSLATE_KEY: YANDEX_FOLDER})
+            ),
+            yandexweather=await enter(FakeYandexWeather(api_keys={YWEATHER_KEY})),
+            yandexmaps=await enter(FakeYandexGeocoder(api_keys={YMAPS_KEY})),
+            ozon=ozon,
+            rss=await enter(FakeFeeds()),
         )
 
 
-def requests(unique: str) -> dict[str, dict[str, Any]]:
+def requests(unique: str, fakes: Fakes) -> dict[str, dict[str, Any]]:
     """One valid config per integration id."""
     return {
         "telegram_send_message": {"chat_id": CHAT_ID, "text": "catalogue run"},
@@ -171,6 +218,13 @@ def requests(unique: str) -> dict[str, dict[str, Any]]:
         "openfda_drug_label": {"name": "advil"},
         "newsapi_top_headlines": {"country": "gb"},
         "googletranslate_translate": {"text": "Hello, world!", "target": "ru"},
+        "vk_send_message": {"peer_id": VK_PEER, "message": "catalogue run"},
+        "yandexgpt_completion": {"messages": [{"role": "user", "text": "hello"}]},
+        "yandextranslate_translate": {"texts": ["Hello, world!"], "target_language": "ru"},
+        "yandexweather_forecast": {"lat": 55.7558, "lon": 37.6173, "days": 2},
+        "yandexmaps_geocode": {"address": "Red Square, Moscow"},
+        "ozon_get_stocks": {"offer_ids": [OZON_OFFER], "limit": 10},
+        "rss_read_feed": {"url": fakes.rss.feed_url("dzen.rss"), "limit": 5},
     }
 
 
@@ -193,6 +247,13 @@ def recorded(fakes: Fakes, pipeline: Pipeline) -> dict[str, list[tuple[Any, ...]
         "googletranslate": [
             (c.method, c.path, c.params.get("key")) for c in fakes.googletranslate.calls
         ],
+        "vk": [(c.method, c.api_method, c.token) for c in fakes.vk.calls],
+        "yandexgpt": [(c.method, c.path, c.credential) for c in fakes.yandexgpt.calls],
+        "yandextranslate": [(c.method, c.path, c.credential) for c in fakes.yandextranslate.calls],
+        "yandexweather": [(c.path, c.key) for c in fakes.yandexweather.calls],
+        "yandexmaps": [(c.path, c.params.get("geocode"), c.apikey) for c in fakes.yandexmaps.calls],
+        "ozon": [(c.method, c.path, c.client_id, c.api_key) for c in fakes.ozon.calls],
+        "rss": [(c.method, c.path) for c in fakes.rss.calls],
     }
 
 
@@ -212,6 +273,13 @@ def expected_calls(fakes: Fakes, telegram_token: str) -> dict[str, list[tuple[An
         "openfda": [("GET", "/drug/label.json", OPENFDA_KEY)],
         "newsapi": [("/v2/top-headlines", NEWSAPI_KEY)],
         "googletranslate": [("POST", "/language/translate/v2", TRANSLATE_KEY)],
+        "vk": [("POST", "messages.send", VK_TOKEN)],
+        "yandexgpt": [("POST", "/foundationModels/v1/completion", YANDEXGPT_KEY)],
+        "yandextranslate": [("POST", "/translate/v2/translate", YANDEXTRANSLATE_KEY)],
+        "yandexweather": [("/graphql/query", YWEATHER_KEY)],
+        "yandexmaps": [("/v1/", "Red Square, Moscow", YMAPS_KEY)],
+        "ozon": [("POST", "/v4/product/info/stocks", OZON_CLIENT_ID, OZON_KEY)],
+        "rss": [("GET", "/feeds/dzen.rss")],
     }
 
 
@@ -232,6 +300,12 @@ def secrets(fakes: Fakes, telegram_token: str) -> list[str]:
         OPENFDA_KEY,
         NEWSAPI_KEY,
         TRANSLATE_KEY,
+        VK_TOKEN,
+        YANDEXGPT_KEY,
+        YANDEXTRANSLATE_KEY,
+        YWEATHER_KEY,
+        YMAPS_KEY,
+        OZON_KEY,
     ]
 
 
@@ -251,10 +325,9 @@ def builtin_ids() -> set[str]:
 async def test_every_integration_in_the_catalogue_succeeds_through_the_pipeline(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path, unique: str
 ) -> None:
-    configs = requests(unique)
-    assert set(configs) == builtin_ids(), "the catalogue changed: give every integration a case"
-
     async with running_fakes() as fakes:
+        configs = requests(unique, fakes)
+        assert set(configs) == builtin_ids(), "the catalogue changed: give every integration a case"
 
         def adjust(settings: Settings) -> Settings:
             integrations = IntegrationSettings(
@@ -310,6 +383,7 @@ async def test_every_integration_in_the_catalogue_succeeds_through_the_pipeline(
             "Lead from the catalogue run"
         ]
         assert [(m.to_user_id, m.text) for m in fakes.moodle.messages] == [(5, "catalogue run")]
+        assert [(m.peer_id, m.text) for m in fakes.vk.messages] == [(VK_PEER, "catalogue run")]
 
         # No credential in any result or in the worker's log.
         outputs = "\n".join(f"{r.response} {r.error}" for r in results)

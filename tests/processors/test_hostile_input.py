@@ -49,7 +49,8 @@ ANSWER_BOUND_S = 60.0  # generous: it catches a stall, it does not measure speed
 RSS_BOUND_MIB = 400
 HTTP_SERVICES = (
     "discord", "openai", "dropbox", "openweathermap", "googlemaps", "yookassa", "stripe",
-    "wildberries", "openfda", "newsapi", "googletranslate",
+    "wildberries", "openfda", "newsapi", "googletranslate", "vk", "yandexgpt", "yandextranslate",
+    "yandexweather", "yandexmaps", "ozon",
 )  # fmt: skip
 # Every status but DUPLICATE is a request's one answer (a duplicate is an answer to a repeat).
 FINAL = {
@@ -90,7 +91,7 @@ def nested(depth: int) -> str:
     return '{"a": ' * depth + "1" + "}" * depth
 
 
-def corpus(pipeline: Pipeline, bots: dict[str, str], marker: Path) -> list[Case]:
+def corpus(pipeline: Pipeline, bots: dict[str, str], marker: Path, port: int) -> list[Case]:
     h1, h2, h3, h4, h5 = (bots[f"h{n}"] for n in range(1, 6))
     now = datetime.now(UTC)
     tg = "telegram_send_message"
@@ -185,6 +186,15 @@ def corpus(pipeline: Pipeline, bots: dict[str, str], marker: Path) -> list[Case]
              request(h4, "moodle_send_message", {"user_id": 3, "text": "x"}), **refused),
         Case("Moodle site file:///etc", request(h3, "moodle_send_message",
              {"user_id": 3, "text": "x"}), status=ResultStatus.FAILED),
+        # A config's URL (the feed reader fetches what the tenant names).
+        Case("feed on the metadata address", request(h1, "rss_read_feed",
+             {"url": "https://169.254.169.254/latest/meta-data/"}), **refused),
+        Case("feed on a loopback listener", request(h1, "rss_read_feed",
+             {"url": f"https://127.0.0.1:{port}/feed.xml"}), **refused),
+        Case("feed on localhost over http", request(h1, "rss_read_feed",
+             {"url": f"http://localhost:{port}/feed.xml"}), **refused),
+        Case("feed file:///etc/passwd", request(h1, "rss_read_feed",
+             {"url": "file:///etc/passwd"}), **invalid),
         Case("Discord webhook URL on the listener (only id and token are used)",
              request(h1, "discord_execute_webhook", {"content": "x"}), status=ResultStatus.FAILED),
         # Provider answers and credentials.
@@ -403,7 +413,7 @@ async def test_a_hostile_corpus_gets_one_answer_each_and_no_one_else_waits(
         rss_before = rss_mib(pid)
 
         # Phase 2: the same load, interleaved with the corpus; /healthz and RSS watched.
-        cases = corpus(pipeline, bots, marker) + list(generated_cases(bots["h1"]))
+        cases = corpus(pipeline, bots, marker, port) + list(generated_cases(bots["h1"]))
         assert sum(not c.name.startswith("generated") for c in cases) >= 40
         health_codes: list[int] = []
         rss_peak = [rss_before]
