@@ -46,25 +46,25 @@ log = logging.getLogger(__name__)
 BUILTIN_SERVICES: tuple[str, ...] = (
     "telegram",  # messaging
     "discord",  # messaging
+    "vk",  # messaging
     "openai",  # ai
+    "yandexgpt",  # ai
     "dropbox",  # storage
     "openweathermap",  # weather
+    "yandexweather",  # weather
     "googlemaps",  # maps
+    "yandexmaps",  # maps
     "yookassa",  # payments
     "stripe",  # payments
     "bitrix24",  # crm
     "wildberries",  # ecommerce
+    "ozon",  # ecommerce
     "moodle",  # education
     "openfda",  # medicine
     "newsapi",  # news
+    "rss",  # news (the seed's Yandex News: any RSS/Atom feed)
     "googletranslate",  # translation
-    "yandexweather",  # weather
-    "ozon",  # ecommerce
-    "vk",  # messaging
-    "yandexgpt",  # ai
-    "yandexmaps",  # maps
     "yandextranslate",  # translation
-    "rss",  # news
 )
 """Service packages under ``integrations/`` that ship with actionstream."""
 BUILTIN_PACKAGE = "integrations"
