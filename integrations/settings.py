@@ -12,6 +12,9 @@ class EndpointSettings(BaseModel):
 
     base_url: str | None = None
     timeout_s: float | None = Field(default=None, gt=0)
+    token_url: str | None = Field(
+        default=None, description="an OAuth provider's token endpoint, where it is not the default"
+    )
 
 
 class IntegrationSettings(BaseModel):
