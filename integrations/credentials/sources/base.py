@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from integrations.credentials.errors import CredentialsSourceBrokenError
@@ -25,6 +26,35 @@ class CredentialsSource(Protocol):
     async def aclose(self) -> None:
         """Release connections or files; the source is not used afterwards."""
         ...
+
+
+@runtime_checkable
+class WritableCredentialsSource(CredentialsSource, Protocol):
+    """A source that also takes renewed credentials back (OAuth tokens after a refresh).
+
+    ``store`` is a compare-and-set on the credentials' ``version`` field: it replaces them only
+    while the stored ones are still at ``expected_version`` (``None``: no version field) and
+    returns ``False`` when another writer got there first, so a stale writer never overwrites a
+    newer token pair.
+    """
+
+    async def store(
+        self,
+        bot_id: str,
+        provider: str,
+        strategy: str,
+        credentials: dict[str, Any],
+        *,
+        expected_version: int | None,
+    ) -> bool:
+        """Replace the bot's credentials if still at ``expected_version``; ``False`` if not."""
+        ...
+
+
+def version_of(credentials: Mapping[str, Any] | None) -> int | None:
+    """The ``version`` of stored credentials (an integer), or ``None`` when they have none."""
+    value = None if credentials is None else credentials.get("version")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def json_object(value: object, *, where: str) -> dict[str, Any]:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import fcntl
 import json
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from integrations.credentials.errors import CredentialsSourceBrokenError
 from integrations.credentials.keys import CredentialsKey, normalise_bot_id
-from integrations.credentials.sources.base import json_object
+from integrations.credentials.sources.base import json_object, version_of
 
 _FORMAT = '{"<bot_id>": {"<provider>": {"<strategy>": {"token": "..."}}}}'
 
@@ -22,6 +27,10 @@ class FileCredentialsSource:
     restart (once cached answers expire). A missing or malformed file fails every fetch with a
     :class:`~integrations.credentials.errors.CredentialsSourceBrokenError` (not retryable) naming
     the file and the offending entry.
+
+    :meth:`store` writes renewed OAuth tokens back: under an exclusive ``flock`` on
+    ``<file>.lock`` (shared by every worker on the host), a compare-and-set on the entry's
+    ``version``, then a new file renamed over the old one, so a reader never sees half a file.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -34,8 +43,60 @@ class FileCredentialsSource:
         found = data.get(CredentialsKey(bot_id, provider, strategy))
         return None if found is None else copy.deepcopy(found)
 
+    async def store(
+        self,
+        bot_id: str,
+        provider: str,
+        strategy: str,
+        credentials: dict[str, Any],
+        *,
+        expected_version: int | None,
+    ) -> bool:
+        return await asyncio.to_thread(
+            self._store, CredentialsKey(bot_id, provider, strategy), credentials, expected_version
+        )
+
     async def aclose(self) -> None:
         return None
+
+    def _store(
+        self, key: CredentialsKey, credentials: dict[str, Any], expected_version: int | None
+    ) -> bool:
+        with self._locked():
+            self._signature = None  # reread after this, whatever happens
+            current = self._load()
+            if key not in current or version_of(current[key]) != expected_version:
+                return False  # gone, or another writer's pair is newer
+            document = json.loads(self._path.read_bytes())
+            raw_bot = next(b for b in document if normalise_bot_id(b) == key.bot_id)
+            document[raw_bot][key.provider][key.strategy] = credentials
+            self._replace(json.dumps(document, indent=2).encode())
+            return True
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock = self._path.with_name(self._path.name + ".lock")
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _replace(self, content: bytes) -> None:
+        mode = self._path.stat().st_mode & 0o777
+        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(content)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, self._path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     async def _current(self) -> dict[CredentialsKey, dict[str, Any]]:
         try:

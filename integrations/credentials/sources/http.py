@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from integrations.credentials.errors import (
     CredentialsSourceBrokenError,
+    CredentialsSourceError,
     CredentialsUnavailableError,
 )
 from integrations.credentials.sources.base import json_object
@@ -41,6 +42,17 @@ class HttpCredentialsSource:
 
     (both are ``CredentialsSourceError``; ``CredentialsUnavailableError`` is the retryable one)
 
+    Renewed OAuth tokens go back with :meth:`store`::
+
+        PUT {base_url}/bots/{bot_id}/credentials/{provider}?strategy={strategy}
+        Authorization: Bearer <service token>
+        If-Match: "<version the refresher read>"    (If-None-Match: * when it had no version)
+        Content-Type: application/json              the whole credentials object, version + 1
+
+        200, 204                 stored
+        409, 412                 another writer stored a newer version first → False
+        anything else            as for GET (unavailable or broken)
+
     A mistyped ``base_url`` whose server answers 404 looks like "no credentials" to this contract;
     the resulting "Credentials not found" results name the bot and provider, which points there.
 
@@ -67,33 +79,11 @@ class HttpCredentialsSource:
         self._client = client if client is not None else httpx.AsyncClient(verify=verify)
 
     async def fetch(self, bot_id: str, provider: str, strategy: str) -> dict[str, Any] | None:
-        url = (
-            f"{self._base_url}/bots/{quote(bot_id, safe='')}/credentials/{quote(provider, safe='')}"
-        )
         # Results and dead letters carry these messages: they name the provider, never the
-        # internal URL (the worker's log has it, below).
+        # internal URL (the worker's log has it).
         where = f"the credentials API (provider {provider!r}, strategy {strategy!r})"
-        try:
-            response = await self._client.get(
-                url,
-                params={"strategy": strategy},
-                headers={
-                    "Authorization": f"Bearer {self._token.get_secret_value()}",
-                    "Accept": "application/json",
-                },
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException:
-            log.warning("credentials API GET %s timed out", url)
-            raise CredentialsUnavailableError(
-                f"{where} timed out after {self._timeout_s}s"
-            ) from None
-        except httpx.TransportError as exc:
-            log.warning("credentials API GET %s failed: %s", url, exc)
-            raise CredentialsUnavailableError(f"{where} failed: {type(exc).__name__}") from None
+        response = await self._send("GET", bot_id, provider, strategy, where)
         status = response.status_code
-        if status != 200 and status != 404:
-            log.warning("credentials API GET %s answered %d", url, status)
         if status == 200:
             try:
                 body = response.json()
@@ -104,14 +94,82 @@ class HttpCredentialsSource:
             return json_object(body, where=f"the body of {where}")
         if status == 404:
             return None
+        raise self._failure(status, where, "rejected")
+
+    async def store(
+        self,
+        bot_id: str,
+        provider: str,
+        strategy: str,
+        credentials: dict[str, Any],
+        *,
+        expected_version: int | None,
+    ) -> bool:
+        where = f"the credentials API (storing provider {provider!r}, strategy {strategy!r})"
+        precondition = (
+            {"If-None-Match": "*"}
+            if expected_version is None
+            else {"If-Match": f'"{expected_version}"'}
+        )
+        response = await self._send(
+            "PUT", bot_id, provider, strategy, where, body=credentials, headers=precondition
+        )
+        status = response.status_code
+        if status in (200, 204):
+            return True
+        if status in (409, 412):
+            return False
+        raise self._failure(status, where, "not allowed to write credentials")
+
+    async def _send(
+        self,
+        method: str,
+        bot_id: str,
+        provider: str,
+        strategy: str,
+        where: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        url = (
+            f"{self._base_url}/bots/{quote(bot_id, safe='')}/credentials/{quote(provider, safe='')}"
+        )
+        try:
+            response = await self._client.request(
+                method,
+                url,
+                params={"strategy": strategy},
+                json=body,
+                headers={
+                    "Authorization": f"Bearer {self._token.get_secret_value()}",
+                    "Accept": "application/json",
+                    **(headers or {}),
+                },
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException:
+            log.warning("credentials API %s %s timed out", method, url)
+            raise CredentialsUnavailableError(
+                f"{where} timed out after {self._timeout_s}s"
+            ) from None
+        except httpx.TransportError as exc:
+            log.warning("credentials API %s %s failed: %s", method, url, exc)
+            raise CredentialsUnavailableError(f"{where} failed: {type(exc).__name__}") from None
+        if response.status_code not in (200, 204, 404):
+            log.warning("credentials API %s %s answered %d", method, url, response.status_code)
+        return response
+
+    @staticmethod
+    def _failure(status: int, where: str, token_was: str) -> CredentialsSourceError:
         if status in (401, 403):
-            raise CredentialsSourceBrokenError(
-                f"{where} answered {status}: the service token was rejected; check "
+            return CredentialsSourceBrokenError(
+                f"{where} answered {status}: the service token was {token_was}; check "
                 "ACTIONSTREAM_CREDENTIALS__HTTP_TOKEN"
             )
         if status >= 500 or status in _RETRYABLE_STATUSES:
-            raise CredentialsUnavailableError(f"{where} answered {status}")
-        raise CredentialsSourceBrokenError(f"{where} answered {status}")
+            return CredentialsUnavailableError(f"{where} answered {status}")
+        return CredentialsSourceBrokenError(f"{where} answered {status}")
 
     async def aclose(self) -> None:
         if self._owns_client:
