@@ -68,6 +68,9 @@ async def gate_and_trace(request: httpx.Request) -> None:
         request.headers["traceparent"] = traceparent
 
 
+_REFRESHER_CLIENT = " oauth"  # not a service name (those are identifiers)
+
+
 class HttpClients:
     """One pooled ``httpx.AsyncClient`` per service; close once, at shutdown.
 
@@ -131,6 +134,25 @@ class HttpClients:
                 event_hooks={"request": [gate_and_trace]},
             )
             self._clients[service] = client
+        return client
+
+    def token_urls(self) -> dict[str, str]:
+        """``EndpointSettings.token_url`` by service: where OAuth tokens are asked for instead."""
+        return {name: e.token_url for name, e in self._endpoints.items() if e.token_url}
+
+    def token_client(self) -> httpx.AsyncClient:
+        """The client OAuth token endpoints are reached with: egress-checked (AmoCRM's is on the
+        tenant's own host), and outside any action's send gate (a token is not the action's
+        call)."""
+        client = self._clients.get(_REFRESHER_CLIENT)
+        if client is None:
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, connect=5.0),
+                transport=self._transport or guarded_transport(self._egress, limits=self._limits),
+                headers={"User-Agent": "actionstream"},
+                cookies=_NO_COOKIES,
+            )
+            self._clients[_REFRESHER_CLIENT] = client
         return client
 
     async def aclose(self) -> None:

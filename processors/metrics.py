@@ -233,6 +233,21 @@ class RuntimeCollector(Collector):
         ):
             cache.add_metric([result], value)
         yield cache
+        refreshes = CounterMetricFamily(
+            "actionstream_oauth_refreshes",
+            "OAuth token renewals by outcome: renewed (the token endpoint gave a new access "
+            "token), waited (for another worker's refresh), reauth_required (the grant is gone: "
+            "the bot's owner must authorise again), failed (endpoint down or refusing).",
+            labels=["outcome"],
+        )
+        for outcome, value in (
+            ("renewed", stats.tokens_renewed),
+            ("waited", stats.refresh_waits),
+            ("reauth_required", stats.reauth_required),
+            ("failed", stats.refresh_failures),
+        ):
+            refreshes.add_metric([outcome], value)
+        yield refreshes
         yield GaugeMetricFamily(
             "actionstream_integrations_unavailable",
             "Services whose integrations cannot run here (missing library); see "

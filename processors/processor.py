@@ -91,9 +91,10 @@ SUPERSEDED_WAIT_S = 0.5
 
 
 class InvalidatingResolver(CredentialsResolverLike, Protocol):
-    """The credentials resolver, plus dropping cached credentials a provider rejected."""
+    """The credentials resolver, plus dropping cached credentials a provider rejected (and, for
+    OAuth, renewing the refused token on the next load)."""
 
-    async def invalidate(self, bot_id: str, provider: str) -> None: ...
+    async def invalidate(self, bot_id: str, provider: str, *, rejected: bool = False) -> None: ...
 
 
 class _Step(enum.Enum):
@@ -436,7 +437,7 @@ class RequestProcessor:
             run.auth_refreshed = True
             provider = metadata.credentials_provider
             if provider:
-                await self._resolver.invalidate(run.request.bot_id, provider)
+                await self._resolver.invalidate(run.request.bot_id, provider, rejected=True)
             return 0.0
         return None
 

@@ -63,13 +63,14 @@ class Runtime:
         # Logs each unavailable service once, with its install hint.
         discover(registry, (*BUILTIN_SERVICES, *settings.integrations.extra_modules))
         redis = _redis(settings)
-        resolver = CredentialsResolver.from_settings(
-            settings.credentials, redis, dev_mode=settings.dev_mode
-        )
-        metrics = PrometheusMetrics(known=registry.__contains__)
         resources = Resources.open(
             settings.integrations, settings.telegram, own_hosts=own_hosts(settings)
         )
+        resolver = CredentialsResolver.from_settings(
+            settings.credentials, redis, dev_mode=settings.dev_mode,
+            oauth_client=resources.http.token_client(), token_urls=resources.http.token_urls(),
+        )  # fmt: skip
+        metrics = PrometheusMetrics(known=registry.__contains__)
         for integration in _all_integrations(registry):
             integration.bind(resources)
         schema_registry = _schema_registry(settings)

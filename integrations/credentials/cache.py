@@ -58,7 +58,11 @@ class CredentialsStats:
     redis_pool_exhausted: int = 0
     rejected_entries: int = 0  # Redis entries that failed decryption / authentication
     invalidations: int = 0
-    refreshes: int = 0
+    refreshes: int = 0  # times the resolver asked the refresher (expiring or rejected tokens)
+    tokens_renewed: int = 0  # token endpoint answers with a new access token
+    refresh_waits: int = 0  # waits for another worker's refresh
+    reauth_required: int = 0  # refusals of a dead grant (one per request that met it)
+    refresh_failures: int = 0  # token endpoint down, slow or answering what we cannot use
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,28 +13,37 @@ from uuid import UUID
 from integrations.credentials.cache import Cached, CredentialsCache, CredentialsStats, expires_at
 from integrations.credentials.crypto import EntryCipher
 from integrations.credentials.keys import CredentialsKey, check_name, make_key, normalise_bot_id
+from integrations.credentials.refresh import OAuthRefresher
 from integrations.credentials.sources import CredentialsSource, build_source
 
 if TYPE_CHECKING:
+    import httpx
     from redis.asyncio import Redis
 
     from integrations.credentials.settings import CredentialsSettings
 
 
 class CredentialsRefresher(Protocol):
-    """Renews credentials that carry an ``expires_at`` close to now (OAuth access tokens).
+    """Renews OAuth access tokens (:class:`~integrations.credentials.refresh.OAuthRefresher`).
 
     The resolver calls it, at most once per (bot, provider, strategy) at a time within a worker,
-    when credentials it is about to hand out expire within ``refresh_margin_s``, and caches what
-    it returns. An implementation persists the new tokens at the source of truth and must itself
-    serialise refreshes of the same credentials across workers (e.g. a Redis lock on the bot's
-    ``{bot_id}`` hash tag), because refresh tokens are often single-use.
+    when ``oauth`` credentials it is about to hand out expire within ``refresh_margin_s``, have
+    no ``access_token`` yet, or hold the one a provider just refused (``rejected``), and caches
+    what it returns. An implementation persists the new tokens at the source of truth and must
+    itself serialise refreshes of the same credentials across workers, because refresh tokens
+    are often single-use.
     """
 
     async def refresh(
-        self, bot_id: str, provider: str, strategy: str, credentials: Mapping[str, Any]
+        self,
+        bot_id: str,
+        provider: str,
+        strategy: str,
+        credentials: Mapping[str, Any],
+        *,
+        rejected: str | None = None,
     ) -> dict[str, Any]:
-        """Return renewed credentials; raise a ``CredentialsSourceError`` subclass on failure."""
+        """Return renewed credentials; raise an ``IntegrationError`` subclass on failure."""
         ...
 
 
@@ -62,6 +71,8 @@ class CredentialsResolver:
         self._refresh_margin_s = refresh_margin_s
         self._clock = clock
         self._flights: dict[CredentialsKey, asyncio.Task[Cached]] = {}
+        # (bot, provider) -> the access token a provider refused, for the next load to renew.
+        self._rejected: dict[tuple[str, str], str | None] = {}
 
     @classmethod
     def from_settings(
@@ -71,10 +82,15 @@ class CredentialsResolver:
         *,
         dev_mode: bool = False,
         refresher: CredentialsRefresher | None = None,
+        oauth_client: httpx.AsyncClient | None = None,
+        token_urls: Mapping[str, str] | None = None,
     ) -> CredentialsResolver:
         """Build from settings; raises ``CredentialsConfigError`` for a missing key or token.
 
-        ``redis`` stays the caller's to close; :meth:`aclose` closes the source it builds.
+        With ``oauth_client`` (and no ``refresher``), OAuth tokens are renewed by an
+        :class:`~integrations.credentials.refresh.OAuthRefresher` posting with that client
+        (``token_urls``: endpoints moved per provider). ``redis`` and ``oauth_client`` stay the
+        caller's to close; :meth:`aclose` closes the source it builds.
         """
         # The key first: refuse to start before any connection is opened.
         cipher = EntryCipher.from_settings(config.encryption_key, dev_mode=dev_mode)
@@ -87,12 +103,13 @@ class CredentialsResolver:
             local_max_entries=config.local_max_entries,
             redis_backoff_s=config.redis_backoff_s,
         )
-        return cls(
-            build_source(config),
-            cache,
-            refresher=refresher,
-            refresh_margin_s=config.refresh_margin_s,
-        )
+        source = build_source(config)
+        if refresher is None and oauth_client is not None:
+            refresher = OAuthRefresher(
+                source, redis, cipher, oauth_client, stats=cache.stats, token_urls=token_urls,
+                margin_s=config.refresh_margin_s,
+            )  # fmt: skip
+        return cls(source, cache, refresher=refresher, refresh_margin_s=config.refresh_margin_s)
 
     def derived_key(self, purpose: str) -> bytes:
         """A key for ``purpose`` derived from the credentials encryption key (the same on every
@@ -119,19 +136,29 @@ class CredentialsResolver:
         return None if cached.credentials is None else copy.deepcopy(cached.credentials)
 
     async def invalidate(
-        self, bot_id: UUID | str, provider: str, strategy: str | None = None
+        self,
+        bot_id: UUID | str,
+        provider: str,
+        strategy: str | None = None,
+        *,
+        rejected: bool = False,
     ) -> None:
         """Forget cached credentials (all strategies of ``provider`` when ``strategy`` is None).
 
-        Call it when a provider rejects the credentials or the platform reports a change; the next
-        ``get_default_for`` goes to the source. Loads already in flight still answer their
-        callers but no longer write to the cache.
+        Call it when the platform reports a change, or with ``rejected`` when a provider refused
+        the credentials: the next ``get_default_for`` goes to the source and, for OAuth, renews
+        the refused access token instead of handing it out again. Loads already in flight still
+        answer their callers but no longer write to the cache.
         """
         bot = normalise_bot_id(bot_id)
         check_name("provider", provider)
         if strategy is not None:
             check_name("strategy", strategy)
         self.stats.invalidations += 1
+        if rejected and self._refresher is not None:
+            cached = await self._cache.get_shared(make_key(bot, provider, strategy or "oauth"))
+            token = (cached.credentials or {}).get("access_token") if cached else None
+            self._rejected[(bot, provider)] = token if isinstance(token, str) else None
         self._forget(bot, provider, strategy)
         await self._cache.drop_shared(bot, provider, strategy)
         # A load that began while Redis was being cleared may have read the old entry.
@@ -178,9 +205,14 @@ class CredentialsResolver:
         elif self._is_current(key):
             self._cache.put_local(key, cached)
         refresher, credentials = self._refresher, cached.credentials
-        if refresher is not None and credentials is not None and self._expiring(credentials):
+        if refresher is None or credentials is None or key.strategy != "oauth":
+            return cached
+        is_rejected = (key.bot_id, key.provider) in self._rejected
+        rejected = self._rejected.pop((key.bot_id, key.provider), None)
+        if is_rejected or self._expiring(credentials) or "access_token" not in credentials:
             self.stats.refreshes += 1
-            cached = Cached(await refresher.refresh(*key, credentials=credentials))
+            renewed = await refresher.refresh(*key, credentials=credentials, rejected=rejected)
+            cached = Cached(renewed or None)
             if self._is_current(key):
                 await self._cache.put(key, cached)
         return cached

@@ -218,7 +218,7 @@ class Resolver:
     ) -> dict[str, Any] | None:
         return {"token": f"token-of-{bot_id}"}
 
-    async def invalidate(self, bot_id: str, provider: str) -> None:
+    async def invalidate(self, bot_id: str, provider: str, *, rejected: bool = False) -> None:
         return None
 
 

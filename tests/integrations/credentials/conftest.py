@@ -81,16 +81,30 @@ class FakePlatformApi:
             request.match_info["provider"],
             request.query.get("strategy", ""),
         )
+        if request.method == "PUT":
+            return await self._store(request, key)
         if key not in self.data:
             return web.json_response({"error": "not_found"}, status=404)
         return web.json_response(self.data[key])
 
+    async def _store(self, request: web.Request, key: tuple[str, str, str]) -> web.Response:
+        """The write contract: a compare-and-set on ``version`` by If-Match / If-None-Match."""
+        current = self.data.get(key)
+        version = current.get("version") if isinstance(current, dict) else None
+        if_match = request.headers.get("If-Match")
+        if if_match is not None and (version is None or if_match != f'"{version}"'):
+            return web.json_response({"error": "version_conflict"}, status=412)
+        if request.headers.get("If-None-Match") == "*" and version is not None:
+            return web.json_response({"error": "version_conflict"}, status=412)
+        self.data[key] = await request.json()
+        return web.Response(status=204)
+
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
         """Listen on a free port; over TLS with ``ssl_context``."""
         app = web.Application()
-        app.router.add_get(
-            "/internal/credentials/bots/{bot_id}/credentials/{provider}", self._handle
-        )
+        path = "/internal/credentials/bots/{bot_id}/credentials/{provider}"
+        app.router.add_get(path, self._handle)
+        app.router.add_put(path, self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)

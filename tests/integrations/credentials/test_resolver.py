@@ -304,7 +304,13 @@ class _Refresher:
         self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
 
     async def refresh(
-        self, bot_id: str, provider: str, strategy: str, credentials: Mapping[str, Any]
+        self,
+        bot_id: str,
+        provider: str,
+        strategy: str,
+        credentials: Mapping[str, Any],
+        *,
+        rejected: str | None = None,
     ) -> dict[str, Any]:
         self.calls.append((bot_id, provider, strategy, dict(credentials)))
         await asyncio.sleep(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -25,6 +26,7 @@ from integrations.credentials import (
     MemoryCredentialsSource,
     build_source,
 )
+from integrations.credentials.sources.base import WritableCredentialsSource
 from integrations.errors import OutcomeCategory
 from integrations.outcome import classify
 from processors.settings import CredentialsSettings
@@ -130,6 +132,49 @@ async def test_contract_results_are_independent_copies(make_source: SourceFactor
     first["nested"]["a"] = 2
 
     assert await source.fetch(bot_id, "telegram", "api_key") == {"token": "t", "nested": {"a": 1}}
+
+
+async def test_contract_writable_sources_store_by_compare_and_set(
+    make_source: SourceFactory,
+) -> None:
+    bot_id = bot()
+    key = (bot_id, "dropbox", "oauth")
+    source = make_source({key: {"access_token": "a0", "refresh_token": "r0"}})
+    if not isinstance(source, WritableCredentialsSource):
+        assert isinstance(source, EnvCredentialsSource)  # the one source that cannot be written
+        return
+    first = {"access_token": "a1", "refresh_token": "r1", "version": 1}
+    assert await source.store(*key, first, expected_version=None) is True
+    assert await source.fetch(*key) == first
+    stale = {"access_token": "a1-stale", "refresh_token": "r1-stale", "version": 1}
+    assert await source.store(*key, stale, expected_version=None) is False  # read before 1
+    second = {"access_token": "a2", "refresh_token": "r2", "version": 2}
+    assert await source.store(*key, second, expected_version=1) is True
+    assert await source.store(*key, stale, expected_version=1) is False
+    assert await source.fetch(*key) == second
+    assert await source.store(bot(), "dropbox", "oauth", first, expected_version=None) in (
+        False,  # memory, file: nothing to replace
+        True,  # http: the platform decides (it may create)
+    )
+
+
+async def test_file_source_writes_are_whole_files_under_a_lock(tmp_path: Path) -> None:
+    bot_id = bot()
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps({bot_id.upper(): {"dropbox": {"oauth": {"access_token": "a0"}}}}))
+    path.chmod(0o600)
+    source = FileCredentialsSource(path)
+    writes = [
+        source.store(bot_id, "dropbox", "oauth", {"access_token": f"a{n}", "version": 1},
+                     expected_version=None)
+        for n in range(8)
+    ]  # fmt: skip
+    assert sorted(await asyncio.gather(*writes)) == [False] * 7 + [True]  # one winner
+    document = json.loads(path.read_text())
+    assert list(document) == [bot_id.upper()]  # the bot's key as the platform wrote it
+    assert document[bot_id.upper()]["dropbox"]["oauth"]["version"] == 1
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(os.listdir(tmp_path)) == ["credentials.json", "credentials.json.lock"]
 
 
 # -- HTTP -----------------------------------------------------------------------------------------
