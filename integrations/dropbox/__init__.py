@@ -1,8 +1,9 @@
 """Dropbox integrations over httpx (content API), registered seed-style on import."""
 
+from integrations.credentials.oauth import register_token_endpoint
 from integrations.registry import registry
 
-from .client import DropboxIntegration, content_hash
+from .client import DROPBOX, TOKEN_ENDPOINT, DropboxIntegration, content_hash
 from .upload_file import DropboxUploadFileIntegration
 
 __all__ = ["INTEGRATIONS", "DropboxIntegration", "DropboxUploadFileIntegration", "content_hash"]
@@ -12,3 +13,4 @@ INTEGRATIONS = (DropboxUploadFileIntegration(),)
 
 for _integration in INTEGRATIONS:
     registry.register(_integration)
+register_token_endpoint(DROPBOX.name, TOKEN_ENDPOINT)

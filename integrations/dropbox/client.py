@@ -38,6 +38,7 @@ import httpx
 from integrations.base import Category, CredentialsStrategy
 from integrations.bot_logger import BotLogger
 from integrations.credentials.fields import SecretField
+from integrations.credentials.oauth import TokenEndpoint
 from integrations.errors import (
     AuthError,
     IntegrationError,
@@ -53,6 +54,7 @@ __all__ = [
     "ACCESS_TOKEN",
     "DEFAULT_BASE_URL",
     "DROPBOX",
+    "TOKEN_ENDPOINT",
     "Dropbox",
     "DropboxIntegration",
     "api_arg_header",
@@ -70,6 +72,11 @@ ACCESS_TOKEN = SecretField(
     example='{"access_token": "sl.…"}',
 )  # fmt: skip
 """The bot's OAuth access token, in its ``dropbox`` credentials (strategy ``oauth``)."""
+
+TOKEN_ENDPOINT = TokenEndpoint(url="https://api.dropboxapi.com/oauth2/token")
+"""Dropbox renews a short-lived (4 h) token from an offline refresh token, which it does not
+rotate; the app key and secret go in the form (Basic works too). A revoked or expired grant
+answers ``invalid_grant``."""
 
 
 def api_arg_header(arg: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from integrations.credentials.testing import TokenGrants, basic_auth
 from integrations.errors import OutcomeCategory
 from integrations.testing import BaseCall, BaseInjection, ContractSubject, FakeServer
 
@@ -50,6 +51,8 @@ FaultKind = Literal[
     "timeout",  # store the file, answer only after delay_s
 ]
 # Other statuses, stalls and cut connections: FakeServer.fail_next / stall_next / drop_next.
+
+TOKEN_PATH = "/oauth2/token"  # noqa: S105  # a path: https://api.dropboxapi.com/oauth2/token
 
 _PATH_RE = re.compile(r"(/(.|[\r\n])*)|(ns:[0-9]+(/.*)?)|(id:.*)")
 _DISALLOWED_NAMES = frozenset(
@@ -130,7 +133,9 @@ def _path_error(reason: str) -> web.Response:
 class FakeDropbox(FakeServer[RecordedCall, Injection]):
     """A fake Dropbox on ``host:port`` (0: a free port), started by ``async with``.
 
-    ``tokens`` are the valid access tokens (others get 401 ``invalid_access_token``).
+    ``tokens`` are static valid access tokens (others get 401 ``invalid_access_token``).
+    ``grants`` is its OAuth token endpoint (``POST /oauth2/token``, :data:`TOKEN_PATH`): tokens
+    it issues are valid until they expire, then answer 401 ``expired_access_token``.
     """
 
     api_path = "/2"  # the real base URL ends in it
@@ -147,10 +152,17 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
         self.tokens = set(tokens)
         super().__init__(host=host, port=port)
         self.files: dict[str, StoredFile] = {}
+        self.grants = TokenGrants(lifetime_s=4 * 3600)  # Dropbox: short-lived tokens, 4 h
         self._revs = itertools.count(0x15F0000001)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/2/files/upload", self._upload)
+        app.router.add_post(TOKEN_PATH, self._token)
+
+    @property
+    def token_url(self) -> str:
+        """Where its token endpoint is (``EndpointSettings.token_url``)."""
+        return self.url + TOKEN_PATH
 
     def error_response(
         self, status: int, message: str, *, retry_after_s: float | None = None
@@ -194,6 +206,12 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
 
     # -- the server ------------------------------------------------------------------------------
 
+    async def _token(self, request: web.Request) -> web.Response:
+        """Dropbox's ``/oauth2/token``: a form, the app's key and secret in it or as Basic."""
+        form = dict(await request.post())
+        status, body = self.grants.answer(form, basic=basic_auth(request))
+        return web.json_response(body, status=status)
+
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         call = RecordedCall(path=request.path, headers=dict(request.headers), arg=None, body=body)
@@ -211,8 +229,9 @@ class FakeDropbox(FakeServer[RecordedCall, Injection]):
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
         if not token or not re.fullmatch(r"[A-Za-z0-9._\-~+/=]+", token):
             return _bad_request(_malformed_auth(auth))
-        if token not in self.tokens:
-            return _summary(401, "invalid_access_token/..", {".tag": "invalid_access_token"})
+        if token not in self.tokens and not self.grants.valid(token):
+            tag = "expired_access_token" if self.grants.issued(token) else "invalid_access_token"
+            return _summary(401, f"{tag}/..", {".tag": tag})
         content_type = request.headers.get("Content-Type", "")
         if content_type not in _CONTENT_TYPES:
             expected = ", ".join(f'"{c}"' for c in _CONTENT_TYPES)
