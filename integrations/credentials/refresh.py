@@ -127,6 +127,8 @@ class OAuthRefresher:
         self._endpoints = endpoints
         self._clock = clock
         self._fingerprint_key = cipher.derive("oauth-grant-fingerprint/v1")
+        # EVALSHA (loaded once): the ACL user the README lists may not EVAL.
+        self._unlock_script = redis.register_script(_UNLOCK)
 
     async def refresh(
         self,
@@ -401,11 +403,12 @@ class OAuthRefresher:
 
     async def _unlock(self, name: str, owner: str) -> None:
         with contextlib.suppress(RedisError, OSError):  # else it expires by itself
-            await self._redis.eval(_UNLOCK, 1, name, owner)
+            await self._unlock_script(keys=[name], args=[owner])
 
     async def _wait_unlocked(self, name: str, deadline: float) -> None:
         # Polled: the winner is another process, and a lock that expires sends no message.
-        while time.monotonic() < deadline and await self._redis.exists(name):  # noqa: ASYNC110
+        # GET rather than EXISTS: the commands the README's ACL user has.
+        while time.monotonic() < deadline and await self._redis.get(name) is not None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 

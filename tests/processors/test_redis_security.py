@@ -19,7 +19,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
@@ -27,9 +29,13 @@ from redis.exceptions import NoPermissionError
 
 from infra import REPO
 from integrations.base import IntegrationMetadata
-from integrations.credentials import EntryCipher, generate_key
+from integrations.credentials import EntryCipher, MemoryCredentialsSource, generate_key
 from integrations.credentials.cache import Cached, CredentialsCache
+from integrations.credentials.errors import ReauthorisationRequiredError
 from integrations.credentials.keys import make_key
+from integrations.credentials.oauth import TokenEndpoint
+from integrations.credentials.refresh import OAuthRefresher
+from integrations.credentials.testing import TokenGrants
 from integrations.telegram.client import TELEGRAM_RATE_LIMITS
 from processors.idempotency import ClaimState, IdempotencyStore
 from processors.ratelimit import RateLimiter
@@ -127,6 +133,31 @@ async def test_the_worker_does_its_redis_work_as_the_documented_acl_user(
     assert await cache.get_shared(key) == Cached({"token": "secret"})
     await cache.drop_shared("bot-1", "telegram", None)
     assert await cache.get_shared(key) is None
+
+    # OAuth renewal: its lock, sealed pending pair and dead-grant mark.
+    grants = TokenGrants(rotate=True)
+    grants.grant("app", "app-secret", refresh_token="r0")
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        status, body = grants.answer(dict(parse_qsl(request.content.decode())))
+        return httpx.Response(status, json=body)
+
+    due = {"access_token": "a0", "refresh_token": "r0", "expires_at": time.time(),
+           "client_id": "app", "client_secret": "app-secret"}  # fmt: skip
+    bot = "0e6c3d1e-0000-4000-8000-00000000acl1"
+    source = MemoryCredentialsSource({bot: {"dropbox": {"oauth": due}}})
+    endpoint = TokenEndpoint(url="https://oauth.invalid/token")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(token_endpoint)) as http:
+        refresher = OAuthRefresher(
+            source, client, EntryCipher(os.urandom(32)), http, endpoints=lambda _: endpoint
+        )
+        renewed = await refresher.refresh(bot, "dropbox", "oauth", due)
+        assert grants.valid(renewed["access_token"]) and source.stores == 1
+        grants.revoke()
+        for _ in range(2):  # the endpoint's refusal, then the mark's
+            with pytest.raises(ReauthorisationRequiredError):
+                await refresher.refresh(bot, "dropbox", "oauth", {**renewed, "expires_at": 0})
+        assert grants.refused == 1
 
     # Least privilege: nothing outside actionstream's keys, no admin commands.
     with pytest.raises(NoPermissionError):
