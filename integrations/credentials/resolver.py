@@ -197,25 +197,34 @@ class CredentialsResolver:
 
     async def _fill(self, key: CredentialsKey) -> Cached:
         cached = await self._cache.get_shared(key)
+        fetched = cached is None
         if cached is None:
             self.stats.misses += 1
             cached = Cached(await self._fetch(key))
-            if self._is_current(key):
-                await self._cache.put(key, cached)
-        elif self._is_current(key):
-            self._cache.put_local(key, cached)
         refresher, credentials = self._refresher, cached.credentials
-        if refresher is None or credentials is None or key.strategy != "oauth":
-            return cached
-        is_rejected = (key.bot_id, key.provider) in self._rejected
-        rejected = self._rejected.pop((key.bot_id, key.provider), None)
-        if is_rejected or self._expiring(credentials) or "access_token" not in credentials:
+        if refresher is not None and credentials is not None and self._due(key, credentials):
+            # Renewed first, cached after: a failed renewal leaves nothing to hand out.
+            rejected = self._rejected.pop((key.bot_id, key.provider), None)
             self.stats.refreshes += 1
             renewed = await refresher.refresh(*key, credentials=credentials, rejected=rejected)
             cached = Cached(renewed or None)
-            if self._is_current(key):
+            fetched = True
+        if self._is_current(key):
+            if fetched:
                 await self._cache.put(key, cached)
+            else:
+                self._cache.put_local(key, cached)
         return cached
+
+    def _due(self, key: CredentialsKey, credentials: Mapping[str, Any]) -> bool:
+        """OAuth credentials about to expire, without a token yet, or holding a refused one."""
+        if key.strategy != "oauth":
+            return False
+        return (
+            (key.bot_id, key.provider) in self._rejected
+            or self._expiring(credentials)
+            or "access_token" not in credentials
+        )
 
     async def _fetch(self, key: CredentialsKey) -> dict[str, Any] | None:
         self.stats.fetches += 1
