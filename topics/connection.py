@@ -23,6 +23,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     GroupAuthorizationFailedError,
+    KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
@@ -247,11 +248,23 @@ async def diagnose(brokers: Brokers, *, timeout_s: float = 10.0) -> Diagnosis | 
         return Diagnosis.no_answer(
             f"{where} did not answer ({type(exc).__name__}: {exc}); check {_VAR}BOOTSTRAP_SERVERS"
         )
+    except KafkaConnectionError as exc:
+        if kafka.ssl_certfile is not None:  # TLS 1.3: a refused certificate is a closed socket
+            return Diagnosis(
+                f"{where} closed the connection after the TLS handshake: it refused the client "
+                f"certificate in {_VAR}SSL_CERTFILE ({kafka.ssl_certfile}); use one signed by a CA "
+                "the broker trusts"
+            )
+        return _refused(where, exc, kafka)
     except KafkaError as exc:
-        return Diagnosis(
-            f"{where} refused the connection ({exc}); check {_VAR}SECURITY_PROTOCOL "
-            f"({kafka.security_protocol}) and {_VAR}SASL_MECHANISM ({kafka.sasl_mechanism})"
-        )
+        return _refused(where, exc, kafka)
+
+
+def _refused(where: str, exc: KafkaError, kafka: KafkaSettings) -> Diagnosis:
+    return Diagnosis(
+        f"{where} refused the connection ({exc}); check {_VAR}SECURITY_PROTOCOL "
+        f"({kafka.security_protocol}) and {_VAR}SASL_MECHANISM ({kafka.sasl_mechanism})"
+    )
 
 
 _GROUP_COORDINATOR = 0  # FindCoordinator's key type for a consumer group

@@ -414,7 +414,8 @@ write_secure_json() {
         printf '  "other_ca": %s,\n' "$(json_str "$TLS_DIR/other-ca.pem")"
         printf '  "admin": {"username": %s, "password": %s},\n' \
             "$(json_str "$KAFKA_ADMIN_USER")" "$(json_str "$KAFKA_ADMIN_PASSWORD")"
-        printf '  "mechanisms": ["SCRAM-SHA-512", "SCRAM-SHA-256"]\n'
+        printf '  "mechanisms": ["SCRAM-SHA-512", "SCRAM-SHA-256", "OAUTHBEARER"],\n'
+        printf '  "client_auth": "requested"\n'
         printf '}\n'
     } >"$SECURE_JSON.new"
     mv -f "$SECURE_JSON.new" "$SECURE_JSON"
@@ -542,7 +543,7 @@ print_addresses() {
     v=$(kafka_version_running)
     echo "kafka: 127.0.0.1:$KAFKA_PORT (Apache Kafka ${v:-$KAFKA_VERSION})"
     if sasl_configured; then
-        echo "kafka-sasl-ssl: 127.0.0.1:$KAFKA_SASL_SSL_PORT (SCRAM-SHA-512/SCRAM-SHA-256, CA $TLS_DIR/ca.pem; details in $SECURE_JSON)"
+        echo "kafka-sasl-ssl: 127.0.0.1:$KAFKA_SASL_SSL_PORT (SCRAM-SHA-512/SCRAM-SHA-256/OAUTHBEARER, client certificates from CA $TLS_DIR/ca.pem requested; details in $SECURE_JSON)"
     fi
     echo "redis: redis://127.0.0.1:$REDIS_PORT/0 (redis-server $(redis_version))"
 }

@@ -40,6 +40,16 @@ class LocalCA:
         self.pem = folder / f"{name.replace(' ', '-')}.pem"
         self.pem.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
+    @classmethod
+    def of(cls, folder: Path, pem: Path, key: Path) -> LocalCA:
+        """The CA whose certificate and key are ``pem`` and ``key`` (e.g. the local stack's),
+        issuing into ``folder``."""
+        ca = cls.__new__(cls)
+        ca.folder, ca.pem = folder, pem
+        ca._cert = x509.load_pem_x509_certificate(pem.read_bytes())
+        ca._key = serialization.load_pem_private_key(key.read_bytes(), password=None)  # type: ignore[assignment]
+        return ca
+
     def issue(
         self, name: str, *, hosts: tuple[str, ...] = (), password: bytes | None = None
     ) -> Issued:
