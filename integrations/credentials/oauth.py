@@ -64,8 +64,8 @@ class TokenEndpoint:
     url_from: Callable[[Mapping[str, Any]], str] | None = None
     carried: tuple[str, ...] = ()  # credential fields sent along (AmoCRM: redirect_uri)
     reauthorise: tuple[str, ...] = ("invalid_grant",)
-    """``error`` codes of a token answer meaning the grant is gone: the bot's owner must
-    authorise again (terminal, never retried)."""
+    """What a token answer's ``error`` (or HubSpot's ``status``, AmoCRM's ``hint``) says when the
+    grant is gone: the bot's owner must authorise again (terminal, never retried)."""
 
     def url_for(self, credentials: Mapping[str, Any], override: str | None = None) -> str:
         """Where to ask for a token for these credentials."""

@@ -251,8 +251,8 @@ class OAuthRefresher:
         token = body.get("access_token") if body is not None else None
         if response.is_success and isinstance(token, str) and token:
             return body
-        error = body.get("error") if body is not None else None
-        code = error if isinstance(error, str) else None
+        said = _codes(body)
+        code = next((c for c in said if c in endpoint.reauthorise), said[0] if said else None)
         if code in endpoint.reauthorise:
             await self._mark_dead_grant(self._names(key), credentials)
             self.stats.reauth_required += 1
@@ -418,6 +418,18 @@ def _dead_grant(key: CredentialsKey, code: str | None) -> ReauthorisationRequire
         f"the bot's {key.provider!r} authorisation is no longer valid{why}: its owner must "
         "authorise the app again; nothing was sent"
     )
+
+
+_CODE_FIELDS = ("error", "status", "hint", "error_code")
+"""Where token endpoints put what went wrong: RFC 6749's ``error``; HubSpot's ``status``
+(``BAD_REFRESH_TOKEN``); AmoCRM's ``hint`` ("Token has been revoked")."""
+
+
+def _codes(body: Mapping[str, Any] | None) -> list[str]:
+    """The short strings a token endpoint's error answer names itself by, in that order."""
+    if body is None:
+        return []
+    return [v[:80] for v in (body.get(f) for f in _CODE_FIELDS) if isinstance(v, str) and v]
 
 
 def _json(response: httpx.Response) -> dict[str, Any] | None:

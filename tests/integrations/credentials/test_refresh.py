@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -365,3 +366,29 @@ async def test_the_token_endpoint_down_is_transient(
         await get(worker, bot_id)
     assert CLIENT[1] not in str(caught.value)
     assert worker.stats.refresh_failures == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (400, {"status": "BAD_REFRESH_TOKEN", "message": "missing or invalid refresh token"},
+         "BAD_REFRESH_TOKEN"),  # HubSpot
+        (401, {"hint": "Token has been revoked", "title": "Некорректный запрос", "status": 401},
+         "Token has been revoked"),  # AmoCRM
+    ],
+    ids=["hubspot", "amocrm"],
+)  # fmt: skip
+async def test_providers_that_say_dead_grant_their_own_way_are_terminal_too(
+    workers: Workers, server: FakeTokenServer, status: int, body: dict[str, Any], code: str
+) -> None:
+    bot_id = bot()
+    endpoint = TokenEndpoint(url=server.url + TOKEN_PATH, reauthorise=("invalid_grant", code))
+    source = MemoryCredentialsSource({bot_id: {PROVIDER: {"oauth": stored()}}})
+    [worker] = workers(source, 1, endpoint=endpoint)
+    server.fail_next(status, body=body)
+    with pytest.raises(ReauthorisationRequiredError, match=re.escape(code)):
+        await get(worker, bot_id)
+    await worker.invalidate(bot_id, PROVIDER, rejected=True)
+    with pytest.raises(ReauthorisationRequiredError):  # marked: no second call
+        await get(worker, bot_id)
+    assert server.grants.refused == 0  # the one call was the injected answer; none reached it
