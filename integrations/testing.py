@@ -32,6 +32,7 @@ The socket is bound here (``SO_REUSEADDR``), so ``port=0`` gives a free port, re
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import re
@@ -43,6 +44,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 from aiohttp import web
 
+from integrations.credentials.testing import Grant, TokenGrants
 from integrations.egress import EgressSettings
 from integrations.errors import OutcomeCategory
 from integrations.settings import EndpointSettings, IntegrationSettings
@@ -51,10 +53,13 @@ from integrations.telegram.settings import TelegramSettings
 __all__ = [
     "BaseCall",
     "BaseInjection",
+    "BearerCall",
     "ContractSubject",
     "FakeServer",
     "Fault",
+    "OAuthFakeServer",
     "Queued",
+    "RollingWindow",
     "SeenRequest",
 ]
 
@@ -370,3 +375,116 @@ class ContractSubject:
         endpoint = EndpointSettings(base_url=url, timeout_s=timeout_s)
         integrations = IntegrationSettings(endpoints={self.service: endpoint}, egress=LOOPBACK)
         return integrations, TelegramSettings()
+
+
+# -- fakes of OAuth-protected APIs ----------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class BearerCall(BaseCall):
+    """A JSON request to an OAuth-protected fake API: its path, bearer token and parsed body."""
+
+    path: str
+    token: str | None
+    body: Any
+
+
+class RollingWindow:
+    """At most ``limit`` requests in any ``period_s`` (a fake's provider-side rate limit)."""
+
+    def __init__(self, limit: int, period_s: float) -> None:
+        self.limit = limit
+        self.period_s = period_s
+        self._seen: collections.deque[float] = collections.deque()
+
+    def take(self) -> int | None:
+        """Count one request: how many remain in the window, or ``None`` when it is full."""
+        now = time.monotonic()
+        while self._seen and self._seen[0] <= now - self.period_s:
+            self._seen.popleft()
+        if len(self._seen) >= self.limit:
+            return None
+        self._seen.append(now)
+        return self.limit - len(self._seen)
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+
+class OAuthFakeServer(FakeServer[BearerCall, InjectionT]):
+    """A fake whose API takes OAuth access tokens, with its provider's token endpoint state.
+
+    ``grants`` (:class:`~integrations.credentials.testing.TokenGrants`) issues, expires,
+    rotates (``rotate``) and revokes tokens; the service's token route answers with
+    ``self.grants.answer(form)`` in its provider's shape and keeps the form in ``token_calls``.
+    ``tokens`` are static access tokens (a private app's), valid forever. ``token_lifetime_s``:
+    the life of issued access tokens; ``clock``: "now" for their expiry (tests move it).
+    ``rate_limit=(max, period_s)``: a :class:`RollingWindow` over API calls (``window``).
+    The API route is :meth:`serve`, which records the call and answers with :meth:`answer`.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokens: Iterable[str] = (),
+        token_lifetime_s: float = 3600.0,
+        rotate: bool = False,
+        rate_limit: tuple[int, float] | None = None,
+        clock: Callable[[], float] = time.time,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.tokens = set(tokens)
+        self.grants = TokenGrants(lifetime_s=token_lifetime_s, rotate=rotate, clock=clock)
+        self.window = RollingWindow(*rate_limit) if rate_limit is not None else None
+        self.token_calls: list[dict[str, Any]] = []
+
+    def grant(self, client_id: str, client_secret: str, **options: Any) -> Grant:
+        """Authorise an app (an account's owner installed it), optionally with a live token
+        (``refresh_token=``, ``access_token=``, ``expires_in=``: see ``TokenGrants.grant``)."""
+        return self.grants.grant(client_id, client_secret, **options)
+
+    def revoke(self) -> None:
+        """Every grant is gone: later refreshes are refused as the provider refuses a dead one."""
+        self.grants.revoke()
+
+    @property
+    def refreshes(self) -> int:
+        """Successful refresh_token grants so far."""
+        return self.grants.refreshes
+
+    @property
+    def reused(self) -> int:
+        """Refresh tokens presented again after rotation spent them (what bricks a credential)."""
+        return self.grants.reused
+
+    def authorised(self, token: str | None) -> bool:
+        """Whether an API call with ``token`` is authorised now (static, or issued and alive)."""
+        return token is not None and (token in self.tokens or self.grants.valid(token))
+
+    def clear(self) -> None:
+        """Forget calls, token calls, faults and injections (grants and tokens stay)."""
+        super().clear()
+        self.token_calls.clear()
+        if self.window is not None:
+            self.window.clear()
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        """The API route: record the request as a :class:`BearerCall` (body ``None`` when not
+        JSON), then answer it with :meth:`answer`."""
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        call = BearerCall(path=request.path, headers=dict(request.headers), token=token, body=body)
+        self.calls.append(call)
+        response = self.answer(call)
+        call.status = response.status
+        return response
+
+    def answer(self, call: BearerCall) -> web.Response:
+        """The service's answer to an API call (its auth checks included)."""
+        raise NotImplementedError
