@@ -50,16 +50,21 @@ BUILTIN_SERVICES: tuple[str, ...] = (
     "openai",  # ai
     "yandexgpt",  # ai
     "dropbox",  # storage
+    "googledrive",  # storage
     "openweathermap",  # weather
     "yandexweather",  # weather
     "googlemaps",  # maps
     "yandexmaps",  # maps
     "yookassa",  # payments
     "stripe",  # payments
+    "paypal",  # payments
     "bitrix24",  # crm
+    "hubspot",  # crm
+    "amocrm",  # crm
     "wildberries",  # ecommerce
     "ozon",  # ecommerce
     "moodle",  # education
+    "googleclassroom",  # education
     "openfda",  # medicine
     "newsapi",  # news
     "rss",  # news (the seed's Yandex News: any RSS/Atom feed)

@@ -4,7 +4,8 @@ Real broker, Redis and worker subprocess; every service is its package's fake on
 through ``Settings.integrations.endpoints`` (Bitrix24 and Moodle through the URL in the bot's
 credentials, the news feed through the URL in its config). One bot holds credentials for every
 provider, read from the file source with each integration's own strategy (``api_key``; ``oauth``
-for Dropbox, ``basic`` for YooKassa; the feed reader needs none).
+for Dropbox, Google, HubSpot and AmoCRM (static tokens), and PayPal's client credentials, from
+which the worker mints its token; ``basic`` for YooKassa; the feed reader needs none).
 """
 
 from __future__ import annotations
@@ -16,18 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from integrations.amocrm.testing import FakeAmoCRM
 from integrations.bitrix24.testing import FakeBitrix24
 from integrations.discord.testing import FakeDiscord
 from integrations.discovery import discover
 from integrations.dropbox.testing import FakeDropbox
+from integrations.google.testing import TOKEN_PATH as GOOGLE_TOKEN_PATH
+from integrations.googleclassroom.testing import FakeGoogleClassroom
+from integrations.googledrive.testing import FakeGoogleDrive
 from integrations.googlemaps.testing import FakeGoogleMaps
 from integrations.googletranslate.testing import FakeGoogleTranslate
+from integrations.hubspot.testing import TOKEN_PATH as HUBSPOT_TOKEN_PATH
+from integrations.hubspot.testing import FakeHubSpot
 from integrations.moodle.testing import FakeMoodle
 from integrations.newsapi.testing import FakeNewsAPI
 from integrations.openai.testing import FakeOpenAI
 from integrations.openfda.testing import FakeOpenFda
 from integrations.openweathermap.testing import FakeOpenWeatherMap
 from integrations.ozon.testing import FakeOzon
+from integrations.paypal.testing import FakePayPal
 from integrations.registry import IntegrationRegistry
 from integrations.rss.testing import FakeFeeds
 from integrations.stripe.testing import FakeStripe
@@ -66,6 +74,11 @@ YMAPS_KEY = "catalogue-yandexmaps-key-0123456789abcd"
 OZON_CLIENT_ID, OZON_KEY = "1928374", "catalogue-ozon-api-key-0123456789abcdef"
 OZON_PRODUCT, OZON_OFFER = 214887921, "PH8865"
 VK_PEER = 12345
+DRIVE_TOKEN = "ya29.catalogue-drive-access-token-0123456789"
+CLASSROOM_TOKEN = "ya29.catalogue-classroom-access-token-012345"
+HUBSPOT_TOKEN = "CNLcatalogue-hubspot-access-token-0123456789"
+AMOCRM_TOKEN = "eyJcatalogue-amocrm-access-token-0123456789"
+PAYPAL_CLIENT = ("AcatalogueClientIdForPayPal0123", "EcatalogueClientSecretForPayPal0123")
 CHAT_ID = 4242
 
 
@@ -93,6 +106,11 @@ class Fakes:
     yandexmaps: FakeYandexGeocoder
     ozon: FakeOzon
     rss: FakeFeeds
+    googledrive: FakeGoogleDrive
+    googleclassroom: FakeGoogleClassroom
+    hubspot: FakeHubSpot
+    amocrm: FakeAmoCRM
+    paypal: FakePayPal
 
     @property
     def bitrix24_secret(self) -> str:
@@ -119,6 +137,19 @@ class Fakes:
             "yandexweather": EndpointSettings(base_url=self.yandexweather.url),
             "yandexmaps": EndpointSettings(base_url=self.yandexmaps.url),
             "ozon": EndpointSettings(base_url=self.ozon.url),
+            "googledrive": EndpointSettings(
+                base_url=self.googledrive.base_url,
+                token_url=self.googledrive.url + GOOGLE_TOKEN_PATH,
+            ),
+            "googleclassroom": EndpointSettings(
+                base_url=self.googleclassroom.base_url,
+                token_url=self.googleclassroom.url + GOOGLE_TOKEN_PATH,
+            ),
+            "hubspot": EndpointSettings(
+                base_url=self.hubspot.url, token_url=self.hubspot.url + HUBSPOT_TOKEN_PATH
+            ),
+            "paypal": EndpointSettings(base_url=self.paypal.url, token_url=self.paypal.token_url),
+            # amocrm: the account URL is in the bot's credentials.
             # bitrix24 and moodle: the URL is in the bot's credentials; rss: in the config.
         }
 
@@ -150,6 +181,11 @@ class Fakes:
             "yandexweather": {"api_key": {"api_key": YWEATHER_KEY}},
             "yandexmaps": {"api_key": {"api_key": YMAPS_KEY}},
             "ozon": {"api_key": {"client_id": OZON_CLIENT_ID, "api_key": OZON_KEY}},
+            "googledrive": {"oauth": {"access_token": DRIVE_TOKEN}},
+            "googleclassroom": {"oauth": {"access_token": CLASSROOM_TOKEN}},
+            "hubspot": {"oauth": {"access_token": HUBSPOT_TOKEN}},
+            "amocrm": {"oauth": {"access_token": AMOCRM_TOKEN, "base_url": self.amocrm.url}},
+            "paypal": {"oauth": {"client_id": PAYPAL_CLIENT[0], "client_secret": PAYPAL_CLIENT[1]}},
         }
 
 
@@ -190,6 +226,13 @@ async def running_fakes() -> AsyncIterator[Fakes]:
             yandexmaps=await enter(FakeYandexGeocoder(api_keys={YMAPS_KEY})),
             ozon=ozon,
             rss=await enter(FakeFeeds()),
+            googledrive=await enter(FakeGoogleDrive(tokens={DRIVE_TOKEN})),
+            googleclassroom=await enter(FakeGoogleClassroom(tokens={CLASSROOM_TOKEN})),
+            hubspot=await enter(FakeHubSpot(tokens=(HUBSPOT_TOKEN,))),
+            amocrm=await enter(FakeAmoCRM(tokens=(AMOCRM_TOKEN,))),
+            paypal=await enter(
+                FakePayPal(client_id=PAYPAL_CLIENT[0], client_secret=PAYPAL_CLIENT[1])
+            ),
         )
 
 
@@ -225,6 +268,15 @@ def requests(unique: str, fakes: Fakes) -> dict[str, dict[str, Any]]:
         "yandexmaps_geocode": {"address": "Red Square, Moscow"},
         "ozon_get_stocks": {"offer_ids": [OZON_OFFER], "limit": 10},
         "rss_read_feed": {"url": fakes.rss.feed_url("dzen.rss"), "limit": 5},
+        "googledrive_upload_file": {"name": f"catalogue-{unique}.txt", "content_text": "run"},
+        "googleclassroom_create_announcement": {
+            "course_id": "123456789",
+            "text": f"catalogue {unique}",
+        },
+        "hubspot_create_contact": {"email": f"{unique}@example.com", "firstname": "Run"},
+        "hubspot_create_deal": {"dealname": "Deal from the catalogue run", "amount": 100},
+        "amocrm_create_lead": {"name": "Lead from the catalogue run", "price": 100},
+        "paypal_create_order": {"amount": "10.00", "currency": "USD", "description": "Order 1"},
     }
 
 
@@ -254,6 +306,16 @@ def recorded(fakes: Fakes, pipeline: Pipeline) -> dict[str, list[tuple[Any, ...]
         "yandexmaps": [(c.path, c.params.get("geocode"), c.apikey) for c in fakes.yandexmaps.calls],
         "ozon": [(c.method, c.path, c.client_id, c.api_key) for c in fakes.ozon.calls],
         "rss": [(c.method, c.path) for c in fakes.rss.calls],
+        **{
+            name: sorted((c.path, c.headers.get("Authorization")) for c in fake.calls)
+            for name, fake in (
+                ("googledrive", fakes.googledrive),
+                ("googleclassroom", fakes.googleclassroom),
+                ("hubspot", fakes.hubspot),
+                ("amocrm", fakes.amocrm),
+            )
+        },
+        "paypal": [(c.method, c.path) for c in fakes.paypal.calls],
     }
 
 
@@ -280,6 +342,18 @@ def expected_calls(fakes: Fakes, telegram_token: str) -> dict[str, list[tuple[An
         "yandexmaps": [("/v1/", "Red Square, Moscow", YMAPS_KEY)],
         "ozon": [("POST", "/v4/product/info/stocks", OZON_CLIENT_ID, OZON_KEY)],
         "rss": [("GET", "/feeds/dzen.rss")],
+        "googledrive": sorted(
+            (path, f"Bearer {DRIVE_TOKEN}")
+            for path in ("/drive/v3/files", "/drive/v3/files/generateIds", "/upload/drive/v3/files")
+        ),
+        "googleclassroom": [("/v1/courses/123456789/announcements", f"Bearer {CLASSROOM_TOKEN}")],
+        "hubspot": [
+            ("/crm/v3/objects/contacts", f"Bearer {HUBSPOT_TOKEN}"),
+            ("/crm/v3/objects/deals", f"Bearer {HUBSPOT_TOKEN}"),
+        ],
+        "amocrm": [("/api/v4/leads", f"Bearer {AMOCRM_TOKEN}")],
+        # The worker mints PayPal's token from the client credentials, then creates the order.
+        "paypal": [("POST", "/v1/oauth2/token"), ("POST", "/v2/checkout/orders")],
     }
 
 
@@ -306,6 +380,12 @@ def secrets(fakes: Fakes, telegram_token: str) -> list[str]:
         YWEATHER_KEY,
         YMAPS_KEY,
         OZON_KEY,
+        DRIVE_TOKEN,
+        CLASSROOM_TOKEN,
+        HUBSPOT_TOKEN,
+        AMOCRM_TOKEN,
+        PAYPAL_CLIENT[1],
+        *fakes.paypal.minted,
     ]
 
 
@@ -384,6 +464,8 @@ async def test_every_integration_in_the_catalogue_succeeds_through_the_pipeline(
         ]
         assert [(m.to_user_id, m.text) for m in fakes.moodle.messages] == [(5, "catalogue run")]
         assert [(m.peer_id, m.text) for m in fakes.vk.messages] == [(VK_PEER, "catalogue run")]
+        assert len(fakes.googledrive.files) == len(fakes.googleclassroom.announcements) == 1
+        assert (fakes.paypal.mints, len(fakes.paypal.orders)) == (1, 1)
 
         # No credential in any result or in the worker's log.
         outputs = "\n".join(f"{r.response} {r.error}" for r in results)

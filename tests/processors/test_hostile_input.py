@@ -50,7 +50,7 @@ RSS_BOUND_MIB = 400
 HTTP_SERVICES = (
     "discord", "openai", "dropbox", "openweathermap", "googlemaps", "yookassa", "stripe",
     "wildberries", "openfda", "newsapi", "googletranslate", "vk", "yandexgpt", "yandextranslate",
-    "yandexweather", "yandexmaps", "ozon",
+    "yandexweather", "yandexmaps", "ozon", "googledrive", "googleclassroom", "hubspot", "paypal",
 )  # fmt: skip
 # Every status but DUPLICATE is a request's one answer (a duplicate is an answer to a repeat).
 FINAL = {
