@@ -26,6 +26,7 @@ from uuid import UUID
 
 import httpx
 
+from integrations import spans
 from integrations.base import BaseIntegration, CredentialsResolverLike, SideEffect
 from integrations.bot_logger import BotLogger
 from integrations.context import before_send, request_context
@@ -124,6 +125,9 @@ class HttpClients:
             transport = self._transport
             if transport is None and tenant_urls:
                 transport = guarded_transport(self._egress, limits=self._limits)
+            if spans.enabled():  # a CLIENT span per provider request
+                inner = transport or httpx.AsyncHTTPTransport(limits=self._limits)
+                transport = spans.traced_transport(inner)
             client = httpx.AsyncClient(
                 base_url=self.base_url(service, default_base_url),
                 timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from integrations import spans
 from processors.executor import Execution
 from processors.metrics import NO_METRICS, Metrics
 from processors.records import InboundRecord
@@ -64,6 +65,11 @@ class Outputs:
         """Where delayed retries go: the only topic whose ``not_before`` is honoured."""
         return self._topics.retry
 
+    async def _publish(self, topic: str, key: bytes, value: bytes, headers: KafkaHeaders) -> None:
+        """One record, under its PRODUCER span (when spans are made)."""
+        with spans.span(f"{topic} publish", kind="producer", attributes=_messaging(topic)):
+            await self._sink.publish(topic, key, value, _own_context(headers))
+
     async def result(
         self,
         record: InboundRecord,
@@ -110,7 +116,7 @@ class Outputs:
             if stored is not None:
                 duplicate = await self.duplicate(record, request, stored, received_at=received_at)
                 return duplicate, stored
-        await self._sink.publish(
+        await self._publish(
             self._topics.results,
             request.bot_id.encode(),
             value,
@@ -140,7 +146,7 @@ class Outputs:
             worker_id=self._worker_id,
             attempt=request.attempt,
         )
-        await self._sink.publish(
+        await self._publish(
             self._topics.results,
             request.bot_id.encode(),
             self._codec.encode(result),
@@ -170,7 +176,7 @@ class Outputs:
             attempts=attempts,
             first_failure_at=first_failure_at,
         )
-        await self._sink.publish(
+        await self._publish(
             self._topics.dlq,
             record.key or b"",
             self._codec.encode(letter),
@@ -190,9 +196,22 @@ class Outputs:
         """Hand the request to the retry topic, to run again at ``not_before``."""
         retried = replace(request, attempt=attempt, not_before=not_before)
         headers = [*_propagated(record), (ATTEMPTS_HEADER, encode_attempts(history))]
-        await self._sink.publish(
+        await self._publish(
             self._topics.retry, request.bot_id.encode(), self._codec.encode(retried), headers
         )
+
+
+def _messaging(topic: str) -> dict[str, str]:
+    return {"messaging.system": "kafka", "messaging.destination.name": topic}
+
+
+def _own_context(headers: KafkaHeaders) -> KafkaHeaders:
+    """``headers`` with the current span's ``traceparent`` (when spans are made) in place of
+    the one the request came with: a consumer of the record continues from this span."""
+    own = spans.own_traceparent()
+    if own is None:
+        return headers
+    return [(k, v) for k, v in headers if k != "traceparent"] + [("traceparent", own.encode())]
 
 
 def _propagated(record: InboundRecord, maybe_executed: bool | None = None) -> KafkaHeaders:

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from integrations import spans
 from integrations.base import CredentialsResolverLike, IntegrationMetadata
 from integrations.bot_logger import redact_text
 from integrations.context import RequestContext, SendRefusedError, bind_request
@@ -191,7 +192,23 @@ class RequestProcessor:
         request = await self._decoder.decode(job.record)
         if request is None:
             return
-        traceparent = parse_traceparent(job.record.header("traceparent"))
+        record = job.record
+        with spans.span(
+            f"{record.topic} process", kind="consumer",
+            parent_traceparent=parse_traceparent(record.header("traceparent")),
+            attributes={
+                "messaging.system": "kafka", "messaging.destination.name": record.topic,
+                "messaging.kafka.destination.partition": record.partition,
+                "messaging.kafka.message.offset": record.offset,
+                "actionstream.request_id": str(request.request_id),
+                "actionstream.integration.id": request.integration_id,
+            },
+        ):  # fmt: skip
+            await self._handle(job, request, received_at)
+
+    async def _handle(self, job: Job, request: IntegrationRequest, received_at: datetime) -> None:
+        # The consumer span's context, or (spans off) the request's own.
+        traceparent = spans.own_traceparent() or parse_traceparent(job.record.header("traceparent"))
         bind_request(
             RequestContext(
                 request_id=str(request.request_id), bot_id=request.bot_id,
@@ -363,10 +380,31 @@ class RequestProcessor:
             gate = SendGate(lease, lease_s=lease_s)
             run.unsettled = True
         run.gate = gate
-        with self._leases.hold(lease):
+        metadata = prepared.metadata
+        with (
+            self._leases.hold(lease),
+            spans.span(
+                f"execute {metadata.id}",
+                attributes={
+                    "actionstream.integration.id": metadata.id,
+                    "actionstream.integration.version": metadata.version,
+                    "actionstream.attempt": run.attempt,
+                },
+            ) as current,
+        ):
             execution = await self._executor.execute(
-                prepared, traceparent=run.traceparent, gate=gate
+                prepared, traceparent=spans.own_traceparent() or run.traceparent, gate=gate
             )
+            outcome = execution.outcome
+            spans.set_attributes(
+                current,
+                **{
+                    "actionstream.outcome.category": outcome.category.value,
+                    "actionstream.outcome.maybe_executed": outcome.maybe_executed,
+                },
+            )
+            if not outcome.succeeded:
+                spans.mark_failed(current, outcome.category.value)
         if gate.refusal is None or gate.refusal.claim is None:  # not timed: never called
             self._metrics.executed(execution)
         if lease.lost:

@@ -9,6 +9,7 @@ from typing import Any
 import faust
 import mode
 
+from integrations import spans
 from processors.app import ActionstreamApp, create_app
 from processors.intake import record_of
 from processors.logs import configure_worker_logging
@@ -124,6 +125,8 @@ def _agent(app: ActionstreamApp, service: RuntimeService, topic_name: str) -> No
 
 def run_worker(settings: Settings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM."""
+    if spans.configure_from_environment():
+        log.info("exporting spans over OTLP (OTEL_* variables)")
     app, _ = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()
