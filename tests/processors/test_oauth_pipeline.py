@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+from pydantic import SecretStr
+
 from integrations.dropbox.testing import FakeDropbox
-from integrations.testing import LOOPBACK
+from integrations.testing import LOOPBACK, FakeServer
 from processors.settings import EndpointSettings, IntegrationSettings, Settings
 from schemas import IntegrationResult, ResultStatus
 from support.chaos import Fleet
@@ -103,3 +106,112 @@ async def test_tokens_expiring_mid_run_are_renewed_once_each_and_every_upload_su
             oauth["access_token"] for b in bots for oauth in [stored[b]["dropbox"]["oauth"]]
         ]
         assert not [s for s in secrets if s and s in outputs]
+
+
+class PlatformApi(FakeServer[Any, Any]):
+    """The platform's credentials API (GET and compare-and-set PUT) on loopback; while
+    ``hold`` is set, a PUT waits, and is then dropped unstored (its writer is dead by then)."""
+
+    token = "platform-service-token"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.hold = asyncio.Event()
+        self.released = asyncio.Event()
+        self.held = 0
+        self.stored = 0
+
+    def routes(self, app: web.Application) -> None:
+        path = "/internal/credentials/bots/{bot}/credentials/{provider}"
+        app.router.add_get(path, self._get)
+        app.router.add_put(path, self._put)
+
+    def _key(self, request: web.Request) -> tuple[str, str, str]:
+        info = request.match_info
+        return info["bot"], info["provider"], request.query.get("strategy", "")
+
+    async def _get(self, request: web.Request) -> web.Response:
+        found = self.data.get(self._key(request))
+        return web.json_response(found) if found else web.json_response({}, status=404)
+
+    async def _put(self, request: web.Request) -> web.Response:
+        key, body = self._key(request), await request.json()
+        if self.hold.is_set():
+            self.held += 1
+            await self.released.wait()
+            return web.json_response({"error": "writer gone"}, status=503)
+        version = self.data.get(key, {}).get("version")
+        matches = request.headers.get("If-Match", "") == (f'"{version}"' if version else "")
+        fresh = version is None and request.headers.get("If-None-Match") == "*"
+        if not (matches or fresh):
+            return web.json_response({"error": "version_conflict"}, status=412)
+        self.data[key] = body
+        self.stored += 1
+        return web.Response(status=204)
+
+
+async def test_a_worker_killed_between_the_token_answer_and_the_write_back_loses_no_pair(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path, unique: str
+) -> None:
+    """kill -9 while the renewed pair is on its way to the credentials API: the restarted worker
+    finishes the write-back from Redis instead of spending the single-use refresh token again."""
+    async with FakeDropbox(tokens=()) as dropbox, PlatformApi() as api:
+        dropbox.grants.rotate = True
+        dropbox.grants.grant(*CLIENT, refresh_token="r0")
+
+        def adjust(settings: Settings) -> Settings:
+            endpoint = EndpointSettings(base_url=dropbox.base_url, token_url=dropbox.token_url)
+            credentials = settings.credentials.model_copy(
+                update={
+                    "source": "http",
+                    "http_url": f"{api.url}/internal/credentials",
+                    "http_token": SecretStr(api.token),
+                }
+            )
+            return settings.model_copy(
+                update={
+                    "credentials": credentials,
+                    "integrations": IntegrationSettings(
+                        endpoints={"dropbox": endpoint}, egress=LOOPBACK
+                    ),
+                }
+            )
+
+        async with running_pipeline(
+            kafka_bootstrap, redis_url, tmp_path, unique, adjust=adjust
+        ) as pipeline:
+            bot = pipeline.bot(1)
+            api.data[(bot, "dropbox", "oauth")] = oauth_credentials("r0")
+            api.hold.set()
+            await pipeline.worker.astart()
+            first = await pipeline.publisher.publish(
+                bot, "dropbox_upload_file", {"path": "/crash/1.txt", "content_text": "one"}
+            )
+            deadline = time.monotonic() + 60
+            while api.held == 0:  # the provider answered; the write-back is in flight
+                assert time.monotonic() < deadline, pipeline.worker.tail()
+                await asyncio.sleep(0.05)
+            pipeline.worker.kill()
+            api.hold.clear()
+            api.released.set()
+            assert (dropbox.grants.refreshes, api.stored) == (1, 0)
+
+            await pipeline.worker.astart()
+            second = await pipeline.publisher.publish(
+                bot, "dropbox_upload_file", {"path": "/crash/2.txt", "content_text": "two"}
+            )
+            wanted = {str(first), str(second)}
+            results = await pipeline.results_until(
+                lambda rs: wanted <= {str(r.request_id) for r in rs}, timeout_s=90
+            )
+            logs = pipeline.worker.logs()
+
+        answers = {str(r.request_id): r.status for r in results if str(r.request_id) in wanted}
+        assert set(answers.values()) == {ResultStatus.SUCCEEDED}, logs[-3000:]
+        # The pair the dead worker received was written back by the next one, not asked again.
+        assert (dropbox.grants.refreshes, dropbox.grants.reused, api.stored) == (1, 0, 1)
+        stored = api.data[(bot, "dropbox", "oauth")]
+        assert stored["refresh_token"] == dropbox.grants.grants[0].refresh_token != "r0"
+        assert stored["version"] == 1
+        assert sorted(dropbox.files) == ["/crash/1.txt", "/crash/2.txt"]
