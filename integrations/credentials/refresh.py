@@ -166,9 +166,9 @@ class OAuthRefresher:
                     await self._unlock(names.lock, owner)
             self.stats.refresh_waits += 1
             await self._wait_unlocked(names.lock, deadline)
-            current, _, pending = await self._current(key, names)
+            current, _, write_back_due = await self._current(key, names)
             # A pending pair whose write-back is due is finished under the lock, not used here.
-            if current is not None and not pending and self._usable(current, stale):
+            if current is not None and not write_back_due and self._usable(current, stale):
                 return current
             await self._refuse_dead_grant(names, current or credentials, key)
             if time.monotonic() >= deadline:
