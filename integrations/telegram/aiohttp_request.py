@@ -25,7 +25,9 @@ from typing import Any
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from yarl import URL
 
+from integrations import spans
 from integrations.context import before_send, write_check
 
 TraceparentGetter = Callable[[], str | None]
@@ -163,23 +165,29 @@ class AiohttpRequest(BaseRequest):
         body: Any = _form(fields, files) if files else fields
         if (check := write_check()) is not None:
             body = _GatedPayload(body() if files else aiohttp.FormData(body)(), check)
-        headers = None
-        if self._traceparent is not None and (value := self._traceparent()):
-            headers = {"traceparent": value}
-        try:
-            async with session.request(
-                method, url, data=body, headers=headers, timeout=timeout
-            ) as response:
-                payload = await _read_capped(response, self._max_answer_bytes)
-                if (answer := _answer.get()) is not None:
-                    answer.status = response.status
-                    if not 200 <= response.status < 300:
-                        answer.headers, answer.body = dict(response.headers), payload
-                return response.status, payload
-        except (TimeoutError, aiohttp.ServerTimeoutError) as err:
-            raise TimedOut from err
-        except aiohttp.ClientError as err:
-            raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+        # A CLIENT span when spans are made: method and host only (the path holds the token).
+        host = URL(url).host or ""
+        attributes = {"http.request.method": method, "server.address": host}
+        with spans.span(f"HTTP {method}", kind="client", attributes=attributes) as current:
+            headers = None
+            value = spans.own_traceparent() or (self._traceparent and self._traceparent())
+            if value:
+                headers = {"traceparent": value}
+            try:
+                async with session.request(
+                    method, url, data=body, headers=headers, timeout=timeout
+                ) as response:
+                    spans.set_attributes(current, **{"http.response.status_code": response.status})
+                    payload = await _read_capped(response, self._max_answer_bytes)
+                    if (answer := _answer.get()) is not None:
+                        answer.status = response.status
+                        if not 200 <= response.status < 300:
+                            answer.headers, answer.body = dict(response.headers), payload
+                    return response.status, payload
+            except (TimeoutError, aiohttp.ServerTimeoutError) as err:
+                raise TimedOut from err
+            except aiohttp.ClientError as err:
+                raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:

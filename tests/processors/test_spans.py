@@ -22,6 +22,7 @@ from integrations.base import BaseIntegration, CredentialsResolverLike, Integrat
 from integrations.bot_logger import BotLogger
 from integrations.errors import TransientError
 from integrations.http import HttpClients
+from integrations.telegram.aiohttp_request import AiohttpRequest
 from support.processing import TOPICS, Harness, request
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -92,6 +93,7 @@ async def echo() -> AsyncIterator[tuple[str, list[str | None]]]:
 
     app = web.Application()
     app.router.add_get("/ping", handle)
+    app.router.add_post("/{path:.*}", handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -105,7 +107,7 @@ async def echo() -> AsyncIterator[tuple[str, list[str | None]]]:
 def traceparent_of(span: ReadableSpan) -> str:
     context = span.get_span_context()
     assert context is not None
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-01"
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
 def by_name(finished: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
@@ -194,3 +196,25 @@ async def test_spans_off_change_nothing(
     [(_, headers)] = harness.sink.on(TOPICS.results)
     assert dict(headers)["traceparent"].decode() == TRACEPARENT
     assert seen == [TRACEPARENT]
+
+
+async def test_telegram_calls_are_client_spans_too_and_keep_the_token_out(
+    exporter: InMemorySpanExporter, echo: tuple[str, list[str | None]]
+) -> None:
+    url, seen = echo
+    request = AiohttpRequest(
+        connection_pool_size=2, connect_timeout=5, read_timeout=5, write_timeout=5,
+        media_write_timeout=5, pool_timeout=5, traceparent=lambda: TRACEPARENT,
+    )  # fmt: skip
+    try:
+        with spans.span("execute telegram_send_message") as parent:
+            await request.do_request(f"{url}/bot123:SECRET-token/sendMessage", "POST")
+    finally:
+        await request.shutdown()
+    [call] = by_name(exporter.get_finished_spans(), "HTTP POST")
+    assert call.kind is SpanKind.CLIENT
+    assert parent is not None and call.parent is not None
+    assert call.parent.span_id == parent.get_span_context().span_id
+    assert seen == [traceparent_of(call)]
+    assert call.attributes is not None and call.attributes["http.response.status_code"] == 200
+    assert "SECRET" not in str(dict(call.attributes))
