@@ -186,6 +186,19 @@ class SchedulerLike(Protocol):
     def buffered_bytes(self) -> int: ...
 
 
+def _in_flight(scheduler: SchedulerLike) -> int:
+    # A parked job is still "running" in the scheduler's sense (its lane's head): not here.
+    return max(0, scheduler.running - scheduler.parked)
+
+
+def _parked(scheduler: SchedulerLike) -> int:
+    return scheduler.parked
+
+
+def _buffered_bytes(scheduler: SchedulerLike) -> int:
+    return scheduler.buffered_bytes
+
+
 class RuntimeCollector(Collector):
     """Gauges and counters that already live in the runtime, read when Prometheus scrapes."""
 
@@ -194,30 +207,49 @@ class RuntimeCollector(Collector):
         schedulers: Mapping[str, SchedulerLike],
         credentials: CredentialsStats,
         unavailable: Callable[[], int],
+        limits: Mapping[str, float] | None = None,
     ) -> None:
         self._schedulers = schedulers
         self._credentials = credentials
         self._unavailable = unavailable
+        self._limits = dict(limits or {})
 
     def collect(self) -> Iterator[Metric]:
-        schedulers = list(self._schedulers.values())
-        # A parked job is still "running" in the scheduler's sense (its lane's head): not here.
-        yield GaugeMetricFamily(
-            "actionstream_in_flight",
-            "Actions being handled now (executing or waiting for a slot; parked ones excluded).",
-            value=sum(max(0, s.running - s.parked) for s in schedulers),
+        schedulers = self._schedulers.items()
+        for name, help_text, value_of in (
+            (
+                "actionstream_in_flight",
+                "Actions being handled now, per consumed topic (executing or waiting for a slot; "
+                "parked ones excluded).",
+                _in_flight,
+            ),
+            (
+                "actionstream_parked_bots",
+                "Bots whose next action waits (rate limit, backoff, not-before) without a slot, "
+                "per consumed topic.",
+                _parked,
+            ),
+            (
+                "actionstream_buffered_bytes",
+                "Bytes of the records the worker holds (running, parked or queued), per consumed "
+                "topic; at ACTIONSTREAM_WORKER__MAX_BUFFERED_BYTES it stops fetching that topic.",
+                _buffered_bytes,
+            ),
+        ):
+            gauge = GaugeMetricFamily(name, help_text, labels=["topic"])
+            for topic, scheduler in schedulers:
+                gauge.add_metric([topic], value_of(scheduler))
+            yield gauge
+        limits = GaugeMetricFamily(
+            "actionstream_limit",
+            "The worker's configured bounds per consumed topic (max_in_flight, max_parked, "
+            "max_buffered_bytes: ACTIONSTREAM_WORKER__*), to draw the gauges against.",
+            labels=["limit", "topic"],
         )
-        yield GaugeMetricFamily(
-            "actionstream_parked_bots",
-            "Bots whose next action waits (rate limit, backoff, not-before) without a slot.",
-            value=sum(s.parked for s in schedulers),
-        )
-        yield GaugeMetricFamily(
-            "actionstream_buffered_bytes",
-            "Bytes of the records the worker holds (running, parked or queued); at "
-            "ACTIONSTREAM_WORKER__MAX_BUFFERED_BYTES per topic it stops fetching.",
-            value=sum(s.buffered_bytes for s in schedulers),
-        )
+        for limit, bound in self._limits.items():
+            for topic in self._schedulers:
+                limits.add_metric([limit, topic], bound)
+        yield limits
         stats = self._credentials
         cache = CounterMetricFamily(
             "actionstream_credentials_cache",

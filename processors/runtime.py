@@ -125,7 +125,16 @@ class Runtime:
             for topic in (settings.topics.requests, settings.topics.retry)
         }
         metrics.watch(
-            RuntimeCollector(schedulers, resolver.stats, lambda: len(registry.unavailable()))
+            RuntimeCollector(
+                schedulers,
+                resolver.stats,
+                lambda: len(registry.unavailable()),
+                limits={
+                    "max_in_flight": worker.max_in_flight,
+                    "max_parked": worker.max_parked,
+                    "max_buffered_bytes": worker.max_buffered_bytes,
+                },
+            )
         )
         return cls(
             settings, registry, redis, resolver, resources, codec, schema_registry,

@@ -53,6 +53,11 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def total(samples: Samples, name: str) -> float:
+    """The sum of every series of ``name`` (e.g. a gauge over its topics)."""
+    return sum(v for (n, _), v in samples.items() if n == name)
+
+
 async def scrape(pipeline: Pipeline) -> Samples:
     port = pipeline.settings.worker.web_port
     async with httpx.AsyncClient() as client:
@@ -131,8 +136,11 @@ async def test_metrics_move_with_the_traffic_of_a_run(pipeline: Pipeline) -> Non
     assert value(samples, "actionstream_dead_letters_total", integration=send) == 0
     # Read at scrape time: nothing runs or waits any more; the three bots' credentials were
     # fetched (misses) and then served from the cache.
-    assert value(samples, "actionstream_in_flight") == 0
-    assert value(samples, "actionstream_parked_bots") == 0
+    assert total(samples, "actionstream_in_flight") == 0
+    assert total(samples, "actionstream_parked_bots") == 0
+    requests_topic = pipeline.settings.topics.requests
+    limit = "actionstream_limit"
+    assert value(samples, limit, limit="max_in_flight", topic=requests_topic) == 256
     assert value(samples, "actionstream_credentials_cache_total", result="miss") >= bots
     hits = sum(
         value(samples, "actionstream_credentials_cache_total", result=r)
@@ -176,7 +184,9 @@ async def test_lag_counts_the_records_not_committed_yet(pipeline: Pipeline) -> N
         await send(bot, "telegram_send_message", {"chat_id": 101 + n, "text": "slow"})
     samples = await scrape_until(pipeline, lambda s: lag(s) == 5, timeout_s=2.5)
     assert lag(samples) == 5
-    assert value(samples, "actionstream_in_flight") == 1
+    topic = pipeline.settings.topics.requests
+    assert value(samples, "actionstream_in_flight", topic=topic) == 1
+    assert total(samples, "actionstream_in_flight") == 1
     pipeline.fake.latency_s = 0.0
     await pipeline.results(6)  # finish before the worker stops (or it drains for 10 s)
     assert lag(await scrape_until(pipeline, lambda s: lag(s) == 0)) == 0
@@ -316,7 +326,8 @@ async def test_gauges_are_read_from_the_schedulers_at_scrape_time() -> None:
     scheduler = OrderedScheduler(handler, max_in_flight=4, max_buffered=16)
     stats = CredentialsStats(local_hits=5, redis_hits=2, misses=1, coalesced=3)
     metrics = PrometheusMetrics()
-    metrics.watch(RuntimeCollector({"requests": scheduler}, stats, lambda: 2))
+    limits = {"max_in_flight": 4, "max_parked": 1_000, "max_buffered_bytes": 1 << 20}
+    metrics.watch(RuntimeCollector({"requests": scheduler}, stats, lambda: 2, limits))
     keys = (b"busy-1", b"busy-2", b"parked", b"busy-1")
     for offset, key in enumerate(keys):
         record = InboundRecord("requests", 0, offset, key, b"1234", (), 0)
@@ -324,9 +335,11 @@ async def test_gauges_are_read_from_the_schedulers_at_scrape_time() -> None:
     await asyncio.sleep(0.05)
 
     samples = parse(_exposition(metrics.registry))
-    assert value(samples, "actionstream_in_flight") == 2  # the busy lanes' heads
-    assert value(samples, "actionstream_parked_bots") == 1
-    assert value(samples, "actionstream_buffered_bytes") == sum(len(k) + 4 for k in keys)
+    at = {"topic": "requests"}
+    assert value(samples, "actionstream_in_flight", **at) == 2  # the busy lanes' heads
+    assert value(samples, "actionstream_parked_bots", **at) == 1
+    assert value(samples, "actionstream_buffered_bytes", **at) == sum(len(k) + 4 for k in keys)
+    assert value(samples, "actionstream_limit", limit="max_in_flight", **at) == 4
     assert value(samples, "actionstream_integrations_unavailable") == 2
     cache = "actionstream_credentials_cache_total"
     assert [value(samples, cache, result=r) for r in ("local_hit", "redis_hit", "miss",
