@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +18,7 @@ from integrations.base import (
 from integrations.bot_logger import BotLogger
 from integrations.outcome import ok
 from integrations.rss.client import FEEDS, MAX_URL_CHARS, FeedIntegration, where
-from integrations.rss.feed import NotAFeedError, parse_feed
+from integrations.rss.feed import Feed, NotAFeedError, parse_feed
 
 MAX_ENTRIES = 25
 
@@ -69,6 +71,33 @@ METADATA = FEEDS.action(
 ).model_copy(update={"credentials_provider": None})  # keyless: nothing for the worker to fetch
 
 
+_PARSING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def parsed(body: bytes, headers: Mapping[str, str], *, where: str) -> Feed:
+    """``parse_feed`` in a thread, one at a time per worker.
+
+    feedparser is pure Python (seconds of CPU per MiB of hostile input): in a thread it does not
+    block the event loop, but every parsing thread takes the GIL from it. One at a time bounds
+    what a tenant's feeds can take from everyone else's requests; a parse whose action timed out
+    keeps the slot until its thread ends, since a thread cannot be stopped.
+    """
+    loop = asyncio.get_running_loop()
+    slot = _PARSING.setdefault(loop, asyncio.Semaphore(1))
+    await slot.acquire()
+    thread = asyncio.ensure_future(asyncio.to_thread(parse_feed, body, headers, where=where))
+
+    def done(task: asyncio.Future[Feed]) -> None:
+        slot.release()
+        if not task.cancelled():
+            task.exception()  # retrieved: an abandoned parse's error is not "never retrieved"
+
+    thread.add_done_callback(done)
+    return await asyncio.shield(thread)
+
+
 class RssReadFeedIntegration(FeedIntegration):
     """Read a feed's latest entries: ``GET <url>``, parsed with feedparser from the bytes.
 
@@ -90,11 +119,8 @@ class RssReadFeedIntegration(FeedIntegration):
         logger: BotLogger,
     ) -> dict[str, Any]:
         fetched = await self.fetch(config["url"], logger=logger)
-        # feedparser is pure Python: parsing a 1 MiB feed must not hold up the worker's event loop.
         try:
-            feed = await asyncio.to_thread(
-                parse_feed, fetched.body, fetched.headers, where=f"RSS {where(fetched.url)}"
-            )
+            feed = await parsed(fetched.body, fetched.headers, where=f"RSS {where(fetched.url)}")
         except NotAFeedError as error:
             logger.warning("RSS feed refused: %s", error.message, category=error.category.value)
             raise

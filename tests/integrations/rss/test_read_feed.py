@@ -7,6 +7,8 @@ Only what is the feed reader's own: the cases every integration shares are in
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from typing import Any
 
@@ -302,3 +304,31 @@ def test_metadata_is_a_keyless_read_limited_per_feed() -> None:
     assert [(r.scope.value, r.limit, r.period_s, r.target_field) for r in meta.rate_limits] == [
         ("target", 60, 60.0, "url")
     ]
+
+
+async def test_feeds_are_parsed_one_at_a_time_even_when_a_timed_out_parse_still_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pure-Python parsing in threads takes the GIL from the event loop: one at a time per worker.
+    from integrations.rss import read_feed
+
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_parse(body: bytes, headers: Any, *, where: str) -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.1)
+        with lock:
+            running -= 1
+        return "parsed"
+
+    monkeypatch.setattr(read_feed, "parse_feed", slow_parse)
+    abandoned = asyncio.create_task(read_feed.parsed(b"", {}, where="x"))
+    await asyncio.sleep(0.02)
+    abandoned.cancel()  # its action timed out: the thread runs on, and keeps the slot
+    results = await asyncio.gather(*(read_feed.parsed(b"", {}, where="x") for _ in range(3)))
+    assert results == ["parsed"] * 3
+    assert most == 1
