@@ -1,28 +1,31 @@
 """Fixture building blocks shared by the integration catalogue's tests (``tests/integrations``).
 
 Conftests cannot import each other (pytest's importlib mode), so what they share lives here:
-``http_clients`` (a pool of the worker's shared clients pointed at a fake) and ``runner`` (execute
-an action inside a request context, as the processor does).
+``http_clients`` (a pool of the worker's shared clients pointed at a fake), ``runner`` (execute
+an action inside a request context, as the processor does) and ``failures`` (the outcomes of runs
+that must fail, for the "a key never leaks" checks).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from integrations.base import BaseIntegration, IntegrationMetadata
-from integrations.bot_logger import BotLogger
+from integrations.bot_logger import BotLogger, SecretSet
 from integrations.context import RequestContext, executing
 from integrations.discovery import BUILTIN_SERVICES
 from integrations.egress import EgressPolicy
+from integrations.errors import IntegrationError
 from integrations.http import HttpClients
+from integrations.outcome import Outcome, classify
 from integrations.testing import LOOPBACK, ContractSubject
 from processors.settings import EndpointSettings
 from support.resolvers import StubResolver
 
-__all__ = ["Run", "catalogue_keyword", "http_clients", "runner", "subject_of"]
+__all__ = ["Run", "catalogue_keyword", "failures", "http_clients", "runner", "subject_of"]
 
 Run = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -99,3 +102,26 @@ def _walk(node: Any, path: str, keyword: str) -> Iterator[tuple[str, str]]:
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _walk(value, f"{path}[{index}]", keyword)
+
+
+async def failures(
+    run: Run,
+    config: dict[str, Any],
+    arrangements: Iterable[Callable[[], object]],
+    *,
+    credentials: StubResolver,
+    secrets: SecretSet,
+) -> list[tuple[IntegrationError, Outcome]]:
+    """Run ``config`` once after each arrangement (a fault injected into the fake), each run
+    failing with a typed error: the errors and their outcomes as the processor classifies them
+    (``secrets`` redacted), for asserting that no credential shows in any of them."""
+    seen: list[tuple[IntegrationError, Outcome]] = []
+    for arrange in arrangements:
+        arrange()
+        try:
+            await run(config, credentials=credentials)
+        except IntegrationError as error:
+            seen.append((error, classify(error, secrets=secrets)))
+        else:
+            raise AssertionError(f"{config} succeeded after {arrange}")
+    return seen

@@ -17,7 +17,7 @@ from integrations.bot_logger import BotLogger, SecretRedactingFilter
 from integrations.outcome import OutcomeCategory, classify
 from integrations.yandexmaps.geocode import YandexMapsGeocodeIntegration
 from integrations.yandexmaps.testing import FakeYandexGeocoder
-from support.integrations import Run
+from support.integrations import Run, failures
 
 Resolver = Callable[[dict[str, Any] | None], Any]
 RED_SQUARE = {"address": "Red Square, Moscow"}
@@ -207,27 +207,22 @@ async def test_the_key_in_the_query_string_never_reaches_messages_outcomes_or_lo
     caplog.set_level(logging.DEBUG)
     caplog.handler.addFilter(SecretRedactingFilter())
     wrong = "deadbeef-0000-4000-8000-00000000ba5e"
-    credentials = make_resolver({"api_key": wrong})
-    outcomes = []
-    with pytest.raises(errors.AuthError) as rejected:
-        await run(RED_SQUARE, credentials=credentials)
-    assert "Invalid api key" in rejected.value.message
-    outcomes.append(classify(rejected.value, secrets=logger.secrets))
-    for arrange in (
-        lambda: fake.fail_next(429),
-        lambda: fake.fail_next(500),
-        lambda: fake.fail_next(400, body={"statusCode": 400, "message": f"bad apikey={wrong}"}),
-        lambda: fake.drop_next(),
-    ):
-        arrange()
-        with pytest.raises(errors.IntegrationError) as caught:
-            await run(RED_SQUARE, credentials=credentials)
-        assert wrong not in caught.value.message
-        outcomes.append(classify(caught.value, secrets=logger.secrets))
+    seen = await failures(
+        run, RED_SQUARE,
+        (
+            lambda: None,  # the wrong key itself
+            lambda: fake.fail_next(429),
+            lambda: fake.fail_next(500),
+            lambda: fake.fail_next(400, body={"statusCode": 400, "message": f"bad apikey={wrong}"}),
+            lambda: fake.drop_next(),
+        ),
+        credentials=make_resolver({"api_key": wrong}), secrets=logger.secrets,
+    )  # fmt: skip
+    assert isinstance(seen[0][0], errors.AuthError) and "Invalid api key" in seen[0][0].message
     assert "Yandex Geocoder request failed" in caplog.text
     assert "apikey" in caplog.text  # httpx's request line is there, with the key blanked out
     assert wrong not in caplog.text
-    assert all(wrong not in repr(o) for o in outcomes)
+    assert all(wrong not in error.message and wrong not in repr(o) for error, o in seen)
     assert len(fake.requests) == 5  # every one of them reached the Geocoder with the key
 
 
