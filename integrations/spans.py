@@ -5,9 +5,9 @@ per attempt, a PRODUCER span per record it publishes; and here, a CLIENT span pe
 an integration sends through the shared clients (:func:`traced_transport`). The ``traceparent``
 sent to providers and written on results is the current span's own (:func:`own_traceparent`).
 
-Without the API nothing is imported and every function here is a pass-through. With the API but
-no SDK configured, spans are non-recording and carry their parent's context, so the propagated
-``traceparent`` is exactly the one the request came with. Exporting is configured the standard
+Without the API, or with it but no tracer provider set (no SDK configured), every function here is
+a pass-through: no span is made and the propagated ``traceparent`` is exactly the one the request
+came with. Exporting is configured the standard
 way: :func:`configure_from_environment` installs the SDK's provider with an OTLP exporter when
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``…_TRACES_ENDPOINT``) is set and ``OTEL_SDK_DISABLED`` is not.
 
@@ -28,7 +28,14 @@ import httpx
 
 try:
     from opentelemetry import trace as _trace
-    from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+    from opentelemetry.trace import (
+        Link,
+        NoOpTracerProvider,
+        ProxyTracerProvider,
+        SpanKind,
+        Status,
+        StatusCode,
+    )
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 except ImportError:  # the otel extra is not installed
     _trace = None  # type: ignore[assignment]
@@ -52,8 +59,14 @@ _PROPAGATOR = TraceContextTextMapPropagator() if _trace is not None else None
 
 
 def enabled() -> bool:
-    """Whether spans are made (the API is installed and not disabled)."""
-    return _trace is not None and os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
+    """Whether spans are made: the API is installed, not disabled, and a tracer provider is set
+    (the SDK's, or a test's). The API's default provider makes non-recording spans that only
+    carry their parent's context, which the pass-through does too without a cost per request."""
+    if _trace is None or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    if _PROVIDER is not None:
+        return True
+    return not isinstance(_trace.get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider)
 
 
 def use_tracer_provider(provider: TracerProvider | None) -> None:

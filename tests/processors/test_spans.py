@@ -218,3 +218,12 @@ async def test_telegram_calls_are_client_spans_too_and_keep_the_token_out(
     assert seen == [traceparent_of(call)]
     assert call.attributes is not None and call.attributes["http.response.status_code"] == 200
     assert "SECRET" not in str(dict(call.attributes))
+
+
+def test_without_a_tracer_provider_no_span_is_made() -> None:
+    # The API alone (no SDK configured): every request skips span work and passes the
+    # traceparent through unchanged, as if the extra were not installed.
+    assert not spans.enabled()
+    with spans.span("nothing") as current:
+        assert current is None
+        assert spans.own_traceparent() is None
