@@ -65,6 +65,7 @@ __all__ = [
     "Provider",
     "Reply",
     "answer_error",
+    "read_bounded",
     "retry_after_s",
     "send",
     "status_error",
@@ -298,6 +299,22 @@ async def send(
             )  # fmt: skip
         raise
     return Reply(response, data)
+
+
+async def read_bounded(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    where: str,
+    max_bytes: int,
+    auth: httpx.Auth | None = None,
+) -> httpx.Response:
+    """``request`` sent through ``client`` and its answer read whole, for calls made outside an
+    action (an OAuth token endpoint): :class:`PermanentError` naming ``where`` once the answer
+    passes ``max_bytes``."""
+    options = {} if auth is None else {"auth": auth}
+    call = Call(where, "answer", writes=False, secrets=SecretSet())
+    return await _bounded(client, request, options, call, max_bytes)
 
 
 async def _bounded(

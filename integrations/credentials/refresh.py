@@ -62,7 +62,8 @@ from integrations.credentials.sources.base import (
     WritableCredentialsSource,
     version_of,
 )
-from integrations.errors import AuthError
+from integrations.errors import AuthError, PermanentError
+from integrations.provider import read_bounded
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -76,6 +77,7 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 _REAUTH_TTL_S = 7 * 24 * 3600  # long enough for an owner to notice; a new grant clears it anyway
+_MAX_TOKEN_ANSWER = 64 * 1024  # a token answer is a few hundred bytes; JWTs a few KiB
 _PENDING_TTL_S = 30 * 24 * 3600  # a sole copy (unwritable source) must outlive any refresh token
 
 
@@ -229,25 +231,32 @@ class OAuthRefresher:
             value = credentials.get(name)
             if isinstance(value, str):
                 form[name] = value
-        auth: httpx.Auth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
+        auth: httpx.Auth | None = None
         if endpoint.client_auth == "basic":
             auth = httpx.BasicAuth(client_id, client_secret)
         else:
             form.update(client_id=client_id, client_secret=client_secret)
         url = endpoint.url_for(credentials, self._token_urls.get(provider))
         where = f"the {provider} token endpoint (bot {key.bot_id})"
+        request = self._client.build_request(
+            "POST",
+            url,
+            data=form if endpoint.body == "form" else None,
+            json=form if endpoint.body == "json" else None,
+            headers={"Accept": "application/json"},
+            timeout=self._timeout_s,
+        )
         try:
-            response = await self._client.post(
-                url,
-                data=form if endpoint.body == "form" else None,
-                json=form if endpoint.body == "json" else None,
-                auth=auth,
-                headers={"Accept": "application/json"},
-                timeout=self._timeout_s,
+            # Bounded: AmoCRM's endpoint is on the tenant's own host.
+            response = await read_bounded(
+                self._client, request, where=where, max_bytes=_MAX_TOKEN_ANSWER, auth=auth
             )
         except httpx.HTTPError as exc:
             self.stats.refresh_failures += 1
             raise CredentialsUnavailableError(f"{where} failed: {type(exc).__name__}") from None
+        except PermanentError:
+            self.stats.refresh_failures += 1
+            raise
         body = _json(response)
         token = body.get("access_token") if body is not None else None
         if response.is_success and isinstance(token, str) and token:

@@ -35,6 +35,7 @@ from integrations.credentials.oauth import TokenEndpoint
 from integrations.credentials.refresh import OAuthRefresher
 from integrations.credentials.sources.base import CredentialsSource
 from integrations.credentials.testing import TokenGrants, basic_auth
+from integrations.errors import PermanentError
 from integrations.testing import FakeServer
 
 PROVIDER = "fakeoauth"
@@ -392,3 +393,18 @@ async def test_providers_that_say_dead_grant_their_own_way_are_terminal_too(
     with pytest.raises(ReauthorisationRequiredError):  # marked: no second call
         await get(worker, bot_id)
     assert server.grants.refused == 0  # the one call was the injected answer; none reached it
+
+
+async def test_a_token_answer_past_its_bound_is_refused_unread(
+    workers: Workers, server: FakeTokenServer
+) -> None:
+    # A token endpoint on a tenant's host (AmoCRM's) must not fill the worker's memory.
+    bot_id = bot()
+    server.grants.grant(*CLIENT, refresh_token="r0")
+    server.fail_next(200, body={"access_token": "x" * (1 << 20), "expires_in": 3600})
+    source = MemoryCredentialsSource({bot_id: {PROVIDER: {"oauth": stored()}}})
+    [worker] = workers(source, 1)
+    with pytest.raises(PermanentError, match="over 65536 bytes"):
+        await get(worker, bot_id)
+    assert worker.stats.refresh_failures == 1
+    assert source.stores == 0
