@@ -193,9 +193,12 @@ class RequestProcessor:
         if request is None:
             return
         record = job.record
+        incoming = parse_traceparent(record.header("traceparent"))
+        if not spans.enabled():
+            await self._handle(job, request, received_at, incoming)
+            return
         with spans.span(
-            f"{record.topic} process", kind="consumer",
-            parent_traceparent=parse_traceparent(record.header("traceparent")),
+            f"{record.topic} process", kind="consumer", parent_traceparent=incoming,
             attributes={
                 "messaging.system": "kafka", "messaging.destination.name": record.topic,
                 "messaging.kafka.destination.partition": record.partition,
@@ -204,11 +207,16 @@ class RequestProcessor:
                 "actionstream.integration.id": request.integration_id,
             },
         ):  # fmt: skip
-            await self._handle(job, request, received_at)
+            # What the request's work propagates from here on: the consumer span's context.
+            await self._handle(job, request, received_at, spans.own_traceparent() or incoming)
 
-    async def _handle(self, job: Job, request: IntegrationRequest, received_at: datetime) -> None:
-        # The consumer span's context, or (spans off) the request's own.
-        traceparent = spans.own_traceparent() or parse_traceparent(job.record.header("traceparent"))
+    async def _handle(
+        self,
+        job: Job,
+        request: IntegrationRequest,
+        received_at: datetime,
+        traceparent: str | None,
+    ) -> None:
         bind_request(
             RequestContext(
                 request_id=str(request.request_id), bot_id=request.bot_id,
@@ -395,16 +403,17 @@ class RequestProcessor:
             execution = await self._executor.execute(
                 prepared, traceparent=spans.own_traceparent() or run.traceparent, gate=gate
             )
-            outcome = execution.outcome
-            spans.set_attributes(
-                current,
-                **{
-                    "actionstream.outcome.category": outcome.category.value,
-                    "actionstream.outcome.maybe_executed": outcome.maybe_executed,
-                },
-            )
-            if not outcome.succeeded:
-                spans.mark_failed(current, outcome.category.value)
+            if current is not None:  # spans on
+                outcome = execution.outcome
+                spans.set_attributes(
+                    current,
+                    **{
+                        "actionstream.outcome.category": outcome.category.value,
+                        "actionstream.outcome.maybe_executed": outcome.maybe_executed,
+                    },
+                )
+                if not outcome.succeeded:
+                    spans.mark_failed(current, outcome.category.value)
         if gate.refusal is None or gate.refusal.claim is None:  # not timed: never called
             self._metrics.executed(execution)
         if lease.lost:
