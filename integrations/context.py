@@ -8,17 +8,18 @@ send gate), so an integration that supports provider-side idempotency reads the 
     ctx = request_context()
     headers = {"Idempotency-Key": ctx.idempotency_key} if ctx else {}
 
-The HTTP seams (:mod:`integrations.http`'s httpx clients, the Telegram aiohttp backend) await
-:func:`before_send` right before each provider request leaves; the processor's gate there takes
-the idempotency claim and checks that this worker still owns the request (see
-:mod:`processors.send_gate`). A refused request raises :class:`SendRefusedError` and never leaves.
+The HTTP seams await the processor's send gate right before each provider request leaves:
+:mod:`integrations.http`'s httpx clients through :func:`before_send`, the Telegram aiohttp backend
+as the request is written to its connection (:func:`send_gate`). The gate takes the idempotency
+claim there and checks that this worker still owns the request (see :mod:`processors.send_gate`).
+A refused request raises :class:`SendRefusedError` and never leaves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -54,10 +55,7 @@ class SendGateLike(Protocol):
     """The processor's send gate as the HTTP seams see it (:mod:`processors.send_gate`)."""
 
     async def __call__(self) -> None:
-        """Before a request is handed to a connection: may take the claim; may refuse."""
-
-    def recheck(self) -> None:
-        """As its first byte is written: refuses if ownership was lost since ``__call__``."""
+        """Right before a request leaves: may take the claim; may refuse."""
 
 
 class SendRefusedError(TransientError):
@@ -109,15 +107,17 @@ async def before_send() -> None:
         await context.gate()
 
 
-def write_check() -> Callable[[], None] | None:
-    """The gate's synchronous re-check, for a seam to call as the request body is written.
+def send_gate() -> SendGateLike | None:
+    """The current request's send gate, for a seam that awaits it itself, later than
+    :func:`before_send` would: as the request is written to a connection it already holds.
 
-    Between :func:`before_send` and the write there may be a wait (aiohttp writes the request in
-    a task of its own, one loop turn later); a worker frozen in that gap (SIGSTOP) must not send
-    on waking up once its lease is gone.
+    The later the claim, the less of the time a claim is held falls before any byte has left:
+    a worker killed in that gap leaves an "unknown" outcome for a request that never reached the
+    provider. It also means a worker frozen (SIGSTOP) while it waited for a connection does not
+    send on waking up once its lease is gone.
     """
     context = current_request.get()
-    return context.gate.recheck if context is not None and context.gate is not None else None
+    return context.gate if context is not None else None
 
 
 @contextmanager

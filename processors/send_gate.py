@@ -1,8 +1,10 @@
 """The last check before a provider request leaves the worker.
 
-Both HTTP seams (the httpx clients of :mod:`integrations.http` and the Telegram aiohttp backend)
-await :func:`integrations.context.before_send` right before a request is handed to a connection.
-During an execution the processor answers there with one :class:`SendGate`:
+Both HTTP seams await the gate right before a request leaves: the httpx clients of
+:mod:`integrations.http` in their request hook (:func:`integrations.context.before_send`), the
+Telegram aiohttp backend as the request is written to the connection it already holds
+(:func:`integrations.context.send_gate`). During an execution the processor answers there with
+one :class:`SendGate`:
 
 - **The claim is taken there**, for integrations whose every provider request goes through those
   seams (:attr:`~integrations.base.BaseIntegration.calls_through_seams`). A held claim then means
@@ -10,12 +12,9 @@ During an execution the processor answers there with one :class:`SendGate`:
   its request runs again cleanly instead of coming back as ``OUTCOME_UNKNOWN``. Other
   integrations are claimed by the processor just before the call, and the gate only checks.
 - **Every request checks that this worker still owns the call**: its lease was not lost to
-  another owner, and has not run out by this worker's own clock. It checks once before the
-  request is handed to a connection, and the Telegram backend checks again (:meth:`recheck`) as
-  the body is written, since aiohttp writes it one loop turn later, in a task of its own. A
-  worker that stalled past its lease (SIGSTOP, a long GC pause, a starved loop) could otherwise
-  wake up and send a message that the new owner already reported, or send it after the bot's
-  next one. (The httpx path checks once, in its request hook, before taking a connection.)
+  another owner, and has not run out by this worker's own clock. A worker that stalled past its
+  lease (SIGSTOP, a long GC pause, a starved loop) could otherwise wake up and send a message
+  that the new owner already reported, or send it after the bot's next one.
 
 A refusal raises :class:`~integrations.context.SendRefusedError` inside the integration, which
 reports some error; the processor then goes by :attr:`SendGate.refusal` instead, since nothing
@@ -81,14 +80,6 @@ class SendGate:
         if self.refusal is not None:
             raise SendRefusedError(f"not sent: {self.refusal.reason}")
         self.passed += 1
-
-    def recheck(self) -> None:
-        """The lease check again, as the request's first byte is written (see ``write_check``)."""
-        if self.refusal is None and (gone := self._lease_gone()) is not None:
-            self.refusal = Refusal(None, gone)
-            self.passed -= 1  # it was let through, but it does not leave after all
-        if self.refusal is not None:
-            raise SendRefusedError(f"not sent: {self.refusal.reason}")
 
     def _lease_gone(self) -> str | None:
         if self.lease.lost:

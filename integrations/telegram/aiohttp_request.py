@@ -28,7 +28,7 @@ from telegram.request import BaseRequest, RequestData
 from yarl import URL
 
 from integrations import spans
-from integrations.context import before_send, write_check
+from integrations.context import SendGateLike, send_gate
 
 TraceparentGetter = Callable[[], str | None]
 
@@ -161,10 +161,11 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
-        await before_send()  # the claim, right before the request leaves (processors.send_gate)
         body: Any = _form(fields, files) if files else fields
-        if (check := write_check()) is not None:
-            body = _GatedPayload(body() if files else aiohttp.FormData(body)(), check)
+        if (gate := send_gate()) is not None:
+            # The claim, as the request is written to the connection it already holds
+            # (processors.send_gate): not while it waits for one.
+            body = _GatedPayload(body() if files else aiohttp.FormData(body)(), gate)
         # A CLIENT span when spans are made: method and host only (the path holds the token).
         host = URL(url).host or ""
         attributes = {"http.request.method": method, "server.address": host}
@@ -205,16 +206,18 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
 
 
 class _GatedPayload(aiohttp.payload.Payload):
-    """A request body that re-checks the send gate as it is written (see ``write_check``).
+    """A request body that passes the send gate as it is written (see ``send_gate``).
 
-    aiohttp buffers the headers and writes them with the body, in a task of its own: a refusal
-    here means no byte of the request leaves.
+    aiohttp buffers the headers and writes them with the body, in a task of its own, once a
+    connection is held: a refusal here means no byte of the request leaves. (aiohttp wraps the
+    refusal in a ``ClientConnectionError`` and closes that connection; the processor reads the
+    refusal from the gate itself.)
     """
 
-    def __init__(self, inner: aiohttp.payload.Payload, check: Callable[[], None]) -> None:
+    def __init__(self, inner: aiohttp.payload.Payload, gate: SendGateLike) -> None:
         super().__init__(inner, headers=inner.headers)
         self._inner = inner
-        self._check = check
+        self._gate = gate
 
     @property
     def size(self) -> int | None:
@@ -224,11 +227,11 @@ class _GatedPayload(aiohttp.payload.Payload):
         return self._inner.decode(encoding, errors)
 
     async def write(self, writer: Any) -> None:
-        self._check()
+        await self._gate()
         await self._inner.write(writer)
 
     async def write_with_length(self, writer: Any, content_length: int | None) -> None:
-        self._check()
+        await self._gate()
         await self._inner.write_with_length(writer, content_length)
 
     async def close(self) -> None:

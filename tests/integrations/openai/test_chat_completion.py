@@ -199,9 +199,6 @@ async def test_a_refused_send_gate_is_not_wrapped_by_the_sdk(
         async def __call__(self) -> None:
             raise SendRefusedError("the lease is gone")
 
-        def recheck(self) -> None:
-            raise SendRefusedError("the lease is gone")
-
     context = RequestContext(request_id="r", bot_id=bot_id, idempotency_key="r", gate=Closed())
     with executing(context), pytest.raises(SendRefusedError):
         await action.execute(HELLO, resolver, bot_id, logger)
