@@ -49,6 +49,7 @@ from integrations.egress import EgressSettings
 from integrations.errors import OutcomeCategory
 from integrations.settings import EndpointSettings, IntegrationSettings
 from integrations.telegram.settings import TelegramSettings
+from integrations.wire_tap import TappedSite
 
 __all__ = [
     "BaseCall",
@@ -140,9 +141,12 @@ class FakeServer(Generic[CallT, InjectionT]):
     #: ``web.Application(client_max_size=...)``: the largest request body accepted.
     client_max_size = 1024**2
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, keep_wire: bool = False) -> None:
         self.host = host
         self.port = port
+        self.keep_wire = keep_wire
+        #: With ``keep_wire``: each connection's bytes as they arrived (integrations.wire_tap).
+        self.wire: list[bytearray] = []
         self.calls: list[CallT] = []
         #: Every request the server received, faulted ones included.
         self.requests: list[SeenRequest] = []
@@ -167,7 +171,10 @@ class FakeServer(Generic[CallT, InjectionT]):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock, backlog=self.backlog).start()
+        if self.keep_wire:
+            await TappedSite(self._runner, sock, wire=self.wire, backlog=self.backlog).start()
+        else:
+            await web.SockSite(self._runner, sock, backlog=self.backlog).start()
 
     async def close(self) -> None:
         self._closing.set()  # wake delayed answers so shutdown does not wait for them

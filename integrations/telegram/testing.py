@@ -107,8 +107,9 @@ class FakeTelegram(FakeServer[RecordedCall, Injection]):
         port: int = 0,
         accept_any_token: bool = True,
         log_messages: bool = False,
+        keep_wire: bool = False,
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(host=host, port=port, keep_wire=keep_wire)
         self.accept_any_token = accept_any_token
         self.log_messages = log_messages
         self.latency_s = 0.0

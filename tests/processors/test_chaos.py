@@ -23,6 +23,7 @@ from uuid import uuid4
 import pytest
 
 from integrations.telegram.testing_calls import RecordedCall
+from integrations.wire_tap import WireRequest, wire_requests
 from schemas import IntegrationRequest, IntegrationResult, ResponseEnvelope, ResultStatus, utc_now
 from support.chaos import Fleet, Report, ResultLog, chat_of, load, report
 from support.pipeline import Pipeline, running_pipeline
@@ -69,7 +70,10 @@ async def crash_run(
             results = list(log.results)
     finally:
         await fleet.stop()
-    figures = report(requests, results, pipeline.fake.calls, kills=len(events))
+    figures = report(
+        requests, results, pipeline.fake.calls, kills=len(events),
+        wire=wire_requests(pipeline.fake.wire),
+    )  # fmt: skip
     print(f"\n{workers} workers, {events}: {figures.line()}")
     return figures
 
@@ -149,7 +153,9 @@ async def test_a_worker_stopped_past_its_lease_never_causes_a_second_call_or_ans
             results = list(log.results)
     finally:
         await fleet.stop()
-    figures = report(requests, results, pipeline.fake.calls, kills=1)
+    figures = report(
+        requests, results, pipeline.fake.calls, kills=1, wire=wire_requests(pipeline.fake.wire)
+    )
     print(f"\nSIGSTOP past the lease: {figures.line()}")
     assert_safe(figures)
     calls_per_message = calls_by_message(pipeline.fake.calls)
@@ -218,11 +224,15 @@ def test_report_counts_what_issue_12_tracks() -> None:
         (5.5, result(a0, ResultStatus.DUPLICATE)),
     ]
     calls = [call(0), call(1, delivered=False), call(1), call(1)]
-    figures = report([a0, a1, a2, b3], results, calls, kills=1)
-    assert figures.unanswered == 1  # a2
+    # a2 reached the socket but the fake never handled it (the client died): sent, all the same
+    on_the_wire = WireRequest("POST /bott/sendMessage HTTP/1.1", {}, b"chat_id=2&text=seq+2", True)
+    results.append((6.0, result(a2, ResultStatus.OUTCOME_UNKNOWN)))
+    figures = report([a0, a1, a2, b3], results, calls, kills=1, wire=[on_the_wire])
+    assert figures.unanswered == 0
     assert figures.sent_twice == 1  # message 1 delivered twice
-    assert figures.unknown == 2
-    assert figures.unknown_never_sent == 1
+    assert figures.unknown == 3
+    assert figures.unknown_never_sent == 1  # b3
+    assert figures.unknown_never_handled == 2  # b3, a2
     assert figures.two_answers == 0
     assert figures.median_bot_longest_wait_s == 2.0  # bot a: 4.0 (1.0 -> 5.0), bot b: 0
     assert figures.worst_bot_longest_wait_s == 4.0

@@ -18,10 +18,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from aiokafka import AIOKafkaConsumer
 
 from integrations.telegram.testing_calls import RecordedCall
+from integrations.wire_tap import WireRequest
 from processors.settings import WorkerSettings
 from schemas import IntegrationRequest, IntegrationResult, ResultStatus
 from support.pipeline import Pipeline, free_port
@@ -139,6 +141,9 @@ class Report:
     out_of_order_bots: int
     unknown: int
     unknown_never_sent: int
+    """No byte of it reached the fake's socket (read from the wire: see integrations.wire_tap)."""
+    unknown_never_handled: int
+    """Not in the fake's calls: never sent, or received but dropped as the client died."""
     two_answers: int
     median_bot_longest_wait_s: float
     worst_bot_longest_wait_s: float
@@ -150,7 +155,8 @@ class Report:
         return (
             f"{self.requests} requests: unanswered {self.unanswered}, {self.statuses}; sent twice "
             f"{self.sent_twice}; out of order {self.out_of_order_bots} bots; OUTCOME_UNKNOWN "
-            f"{self.unknown}, never sent {self.unknown_never_sent} ({share:.0%}); two answers "
+            f"{self.unknown}, never sent {self.unknown_never_sent} ({share:.0%}; not handled by "
+            f"the fake {self.unknown_never_handled}); two answers "
             f"{self.two_answers}; longest wait per bot: median {self.median_bot_longest_wait_s:.1f}"
             f" s, worst {self.worst_bot_longest_wait_s:.1f} s; extra DUPLICATEs per kill "
             f"{self.duplicates_per_kill:.0f}; calls per request {self.calls_per_request:.3f}"
@@ -163,11 +169,14 @@ def report(
     calls: Iterable[RecordedCall],
     *,
     kills: int,
+    wire: Iterable[WireRequest] = (),
 ) -> Report:
-    """The figures of one run, from the requests, the results as read, and the fake's calls."""
+    """The figures of one run, from the requests, the results as read, the fake's calls, and
+    the requests that reached the fake's socket (``wire``)."""
     results = list(results)
     sends = [c for c in calls if c.method == "sendMessage"]
-    reached = {(str(c.chat_id), c.text) for c in sends}
+    handled = {(str(c.chat_id), c.text) for c in sends}
+    reached = handled | {message for w in wire if (message := _message_of(w)) is not None}
     delivered = Counter((str(c.chat_id), c.text) for c in sends if c.delivered)
     target = {
         str(r.request_id): (str(json.loads(r.config)["chat_id"]), json.loads(r.config)["text"])
@@ -196,9 +205,19 @@ def report(
         out_of_order_bots=sum(1 for seq in order.values() if seq != sorted(seq)),
         unknown=len(unknown),
         unknown_never_sent=sum(1 for r in unknown if target[str(r.request_id)] not in reached),
+        unknown_never_handled=sum(1 for r in unknown if target[str(r.request_id)] not in handled),
         two_answers=sum(1 for n in answers.values() if n > 1),
         median_bot_longest_wait_s=statistics.median(waits) if waits else 0.0,
         worst_bot_longest_wait_s=max(waits, default=0.0),
         duplicates_per_kill=duplicates / kills if kills else float(duplicates),
         calls_per_request=len(sends) / len(requests) if requests else 0.0,
     )
+
+
+def _message_of(request: WireRequest) -> tuple[str, str] | None:
+    """(chat_id, text) of a ``sendMessage`` as sent (a form body), if both arrived."""
+    if "/sendmessage" not in request.request_line.lower():
+        return None
+    form = parse_qs(request.body.decode("utf-8", "replace"))
+    chat, text = form.get("chat_id"), form.get("text")
+    return (chat[0], text[0]) if chat and text else None

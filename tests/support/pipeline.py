@@ -154,7 +154,7 @@ async def running_pipeline(
     ``adjust`` may return changed settings (e.g. ``settings.model_copy(update=...)`` with
     endpoints of other fakes) before anything is started.
     """
-    async with FakeTelegram() as fake:
+    async with FakeTelegram(keep_wire=True) as fake:
         settings = pipeline_settings(kafka_bootstrap, redis_url, fake, tmp_path, unique)
         if adjust is not None:
             settings = adjust(settings)
