@@ -56,8 +56,12 @@ format: install
 
 # Benchmarks against the local stack (tests/benchmarks/run.py): one table and bench-results.json.
 # BENCH_ARGS=--quick is the CI smoke test (< 2 min); see `run.py --help` for sizes.
-bench: install up
+bench: install $(VENV)/.bench-installed up
 	PYTHONPATH=.:tests $(BIN)/python tests/benchmarks/run.py $(BENCH_ARGS)
+
+$(VENV)/.bench-installed: pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	@touch $@
 
 clean: down
 	rm -rf .local .mypy_cache .ruff_cache .pytest_cache

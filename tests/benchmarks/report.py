@@ -19,6 +19,7 @@ TITLES = {
     "ceiling": "1. ceiling: bare aiokafka loop",
     "naive": "2. naive Faust agent",
     "actionstream": "3. actionstream, no-op action",
+    "http_ceiling": "4a. ceiling: bare aiohttp client, Telegram +latency",
     "slow_provider": "4. actionstream, Telegram +latency",
     "hot_bot": "5. one hot bot (+ other bots)",
 }
@@ -45,6 +46,7 @@ def aggregate(runs: Sequence[RunResult]) -> dict[str, Any]:
                 "max_events_per_s": max(rates),
                 "latency_p50_ms": _median([r.latency.get("p50_ms") for r in mine]),
                 "latency_p99_ms": _median([r.latency.get("p99_ms") for r in mine]),
+                "cpu_us_per_request": _median([r.extra.get("cpu_us_per_request") for r in mine]),
                 "rss_peak_mib": _median(
                     [r.rss_peak_kb / 1024 for r in mine if r.rss_peak_kb is not None]
                 ),
@@ -70,6 +72,7 @@ def ratios(scenarios: dict[str, Any]) -> dict[str, float | None]:
         "actionstream_over_ceiling": over(rate("actionstream"), rate("ceiling")),
         "actionstream_over_naive": over(rate("actionstream"), rate("naive")),
         "slow_provider_over_ideal": over(rate("slow_provider"), ideal("slow_provider")),
+        "slow_provider_over_http_ceiling": over(rate("slow_provider"), rate("http_ceiling")),
         "hot_bot_over_ideal": over(rate("hot_bot"), ideal("hot_bot")),
     }
 
@@ -92,6 +95,8 @@ def _notes(name: str, scenario: dict[str, Any]) -> str:
             f"answered during the hot backlog ({extra['hot_done_after_s']:.1f}s); hot bot's own "
             f"p50 {hot['p50_ms']:,.0f} ms (queued by design)"
         )
+    if (cpu_us := scenario["median"]["cpu_us_per_request"]) is not None:
+        notes.append(f"CPU {cpu_us:,.0f} µs/request")
     if busy:
         notes.append(f"CPU cores (run 1): {busy}")
     return "; ".join(notes)
@@ -135,6 +140,8 @@ def render(report: dict[str, Any], console: Console) -> None:
         + _num(r["actionstream_over_naive"], "{:.3f}")
         + ", (4)/ideal = "
         + _num(r["slow_provider_over_ideal"], "{:.3f}")
+        + ", (4)/(4a) = "
+        + _num(r["slow_provider_over_http_ceiling"], "{:.3f}")
         + ", (5)/ideal = "
         + _num(r["hot_bot_over_ideal"], "{:.3f}")
     )

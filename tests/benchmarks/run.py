@@ -6,9 +6,10 @@
     PYTHONPATH=.:tests .venv/bin/python tests/benchmarks/run.py --help
 
 Every size is a flag and a ``BENCH_*`` variable (flags win). The JSON report goes to
-``bench-results.json``; logs, and the py-spy profile of scenario 3 (when py-spy is installed:
-``.venv/bin/pip install py-spy``), to ``.local/bench/<timestamp>/``. Exit status 1 when a
-benchmark could not measure what it claims (a result missing, a bot's order broken at the fake).
+``bench-results.json``; logs, and the py-spy profile of scenario 3 (py-spy comes with the
+``bench`` extra, which ``make bench`` installs), to ``.local/bench/<timestamp>/``. Exit status 1
+when a benchmark could not measure what it claims (a result missing, a bot's order broken at the
+fake).
 """
 
 from __future__ import annotations
@@ -44,13 +45,14 @@ from benchmarks.scenarios import (
     find_py_spy,
     naive,
 )
-from benchmarks.telegram_scenarios import hot_bot, slow_provider
+from benchmarks.telegram_scenarios import hot_bot, http_ceiling, slow_provider
 from processors.settings import Settings
 
 SCENARIOS: dict[str, Callable[[Context], Awaitable[RunResult]]] = {
     "ceiling": lambda ctx: ceiling(ctx, n=ctx.sizes.ceiling_events),
     "naive": lambda ctx: naive(ctx, n=ctx.sizes.events),
     "actionstream": lambda ctx: actionstream_noop(ctx, n=ctx.sizes.events),
+    "http_ceiling": lambda ctx: http_ceiling(ctx, n=ctx.sizes.slow_events),
     "slow_provider": lambda ctx: slow_provider(ctx, n=ctx.sizes.slow_events),
     "hot_bot": hot_bot,
 }
@@ -210,8 +212,8 @@ async def maybe_profile(
     py_spy = find_py_spy()
     if py_spy is None:
         if args.profile == "yes":
-            raise BenchError("--profile yes: py-spy not found (.venv/bin/pip install py-spy)")
-        console.print("[yellow]no py-spy: skipping the profile (.venv/bin/pip install py-spy)[/]")
+            raise BenchError("--profile yes: py-spy not found (pip install -e .[bench])")
+        console.print("[yellow]no py-spy: skipping the profile (pip install -e .[bench])[/]")
         return None
     rates = [r.events_per_s for r in results if r.scenario == "actionstream"]
     # Enough backlog to keep the worker busy past the end of the recording.

@@ -203,6 +203,8 @@ async def drain_run(
     run.extra["publish_paused_s"] = round(resumed - paused, 3)
     # CPU use while draining, in cores (1.0: one core busy the whole time); ~1.0 = CPU-bound.
     run.extra["cpu_cores"] = {p.name: round(b, 2) for p, b in zip(watch, busy, strict=True)}
+    # What the processor spent per request of the backlog: its CPU time while draining.
+    run.extra["cpu_us_per_request"] = round(busy[0] * drained / backlog * 1e6, 1)
     return driver, run
 
 

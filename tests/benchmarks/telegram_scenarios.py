@@ -5,22 +5,28 @@ received when stopped; per-bot order is checked there, at the provider, where it
 bot's messages must have arrived exactly once and in publish order. Every bot has its own token
 and every message its own chat, so Telegram's per-chat limit (1/s) never binds.
 
-4. **slow provider**: many bots; throughput against the ideal ``max_in_flight / latency``.
+4. **slow provider**: many bots; throughput against the ideal ``max_in_flight / latency``, and
+   against ``http_ceiling``: a bare aiohttp client loop (``benchmarks.http_ceiling``) sending the
+   same calls with the same concurrency to the same fake, in the same run.
 5. **one hot bot**: one bot's requests must run one at a time (≈ ``1 / latency``), while other
    bots' requests mixed in with them must still flow (their latency is reported).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from benchmarks.fake_telegram_proc import READY as FAKE_READY
-from benchmarks.procs import FAUST_READY, BenchError, Proc, child_env
+from benchmarks.http_ceiling import RESULT as HTTP_CEILING_RESULT
+from benchmarks.procs import FAUST_READY, REPO, BenchError, Proc, child_env
 from benchmarks.scenarios import (
     Context,
     RunResult,
@@ -114,6 +120,34 @@ async def slow_provider(ctx: Context, *, n: int) -> RunResult:
         **log_counts(proc),
     )
     return run
+
+
+async def http_ceiling(ctx: Context, *, n: int, in_flight: int = 256) -> RunResult:
+    """Scenario 4's ceiling: the same calls from a bare aiohttp loop, no pipeline around them."""
+    fake, _dump, (base_url, _) = start_fake(ctx)
+    argv = [
+        sys.executable, "-m", "benchmarks.http_ceiling", "--base-url", base_url,
+        "--requests", str(n), "--in-flight", str(in_flight), "--bots", str(ctx.sizes.bots),
+    ]  # fmt: skip
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run, argv, cwd=REPO, env=child_env(), capture_output=True, text=True,
+            timeout=120 + n / 100, check=False,
+        )  # fmt: skip
+    finally:
+        fake.stop()
+    line = next((x for x in done.stdout.splitlines() if x.startswith(HTTP_CEILING_RESULT)), None)
+    if done.returncode != 0 or line is None:
+        raise BenchError(f"http_ceiling failed ({done.returncode}): {done.stderr[-2000:]}")
+    requests, seconds, cpu, p50, p99 = line.split()[1:]
+    extra = {
+        "in_flight": in_flight,
+        "provider_latency_s": ctx.sizes.latency_s,
+        "cpu_us_per_request": round(float(cpu) / int(requests) * 1e6, 1),
+    }
+    # Latency here is each call's under full load (a drain), not a paced one's.
+    latency = {"p50_ms": float(p50), "p99_ms": float(p99), "rate_per_s": None}
+    return RunResult("http_ceiling", int(requests), float(seconds), latency, None, extra)
 
 
 async def hot_bot(ctx: Context) -> RunResult:
