@@ -158,7 +158,8 @@ def render(report: dict[str, Any], console: Console) -> None:
     profile = report.get("profile")
     if profile:
         top = Table(
-            title=f"py-spy, scenario 3 worker, main thread: {profile['samples']:,} samples in "
+            title=f"py-spy, {profile.get('scenario', 'actionstream')} worker, main thread: "
+            f"{profile['samples']:,} samples in "
             f"{profile['seconds']}s ({profile['path']}); cumulative: below the event loop's "
             "dispatch (Handle._run)",
             title_justify="left",

@@ -56,6 +56,10 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[RunResult]]] = {
     "slow_provider": lambda ctx: slow_provider(ctx, n=ctx.sizes.slow_events),
     "hot_bot": hot_bot,
 }
+PROFILED: dict[str, Callable[[Context, int, Profile], Awaitable[RunResult]]] = {
+    "actionstream": lambda ctx, n, profile: actionstream_noop(ctx, n=n, profile=profile),
+    "slow_provider": lambda ctx, n, profile: slow_provider(ctx, n=n, profile=profile),
+}
 QUICK = Sizes(
     events=1_000, ceiling_events=2_000, slow_events=400, hot_events=20, hot_others=20, bots=50,
     other_bots=20, paced_events=60,
@@ -98,6 +102,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="py-spy the worker on scenario 3 (auto: if py-spy is installed and not --quick)",
     )  # fmt: skip
     p.add_argument("--profile-seconds", type=int, default=_env("PROFILE_SECONDS") or 20)
+    p.add_argument(
+        "--profile-scenario", choices=sorted(PROFILED), default=os.environ.get(
+            "BENCH_PROFILE_SCENARIO") or "actionstream", help="the scenario py-spy records (3)",
+    )  # fmt: skip
     p.add_argument("--output", type=Path, default=Path(os.environ.get("BENCH_OUTPUT", "")
                    or REPO / "bench-results.json"))  # fmt: skip
     return p.parse_args(argv)
@@ -207,7 +215,8 @@ async def maybe_profile(
     console: Console,
 ) -> dict[str, Any] | None:
     wanted = args.profile == "yes" or (args.profile == "auto" and not args.quick)
-    if not wanted or "actionstream" not in selected:
+    name = args.profile_scenario
+    if not wanted or name not in selected:
         return None
     py_spy = find_py_spy()
     if py_spy is None:
@@ -215,14 +224,17 @@ async def maybe_profile(
             raise BenchError("--profile yes: py-spy not found (pip install -e .[bench])")
         console.print("[yellow]no py-spy: skipping the profile (pip install -e .[bench])[/]")
         return None
-    rates = [r.events_per_s for r in results if r.scenario == "actionstream"]
+    rates = [r.events_per_s for r in results if r.scenario == name]
     # Enough backlog to keep the worker busy past the end of the recording.
     n = int((statistics.median(rates) if rates else 2_000) * (args.profile_seconds + 8))
-    output = ctx.workdir / "profile-actionstream.speedscope.json"
-    console.print(f"  profiling scenario 3 with py-spy: {n:,} events, {args.profile_seconds}s")
-    await actionstream_noop(ctx, n=n, profile=Profile(args.profile_seconds, output, py_spy))
+    output = ctx.workdir / f"profile-{name}.speedscope.json"
+    console.print(f"  profiling {name} with py-spy: {n:,} events, {args.profile_seconds}s")
+    await PROFILED[name](ctx, n, Profile(args.profile_seconds, output, py_spy))
     summary = summarize(output, top=15, repo=REPO)
-    return {"path": str(output), "events": n, "seconds": args.profile_seconds, **summary}
+    return {
+        "scenario": name, "path": str(output), "events": n, "seconds": args.profile_seconds,
+        **summary,
+    }  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

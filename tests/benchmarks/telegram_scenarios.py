@@ -29,6 +29,7 @@ from benchmarks.http_ceiling import RESULT as HTTP_CEILING_RESULT
 from benchmarks.procs import FAUST_READY, REPO, BenchError, Proc, child_env
 from benchmarks.scenarios import (
     Context,
+    Profile,
     RunResult,
     bot_tokens,
     drain_run,
@@ -91,7 +92,7 @@ def check_order(driver: Driver, tokens: dict[str, str], dump: Path) -> dict[str,
     return {"bots": len(want), "messages": sum(map(len, want.values())), "calls": len(calls)}
 
 
-async def slow_provider(ctx: Context, *, n: int) -> RunResult:
+async def slow_provider(ctx: Context, *, n: int, profile: Profile | None = None) -> RunResult:
     """Scenario 4: many bots, 50 ms per call; compare with max_in_flight / latency."""
     fake, dump, urls = start_fake(ctx)
     try:
@@ -102,7 +103,8 @@ async def slow_provider(ctx: Context, *, n: int) -> RunResult:
         async with fresh_topics(settings):
             driver, run = await drain_run(
                 ctx, "slow_provider", settings, proc, bots=list(tokens), backlog=n,
-                make=telegram_request, ready_mark=FAUST_READY, helpers=[fake],
+                make=telegram_request, ready_mark=FAUST_READY, helpers=[fake], profile=profile,
+                paced=profile is None,
             )  # fmt: skip
             first = check_results(driver, await driver.results())
     finally:
