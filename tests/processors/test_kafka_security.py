@@ -16,6 +16,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -124,10 +125,12 @@ async def refused_topics(kafka: KafkaSettings, *topics: str) -> set[str]:
 def start_worker(settings: Settings) -> subprocess.CompletedProcess[str]:
     """``actionstream worker`` with ``settings``, as a deployment starts it."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONSTREAM_")}
-    return subprocess.run(
-        [sys.executable, "-m", "processors", "worker"], cwd=REPO, capture_output=True, text=True,
-        env={**clean, **settings_env(settings)}, timeout=60,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as scratch:  # Faust's data directory goes there
+        return subprocess.run(
+            [sys.executable, "-m", "processors", "worker"], cwd=scratch, capture_output=True,
+            text=True, env={**clean, **settings_env(settings), "PYTHONPATH": str(REPO)},
+            timeout=60,
+        )  # fmt: skip
 
 
 async def send_rate(kafka: KafkaSettings | str, topic: str, count: int = 5000) -> float:

@@ -46,7 +46,9 @@ class WorkerProcess:
         log.flush()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "processors", "worker"],
-            cwd=REPO,
+            # Faust makes its data directory (<group>-data) in the working directory: the
+            # test's, not the repository's.
+            cwd=self.log_path.parent,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
