@@ -17,6 +17,7 @@ from integrations.credentials.errors import CredentialsSourceBrokenError
 from integrations.credentials.keys import CredentialsKey, normalise_bot_id
 from integrations.credentials.sources.base import json_object, version_of
 
+_Loaded = dict[CredentialsKey, dict[str, Any]]
 _FORMAT = '{"<bot_id>": {"<provider>": {"<strategy>": {"token": "..."}}}}'
 
 
@@ -26,7 +27,9 @@ class FileCredentialsSource:
     The file is reread when its modification time or size changes, so edits take effect without a
     restart (once cached answers expire). A missing or malformed file fails every fetch with a
     :class:`~integrations.credentials.errors.CredentialsSourceBrokenError` (not retryable) naming
-    the file and the offending entry.
+    the file and the offending entry. Concurrent fetches that find the file changed share one
+    reread: a worker starting under a backlog of many bots reads the file once, not once per
+    request (10,000 concurrent first fetches used to mean 10,000 parses, GiBs of memory).
 
     :meth:`store` writes renewed OAuth tokens back: under an exclusive ``flock`` on
     ``<file>.lock`` (shared by every worker on the host), a compare-and-set on the entry's
@@ -37,6 +40,7 @@ class FileCredentialsSource:
         self._path = Path(path)
         self._signature: tuple[int, int] | None = None
         self._data: dict[CredentialsKey, dict[str, Any]] = {}
+        self._reading: tuple[tuple[int, int], asyncio.Future[_Loaded]] | None = None
 
     async def fetch(self, bot_id: str, provider: str, strategy: str) -> dict[str, Any] | None:
         data = await self._current()
@@ -107,10 +111,22 @@ class FileCredentialsSource:
                 "ACTIONSTREAM_CREDENTIALS__FILE_PATH at it"
             ) from None
         signature = (stat.st_mtime_ns, stat.st_size)
-        if signature != self._signature:
-            self._data = await asyncio.to_thread(self._load)
-            self._signature = signature
-        return self._data
+        if signature == self._signature:
+            return self._data
+        if self._reading is None or self._reading[0] != signature:
+            self._reading = (signature, asyncio.ensure_future(asyncio.to_thread(self._load)))
+        reading = self._reading
+        try:
+            # Shielded: a caller cancelled mid-read does not cancel the others' read.
+            data = await asyncio.shield(reading[1])
+        except BaseException:
+            if self._reading is reading and reading[1].done():
+                self._reading = None  # it failed: the next fetch reads again
+            raise
+        if self._reading is reading:  # not overtaken by a read of a newer file
+            self._data, self._signature = data, signature
+            self._reading = None
+        return data
 
     def _load(self) -> dict[CredentialsKey, dict[str, Any]]:
         try:

@@ -309,6 +309,33 @@ async def test_file_is_reloaded_when_it_changes(tmp_path: Path) -> None:
     assert await source.fetch(bot_id, "telegram", "api_key") == {"token": "newer"}
 
 
+async def test_concurrent_fetches_share_one_read_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker starting under a backlog of many bots: every request misses at once.
+    bots = [bot() for _ in range(300)]
+    path = tmp_path / "creds.json"
+    path.write_text(json.dumps({b: {"telegram": {"api_key": {"token": b}}} for b in bots}))
+    source = FileCredentialsSource(path)
+    reads = 0
+    load = source._load
+
+    def counted() -> Any:
+        nonlocal reads
+        reads += 1
+        return load()
+
+    monkeypatch.setattr(source, "_load", counted)
+    impatient = asyncio.ensure_future(source.fetch(bots[0], "telegram", "api_key"))
+    await asyncio.sleep(0)
+    impatient.cancel()  # a caller giving up does not cancel the read the others wait on
+    found = await asyncio.gather(*(source.fetch(b, "telegram", "api_key") for b in bots))
+    assert found == [{"token": b} for b in bots]
+    assert reads == 1
+    assert await source.fetch(bots[1], "telegram", "api_key") == {"token": bots[1]}
+    assert reads == 1
+
+
 async def test_file_keys_are_normalised_like_bot_ids(tmp_path: Path) -> None:
     bot_uuid = uuid.uuid4()
     path = tmp_path / "creds.json"
