@@ -10,6 +10,7 @@ everything but the provider call. The naive Faust baseline calls the same integr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,8 @@ METADATA = IntegrationMetadata(
         "properties": {
             "chat_id": {"type": "integer"},
             "text": {"type": "string", "minLength": 1, "maxLength": 4096},
+            # Scenario 7 holds each request this long, so thousands are in flight at once.
+            "hold_s": {"type": "number", "minimum": 0, "maximum": 4},
         },
         "required": ["chat_id", "text"],
         "additionalProperties": False,
@@ -77,6 +80,8 @@ class BenchNoopIntegration(BaseIntegration):
         )
         if not creds:
             return {"response": {"ok": False, "error_code": 401, "description": "no credentials"}}
+        if hold := config.get("hold_s"):
+            await asyncio.sleep(hold)
         return {"response": {"ok": True, "result": {"chat_id": config["chat_id"], "ok": True}}}
 
 

@@ -22,6 +22,9 @@ TITLES = {
     "http_ceiling": "4a. ceiling: bare aiohttp client, Telegram +latency",
     "slow_provider": "4. actionstream, Telegram +latency",
     "hot_bot": "5. one hot bot (+ other bots)",
+    "scale_one": "6a. as 4, 12 partitions, 1 worker",
+    "scale_two": "6b. as 4, 12 partitions, 2 workers",
+    "in_flight": "7. no-op requests all in flight at once (peak RSS)",
 }
 
 
@@ -74,6 +77,7 @@ def ratios(scenarios: dict[str, Any]) -> dict[str, float | None]:
         "slow_provider_over_ideal": over(rate("slow_provider"), ideal("slow_provider")),
         "slow_provider_over_http_ceiling": over(rate("slow_provider"), rate("http_ceiling")),
         "hot_bot_over_ideal": over(rate("hot_bot"), ideal("hot_bot")),
+        "two_workers_over_one": over(rate("scale_two"), rate("scale_one")),
     }
 
 
@@ -85,9 +89,11 @@ def _notes(name: str, scenario: dict[str, Any]) -> str:
     notes = []
     if latency.get("rate_per_s"):
         notes.append(f"latency at {latency['rate_per_s']:.0f}/s")
-    if name in ("slow_provider", "hot_bot"):
+    if name in ("slow_provider", "hot_bot", "scale_one", "scale_two"):
         notes.append(f"ideal {extra['ideal_per_s']:,.0f}/s")
         notes.append(f"order ok: {extra['order']['bots']} bots")
+    if name == "in_flight":
+        notes.append(f"peak in flight {extra['peak_in_flight']:,} of {extra['max_in_flight']:,}")
     if name == "hot_bot":
         hot = extra["hot_latency"]
         notes.append(
@@ -144,6 +150,8 @@ def render(report: dict[str, Any], console: Console) -> None:
         + _num(r["slow_provider_over_http_ceiling"], "{:.3f}")
         + ", (5)/ideal = "
         + _num(r["hot_bot_over_ideal"], "{:.3f}")
+        + ", (6b)/(6a) = "
+        + _num(r["two_workers_over_one"], "{:.2f}")
     )
     micro = report.get("micro") or {}
     if micro:

@@ -43,6 +43,7 @@ from benchmarks.scenarios import (
     actionstream_noop,
     ceiling,
     find_py_spy,
+    in_flight_memory,
     naive,
 )
 from benchmarks.telegram_scenarios import hot_bot, http_ceiling, slow_provider
@@ -55,6 +56,13 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[RunResult]]] = {
     "http_ceiling": lambda ctx: http_ceiling(ctx, n=ctx.sizes.slow_events),
     "slow_provider": lambda ctx: slow_provider(ctx, n=ctx.sizes.slow_events),
     "hot_bot": hot_bot,
+    "in_flight": lambda ctx: in_flight_memory(ctx, n=ctx.sizes.in_flight),
+    "scale_one": lambda ctx: slow_provider(
+        ctx, n=2 * ctx.sizes.slow_events, name="scale_one", workers=1, partitions=12
+    ),
+    "scale_two": lambda ctx: slow_provider(
+        ctx, n=2 * ctx.sizes.slow_events, name="scale_two", workers=2, partitions=12
+    ),
 }
 PROFILED: dict[str, Callable[[Context, int, Profile], Awaitable[RunResult]]] = {
     "actionstream": lambda ctx, n, profile: actionstream_noop(ctx, n=n, profile=profile),
@@ -62,7 +70,7 @@ PROFILED: dict[str, Callable[[Context, int, Profile], Awaitable[RunResult]]] = {
 }
 QUICK = Sizes(
     events=1_000, ceiling_events=2_000, slow_events=400, hot_events=20, hot_others=20, bots=50,
-    other_bots=20, paced_events=60,
+    other_bots=20, paced_events=60, in_flight=500,
 )  # fmt: skip
 KEEP_OUTPUTS = 5  # .local/bench keeps the last few invocations' logs and profiles
 
@@ -89,6 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bots", type=int, default=_env("BOTS"), help="bots in 1-4 (1000)")
     p.add_argument("--other-bots", type=int, default=_env("OTHER_BOTS"), help="in 5 (300)")
     p.add_argument("--paced-events", type=int, default=_env("PACED_EVENTS"), help="(600)")
+    p.add_argument("--in-flight", type=int, default=_env("IN_FLIGHT"), help="7 (10000)")
     p.add_argument("--paced-rate", type=float, default=_env("PACED_RATE", float), help="(200)")
     p.add_argument("--latency-s", type=float, default=_env("LATENCY_S", float), help="(0.05)")
     p.add_argument("--partitions", type=int, default=_env("PARTITIONS"), help="(6)")

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from benchmarks.ceiling import READY as CEILING_READY
 from benchmarks.noop_integration import NOOP_ID, result_of
 from benchmarks.procs import FAUST_READY, BenchError, Proc, child_env
@@ -42,6 +44,7 @@ from benchmarks.workload import (
     create_topics,
     delete_topics,
     end_to_end_ms,
+    free_port,
     latency_summary,
     unique_id,
     write_credentials,
@@ -65,6 +68,7 @@ class Sizes:
     other_bots: int = 300  # one request each in scenario 5
     paced_events: int = 600
     paced_rate: float = 200.0
+    in_flight: int = 10_000  # scenario 7: requests held in flight at once
     latency_s: float = 0.05  # the fake Telegram's added latency
     partitions: int = 6
 
@@ -153,26 +157,34 @@ async def drain_run(
     paced: bool = True,
     profile: Profile | None = None,
     helpers: Sequence[Proc] = (),
+    peers: Sequence[Proc] = (),
 ) -> tuple[Driver, RunResult]:
     """Warm-up, paused backlog, paced latency; returns the driver (to read and check results)
-    and a RunResult whose ``seconds`` and ``latency`` the scenario fills in from the results."""
+    and a RunResult whose ``seconds`` and ``latency`` the scenario fills in from the results.
+
+    ``peers`` are more processors in ``proc``'s group, started, paused and resumed with it; the
+    CPU per request is then theirs and ``proc``'s together."""
     sizes = ctx.sizes
-    watch = [proc, *helpers]
-    proc.start(ready_mark=ready_mark)
+    workers = [proc, *peers]
+    watch = [*workers, *helpers]
+    for worker in workers:
+        worker.start(ready_mark=ready_mark)
     try:
         async with Driver(settings) as driver:
             seq = itertools.count()
             await driver.publish("warmup", [make(driver, bot, next(seq)) for bot in bots])
             await driver.wait_results(len(bots), timeout_s=120, watch=watch)
             requests = [make(driver, bots[i % len(bots)], next(seq)) for i in range(backlog)]
-            proc.pause()
+            for worker in workers:
+                worker.pause()
             try:
                 paused = time.time()
                 await driver.publish("backlog", requests)
             finally:
                 resumed = time.time()
                 cpu = [p.cpu_seconds() for p in watch]
-                proc.resume()
+                for worker in workers:
+                    worker.resume()
             spy = start_py_spy(profile, proc.pid) if profile else None
             total = len(bots) + backlog
             await driver.wait_results(total, timeout_s=60 + backlog / 50, watch=watch)
@@ -192,10 +204,12 @@ async def drain_run(
                 await driver.paced("paced", paced_request, sizes.paced_events, rate)
                 total += sizes.paced_events
                 await driver.wait_results(total, timeout_s=120, watch=watch)
-            rss = proc.peak_rss_kb()
-            proc.stop()
+            rss = max(worker.peak_rss_kb() for worker in workers)
+            for worker in workers:
+                worker.stop()
     finally:
-        proc.kill()
+        for worker in workers:
+            worker.kill()
     run = RunResult(name, backlog, drained, {"rate_per_s": rate if paced else None}, rss)
     run.extra["resumed_at"] = resumed
     if paced and sizes.paced_events:
@@ -203,8 +217,9 @@ async def drain_run(
     run.extra["publish_paused_s"] = round(resumed - paused, 3)
     # CPU use while draining, in cores (1.0: one core busy the whole time); ~1.0 = CPU-bound.
     run.extra["cpu_cores"] = {p.name: round(b, 2) for p, b in zip(watch, busy, strict=True)}
-    # What the processor spent per request of the backlog: its CPU time while draining.
-    run.extra["cpu_us_per_request"] = round(busy[0] * drained / backlog * 1e6, 1)
+    # What the processors spent per request of the backlog: their CPU time while draining.
+    spent = sum(busy[: len(workers)]) * drained
+    run.extra["cpu_us_per_request"] = round(spent / backlog * 1e6, 1)
     return driver, run
 
 
@@ -226,9 +241,21 @@ async def settled(
     return time.monotonic() - began
 
 
-def worker_proc(settings: Settings, workdir: Path) -> Proc:
+def worker_proc(settings: Settings, workdir: Path, name: str = "worker") -> Proc:
     env = child_env(settings_env(settings))
-    return Proc.python_module("worker", "processors", ["worker"], workdir=workdir, env=env)
+    return Proc.python_module(name, "processors", ["worker"], workdir=workdir, env=env)
+
+
+def peer_procs(settings: Settings, workdir: Path, count: int) -> list[Proc]:
+    """``count`` more workers in the same group, each with its own id and web port."""
+    peers = []
+    for n in range(count):
+        worker = settings.worker.model_copy(
+            update={"id": f"{settings.worker.id}-peer{n}", "web_port": free_port()}
+        )
+        peer = settings.model_copy(update={"worker": worker})
+        peers.append(worker_proc(peer, workdir / f"peer{n}", name=f"worker-peer{n}"))
+    return peers
 
 
 def log_counts(proc: Proc) -> dict[str, int]:
@@ -255,13 +282,15 @@ def noop_result_size() -> int:
     return len(codec.encode(result))
 
 
-def settings_for(ctx: Context, kind: str, **kwargs: Any) -> tuple[str, Settings, Path]:
+def settings_for(
+    ctx: Context, kind: str, *, partitions: int | None = None, **kwargs: Any
+) -> tuple[str, Settings, Path]:
     unique = unique_id()
     workdir = ctx.workdir.resolve() / f"{kind}-{unique}"
     workdir.mkdir(parents=True)
     settings = bench_settings(
         unique, kafka=ctx.kafka, redis_url=ctx.redis_url, workdir=workdir,
-        partitions=ctx.sizes.partitions, **kwargs,
+        partitions=partitions or ctx.sizes.partitions, **kwargs,
     )  # fmt: skip
     return unique, settings, workdir
 
@@ -365,3 +394,53 @@ async def actionstream_noop(ctx: Context, *, n: int, profile: Profile | None = N
     return await _noop_pipeline(
         ctx, "actionstream", n, worker_proc, FAUST_READY, profile=profile, paced=profile is None
     )
+
+
+async def in_flight_memory(ctx: Context, *, n: int = 10_000, hold_s: float = 3.0) -> RunResult:
+    """Scenario 7: ``n`` bots, one no-op request each held ``hold_s``, ``max_in_flight`` = ``n``.
+
+    Every request is in flight at once (the worker's ``actionstream_in_flight`` gauge is sampled
+    to prove it); the figure is the worker's peak RSS, which the issue bounds at 300 MiB.
+    """
+    unique, settings, workdir = settings_for(ctx, "inflight")
+    limits = {"max_in_flight": n, "max_buffered": 2 * n, "max_parked": n}
+    settings = settings.model_copy(update={"worker": settings.worker.model_copy(update=limits)})
+    tokens = bot_tokens(unique, n)
+    write_credentials(settings.credentials.file_path, tokens)
+    proc = worker_proc(settings, workdir)
+    bots = list(tokens)
+
+    def held(driver: Driver, bot: str, seq: int) -> IntegrationRequest:
+        return driver.build(bot, NOOP_ID, {"chat_id": seq, "text": "held", "hold_s": hold_s})
+
+    peak = 0.0
+    sampling = True
+
+    async def sample() -> None:
+        nonlocal peak
+        url = f"http://127.0.0.1:{settings.worker.web_port}/metrics"
+        async with aiohttp.ClientSession() as session:
+            while sampling:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(url) as response:
+                        for line in (await response.text()).splitlines():
+                            if line.startswith("actionstream_in_flight{"):
+                                peak = max(peak, float(line.rsplit(" ", 1)[1]))
+                await asyncio.sleep(0.2)
+
+    async with fresh_topics(settings):
+        sampler = asyncio.create_task(sample())
+        try:
+            driver, run = await drain_run(
+                ctx, "in_flight", settings, proc, bots=bots, backlog=n, make=held,
+                ready_mark=FAUST_READY, paced=False,
+            )  # fmt: skip
+        finally:
+            sampling = False
+            await sampler
+        first = check_results(driver, await driver.results())
+    finished = {rid: r.finished_at.timestamp() for rid, r in first.items()}
+    run.seconds = backlog_end(driver, finished) - run.extra.pop("resumed_at")
+    run.latency = latency_summary([])
+    run.extra.update(hold_s=hold_s, max_in_flight=n, peak_in_flight=int(peak))
+    return run

@@ -8,6 +8,8 @@ and every message its own chat, so Telegram's per-chat limit (1/s) never binds.
 4. **slow provider**: many bots; throughput against the ideal ``max_in_flight / latency``, and
    against ``http_ceiling``: a bare aiohttp client loop (``benchmarks.http_ceiling``) sending the
    same calls with the same concurrency to the same fake, in the same run.
+6. **scale-out**: scenario 4's shape on 12 partitions, drained by one worker (6a) and by two in
+   one group (6b), in the same run: the ratio 6b/6a is what a second worker adds.
 5. **one hot bot**: one bot's requests must run one at a time (≈ ``1 / latency``), while other
    bots' requests mixed in with them must still flow (their latency is reported).
 """
@@ -35,6 +37,7 @@ from benchmarks.scenarios import (
     drain_run,
     fresh_topics,
     log_counts,
+    peer_procs,
     settings_for,
     worker_proc,
 )
@@ -92,19 +95,30 @@ def check_order(driver: Driver, tokens: dict[str, str], dump: Path) -> dict[str,
     return {"bots": len(want), "messages": sum(map(len, want.values())), "calls": len(calls)}
 
 
-async def slow_provider(ctx: Context, *, n: int, profile: Profile | None = None) -> RunResult:
-    """Scenario 4: many bots, 50 ms per call; compare with max_in_flight / latency."""
+async def slow_provider(
+    ctx: Context,
+    *,
+    n: int,
+    profile: Profile | None = None,
+    name: str = "slow_provider",
+    workers: int = 1,
+    partitions: int | None = None,
+) -> RunResult:
+    """Scenario 4: many bots, 50 ms per call; compare with max_in_flight / latency.
+
+    With ``workers`` > 1 (scenario 6) that many workers share the group and the backlog."""
     fake, dump, urls = start_fake(ctx)
     try:
-        unique, settings, workdir = settings_for(ctx, "slow", telegram=urls)
+        unique, settings, workdir = settings_for(ctx, name, telegram=urls, partitions=partitions)
         tokens = bot_tokens(unique, ctx.sizes.bots)
         write_credentials(settings.credentials.file_path, tokens)
         proc = worker_proc(settings, workdir)
+        peers = peer_procs(settings, workdir, workers - 1)
         async with fresh_topics(settings):
             driver, run = await drain_run(
-                ctx, "slow_provider", settings, proc, bots=list(tokens), backlog=n,
+                ctx, name, settings, proc, bots=list(tokens), backlog=n,
                 make=telegram_request, ready_mark=FAUST_READY, helpers=[fake], profile=profile,
-                paced=profile is None,
+                paced=profile is None and workers == 1, peers=peers,
             )  # fmt: skip
             first = check_results(driver, await driver.results())
     finally:
@@ -115,8 +129,10 @@ async def slow_provider(ctx: Context, *, n: int, profile: Profile | None = None)
     run.latency = latency_summary(paced_ms, run.latency["rate_per_s"])
     max_in_flight = settings.worker.max_in_flight
     run.extra.update(
-        ideal_per_s=max_in_flight / ctx.sizes.latency_s,
+        ideal_per_s=workers * max_in_flight / ctx.sizes.latency_s,
         max_in_flight=max_in_flight,
+        workers=workers,
+        partitions=settings.topics.partitions,
         provider_latency_s=ctx.sizes.latency_s,
         order=check_order(driver, tokens, dump),
         **log_counts(proc),
