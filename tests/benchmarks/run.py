@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
+import math
 import os
 import platform
 import shutil
@@ -204,8 +205,8 @@ async def bench(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             results.append(run)
             console.print(
                 f"  run {rep + 1}/{runs} {name:<14} {run.events:>6,} events "
-                f"{run.events_per_s:>9,.1f}/s  p50 {run.latency['p50_ms']:.0f} ms  "
-                f"p99 {run.latency['p99_ms']:.0f} ms  ({time.monotonic() - began:.0f}s)"
+                f"{run.events_per_s:>9,.1f}/s  p50 {_ms(run.latency.get('p50_ms'))}  "
+                f"p99 {_ms(run.latency.get('p99_ms'))}  ({time.monotonic() - began:.0f}s)"
             )
     profile = await maybe_profile(args, ctx, results, selected, console)
     scenarios = aggregate(results)
@@ -214,6 +215,11 @@ async def bench(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     prune(root, KEEP_OUTPUTS)
     return {"meta": meta, "scenarios": scenarios, "ratios": ratios(scenarios),
             "micro": micro, "profile": profile}  # fmt: skip
+
+
+def _ms(value: float | None) -> str:
+    """``12 ms``, or ``-`` for a run that measured no latency (an unpaced drain)."""
+    return "-" if value is None or math.isnan(value) else f"{value:.0f} ms"
 
 
 async def maybe_profile(
