@@ -102,9 +102,8 @@ def bind_request(context: RequestContext | None) -> None:
 
 async def before_send() -> None:
     """Awaited by the HTTP seams right before a provider request leaves (may refuse it)."""
-    context = current_request.get()
-    if context is not None and context.gate is not None:
-        await context.gate()
+    if (gate := send_gate()) is not None:
+        await gate()
 
 
 def send_gate() -> SendGateLike | None:

@@ -24,7 +24,13 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from integrations.errors import InvalidConfigError
 
-__all__ = ["check_config_schema", "compiled_validator", "config_errors", "validate_config"]
+__all__ = [
+    "check_config_schema",
+    "compiled_schema",
+    "compiled_validator",
+    "config_errors",
+    "validate_config",
+]
 
 # Long values (a 4 KB message text) would drown the useful part of the message.
 _MAX_ERROR_CHARS = 240
@@ -73,7 +79,7 @@ class _Compiled:
         self.python = Draft202012Validator(
             schema, format_checker=Draft202012Validator.FORMAT_CHECKER
         )
-        self.fast: Any = None
+        self.fast: Any
         try:
             self.fast = jsonschema_rs.validator_for(schema, validate_formats=True)
         except Exception:  # e.g. a regular expression only Python's re understands

@@ -39,7 +39,7 @@ class FileCredentialsSource:
     def __init__(self, path: Path | str) -> None:
         self._path = Path(path)
         self._signature: tuple[int, int] | None = None
-        self._data: dict[CredentialsKey, dict[str, Any]] = {}
+        self._data: _Loaded = {}
         self._reading: tuple[tuple[int, int], asyncio.Future[_Loaded]] | None = None
 
     async def fetch(self, bot_id: str, provider: str, strategy: str) -> dict[str, Any] | None:
@@ -102,7 +102,7 @@ class FileCredentialsSource:
                 os.unlink(tmp)
             raise
 
-    async def _current(self) -> dict[CredentialsKey, dict[str, Any]]:
+    async def _current(self) -> _Loaded:
         try:
             stat = self._path.stat()
         except FileNotFoundError:
@@ -128,7 +128,7 @@ class FileCredentialsSource:
             self._reading = None
         return data
 
-    def _load(self) -> dict[CredentialsKey, dict[str, Any]]:
+    def _load(self) -> _Loaded:
         try:
             document = json.loads(self._path.read_bytes())
         except (OSError, ValueError) as exc:
@@ -141,7 +141,7 @@ class FileCredentialsSource:
             raise CredentialsSourceBrokenError(
                 f"credentials file {self._path} cannot be read as JSON ({at}); expected {_FORMAT}"
             ) from None
-        loaded: dict[CredentialsKey, dict[str, Any]] = {}
+        loaded: _Loaded = {}
         top = json_object(document, where=f"credentials file {self._path} (expected {_FORMAT})")
         for bot_id, providers in top.items():
             try:
