@@ -61,11 +61,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
+from integrations.redis_types import RedisClient
 from processors.redis_scripts import RedisUnavailableError, ScriptRunner
 
 MAX_RESULT_BYTES = 1024 * 1024  # results are Avro IntegrationResults; anything bigger is a bug
@@ -185,7 +185,7 @@ class IdempotencyStore:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         namespace: str = "actionstream",
         lease_s: float = 60.0,
@@ -193,7 +193,7 @@ class IdempotencyStore:
         unknown_ttl_s: float | None = None,
         scripts: ScriptRunner | None = None,
     ) -> None:
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if redis.get_encoder().decode_responses:
             raise ValueError("IdempotencyStore needs a Redis client with decode_responses=False")
         if not _NAMESPACE.fullmatch(namespace):
             raise ValueError(f"invalid namespace {namespace!r}: expected [A-Za-z0-9_.:-]{{1,64}}")
@@ -236,7 +236,7 @@ class IdempotencyStore:
         """Try to take the lease on a request; ``owner`` must be unique per attempt."""
         args = (owner, self._lease_ms, self._keep_ms)
         state_b, attempts, retry_after_ms, holder, result = await self._run(
-            "claim", self._claim, bot_id, key, args
+            "claim", self._claim, bot_id, key, args, durable=True
         )
         state = ClaimState(state_b.decode())
         return Claim(
@@ -280,13 +280,22 @@ class IdempotencyStore:
         return bool(await self._run("release", self._release, bot_id, key, args))
 
     async def _run(
-        self, op: str, script: AsyncScript, bot_id: str, key: str, args: tuple[EncodableT, ...]
+        self,
+        op: str,
+        script: AsyncScript,
+        bot_id: str,
+        key: str,
+        args: tuple[EncodableT, ...],
+        *,
+        durable: bool = False,
     ) -> Any:
         if not args[0]:
             raise ValueError("owner must be non-empty")
         name = self.key(bot_id, key)
         try:
-            return await self._scripts.run(script, [name], args)
+            return await self._scripts.run(script, [name], args, durable=durable)
+        except RedisUnavailableError:
+            raise
         except (RedisError, OSError) as exc:
             # OSError: a socket error redis-py did not wrap. Both mean "cannot tell": the caller
             # pauses and retries with the same owner (every script is idempotent for it).

@@ -60,11 +60,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from integrations.base import CredentialsStrategy, IntegrationMetadata, RateLimitScope
 from integrations.credentials.keys import check_name
+from integrations.redis_types import RedisClient
 from processors.redis_scripts import RedisUnavailableError, ScriptRunner
 
 __all__ = ["Decision", "LimitKey", "RateLimiter"]
@@ -176,7 +176,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         namespace: str = "actionstream",
         fingerprint_key: bytes | None = None,

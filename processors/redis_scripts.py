@@ -15,17 +15,27 @@ needs no atomicity across calls (it is not a transaction) and splits cleanly on 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT, KeyT
 
 from integrations.errors import TransientError
+from integrations.redis_types import RedisClient
 
-_Call = tuple[AsyncScript, Sequence[KeyT], Sequence[EncodableT], asyncio.Future[Any]]
+
+@dataclass
+class _Call:
+    script: AsyncScript
+    keys: Sequence[KeyT]
+    args: Sequence[EncodableT]
+    future: asyncio.Future[Any]
+    durable: bool
+    reloaded: bool = False
 
 
 class RedisUnavailableError(TransientError):
@@ -37,60 +47,153 @@ class RedisUnavailableError(TransientError):
 
 
 class ScriptRunner:
-    """Runs registered scripts, batching concurrent calls into pipelines."""
+    """Runs registered scripts, batching concurrent calls into pipelines.
 
-    def __init__(self, redis: aioredis.Redis, *, timeout_s: float = 5.0) -> None:
+    A *durable* call (an idempotency claim) with ``replicas`` > 0 is followed, on the same
+    connection, by ``WAIT replicas replicas_timeout_ms``: its reply is only given once that many
+    replicas hold the write, else it fails with :class:`RedisUnavailableError` and the caller
+    retries (every script is idempotent for its owner). On a cluster one ``WAIT`` goes to each
+    node the batch's durable calls touched.
+    """
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        timeout_s: float = 5.0,
+        replicas: int = 0,
+        replicas_timeout_ms: int = 100,
+    ) -> None:
         self._redis = redis
         self._timeout_s = timeout_s
+        self._replicas = replicas
+        self._replicas_timeout_ms = replicas_timeout_ms
         self._pending: list[_Call] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.registered: list[AsyncScript] = []
 
     def register(self, source: str) -> AsyncScript:
-        return self._redis.register_script(source)
+        script = self._redis.register_script(source)
+        self.registered.append(script)
+        return script
 
     async def run(
-        self, script: AsyncScript, keys: Sequence[KeyT], args: Sequence[EncodableT]
+        self,
+        script: AsyncScript,
+        keys: Sequence[KeyT],
+        args: Sequence[EncodableT],
+        *,
+        durable: bool = False,
     ) -> Any:
         """The script's reply; raises what redis-py would raise for a single call."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._flush)
-        self._pending.append((script, keys, args, future))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Call(script, keys, args, future, durable and self._replicas > 0))
         return await future
+
+    def _enqueue(self, call: _Call) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(call)
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._spawn(self._send(batch))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)  # keep a reference until done
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, batch: list[_Call]) -> None:
         try:
+            if isinstance(self._redis, RedisCluster) and any(call.durable for call in batch):
+                await self._redis.initialize()  # a no-op once it knows the slots
             pipe = self._redis.pipeline(transaction=False)
-            for script, keys, args, _ in batch:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            for call in batch:
+                # (a cluster pipeline blocks the named ``evalsha``, not the command itself)
+                pipe.execute_command(
+                    "EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args
+                )
+            waits = self._add_waits(pipe, [call for call in batch if call.durable])
             # One deadline per batch (our client has no per-command socket timeout, see
             # runtime._redis): a hung Redis fails every caller with TimeoutError, an OSError.
             async with asyncio.timeout(self._timeout_s):
                 replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # every caller sees the failure; cancellation too
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for call in batch:
+                if not call.future.done():
+                    call.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (script, keys, args, future), reply in zip(batch, replies, strict=True):
-            if future.done():
+        short = self._short_waits(waits, replies[len(batch) :])
+        reload: list[_Call] = []
+        for call, reply in zip(batch, replies, strict=False):
+            if call.future.done():
                 continue  # the caller gave up (its own timeout)
             if isinstance(reply, NoScriptError):
-                # Redis was restarted or flushed its scripts: a single call loads it again.
-                await _settle(future, script(keys=keys, args=args))
+                reload.append(call)
             elif isinstance(reply, BaseException):
-                future.set_exception(reply)
+                call.future.set_exception(reply)
+            elif call.durable and self._node_key(call) in short:
+                call.future.set_exception(short[self._node_key(call)])
             else:
-                future.set_result(reply)
+                call.future.set_result(reply)
+        if reload:
+            await self._reload(reload)
+
+    def _add_waits(self, pipe: Any, durable: list[_Call]) -> list[str]:
+        """Queue one ``WAIT`` per node that durable calls wrote to; the nodes, in order."""
+        nodes = list(dict.fromkeys(self._node_key(call) for call in durable))
+        for node in nodes:
+            target = {} if node == "" else {"target_nodes": self._node(node)}
+            pipe.execute_command("WAIT", self._replicas, self._replicas_timeout_ms, **target)
+        return nodes
+
+    def _short_waits(self, nodes: list[str], replies: list[Any]) -> dict[str, Exception]:
+        """The nodes whose ``WAIT`` did not reach ``replicas``, with the error to give."""
+        short: dict[str, Exception] = {}
+        for node, reply in zip(nodes, replies, strict=True):
+            if isinstance(reply, BaseException) or int(reply) < self._replicas:
+                got = reply if isinstance(reply, BaseException) else f"{reply} acknowledged"
+                short[node] = RedisUnavailableError(
+                    f"Redis{' ' + node if node else ''}: a claim did not reach "
+                    f"{self._replicas} replica(s) in {self._replicas_timeout_ms} ms ({got}); "
+                    "see ACTIONSTREAM_REDIS__CLAIM_REPLICAS"
+                )
+        return short
+
+    def _node_key(self, call: _Call) -> str:
+        """The cluster node that serves the call's keys (``""`` off a cluster)."""
+        if not isinstance(self._redis, RedisCluster):
+            return ""
+        node = self._redis.get_node_from_key(cast(str, call.keys[0]))  # bytes work as well
+        return "" if node is None else str(node.name)
+
+    def _node(self, name: str) -> ClusterNode:
+        assert isinstance(self._redis, RedisCluster)
+        node = self._redis.get_node(node_name=name)
+        assert node is not None
+        return node
+
+    async def _reload(self, calls: list[_Call]) -> None:
+        """Redis lost its scripts (a restart, a failover to a replica, SCRIPT FLUSH): load them
+        again and send the calls once more, in a later batch (so a durable call still waits for
+        its replicas). A call that meets NOSCRIPT twice falls back to a single call."""
+        try:
+            for source in dict.fromkeys(call.script.script for call in calls):
+                await self._redis.script_load(source)
+        except Exception as exc:
+            for call in calls:
+                if not call.future.done():
+                    call.future.set_exception(exc)
+            return
+        for call in calls:
+            if call.reloaded:
+                self._spawn(_settle(call.future, call.script(keys=call.keys, args=call.args)))
+            else:
+                call.reloaded = True
+                self._enqueue(call)
 
 
 async def _settle(future: asyncio.Future[Any], call: Any) -> None:

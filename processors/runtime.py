@@ -10,13 +10,13 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from integrations.base import BaseIntegration
 from integrations.credentials import CredentialsResolver
 from integrations.discovery import BUILTIN_SERVICES, discover
+from integrations.redis_types import RedisClient
 from integrations.registry import IntegrationRegistry
 from integrations.resources import Resources
 from integrations.tls import tls_verification
@@ -27,7 +27,7 @@ from processors.ordering import OrderedScheduler
 from processors.outputs import Outputs
 from processors.processor import RequestProcessor
 from processors.ratelimit import RateLimiter
-from processors.redis_client import connection_options
+from processors.redis_client import make_client, topology
 from processors.redis_scripts import ScriptRunner
 from processors.settings import Settings
 from processors.sink import OutputSink, Producer
@@ -42,7 +42,7 @@ class Runtime:
 
     settings: Settings
     registry: IntegrationRegistry
-    redis: aioredis.Redis
+    redis: RedisClient
     resolver: CredentialsResolver
     resources: Resources
     codec: AvroCodec
@@ -84,7 +84,12 @@ class Runtime:
         )
         processing = settings.processing
         # One batcher: claims and rate-limit slots share pipelines.
-        scripts = ScriptRunner(redis, timeout_s=settings.redis.socket_timeout_s)
+        scripts = ScriptRunner(
+            redis,
+            timeout_s=settings.redis.socket_timeout_s,
+            replicas=settings.redis.claim_replicas,
+            replicas_timeout_ms=settings.redis.claim_replicas_timeout_ms,
+        )
         processor = RequestProcessor(
             outputs=outputs,
             executor=Executor(
@@ -163,7 +168,7 @@ class Runtime:
         await self.redis.aclose()
 
 
-def _redis(settings: Settings) -> aioredis.Redis:
+def _redis(settings: Settings) -> RedisClient:
     """One pooled client, tuned for the hot path (see the bench profile in the README).
 
     No per-command ``socket_timeout``: redis-py implements it with ``asyncio.wait_for`` (a task
@@ -174,24 +179,22 @@ def _redis(settings: Settings) -> aioredis.Redis:
     plain pool sized above what the worker can have in flight never makes a command wait for a
     connection (the blocking pool's lock and condition were the next cost in the profile).
     """
-    return aioredis.Redis(
-        connection_pool=aioredis.ConnectionPool.from_url(
-            settings.redis.url,
-            **connection_options(settings.redis),
-            max_connections=settings.worker.max_in_flight * 2 + 64,
-            socket_timeout=None,
-            socket_connect_timeout=settings.redis.socket_timeout_s,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-        )
+    return make_client(
+        settings.redis,
+        max_connections=settings.worker.max_in_flight * 2 + 64,
+        socket_timeout=None,
+        socket_connect_timeout=settings.redis.socket_timeout_s,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
     )
 
 
 def own_hosts(settings: Settings) -> list[str]:
     """The hosts of this deployment's own services, which no tenant URL may reach."""
-    urls = [settings.redis.url, settings.credentials.http_url, settings.schema_registry.url]
+    urls = [settings.credentials.http_url, settings.schema_registry.url]
     kafka = [f"//{server.strip()}" for server in settings.kafka.bootstrap_servers.split(",")]
     hosts = [urlsplit(url).hostname for url in (*urls, *kafka) if url]
-    return sorted({host for host in hosts if host})
+    redis = [host for host, _ in topology(settings.redis).addresses]
+    return sorted({host for host in (*hosts, *redis) if host})
 
 
 def _all_integrations(registry: IntegrationRegistry) -> list[BaseIntegration]:

@@ -41,12 +41,31 @@ __all__ = [
 class RedisSettings(BaseModel):
     """The Redis that holds the credentials cache, idempotency records and rate limits.
 
+    ``topology`` picks the client: ``single`` (one server at ``url``, as before), ``cluster``
+    (Redis Cluster, discovered from the seed nodes in ``nodes``) or ``sentinel`` (the master
+    named ``master_name``, found through the sentinels in ``nodes``). ``nodes`` is a comma
+    list of ``host:port``, each optionally ``redis://`` or ``rediss://``.
+
     ``rediss://`` turns TLS on (``ssl_ca_certs`` for a private CA, ``ssl_certfile`` and
     ``ssl_keyfile`` for mTLS); ``username`` and ``password`` (or ``password_file``, a mounted
-    Secret) log in as a Redis ACL user (see the README for the commands and keys it needs).
+    Secret) log in as a Redis ACL user (see the README for the commands and keys it needs). With
+    Sentinel, TLS applies to the sentinels too; ``sentinel_username`` / ``sentinel_password``
+    log in to sentinels that require it.
+
+    ``claim_replicas`` > 0 makes each idempotency claim wait (``WAIT``) until that many replicas
+    hold it, at most ``claim_replicas_timeout_ms``; a claim that does not get there is retried
+    before the call goes out. It closes the failover window in which a claim acknowledged by a
+    master that then died is lost (see the README's Redis section for what it costs).
     """
 
+    topology: Literal["single", "cluster", "sentinel"] = "single"
     url: str = "redis://127.0.0.1:6379/0"
+    nodes: str = ""
+    master_name: str = ""
+    sentinel_username: str | None = None
+    sentinel_password: SecretStr | None = None
+    claim_replicas: int = Field(default=0, ge=0)
+    claim_replicas_timeout_ms: int = Field(default=100, ge=1)
     socket_timeout_s: float = 5.0
     username: str | None = None
     password: SecretStr | None = None

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 import faust
 import mode
-import redis.asyncio as aioredis
 from aiokafka.client import AIOKafkaClient
 from faust.web import Request, Response, View
 from prometheus_client import CollectorRegistry
@@ -31,9 +30,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from redis.exceptions import AuthenticationError
 
+from integrations.redis_types import RedisClient
 from processors.app import ActionstreamApp
 from processors.metrics import ConsumerLagCollector
-from processors.redis_client import connection_options
+from processors.redis_client import make_client, unwrap
 from processors.runtime import Runtime
 from processors.settings import RedisSettings, Settings
 from topics.connection import Brokers, bootstrap_of, client_options, diagnose
@@ -105,13 +105,12 @@ class RedisProbe:
 
     def __init__(self, redis: RedisSettings) -> None:
         self._settings = redis
-        self._client: aioredis.Redis | None = None
+        self._client: RedisClient | None = None
 
     async def check(self, timeout_s: float = PROBE_TIMEOUT_S) -> Check:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(
-                self._settings.url,
-                **connection_options(self._settings),
+            self._client = make_client(
+                self._settings,
                 socket_timeout=timeout_s,
                 socket_connect_timeout=timeout_s,
                 max_connections=2,
@@ -119,9 +118,10 @@ class RedisProbe:
         try:
             async with asyncio.timeout(timeout_s):
                 await self._client.ping()
-        except AuthenticationError as exc:
-            return Check(False, f"redis refused ACTIONSTREAM_REDIS__USERNAME/PASSWORD: {exc}")
-        except Exception as exc:
+        except Exception as caught:
+            exc = unwrap(caught)
+            if isinstance(exc, AuthenticationError):
+                return Check(False, f"redis refused ACTIONSTREAM_REDIS__USERNAME/PASSWORD: {exc}")
             return Check(False, f"redis unreachable: {_describe(exc)}")
         return Check(True, "PING answered")
 

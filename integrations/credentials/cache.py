@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from integrations.credentials.crypto import EntryCipher, UndecryptableEntry
 from integrations.credentials.keys import CredentialsKey
+from integrations.redis_types import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class CredentialsCache:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         cipher: EntryCipher,
         *,
         ttl_s: float = 300.0,

@@ -66,7 +66,7 @@ from integrations.errors import AuthError, PermanentError
 from integrations.provider import read_bounded
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from integrations.redis_types import RedisClient
 
 __all__ = ["OAuthRefresher"]
 
@@ -101,7 +101,7 @@ class OAuthRefresher:
     def __init__(
         self,
         source: CredentialsSource,
-        redis: Redis,
+        redis: RedisClient,
         cipher: EntryCipher,
         client: httpx.AsyncClient,
         *,

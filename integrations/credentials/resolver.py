@@ -18,9 +18,9 @@ from integrations.credentials.sources import CredentialsSource, build_source
 
 if TYPE_CHECKING:
     import httpx
-    from redis.asyncio import Redis
 
     from integrations.credentials.settings import CredentialsSettings
+    from integrations.redis_types import RedisClient
 
 
 class CredentialsRefresher(Protocol):
@@ -78,7 +78,7 @@ class CredentialsResolver:
     def from_settings(
         cls,
         config: CredentialsSettings,
-        redis: Redis,
+        redis: RedisClient,
         *,
         dev_mode: bool = False,
         refresher: CredentialsRefresher | None = None,

@@ -19,40 +19,22 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 from redis.exceptions import NoPermissionError
 
 from infra import REPO
-from integrations.base import IntegrationMetadata
-from integrations.credentials import EntryCipher, MemoryCredentialsSource, generate_key
-from integrations.credentials.cache import Cached, CredentialsCache
-from integrations.credentials.errors import ReauthorisationRequiredError
-from integrations.credentials.keys import make_key
-from integrations.credentials.oauth import TokenEndpoint
-from integrations.credentials.refresh import OAuthRefresher
-from integrations.credentials.testing import TokenGrants
-from integrations.telegram.client import TELEGRAM_RATE_LIMITS
-from processors.idempotency import ClaimState, IdempotencyStore
-from processors.ratelimit import RateLimiter
+from integrations.credentials import generate_key
 from processors.redis_client import connection_options, login_problem
 from processors.runtime import _redis
 from processors.settings import RedisSettings, Settings
 from processors.web import RedisProbe
 from support.pipeline import free_port
+from support.redis_work import do_the_redis_work
+from support.secure_redis import ACL_USER, PASSWORD
 from support.tls import LocalCA
-
-PASSWORD = "acl-user-secret-7d1e"
-# What the README's Redis section says an actionstream user needs (keep the two the same).
-ACL_USER = (
-    f"actionstream on >{PASSWORD} ~actionstream:* resetchannels -@all "
-    "+ping +get +set +del +sadd +smembers +pexpire +evalsha +script|load "
-    "+time +hset +hmget +hdel"
-)
 
 
 @dataclass
@@ -108,56 +90,7 @@ async def client(tls_redis: TlsRedis) -> AsyncIterator[aioredis.Redis]:
 async def test_the_worker_does_its_redis_work_as_the_documented_acl_user(
     client: aioredis.Redis,
 ) -> None:
-    store = IdempotencyStore(client, lease_s=5.0)
-    assert (await store.claim("bot-1", "req-1", "w1:a")).state is ClaimState.ACQUIRED
-    assert await store.renew("bot-1", "req-1", "w1:a")
-    assert await store.complete("bot-1", "req-1", "w1:a", b"result")
-    assert (await store.claim("bot-1", "req-1", "w2:b")).state is ClaimState.DONE
-    assert await store.claim("bot-1", "req-2", "w1:a")
-    assert await store.release("bot-1", "req-2", "w1:a", outcome_unknown=True)
-
-    limiter = RateLimiter(client, fingerprint_key=b"k" * 32)
-    meta = IntegrationMetadata(
-        id="acl_check", version="1.0.0", name="ACL check", description="", category="messaging",
-        config_schema={"type": "object"}, credentials_provider="telegram",
-        rate_limits=TELEGRAM_RATE_LIMITS,
-    )  # fmt: skip
-    keys = limiter.keys_for(meta, credentials={"token": "t"}, config={"chat_id": 1})
-    assert (await limiter.acquire(keys)).allowed
-    await limiter.penalize(keys, 1.0)
-
-    cache = CredentialsCache(client, EntryCipher(os.urandom(32)), local_ttl_s=0)
-    key = make_key("bot-1", "telegram", "api_key")
-    await cache.put(key, Cached({"token": "secret"}))
-    cache.drop_local("bot-1", "telegram", None)
-    assert await cache.get_shared(key) == Cached({"token": "secret"})
-    await cache.drop_shared("bot-1", "telegram", None)
-    assert await cache.get_shared(key) is None
-
-    # OAuth renewal: its lock, sealed pending pair and dead-grant mark.
-    grants = TokenGrants(rotate=True)
-    grants.grant("app", "app-secret", refresh_token="r0")
-
-    def token_endpoint(request: httpx.Request) -> httpx.Response:
-        status, body = grants.answer(dict(parse_qsl(request.content.decode())))
-        return httpx.Response(status, json=body)
-
-    due = {"access_token": "a0", "refresh_token": "r0", "expires_at": time.time(),
-           "client_id": "app", "client_secret": "app-secret"}  # fmt: skip
-    bot = "0e6c3d1e-0000-4000-8000-00000000acl1"
-    source = MemoryCredentialsSource({bot: {"dropbox": {"oauth": due}}})
-    endpoint = TokenEndpoint(url="https://oauth.invalid/token")
-    async with httpx.AsyncClient(transport=httpx.MockTransport(token_endpoint)) as http:
-        refresher = OAuthRefresher(
-            source, client, EntryCipher(os.urandom(32)), http, endpoints=lambda _: endpoint
-        )
-        renewed = await refresher.refresh(bot, "dropbox", "oauth", due)
-        assert grants.valid(renewed["access_token"]) and source.stores == 1
-        grants.revoke()
-        for _ in range(2):  # the endpoint's refusal, then the mark's
-            with pytest.raises(ReauthorisationRequiredError):
-                await refresher.refresh(bot, "dropbox", "oauth", {**renewed, "expires_at": 0})
-        assert grants.refused == 1
+    await do_the_redis_work(client)
 
     # Least privilege: nothing outside actionstream's keys, no admin commands.
     with pytest.raises(NoPermissionError):
