@@ -9,11 +9,9 @@ wait for its replicas, and fails it (to be retried) when they are not there.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib
 import pkgutil
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from redis.crc import key_slot
 from redis.exceptions import NoPermissionError
 
 from integrations.redis_types import RedisClient
-from processors.idempotency import Claim, ClaimState, IdempotencyStore
+from processors.idempotency import ClaimState, IdempotencyStore
 from processors.redis_client import RedisConfigError, connection_options, login_problem, topology
 from processors.redis_scripts import RedisUnavailableError, ScriptRunner
 from processors.runtime import _redis, own_hosts
@@ -180,31 +178,27 @@ async def test_the_worker_does_its_redis_work_through_a_tls_sentinel_and_follows
         await do_the_redis_work(client)
         with pytest.raises(NoPermissionError):
             await client.set("someone-else:key", "x")
-        store = IdempotencyStore(client, lease_s=30.0, scripts=ScriptRunner(client, replicas=1))
+        # A lease far longer than the test: a BUSY answer below can only come from the record.
+        store = IdempotencyStore(client, lease_s=600.0, scripts=ScriptRunner(client, replicas=1))
         assert (await store.claim("bot-1", "before", "w1:a")).state is ClaimState.ACQUIRED
         assert await login_problem(settings) is None
 
         new_master = sentinel_failover(sentinel, MASTER)
         assert new_master == sentinel.ports[1]
         # The claim taken before the failover is on the new master (WAIT saw it replicated).
-        started = time.monotonic()
-        taken = await claim_once_served(store, "bot-1", "before", "w2:b")
-        print(f"claims waited {time.monotonic() - started:.1f} s for a replica again")
-        assert taken.state is ClaimState.BUSY
+        # Read without WAIT: the demoted master rejoins as a replica only when the sentinel
+        # reconfigures it (15-30 s on these machines), and until then a claim that must reach
+        # one replica fails, by name, for the processor to retry.
+        served = IdempotencyStore(client, lease_s=600.0, scripts=ScriptRunner(client))
+        assert (await served.claim("bot-1", "before", "w2:b")).state is ClaimState.BUSY
+        try:
+            fresh = await store.claim("bot-1", "after", "w2:b")
+        except RedisUnavailableError as error:
+            assert "did not reach 1 replica(s)" in str(error)
+        else:
+            assert fresh.state is ClaimState.ACQUIRED
     finally:
         await client.aclose()
-
-
-async def claim_once_served(store: IdempotencyStore, bot: str, key: str, owner: str) -> Claim:
-    """The claim, retried (as the processor does) while the new master settles, up to 30 s."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return await store.claim(bot, key, owner)
-        except RedisUnavailableError:  # until the demoted master follows again
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 def test_topology_settings_that_cannot_work_are_named_before_connecting(tmp_path: Path) -> None:
