@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install up down status run test test-all lint format bench demo clean
+.PHONY: install up down status up-cluster down-cluster run test test-all lint format bench demo clean
 
 install: $(STAMP)
 
@@ -25,6 +25,12 @@ down:
 
 status:
 	@bash deploy/local/stack.sh status
+
+up-cluster:
+	@bash deploy/local/stack.sh cluster up
+
+down-cluster:
+	@bash deploy/local/stack.sh cluster down
 
 # A local stack is a development stack: an ephemeral credentials key unless one is configured.
 run: export ACTIONSTREAM_DEV_MODE ?= true

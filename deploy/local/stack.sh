@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Local backing services for actionstream: a real Apache Kafka broker (KRaft, run from the Maven Central
 # jars - no Docker, no Apache download site) and a redis-server, both as plain background processes
-# owned by this script.
+# owned by this script. Opt-in and separate: a Redis Cluster of 6 redis-server nodes (3 masters with
+# one replica each) on REDIS_CLUSTER_PORT..REDIS_CLUSTER_PORT+5.
 #
 #   deploy/local/stack.sh up       start whatever is not running (idempotent), print the addresses
-#   deploy/local/stack.sh down     stop the processes in our pid files (idempotent)
+#   deploy/local/stack.sh down     stop the processes in our pid files, cluster nodes too (idempotent)
 #   deploy/local/stack.sh status   exit 0 if both run, 3 otherwise
 #   deploy/local/stack.sh security ARGS...   SCRAM users and ACLs (deploy/local/KafkaSecurity.java)
+#   deploy/local/stack.sh cluster up       start the cluster nodes, create the cluster once (idempotent)
+#   deploy/local/stack.sh cluster down     stop the cluster nodes, keep their data
+#   deploy/local/stack.sh cluster reset    stop them and delete their data
+#   deploy/local/stack.sh cluster status   one line per node; exit 0 if all 6 run and the cluster is ok
 #
 # See deploy/local/README.md for the environment knobs.
 set -euo pipefail
@@ -24,6 +29,12 @@ if [[ -z ${KAFKA_SASL_SSL_PORT:-} ]]; then
     if [[ $KAFKA_PORT == 9092 ]]; then KAFKA_SASL_SSL_PORT=9094; else KAFKA_SASL_SSL_PORT=$((KAFKA_PORT + 2)); fi
 fi
 REDIS_PORT=${REDIS_PORT:-6379}
+# First of the 6 consecutive Redis Cluster ports; each node's cluster bus is on its port + 10000.
+REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-7001}
+# Milliseconds a cluster node may be unreachable before it is marked failed and its replica is promoted.
+# Redis' default is 15000; 2000 makes failover tests quick (a replica takes over a few seconds after
+# its master dies) at the price of spurious failovers on a machine that stalls for 2 s.
+REDIS_CLUSTER_NODE_TIMEOUT=${REDIS_CLUSTER_NODE_TIMEOUT:-2000}
 KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
 # slf4j -> log4j2 binding artifact; see pom.xml. Only needed if a Kafka version moves to slf4j 2.x.
 KAFKA_SLF4J_BINDING=${KAFKA_SLF4J_BINDING:-log4j-slf4j-impl}
@@ -54,6 +65,8 @@ KAFKA_LOG=$STATE_DIR/logs/kafka.log
 REDIS_DATA_DIR=$STATE_DIR/redis-data
 REDIS_PID=$STATE_DIR/redis.pid
 REDIS_LOG=$STATE_DIR/logs/redis.log
+REDIS_CLUSTER_DIR=$STATE_DIR/redis-cluster
+REDIS_CLUSTER_SIZE=6
 MODE_FILE=$STATE_DIR/mode
 TLS_DIR=$STATE_DIR/tls
 SECURE_JSON=$STATE_DIR/secure.json
@@ -508,6 +521,286 @@ start_redis() {
 }
 
 # ---------------------------------------------------------------------------------------------------
+# Redis Cluster: $REDIS_CLUSTER_SIZE nodes, 3 masters + 3 replicas, each a plain redis-server with its own
+# data dir $REDIS_CLUSTER_DIR/<port>/ (nodes.conf + appendonlydir) and pid file $REDIS_CLUSTER_DIR/<port>.pid.
+
+cluster_ports() {
+    local i
+    for ((i = 0; i < REDIS_CLUSTER_SIZE; i++)); do
+        printf '%s\n' $((REDIS_CLUSTER_PORT + i))
+    done
+}
+
+# Ports of the nodes that have a pid file, whatever REDIS_CLUSTER_PORT says now: `down` must find a
+# cluster that was started with another REDIS_CLUSTER_PORT.
+cluster_pidfile_ports() {
+    local f port
+    for f in "$REDIS_CLUSTER_DIR"/*.pid; do
+        [[ -e $f ]] || continue
+        port=${f##*/}
+        port=${port%.pid}
+        [[ $port =~ ^[0-9]+$ ]] && printf '%s\n' "$port"
+    done
+}
+
+cluster_node_conf() { printf '%s\n' "$REDIS_CLUSTER_DIR/$1/nodes.conf"; }
+
+# The nodes.conf path is in the command line we start with and, through --proc-title-template, in the
+# title redis-server gives itself right after start: it names this stack's node before and after that.
+cluster_node_pid() { owned_pid "$REDIS_CLUSTER_DIR/$1.pid" "redis-server " "$(cluster_node_conf "$1")"; }
+
+cluster_cli() {
+    local port=$1
+    shift
+    timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null
+}
+
+# Field $2 of `CLUSTER INFO` on node $1 (empty if the node does not answer).
+cluster_info_field() {
+    { cluster_cli "$1" cluster info || true; } | tr -d '\r' | sed -n "s/^$2://p"
+}
+
+# master or replica, as the node itself reports it (empty if it does not answer).
+cluster_node_role() {
+    local role
+    role=$({ cluster_cli "$1" info replication || true; } | tr -d '\r' | sed -n 's/^role://p')
+    case $role in
+    master) echo master ;;
+    slave) echo replica ;;
+    esac
+}
+
+check_cluster_ports() {
+    [[ $REDIS_CLUSTER_PORT =~ ^[0-9]+$ ]] || die "REDIS_CLUSTER_PORT must be a number, got $REDIS_CLUSTER_PORT"
+    ((REDIS_CLUSTER_PORT >= 1024 && REDIS_CLUSTER_PORT + REDIS_CLUSTER_SIZE - 1 + 10000 <= 65535)) \
+        || die "REDIS_CLUSTER_PORT=$REDIS_CLUSTER_PORT: the nodes' cluster bus ports (port + 10000) must stay below 65536"
+    [[ $REDIS_CLUSTER_NODE_TIMEOUT =~ ^[0-9]+$ ]] \
+        || die "REDIS_CLUSTER_NODE_TIMEOUT must be milliseconds, got $REDIS_CLUSTER_NODE_TIMEOUT"
+}
+
+start_cluster_node() {
+    local port=$1 dir=$REDIS_CLUSTER_DIR/$1 log=$STATE_DIR/logs/redis-cluster-$1.log conf
+    conf=$(cluster_node_conf "$1")
+    rm -f "$REDIS_CLUSTER_DIR/$port.pid"
+    port_open "$port" && die "port $port is in use by another process; set REDIS_CLUSTER_PORT"
+    port_open $((port + 10000)) \
+        && die "cluster bus port $((port + 10000)) is in use by another process; set REDIS_CLUSTER_PORT"
+    mkdir -p "$dir"
+    rotate_log "$log"
+    if [[ -s $dir/nodes.conf ]]; then
+        log "redis-cluster: restarting node 127.0.0.1:$port (rejoins from $dir/nodes.conf)"
+    else
+        log "redis-cluster: starting new node 127.0.0.1:$port"
+    fi
+    # Same persistence as the single redis (see start_redis). The title template is where the
+    # nodes.conf path gets into the process title; "{" is its only special character ("{{" = "{").
+    spawn "$REDIS_CLUSTER_DIR/$port.pid" "$log" \
+        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize no --logfile "" \
+        --cluster-enabled yes --cluster-config-file "$conf" \
+        --cluster-node-timeout "$REDIS_CLUSTER_NODE_TIMEOUT" \
+        --appendonly yes --appendfsync everysec --save "" \
+        --proc-title-template "{title} {listen-addr} {server-mode} ${conf//\{/\{\{}"
+}
+
+# Wait until every node answers PING; a node that died on the way gets its log shown.
+wait_cluster_nodes() {
+    local deadline=$((SECONDS + REDIS_START_TIMEOUT)) port pid pending
+    while ((SECONDS < deadline)); do
+        pending=0
+        for port in $(cluster_ports); do
+            [[ $(cluster_cli "$port" ping) == PONG ]] && continue
+            pending=1
+            pid=$(cat "$REDIS_CLUSTER_DIR/$port.pid" 2>/dev/null || true)
+            if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then
+                log "redis-cluster node 127.0.0.1:$port exited during startup; last 40 lines of $STATE_DIR/logs/redis-cluster-$port.log:"
+                tail -n 40 "$STATE_DIR/logs/redis-cluster-$port.log" >&2 || true
+                stop_cluster_nodes
+                exit 1
+            fi
+        done
+        ((pending)) || return 0
+        sleep 0.2
+    done
+    log "redis-cluster nodes not answering PING after ${REDIS_START_TIMEOUT} s (logs: $STATE_DIR/logs/redis-cluster-*.log)"
+    stop_cluster_nodes
+    exit 1
+}
+
+# "new" if no node knows another one and none has slots (fresh data dirs: create the cluster), "known"
+# if every node knows all $REDIS_CLUSTER_SIZE (restarted from nodes.conf: they rejoin by themselves),
+# anything else is a half-made cluster we do not try to repair.
+cluster_formation() {
+    local port known slots fresh=0 full=0
+    for port in $(cluster_ports); do
+        known=$(cluster_info_field "$port" cluster_known_nodes)
+        slots=$(cluster_info_field "$port" cluster_slots_assigned)
+        [[ $known == 1 && $slots == 0 ]] && ((fresh += 1))
+        [[ $known == "$REDIS_CLUSTER_SIZE" ]] && ((full += 1))
+    done
+    if ((fresh == REDIS_CLUSTER_SIZE)); then
+        echo new
+    elif ((full == REDIS_CLUSTER_SIZE)); then
+        echo known
+    else
+        echo partial
+    fi
+}
+
+create_cluster() {
+    local addrs=() port create_log=$STATE_DIR/logs/redis-cluster-create.log
+    for port in $(cluster_ports); do addrs+=("127.0.0.1:$port"); done
+    log "redis-cluster: creating the cluster (3 masters, 3 replicas) on ${addrs[*]}"
+    if ! timeout "$REDIS_START_TIMEOUT" redis-cli --cluster create "${addrs[@]}" \
+        --cluster-replicas 1 --cluster-yes </dev/null >"$create_log" 2>&1; then
+        tail -n 40 "$create_log" >&2 || true
+        die "redis-cli --cluster create failed (full output: $create_log; \`$0 cluster reset\` starts over)"
+    fi
+}
+
+# Ready = every node says cluster_state:ok, they count 3 masters and 3 replicas between them, and
+# `redis-cli --cluster check` finds all slots covered and every node agreeing on who serves them
+# (a restarted old master reports ok for a moment before it learns it was replaced).
+cluster_ready() {
+    local port role masters=0 replicas=0
+    for port in $(cluster_ports); do
+        [[ $(cluster_info_field "$port" cluster_state) == ok ]] || return 1
+        role=$(cluster_node_role "$port")
+        case $role in
+        master) ((masters += 1)) ;;
+        replica) ((replicas += 1)) ;;
+        *) return 1 ;;
+        esac
+    done
+    ((masters == 3 && replicas == 3)) || return 1
+    timeout 10 redis-cli --cluster check "127.0.0.1:$REDIS_CLUSTER_PORT" >/dev/null 2>&1
+}
+
+wait_cluster_ready() {
+    local deadline=$((SECONDS + REDIS_START_TIMEOUT)) start=$SECONDS
+    while ((SECONDS < deadline)); do
+        if cluster_ready; then
+            log "redis-cluster ready after $((SECONDS - start)) s"
+            return 0
+        fi
+        sleep 0.5
+    done
+    log "redis-cluster not ok after ${REDIS_START_TIMEOUT} s; what the nodes say:"
+    cluster_status_lines >&2 || true
+    timeout 10 redis-cli --cluster check "127.0.0.1:$REDIS_CLUSTER_PORT" >&2 || true
+    # Unlike a half-started broker, the nodes stay up: their view is what needs looking at.
+    log "the nodes keep running (logs: $STATE_DIR/logs/redis-cluster-*.log); \`$0 cluster reset\` starts over"
+    exit 1
+}
+
+# Stop every node with a pid file; replicas first, so that no master waits for replicas to catch up on
+# SIGTERM and no replica is promoted while its master is going down.
+stop_cluster_nodes() {
+    local ports=() port first=() last=()
+    mapfile -t ports < <(cluster_pidfile_ports)
+    if ((${#ports[@]} == 0)); then
+        log "redis-cluster: not running"
+        return 0
+    fi
+    for port in "${ports[@]}"; do
+        if [[ $(cluster_node_role "$port") == master ]]; then last+=("$port"); else first+=("$port"); fi
+    done
+    for port in "${first[@]}" "${last[@]}"; do
+        stop_one "redis-cluster 127.0.0.1:$port" "$REDIS_CLUSTER_DIR/$port.pid" cluster_node_pid "$port"
+    done
+}
+
+# One line per node, then the cluster_state the live nodes agree on. Returns 3 unless all
+# $REDIS_CLUSTER_SIZE nodes answer and every one says cluster_state:ok.
+cluster_status_lines() {
+    local port pid role state states="" up=0
+    for port in $(cluster_ports); do
+        if pid=$(cluster_node_pid "$port") && role=$(cluster_node_role "$port") && [[ -n $role ]]; then
+            echo "127.0.0.1:$port $role pid $pid"
+            ((up += 1))
+            state=$(cluster_info_field "$port" cluster_state)
+            [[ " $states " == *" ${state:-unknown} "* ]] || states+=${states:+ }${state:-unknown}
+        elif pid=$(cluster_node_pid "$port"); then
+            echo "127.0.0.1:$port not answering (pid $pid)"
+        else
+            echo "127.0.0.1:$port not running"
+        fi
+    done
+    echo "cluster_state: ${states:-unknown} ($up of $REDIS_CLUSTER_SIZE nodes up)"
+    ((up == REDIS_CLUSTER_SIZE)) && [[ $states == ok ]] || return 3
+}
+
+print_cluster_address() {
+    local port joined="" masters=0 replicas=0
+    for port in $(cluster_ports); do
+        joined+=${joined:+,}127.0.0.1:$port
+        case $(cluster_node_role "$port") in
+        master) ((masters += 1)) ;;
+        replica) ((replicas += 1)) ;;
+        esac
+    done
+    echo "redis-cluster: $joined ($masters masters, $replicas replicas, redis-server $(redis_version))"
+}
+
+cmd_cluster_up() {
+    take_lock
+    check_cluster_ports
+    mkdir -p "$STATE_DIR/logs" "$REDIS_CLUSTER_DIR"
+    ensure_redis_installed
+    command -v redis-cli >/dev/null || die "redis-cli is not installed (Debian: apt-get install redis-tools)"
+    local port started=0
+    for port in $(cluster_ports); do
+        cluster_node_pid "$port" >/dev/null && continue # running (or still starting: waited for below)
+        start_cluster_node "$port"
+        started=1
+    done
+    ((started)) || log "redis-cluster: all $REDIS_CLUSTER_SIZE nodes already running"
+    wait_cluster_nodes
+    case $(cluster_formation) in
+    new) create_cluster ;;
+    known) ;;
+    *)
+        cluster_status_lines >&2 || true
+        die "the nodes on ports $REDIS_CLUSTER_PORT..$((REDIS_CLUSTER_PORT + REDIS_CLUSTER_SIZE - 1)) are neither a fresh set nor one cluster of $REDIS_CLUSTER_SIZE; \`$0 cluster reset\` starts over"
+        ;;
+    esac
+    wait_cluster_ready
+    print_cluster_address
+}
+
+cmd_cluster_down() {
+    take_lock
+    stop_cluster_nodes
+}
+
+cmd_cluster_reset() {
+    take_lock
+    stop_cluster_nodes
+    log "redis-cluster: deleting $REDIS_CLUSTER_DIR"
+    rm -rf "$REDIS_CLUSTER_DIR"
+}
+
+cmd_cluster_status() {
+    check_cluster_ports
+    local ok=0
+    cluster_status_lines || ok=3
+    echo "state: $REDIS_CLUSTER_DIR"
+    return "$ok"
+}
+
+cmd_cluster() {
+    case ${1:-} in
+    up) cmd_cluster_up ;;
+    down) cmd_cluster_down ;;
+    reset) cmd_cluster_reset ;;
+    status) cmd_cluster_status ;;
+    *)
+        usage
+        exit 2
+        ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------------
 # Docker route (only when a docker daemon answers and either it is asked for or there is no Java).
 
 docker_ok() { command -v docker >/dev/null && timeout 5 docker info >/dev/null 2>&1; }
@@ -573,6 +866,13 @@ cmd_security() {
     security_tool "$@"
 }
 
+# True while pid $1 runs. A zombie counts as gone: our daemons are reparented to pid 1 once `up` exits,
+# and a slow reaper there would otherwise add seconds to every stop.
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    [[ $(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) != Z ]]
+}
+
 # SIGTERM (Kafka does a controlled shutdown in its shutdown hook), then SIGKILL after $STOP_TIMEOUT s.
 stop_one() {
     local name=$1 pidfile=$2 pid
@@ -589,13 +889,13 @@ stop_one() {
     log "$name: stopping pid $pid"
     kill -TERM "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+    while alive "$pid" && ((SECONDS < deadline)); do
         sleep 0.2
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         log "$name: still running after ${STOP_TIMEOUT} s, sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
-        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        while alive "$pid"; do sleep 0.1; done
     fi
     rm -f "$pidfile"
     log "$name: stopped"
@@ -613,6 +913,8 @@ cmd_down() {
     fi
     stop_one kafka "$KAFKA_PID" kafka_pid
     stop_one redis "$REDIS_PID" redis_pid
+    # Only says something if a cluster was started in this STATE_DIR.
+    if [[ -n $(cluster_pidfile_ports) ]]; then stop_cluster_nodes; fi
 }
 
 cmd_status() {
@@ -657,9 +959,11 @@ usage: $0 up|down|status
        $0 security user NAME PASSWORD [SCRAM-SHA-512|SCRAM-SHA-256]
        $0 security acl allow PRINCIPAL OPERATION RESOURCE_TYPE NAME [LITERAL|PREFIXED]
        $0 security acls clear PRINCIPAL | acls list [PRINCIPAL]
+       $0 cluster up|down|reset|status
   env: STATE_DIR=$STATE_DIR
        KAFKA_PORT=$KAFKA_PORT KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT REDIS_PORT=$REDIS_PORT
        KAFKA_SASL_SSL_PORT=$KAFKA_SASL_SSL_PORT
+       REDIS_CLUSTER_PORT=$REDIS_CLUSTER_PORT (..+5, bus ports +10000) REDIS_CLUSTER_NODE_TIMEOUT=$REDIS_CLUSTER_NODE_TIMEOUT ms
        KAFKA_VERSION=$KAFKA_VERSION ACTIONSTREAM_STACK=${ACTIONSTREAM_STACK:-(unset)}
 EOF
 }
@@ -672,6 +976,10 @@ main() {
     security)
         shift
         cmd_security "$@"
+        ;;
+    cluster)
+        shift
+        cmd_cluster "$@"
         ;;
     -h | --help | help) usage ;;
     *)
