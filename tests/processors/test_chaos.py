@@ -25,64 +25,8 @@ import pytest
 from integrations.telegram.testing_calls import RecordedCall
 from integrations.wire_tap import WireRequest, wire_requests
 from schemas import IntegrationRequest, IntegrationResult, ResponseEnvelope, ResultStatus, utc_now
-from support.chaos import Fleet, Report, ResultLog, chat_of, load, report
+from support.chaos import Fleet, ResultLog, assert_safe, chat_of, crash_run, load, report
 from support.pipeline import Pipeline, running_pipeline
-
-ANSWER_BOUND_S = 120.0  # after the last restart: generous, the runs take ~10-30 s
-
-
-async def crash_run(
-    pipeline: Pipeline,
-    tmp_path: Path,
-    *,
-    workers: int,
-    bots: int,
-    per_bot: int,
-    events: list[str],
-    rng: random.Random,
-    latency_s: tuple[float, float] = (0.01, 0.05),
-) -> Report:
-    """Publish the load, then kill (``"kill"``) or SIGTERM (``"term"``) a worker per event."""
-    requests = load(pipeline, bots, per_bot)
-    pipeline.fake.latency_s, pipeline.fake.jitter_s = latency_s[0], latency_s[1] - latency_s[0]
-    for _ in range(len(requests) // 50):  # 2 % of the messages first meet a 429
-        chat = chat_of(rng.randrange(bots), rng.randrange(per_bot))
-        pipeline.fake.inject("rate_limit", chat_id=chat, retry_after=1)
-    fleet = Fleet.of(pipeline, workers, tmp_path)
-    await fleet.start()
-    try:
-        async with ResultLog(pipeline) as log:
-            await pipeline.publisher.send_many(requests)
-            for event in events:
-                await asyncio.sleep(rng.uniform(1.0, 2.5))
-                victim = rng.choice(fleet.workers)
-                if event == "kill":
-                    victim.kill()
-                else:
-                    await victim.astop()
-                await victim.astart()
-            wanted = {str(r.request_id) for r in requests}
-            try:
-                await log.wait_answered(wanted, timeout_s=ANSWER_BOUND_S)
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{fleet.logs()}") from None
-            await asyncio.sleep(1.0)  # late answers to redelivered requests
-            results = list(log.results)
-    finally:
-        await fleet.stop()
-    figures = report(
-        requests, results, pipeline.fake.calls, kills=len(events),
-        wire=wire_requests(pipeline.fake.wire),
-    )  # fmt: skip
-    print(f"\n{workers} workers, {events}: {figures.line()}")
-    return figures
-
-
-def assert_safe(figures: Report) -> None:
-    assert figures.unanswered == 0
-    assert figures.sent_twice == 0, "a message was sent twice"
-    assert figures.out_of_order_bots == 0, "a bot's messages arrived out of order"
-    assert figures.two_answers == 0, "a request got two non-DUPLICATE results"
 
 
 @pytest.mark.timeout(300)

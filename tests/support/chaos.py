@@ -6,16 +6,18 @@ numbered Telegram messages from many bots, one chat per message. :class:`ResultL
 results topic while the test runs and stamps each result with the time it was read.
 :func:`report` turns what the fake received and what the results topic holds into the figures
 issue 12 asks for; it is pure, so tests/processors/test_chaos.py checks it on synthetic data.
+:func:`crash_run` puts them together: load, kills and restarts, the report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -23,7 +25,7 @@ from urllib.parse import parse_qs
 from aiokafka import AIOKafkaConsumer
 
 from integrations.telegram.testing_calls import RecordedCall
-from integrations.wire_tap import WireRequest
+from integrations.wire_tap import WireRequest, wire_requests
 from processors.settings import WorkerSettings
 from schemas import IntegrationRequest, IntegrationResult, ResultStatus
 from support.pipeline import Pipeline, free_port
@@ -221,3 +223,65 @@ def _message_of(request: WireRequest) -> tuple[str, str] | None:
     form = parse_qs(request.body.decode("utf-8", "replace"))
     chat, text = form.get("chat_id"), form.get("text")
     return (chat[0], text[0]) if chat and text else None
+
+
+ANSWER_BOUND_S = 120.0  # after the last restart: generous, the runs take ~10-30 s
+
+
+async def crash_run(
+    pipeline: Pipeline,
+    tmp_path: Path,
+    *,
+    workers: int,
+    bots: int,
+    per_bot: int,
+    events: list[str],
+    rng: random.Random,
+    latency_s: tuple[float, float] = (0.01, 0.05),
+    actions: Mapping[str, Callable[[], Awaitable[object]]] | None = None,
+) -> Report:
+    """Publish the load, then kill (``"kill"``) or SIGTERM (``"term"``) a worker per event;
+    any other event name runs ``actions[event]`` (e.g. killing a Redis master)."""
+    requests = load(pipeline, bots, per_bot)
+    pipeline.fake.latency_s, pipeline.fake.jitter_s = latency_s[0], latency_s[1] - latency_s[0]
+    for _ in range(len(requests) // 50):  # 2 % of the messages first meet a 429
+        chat = chat_of(rng.randrange(bots), rng.randrange(per_bot))
+        pipeline.fake.inject("rate_limit", chat_id=chat, retry_after=1)
+    fleet = Fleet.of(pipeline, workers, tmp_path)
+    await fleet.start()
+    try:
+        async with ResultLog(pipeline) as log:
+            await pipeline.publisher.send_many(requests)
+            for event in events:
+                await asyncio.sleep(rng.uniform(1.0, 2.5))
+                if event not in ("kill", "term"):
+                    await (actions or {})[event]()
+                    continue
+                victim = rng.choice(fleet.workers)
+                if event == "kill":
+                    victim.kill()
+                else:
+                    await victim.astop()
+                await victim.astart()
+            wanted = {str(r.request_id) for r in requests}
+            try:
+                await log.wait_answered(wanted, timeout_s=ANSWER_BOUND_S)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{fleet.logs()}") from None
+            await asyncio.sleep(1.0)  # late answers to redelivered requests
+            results = list(log.results)
+    finally:
+        await fleet.stop()
+    figures = report(
+        requests, results, pipeline.fake.calls, kills=len(events),
+        wire=wire_requests(pipeline.fake.wire),
+    )  # fmt: skip
+    print(f"\n{workers} workers, {events}: {figures.line()}")
+    return figures
+
+
+def assert_safe(figures: Report) -> None:
+    assert figures.unanswered == 0
+    assert figures.sent_twice == 0, "a message was sent twice"
+    assert figures.out_of_order_bots == 0, "a bot's messages arrived out of order"
+    assert figures.two_answers == 0, "a request got two non-DUPLICATE results"
