@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -94,7 +96,11 @@ def make_client(redis: RedisSettings, **tuning: Any) -> RedisClient:
         options["ssl"] = True
     if where.kind == "cluster":
         nodes = [ClusterNode(host, port) for host, port in where.addresses]
-        return aioredis.RedisCluster(startup_nodes=nodes, **options, **tuning)
+        # No cluster-level retry: on a node's connection error it closes every node's
+        # connections and re-runs the whole pipeline, failing the healthy masters' calls too.
+        # Callers retry (the processor pauses the bot), ScriptRunner refreshes the slot map.
+        cluster_tuning = {**tuning, "retry": Retry(NoBackoff(), retries=0)}
+        return aioredis.RedisCluster(startup_nodes=nodes, **options, **cluster_tuning)
     sentinel_options = {k: v for k, v in options.items() if k not in ("username", "password")}
     if redis.sentinel_username:
         sentinel_options["username"] = redis.sentinel_username

@@ -9,23 +9,35 @@ pipeline, one connection, one write); each caller still gets its own reply or er
 load a batch is one call and nothing changes.
 
 Scripts stay idempotent per call, and each call's keys share one hash tag, so the pipeline
-needs no atomicity across calls (it is not a transaction) and splits cleanly on a cluster.
+needs no atomicity across calls (it is not a transaction). On a cluster a batch becomes one
+pipeline per node that serves its keys, sent concurrently, so a failing master fails only the
+calls for its slots.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ClusterDownError, NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
 from integrations.errors import TransientError
 from integrations.redis_types import RedisClient
+
+log = logging.getLogger("actionstream.redis")
+
+REFRESH_INTERVAL_S = 0.25  # between two slot-map refreshes after node failures
+# What a node that is down, unreachable or hung fails a pipeline with.
+_NODE_FAILURES = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 @dataclass
@@ -70,6 +82,8 @@ class ScriptRunner:
         self._replicas_timeout_ms = replicas_timeout_ms
         self._pending: list[_Call] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refreshing: asyncio.Task[None] | None = None
+        self._refreshed_at = -REFRESH_INTERVAL_S
         self.registered: list[AsyncScript] = []
 
     def register(self, source: str) -> AsyncScript:
@@ -105,9 +119,26 @@ class ScriptRunner:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, batch: list[_Call]) -> None:
+        if not isinstance(self._redis, RedisCluster):
+            await self._send_to(batch)
+            return
         try:
-            if isinstance(self._redis, RedisCluster) and any(call.durable for call in batch):
-                await self._redis.initialize()  # a no-op once it knows the slots
+            await self._redis.initialize()  # a no-op once it knows the slots
+        except BaseException as exc:
+            _fail(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        # One pipeline per node, concurrently: a node that is down or failing over fails only
+        # the calls whose keys it serves, and the bots of the other masters go on.
+        by_node: dict[str, list[_Call]] = {}
+        for call in batch:
+            by_node.setdefault(self._node_key(call), []).append(call)
+        await asyncio.gather(*(self._send_to(calls) for calls in by_node.values()))
+
+    async def _send_to(self, batch: list[_Call]) -> None:
+        """Send calls served by one node (or the one Redis) as one pipeline."""
+        try:
             pipe = self._redis.pipeline(transaction=False)
             for call in batch:
                 # (a cluster pipeline blocks the named ``evalsha``, not the command itself)
@@ -120,9 +151,9 @@ class ScriptRunner:
             async with asyncio.timeout(self._timeout_s):
                 replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # every caller sees the failure; cancellation too
-            for call in batch:
-                if not call.future.done():
-                    call.future.set_exception(exc)
+            _fail(batch, exc)
+            if isinstance(exc, _NODE_FAILURES):
+                self._refresh_slots()
             if not isinstance(exc, Exception):
                 raise
             return
@@ -135,12 +166,36 @@ class ScriptRunner:
                 reload.append(call)
             elif isinstance(reply, BaseException):
                 call.future.set_exception(reply)
+                if isinstance(reply, (*_NODE_FAILURES, ClusterDownError)):
+                    self._refresh_slots()
             elif call.durable and self._node_key(call) in short:
                 call.future.set_exception(short[self._node_key(call)])
             else:
                 call.future.set_result(reply)
         if reload:
             await self._reload(reload)
+
+    def _refresh_slots(self) -> None:
+        """After a node failed, ask the cluster for its slot map again (one refresh at a time,
+        at most every :data:`REFRESH_INTERVAL_S`), so calls go to the replica that took over.
+        The cluster client itself does not retry (see :func:`processors.redis_client.make_client`):
+        its retry closes every node's connections, failing the healthy nodes' calls too."""
+        if not isinstance(self._redis, RedisCluster):
+            return
+        now = time.monotonic()
+        if self._refreshing is not None or now - self._refreshed_at < REFRESH_INTERVAL_S:
+            return
+        self._refreshed_at = now
+
+        async def refresh(cluster: RedisCluster) -> None:
+            try:
+                await cluster.nodes_manager.initialize()
+            except Exception as exc:  # still failing over: the next failure asks again
+                log.info("Redis Cluster slot map not refreshed yet: %s", exc)
+            finally:
+                self._refreshing = None
+
+        self._refreshing = asyncio.get_running_loop().create_task(refresh(self._redis))
 
     def _add_waits(self, pipe: Any, durable: list[_Call]) -> list[str]:
         """Queue one ``WAIT`` per node that durable calls wrote to; the nodes, in order."""
@@ -194,6 +249,12 @@ class ScriptRunner:
             else:
                 call.reloaded = True
                 self._enqueue(call)
+
+
+def _fail(calls: Sequence[_Call], exc: BaseException) -> None:
+    for call in calls:
+        if not call.future.done():
+            call.future.set_exception(exc)
 
 
 async def _settle(future: asyncio.Future[Any], call: Any) -> None:
