@@ -40,8 +40,10 @@ Hash fields: ``s`` state (``l`` leased, ``u`` unknown, ``f`` free, ``d`` done), 
 last holder or completer), ``a`` attempts, ``e`` lease end (ms, Redis clock), ``k`` ``u`` when the
 current grant came after an unknown outcome (sticky: it survives a clean release), ``c``
 completed_at (ms), ``r`` the result. A hash rather than a packed string: each script reads only the
-fields it needs with HMGET, small records stay listpack-encoded, and ``HGETALL`` is readable by an
-operator. Times come from ``TIME`` inside the scripts, so worker clocks do not matter.
+fields it needs with HMGET and ``HGETALL`` is readable by an operator. (A stored result is over
+Redis's ``hash-max-listpack-value``, 64 B, so records are ``hashtable``-encoded; the README's Redis
+sizing has the measured bytes.) Times come from ``TIME`` inside the scripts, so worker clocks do
+not matter.
 
 Why records outlive their lease: a lease ends at ``e``, but the key lives ``lease_s +
 unknown_ttl_s`` (default: as long as results, 7 days). The record of a worker that died mid-call

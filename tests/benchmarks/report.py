@@ -53,8 +53,65 @@ def aggregate(runs: Sequence[RunResult]) -> dict[str, Any]:
                 "rss_peak_mib": _median(
                     [r.rss_peak_kb / 1024 for r in mine if r.rss_peak_kb is not None]
                 ),
+                "redis_commands_per_request": _median(
+                    [r.extra["redis"]["commands_per_request"] for r in mine if "redis" in r.extra]
+                ),
             },
             "runs": [{**asdict(r), "events_per_s": r.events_per_s} for r in mine],
+        }
+    return out
+
+
+KEY_KINDS = {
+    "idempotency": "idempotency record",
+    "ratelimit_credential": "rate-limit key, per credential",
+    "ratelimit_target": "rate-limit key, per target (chat)",
+    "credentials": "credentials cache entry",
+    "credentials_index": "credentials cache index (per bot and provider)",
+}
+
+
+def redis_summary(scenarios: dict[str, Any]) -> dict[str, Any]:
+    """Per metered scenario, medians over its runs: Redis commands per request (all, and per
+    command) and bytes per key of each kind (``MEMORY USAGE``); see benchmarks.redis_usage."""
+    out: dict[str, Any] = {}
+    for name, scenario in scenarios.items():
+        usages = [r["extra"]["redis"] for r in scenario["runs"] if "redis" in r["extra"]]
+        if not usages:
+            continue
+        commands = sorted({c for u in usages for c in u["by_command_per_request"]})
+        by_command = {
+            c: _median([u["by_command_per_request"].get(c, 0.0) for u in usages]) for c in commands
+        }
+        keys: dict[str, Any] = {}
+        for kind in KEY_KINDS:
+            found = [u["keys"][kind] for u in usages if u["keys"].get(kind)]
+            keys[kind] = (
+                {
+                    "sampled_keys": sum(k["keys"] for k in found),
+                    "median_bytes": _median([k["median_bytes"] for k in found]),
+                    "p95_bytes": _median([k["p95_bytes"] for k in found]),
+                    "result_median_bytes": _median([k.get("result_median_bytes") for k in found]),
+                    "encodings": found[0]["encodings"],
+                }
+                if found
+                else None
+            )
+        out[name] = {
+            "title": scenario["title"],
+            "requests": usages[0]["requests"],
+            "commands_per_request": _median([u["commands_per_request"] for u in usages]),
+            "by_command_per_request": dict(
+                sorted(by_command.items(), key=lambda kv: -(kv[1] or 0.0))
+            ),
+            "used_memory_per_request_bytes": _median(
+                [u["used_memory_per_request_bytes"] for u in usages]
+            ),
+            "used_memory_dataset_per_request_bytes": _median(
+                [u.get("used_memory_dataset_per_request_bytes") for u in usages]
+            ),
+            "keys": keys,
+            "key_tables": usages[-1].get("key_tables"),
         }
     return out
 
@@ -153,6 +210,7 @@ def render(report: dict[str, Any], console: Console) -> None:
         + ", (6b)/(6a) = "
         + _num(r["two_workers_over_one"], "{:.2f}")
     )
+    render_redis(report.get("redis") or {}, console)
     micro = report.get("micro") or {}
     if micro:
         codec, creds = micro["codec"], micro["credentials"]
@@ -189,6 +247,54 @@ def render(report: dict[str, Any], console: Console) -> None:
             f"{p['package']} {p['percent']:.0f}%" for p in profile["self_by_package"][:10]
         )
         console.print(f"self time by package: {packages}")
+
+
+def render_redis(redis: dict[str, Any], console: Console) -> None:
+    """Commands per request (and the commands behind them), bytes per key of each kind."""
+    if not redis:
+        return
+    table = Table(
+        title="Redis per request, over the backlog (INFO commandstats: commands Redis ran, the "
+        "ones inside Lua scripts included; not round trips). Bytes: MEMORY USAGE ... SAMPLES 0",
+        title_justify="left",
+    )
+    # used_memory: rough (earlier runs' keys expiring meanwhile count too); the bytes per key are
+    # the figures to size with.
+    for column in ("scenario", "commands/req", "by command", "used_memory Δ/req (dataset)"):
+        table.add_column(column, justify="left" if column != "commands/req" else "right")
+    table.add_column("bytes per key: median / p95 (keys sampled)", overflow="fold")
+    tables = None
+    for summary in redis.values():
+        tables = summary.get("key_tables") or tables
+        by_command = ", ".join(
+            f"{c} {v:.2f}" for c, v in summary["by_command_per_request"].items() if v >= 0.005
+        )
+        keys = []
+        for kind, label in KEY_KINDS.items():
+            k = summary["keys"].get(kind)
+            if k:
+                result = k.get("result_median_bytes")
+                stored = f", result {result:,.0f} B" if result is not None else ""
+                keys.append(
+                    f"{label} {k['median_bytes']:,.0f} / {k['p95_bytes']:,.0f} B "
+                    f"({k['sampled_keys']}{stored})"
+                )
+        table.add_row(
+            summary["title"],
+            _num(summary["commands_per_request"], "{:.2f}"),
+            by_command,
+            f"{_num(summary['used_memory_per_request_bytes'])} B "
+            f"({_num(summary['used_memory_dataset_per_request_bytes'])} B)",
+            "; ".join(keys),
+        )
+    console.print(table)
+    if tables:
+        console.print(
+            f"key tables (MEMORY STATS, {tables['keys']:,} keys): main "
+            f"{tables['main_table_bytes_per_key']:.0f} B/key, expires "
+            f"{tables['expires_table_bytes_per_key']:.0f} B/key (MEMORY USAGE counts a key's own "
+            "entry in the main table, not the rest of either)"
+        )
 
 
 def _clean(value: Any) -> Any:

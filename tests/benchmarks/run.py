@@ -10,6 +10,10 @@ Every size is a flag and a ``BENCH_*`` variable (flags win). The JSON report goe
 ``bench`` extra, which ``make bench`` installs), to ``.local/bench/<timestamp>/``. Exit status 1
 when a benchmark could not measure what it claims (a result missing, a bot's order broken at the
 fake).
+
+Scenarios 3, 4 and 6 also meter Redis (benchmarks/redis_usage.py): commands per request from
+``INFO commandstats``, bytes per idempotency record, rate-limit key and credentials cache entry
+from ``MEMORY USAGE``; the table "Redis per request" and the JSON's ``redis`` have them.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from rich.console import Console
 from benchmarks.micro import codec_micro, credentials_micro
 from benchmarks.procs import REPO, BenchError
 from benchmarks.profiling import summarize
-from benchmarks.report import aggregate, ratios, render, write_json
+from benchmarks.report import aggregate, ratios, redis_summary, render, write_json
 from benchmarks.scenarios import (
     Context,
     Profile,
@@ -214,7 +218,7 @@ async def bench(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     meta["machine"]["loadavg_end"] = os.getloadavg()
     prune(root, KEEP_OUTPUTS)
     return {"meta": meta, "scenarios": scenarios, "ratios": ratios(scenarios),
-            "micro": micro, "profile": profile}  # fmt: skip
+            "redis": redis_summary(scenarios), "micro": micro, "profile": profile}  # fmt: skip
 
 
 def _ms(value: float | None) -> str:

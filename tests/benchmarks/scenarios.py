@@ -13,7 +13,9 @@ Each run gets fresh topics, a fresh consumer group and its own processor process
    (``finished_at - created_at``; the ceiling, which decodes nothing, uses the records'
    timestamps).
 
-Peak RSS is the processor's ``VmHWM`` just before it is stopped.
+Peak RSS is the processor's ``VmHWM`` just before it is stopped. Scenarios 3, 4 and 6 also
+meter Redis over phase 2 (``benchmarks.redis_usage``): commands per request, and the size of the
+idempotency records, rate-limit keys and credentials entries the run left.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import aiohttp
 from benchmarks.ceiling import READY as CEILING_READY
 from benchmarks.noop_integration import NOOP_ID, result_of
 from benchmarks.procs import FAUST_READY, BenchError, Proc, child_env
+from benchmarks.redis_usage import RedisMeter, key_patterns, measured
 from benchmarks.workload import (
     Driver,
     bench_settings,
@@ -158,19 +161,23 @@ async def drain_run(
     profile: Profile | None = None,
     helpers: Sequence[Proc] = (),
     peers: Sequence[Proc] = (),
+    redis_bots: str | None = None,
 ) -> tuple[Driver, RunResult]:
     """Warm-up, paused backlog, paced latency; returns the driver (to read and check results)
     and a RunResult whose ``seconds`` and ``latency`` the scenario fills in from the results.
 
     ``peers`` are more processors in ``proc``'s group, started, paused and resumed with it; the
-    CPU per request is then theirs and ``proc``'s together."""
+    CPU per request is then theirs and ``proc``'s together. With ``redis_bots`` (the prefix of
+    the run's bot ids) Redis is metered over the backlog: ``extra["redis"]``."""
     sizes = ctx.sizes
     workers = [proc, *peers]
     watch = [*workers, *helpers]
+    meter = RedisMeter(ctx.redis_url, key_patterns(redis_bots)) if redis_bots else None
+    redis_usage: dict[str, Any] | None = None
     for worker in workers:
         worker.start(ready_mark=ready_mark)
     try:
-        async with Driver(settings) as driver:
+        async with Driver(settings) as driver, meter or contextlib.nullcontext():
             seq = itertools.count()
             await driver.publish("warmup", [make(driver, bot, next(seq)) for bot in bots])
             await driver.wait_results(len(bots), timeout_s=120, watch=watch)
@@ -180,6 +187,8 @@ async def drain_run(
             try:
                 paused = time.time()
                 await driver.publish("backlog", requests)
+                if meter is not None:
+                    await meter.start()  # the processors are stopped: nothing is in flight
             finally:
                 resumed = time.time()
                 cpu = [p.cpu_seconds() for p in watch]
@@ -192,6 +201,9 @@ async def drain_run(
             busy = [
                 (p.cpu_seconds() - before) / drained for p, before in zip(watch, cpu, strict=True)
             ]
+            if meter is not None:
+                # Records are completed before their result is published: all are in Redis.
+                redis_usage = await measured(meter, backlog)
             if spy is not None and profile is not None:
                 await asyncio.to_thread(spy.wait, profile.seconds + 60)
             rate = min(sizes.paced_rate, 0.5 * backlog / drained)
@@ -220,6 +232,8 @@ async def drain_run(
     # What the processors spent per request of the backlog: their CPU time while draining.
     spent = sum(busy[: len(workers)]) * drained
     run.extra["cpu_us_per_request"] = round(spent / backlog * 1e6, 1)
+    if redis_usage is not None:
+        run.extra["redis"] = redis_usage
     return driver, run
 
 
@@ -349,7 +363,7 @@ async def ceiling(ctx: Context, *, n: int) -> RunResult:
 
 async def _noop_pipeline(
     ctx: Context, name: str, n: int, proc_for: Callable[[Settings, Path], Proc], ready: str,
-    *, profile: Profile | None = None, paced: bool = True,
+    *, profile: Profile | None = None, paced: bool = True, meter_redis: bool = False,
 ) -> RunResult:  # fmt: skip
     unique, settings, workdir = settings_for(ctx, name)
     tokens = bot_tokens(unique, ctx.sizes.bots)
@@ -359,6 +373,7 @@ async def _noop_pipeline(
         driver, run = await drain_run(
             ctx, name, settings, proc, bots=list(tokens), backlog=n, make=noop_request,
             ready_mark=ready, profile=profile, paced=paced,
+            redis_bots=f"bench-{unique}-" if meter_redis else None,
         )  # fmt: skip
         first = check_results(driver, await driver.results())
     finished = {rid: r.finished_at.timestamp() for rid, r in first.items()}
@@ -392,8 +407,9 @@ async def naive(ctx: Context, *, n: int) -> RunResult:
 async def actionstream_noop(ctx: Context, *, n: int, profile: Profile | None = None) -> RunResult:
     """Scenario 3: the real worker, a no-op integration through the whole path."""
     return await _noop_pipeline(
-        ctx, "actionstream", n, worker_proc, FAUST_READY, profile=profile, paced=profile is None
-    )
+        ctx, "actionstream", n, worker_proc, FAUST_READY, profile=profile, paced=profile is None,
+        meter_redis=True,
+    )  # fmt: skip
 
 
 async def in_flight_memory(ctx: Context, *, n: int = 10_000, hold_s: float = 3.0) -> RunResult:

@@ -119,6 +119,7 @@ async def slow_provider(
                 ctx, name, settings, proc, bots=list(tokens), backlog=n,
                 make=telegram_request, ready_mark=FAUST_READY, helpers=[fake], profile=profile,
                 paced=profile is None and workers == 1, peers=peers,
+                redis_bots=f"bench-{unique}-",
             )  # fmt: skip
             first = check_results(driver, await driver.results())
     finally:
