@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install up down status up-cluster down-cluster run test test-all lint format bench demo clean
+.PHONY: install up down status up-cluster down-cluster run test test-all lint format bench bench-claims demo clean
 
 install: $(STAMP)
 
@@ -64,6 +64,10 @@ format: install
 # BENCH_ARGS=--quick is the CI smoke test (< 2 min); see `run.py --help` for sizes.
 bench: install $(VENV)/.bench-installed up
 	PYTHONPATH=.:tests $(BIN)/python tests/benchmarks/run.py $(BENCH_ARGS)
+
+# What ACTIONSTREAM_REDIS__CLAIM_REPLICAS costs per claim, on a private Redis Cluster.
+bench-claims: install
+	PYTHONPATH=.:tests $(BIN)/python tests/benchmarks/claim_wait.py $(BENCH_ARGS)
 
 $(VENV)/.bench-installed: pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
