@@ -13,6 +13,7 @@ import statistics
 import time
 from collections import Counter, defaultdict
 
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import IntegrationRequest, IntegrationResult, ResultStatus
@@ -57,6 +58,12 @@ def assert_per_bot_order(pipeline: Pipeline, bots: int) -> None:
         assert numbers == sorted(numbers), f"bot {b}: delivered out of order: {numbers}"
 
 
+# The same guarantees on a Redis Cluster (3 masters, 3 replicas): conftest's ``redis_cluster``.
+ON_ONE_REDIS_AND_A_CLUSTER = pytest.mark.parametrize(
+    "pipeline", ["single", "cluster"], indirect=True
+)
+
+
 def latest_by_request(results: list[IntegrationResult]) -> dict[str, list[IntegrationResult]]:
     by_id: dict[str, list[IntegrationResult]] = defaultdict(list)
     for result in results:
@@ -64,6 +71,7 @@ def latest_by_request(results: list[IntegrationResult]) -> dict[str, list[Integr
     return by_id
 
 
+@ON_ONE_REDIS_AND_A_CLUSTER
 async def test_order_per_bot_with_concurrency_across_bots(pipeline: Pipeline) -> None:
     bots, per_bot = 100, 20
     pipeline.fake.latency_s, pipeline.fake.jitter_s = 0.01, 0.04
@@ -88,6 +96,7 @@ async def test_order_per_bot_with_concurrency_across_bots(pipeline: Pipeline) ->
     )
 
 
+@ON_ONE_REDIS_AND_A_CLUSTER
 async def test_kill_9_three_times_loses_nothing_and_sends_nothing_twice(
     pipeline: Pipeline,
 ) -> None:
@@ -142,6 +151,7 @@ async def test_kill_9_three_times_loses_nothing_and_sends_nothing_twice(
     )
 
 
+@ON_ONE_REDIS_AND_A_CLUSTER
 async def test_sigterm_drains_and_exits_0_then_nothing_is_missing(pipeline: Pipeline) -> None:
     bots, per_bot = 30, 20
     pipeline.fake.latency_s, pipeline.fake.jitter_s = 0.02, 0.05
@@ -171,6 +181,7 @@ async def test_sigterm_drains_and_exits_0_then_nothing_is_missing(pipeline: Pipe
     print(f"\nSIGTERM: exit 0 after {stopped_in:.1f}s")
 
 
+@ON_ONE_REDIS_AND_A_CLUSTER
 async def test_a_429_storm_parks_only_its_bot(pipeline: Pipeline) -> None:
     bots, per_bot, stormed = 20, 10, 0
     pipeline.fake.latency_s = 0.01
@@ -205,6 +216,7 @@ async def test_a_429_storm_parks_only_its_bot(pipeline: Pipeline) -> None:
     )
 
 
+@ON_ONE_REDIS_AND_A_CLUSTER
 async def test_republishing_a_completed_request_is_a_duplicate_not_a_second_send(
     pipeline: Pipeline,
 ) -> None:

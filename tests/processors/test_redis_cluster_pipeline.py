@@ -18,7 +18,7 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from uuid import uuid4
 
@@ -27,30 +27,12 @@ import pytest
 from processors.idempotency import Claim, ClaimState, IdempotencyStore
 from processors.redis_client import make_client
 from processors.redis_scripts import RedisUnavailableError, ScriptRunner
-from processors.settings import RedisSettings, Settings
+from processors.settings import RedisSettings
 from support.chaos import Report, assert_safe, crash_run
 from support.pipeline import Pipeline, running_pipeline
-from support.redis_cluster import RedisClusterStack, free_port_block
+from support.redis_cluster import RedisClusterStack, on_cluster
 
 BOTS = 60
-
-
-@pytest.fixture(scope="module")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterStack]:
-    stack = RedisClusterStack(tmp_path_factory.mktemp("redis-cluster"), free_port_block())
-    stack.up()
-    try:
-        yield stack
-    finally:
-        stack.down()
-
-
-def on_cluster(stack: RedisClusterStack, **changes: object) -> Callable[[Settings], Settings]:
-    def adjust(settings: Settings) -> Settings:
-        redis = RedisSettings(topology="cluster", nodes=stack.seeds()).model_copy(update=changes)
-        return settings.model_copy(update={"redis": redis})
-
-    return adjust
 
 
 @pytest.fixture

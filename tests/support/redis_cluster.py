@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import redis
 from redis.crc import key_slot
 
 from infra import STACK_SCRIPT, tcp_answers
+from processors.settings import RedisSettings, Settings
 
 HOST = "127.0.0.1"
 CLUSTER_SIZE = 6
@@ -202,6 +204,16 @@ class RedisClusterStack:
             if self.role(port) == "master":
                 with self.client(port) as node:
                     node.flushall()
+
+
+def on_cluster(stack: RedisClusterStack, **changes: object) -> Callable[[Settings], Settings]:
+    """A ``running_pipeline(adjust=...)`` that points the worker at ``stack``."""
+
+    def adjust(settings: Settings) -> Settings:
+        redis = RedisSettings(topology="cluster", nodes=stack.seeds()).model_copy(update=changes)
+        return settings.model_copy(update={"redis": redis})
+
+    return adjust
 
 
 def _replica_entries(info: dict[str, Any]) -> list[dict[str, Any]]:
