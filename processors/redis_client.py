@@ -107,7 +107,8 @@ def make_client(redis: RedisSettings, **tuning: Any) -> RedisClient:
     if redis.sentinel_password is not None:
         sentinel_options["password"] = redis.sentinel_password.get_secret_value()
     timeouts = {k: v for k, v in tuning.items() if k.startswith("socket_")}
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    # (Sentinel's __init__ is untyped before redis 8.2: the ignore covers both)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         list(where.addresses), sentinel_kwargs={**sentinel_options, **timeouts}, **options
     )
     master: aioredis.Redis = sentinel.master_for(redis.master_name.strip(), **tuning)
