@@ -16,6 +16,7 @@ from schemas.errors import (
     UnknownSchemaError,
 )
 from schemas.events import (
+    ORDERING_KEY_HEADER,
     AnyEvent,
     DeadLetter,
     ErrorRecord,
@@ -24,12 +25,14 @@ from schemas.events import (
     ResponseEnvelope,
     ResultStatus,
     bot_id_problem,
+    ordering_key_problem,
     utc_now,
 )
 from schemas.registry_client import SchemaRegistryClient
 from schemas.store import SchemaStore, StoredSchema
 
 __all__ = [
+    "ORDERING_KEY_HEADER",
     "AnyEvent",
     "AvroCodec",
     "DeadLetter",
@@ -47,5 +50,6 @@ __all__ = [
     "StoredSchema",
     "UnknownSchemaError",
     "bot_id_problem",
+    "ordering_key_problem",
     "utc_now",
 ]

@@ -25,6 +25,7 @@ buffer, so a garbage length fails with EOF instead of allocating it (the fuzz te
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
@@ -50,6 +51,14 @@ _SINGLE_OBJECT_HEADER_LEN = 10
 _CONFLUENT_HEADER_LEN = 5
 
 EventT = TypeVar("EventT", IntegrationRequest, IntegrationResult, DeadLetter)
+
+
+def _fields(schema: StoredSchema) -> dict[str, dict[str, Any]]:
+    """A schema's fields by name, from its JSON (docs dropped, so only shapes compare)."""
+    return {
+        f["name"]: {k: v for k, v in f.items() if k != "doc"}
+        for f in json.loads(schema.schema_json)["fields"]
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,12 @@ class AvroCodec:
         if unknown:
             raise ValueError(f"version pins for unknown record types {unknown} (known: {types})")
         self._writers = {t: self._store.get(t, write_versions.get(t)) for t in types}
+        # Without a registry, a datum that leaves a newer version's added fields at their
+        # defaults is written with the oldest version that has everything else: readers that
+        # do not bundle the new version yet (a rolling upgrade) still read it.
+        self._older: dict[str, list[tuple[StoredSchema, dict[str, Any]]]] = (
+            {} if registry is not None else {t: self._older_writers(t) for t in types}
+        )
         self._readers = {t: self._store.get(t, read_versions.get(t)) for t in types}
         # With a registry, a record type gets its header in prepare(); encoding before that fails.
         self._headers: dict[str, bytes] = (
@@ -102,6 +117,23 @@ class AvroCodec:
             return self._writers[record_type]
         except KeyError:
             raise KeyError(f"unknown record type {record_type!r}") from None
+
+    def _older_writers(self, record_type: str) -> list[tuple[StoredSchema, dict[str, Any]]]:
+        """Older versions that can stand in for the writer, oldest first, each with the
+        defaults of the writer's fields it lacks. A version qualifies when every field it has
+        is in the writer with the same type, and every field it lacks has a default."""
+        writer = self.writer_schema(record_type)
+        fields = _fields(writer)
+        older = []
+        for schema in self._store:
+            if schema.record_type != record_type or schema.version >= writer.version:
+                continue
+            theirs = _fields(schema)
+            same = all(fields.get(name, {}).get("type") == f["type"] for name, f in theirs.items())
+            added = {name: f for name, f in fields.items() if name not in theirs}
+            if same and all("default" in f for f in added.values()):
+                older.append((schema, {name: f["default"] for name, f in added.items()}))
+        return older
 
     def reader_schema(self, record_type: str) -> StoredSchema:
         """The schema this codec resolves ``record_type`` records to."""
@@ -160,9 +192,15 @@ class AvroCodec:
     # -- Avro datums ----------------------------------------------------------------------------
 
     def encode_datum(self, record_type: str, datum: Mapping[str, Any]) -> bytes:
-        """Frame and encode a dict with the writer schema of ``record_type``."""
+        """Frame and encode a dict with the writer schema of ``record_type`` (or, without a
+        registry, the oldest compatible version whose missing fields ``datum`` leaves at their
+        defaults)."""
         writer = self.writer_schema(record_type)
         header = self._headers.get(record_type)
+        for older, defaults in self._older.get(record_type, ()):
+            if all(datum.get(name, default) == default for name, default in defaults.items()):
+                writer, header = older, older.header
+                break
         if header is None:
             raise SchemaEncodeError(
                 f"{record_type} has no schema registry id yet: call "

@@ -27,6 +27,8 @@ from typing import Any, ClassVar, Self, TypeAlias, TypeVar
 
 __all__ = [
     "BOT_ID_MAX_CHARS",
+    "ORDERING_KEY_HEADER",
+    "ORDERING_KEY_MAX_BYTES",
     "AnyEvent",
     "DeadLetter",
     "ErrorRecord",
@@ -35,6 +37,7 @@ __all__ = [
     "ResponseEnvelope",
     "ResultStatus",
     "bot_id_problem",
+    "ordering_key_problem",
     "utc_now",
 ]
 
@@ -55,6 +58,43 @@ def bot_id_problem(bot_id: str) -> str | None:
         return (
             f"bot_id {shown!r} is not an id: use letters, digits and . _ : - only, starting "
             "with a letter or digit (a UUID is best)"
+        )
+    return None
+
+
+ORDERING_KEY_HEADER = "actionstream-ordering-key"
+"""The Kafka header that carries a request's ``ordering_key`` (UTF-8): the scheduler picks the
+lane from it without decoding the record. Publishers set it together with the field."""
+ORDERING_KEY_MAX_BYTES = 256
+
+
+def ordering_key_problem(ordering_key: str | None, header: bytes | None) -> str | None:
+    """Why a request's ordering key cannot be honoured, or ``None`` when it can.
+
+    The key is 1 to 256 bytes of UTF-8, and the header, when present, says the same as the
+    field: the header chose the lane the request waited in, so a disagreement means the order
+    the field asks for was not kept. A field without the header ran in the bot's one order,
+    which keeps any order the field asks for.
+    """
+    if ordering_key is None:
+        if header is None:
+            return None
+        return (
+            f"the record's {ORDERING_KEY_HEADER} header is set but the request has no "
+            "ordering_key; publish both or neither (topics.publisher does)"
+        )
+    size = len(ordering_key.encode())
+    shown = ordering_key if len(ordering_key) <= 40 else ordering_key[:40] + "…"
+    if not 1 <= size <= ORDERING_KEY_MAX_BYTES:
+        return (
+            f"ordering_key {shown!r} has {size} bytes; it needs 1 to {ORDERING_KEY_MAX_BYTES} "
+            "(a chat id or a conversation id)"
+        )
+    if header is not None and header != ordering_key.encode():
+        return (
+            f"the record's {ORDERING_KEY_HEADER} header is "
+            f"{header[:40].decode('utf-8', 'replace')!r} but its ordering_key is {shown!r}; "
+            "publish both with the same value (topics.publisher does)"
         )
     return None
 
@@ -168,6 +208,9 @@ class IntegrationRequest(AvroRecord):
     attempt: int = 1
     deadline: datetime | None = None
     not_before: datetime | None = None
+    ordering_key: str | None = None
+    """v2: requests of one bot with the same key run in publish order, different keys
+    concurrently; None is one order for the whole bot. See :data:`ORDERING_KEY_HEADER`."""
 
     def __post_init__(self) -> None:
         _require_aware(self, ("created_at", "deadline", "not_before"))
@@ -184,6 +227,7 @@ class IntegrationRequest(AvroRecord):
         connection_group_id: str | None = None,
         idempotency_key: str | None = None,
         deadline: datetime | None = None,
+        ordering_key: str | None = None,
     ) -> Self:
         """A fresh first attempt: new ``request_id``, ``created_at`` = ``now`` (default
         :func:`utc_now`); ``config`` may be a mapping (serialised to JSON) or JSON text."""
@@ -198,6 +242,7 @@ class IntegrationRequest(AvroRecord):
             connection_group_id=connection_group_id,
             idempotency_key=idempotency_key,
             deadline=deadline,
+            ordering_key=ordering_key,
         )
 
     def config_dict(self) -> dict[str, Any]:

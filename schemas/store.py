@@ -4,10 +4,14 @@ Files are named ``<record_type>.v<N>.avsc`` (``integration_request.v1.avsc``). T
 of a record type is the one the typed events in :mod:`schemas.events` mirror; older versions stay
 in the package for as long as data written with them may still be read.
 
-Rolling out a new version takes two releases, because a reader of single-object encoded data can
-only resolve a writer schema it has bundled: release N+1 ships ``*.v2.avsc`` but keeps writing v1
-(``AvroCodec(write_versions={"integration_request": 1})``), so every reader learns v2's fingerprint;
-release N+2 writes v2. With a Schema Registry, readers fetch unknown writer schemas by id instead.
+A reader of single-object encoded data can only resolve a writer schema it has bundled. A version
+that only adds defaulted fields needs no special rollout for data that leaves them at their
+defaults: the codec writes such data with the oldest version that carries it (request v2's
+``ordering_key`` unset is written as v1). Data that uses a new field, or a version that changes
+more, takes two releases: release N+1 ships ``*.vN.avsc`` but keeps writing the old version
+(``AvroCodec(write_versions={"integration_request": 1})``), so every reader learns the new
+fingerprint; release N+2 writes it. With a Schema Registry, readers fetch unknown writer schemas
+by id instead.
 """
 
 from __future__ import annotations

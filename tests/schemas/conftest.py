@@ -12,7 +12,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,15 +41,18 @@ def _fixture_schema(record_type: str, version: int) -> StoredSchema:
 
 
 @pytest.fixture
-def request_v2() -> StoredSchema:
-    """integration_request.v2 from tests/schemas/fixtures: v1 plus two defaulted fields."""
-    return _fixture_schema("integration_request", 2)
+def request_next() -> StoredSchema:
+    """integration_request.v3 from tests/schemas/fixtures: the bundled v2 plus two defaulted
+    fields, as the next compatible release would add them."""
+    return _fixture_schema("integration_request", 3)
 
 
 @pytest.fixture
-def store_with_v2(request_v2: StoredSchema) -> SchemaStore:
-    """The bundled schemas plus the v2 fixtures of request and result."""
-    return SchemaStore.bundled().with_schemas(request_v2, _fixture_schema("integration_result", 2))
+def store_with_next(request_next: StoredSchema) -> SchemaStore:
+    """The bundled schemas plus the next versions from the fixtures: request v3, result v2."""
+    return SchemaStore.bundled().with_schemas(
+        request_next, _fixture_schema("integration_result", 2)
+    )
 
 
 @pytest.fixture
@@ -113,7 +116,9 @@ def all_events(
     result_event: IntegrationResult,
     dead_letter_event: DeadLetter,
 ) -> list[IntegrationRequest | IntegrationResult | DeadLetter]:
-    return [request_event, result_event, dead_letter_event]
+    """One of each, the request with an ordering key so it is written with the newest schema."""
+    keyed = replace(request_event, ordering_key="chat-12345")
+    return [keyed, result_event, dead_letter_event]
 
 
 _CT = "application/vnd.schemaregistry.v1+json"

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas import IntegrationRequest, ResponseEnvelope, ResultStatus, utc_now
+from schemas import (
+    ORDERING_KEY_HEADER,
+    IntegrationRequest,
+    ResponseEnvelope,
+    ResultStatus,
+    ordering_key_problem,
+    utc_now,
+)
 
 
 def test_envelopes_have_the_seed_shape() -> None:
@@ -72,3 +79,18 @@ def test_utc_now_is_aware_and_millisecond_precise() -> None:
 def test_status_is_a_str_enum() -> None:
     assert ResultStatus("DUPLICATE") is ResultStatus.DUPLICATE
     assert f"{ResultStatus.EXPIRED}" == "EXPIRED"
+
+
+def test_ordering_key_problems_name_the_value_and_the_fix() -> None:
+    assert ordering_key_problem(None, None) is None
+    assert ordering_key_problem("chat-1", None) is None  # ran in the bot's one order: kept
+    assert ordering_key_problem("chat-1", b"chat-1") is None
+    assert ordering_key_problem("я" * 128, None) is None  # 256 bytes of UTF-8
+    too_long = ordering_key_problem("я" * 129, None)
+    assert too_long is not None and "has 258 bytes; it needs 1 to 256" in too_long
+    empty = ordering_key_problem("", None)
+    assert empty is not None and "has 0 bytes" in empty
+    other = ordering_key_problem("chat-1", b"chat-2")
+    assert other is not None and f"{ORDERING_KEY_HEADER} header is 'chat-2'" in other
+    alone = ordering_key_problem(None, b"chat-2")
+    assert alone is not None and "publish both or neither" in alone

@@ -86,15 +86,15 @@ def test_we_write_avro_reads(all_events: list[AnyEvent], index: int) -> None:
 
 
 def test_avro_reads_our_bytes_with_an_older_reader_schema(
-    store_with_v2: SchemaStore, request_event: IntegrationRequest
+    store_with_next: SchemaStore, request_event: IntegrationRequest
 ) -> None:
-    # A v2 writer (ours) and a v1 reader (avro's resolution): forward compatibility both ways.
-    data = AvroCodec(store_with_v2).encode_datum(
+    # A v3 writer (ours) and a v1 reader (avro's resolution): forward compatibility both ways.
+    data = AvroCodec(store_with_next).encode_datum(
         "integration_request", {**request_event.to_avro(), "priority": 7, "tags": ["a"]}
     )
-    v1 = avro.schema.parse(store_with_v2.get("integration_request", 1).schema_json)
-    v2 = avro.schema.parse(store_with_v2.get("integration_request", 2).schema_json)
-    reader = avro.io.DatumReader(v2, v1)
+    v1 = avro.schema.parse(store_with_next.get("integration_request", 1).schema_json)
+    v3 = avro.schema.parse(store_with_next.get("integration_request", 3).schema_json)
+    reader = avro.io.DatumReader(v3, v1)
     decoded = reader.read(avro.io.BinaryDecoder(io.BytesIO(data[10:])))
     assert decoded["request_id"] == str(request_event.request_id)
     assert "priority" not in decoded

@@ -31,8 +31,8 @@ REQUEST_HEADER = AvroCodec().writer_schema("integration_request").header
         (b"\xc3\x02" + bytes(8), "bad magic: C3 not followed by 01"),
         (b"\xc3\x01\x41\x4d", "truncated single-object header"),
         (b"\x00\x00\x01", "truncated Confluent header"),
-        (REQUEST_HEADER, "truncated integration_request.v1 body"),
-        (REQUEST_HEADER + b"\x02", "truncated integration_request.v1 body"),
+        (REQUEST_HEADER, "truncated integration_request.v2 body"),
+        (REQUEST_HEADER + b"\x02", "truncated integration_request.v2 body"),
     ],
 )
 def test_malformed_values(data: bytes, message: str) -> None:

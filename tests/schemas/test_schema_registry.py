@@ -104,10 +104,10 @@ async def test_foreign_newer_schema_resolves_to_ours(
     fake_registry: FakeSchemaRegistry,
     registry: SchemaRegistryClient,
     request_event: IntegrationRequest,
-    request_v2: StoredSchema,
+    request_next: StoredSchema,
 ) -> None:
-    # Another producer registered v2 (not bundled here) and writes with it.
-    v2 = request_v2
+    # Another producer registered v3 (not bundled here) and writes with it.
+    v2 = request_next
     v2_id = fake_registry.register("integration.requests-value", v2.schema_json)
     body = io.BytesIO()
     datum = {**request_event.to_avro(), "priority": 3, "tags": ["vip"]}
