@@ -1,8 +1,10 @@
 """Ordered concurrency: different bots run concurrently, one bot's records strictly in order.
 
 Records arrive from Kafka in offset order per partition. :class:`OrderedScheduler` puts each one
-in the *lane* of its key (the ``bot_id``): only a lane's head runs, so a bot's actions keep their
-publish order, while heads of different lanes run concurrently, up to ``max_in_flight``.
+in the *lane* of its key (the ``bot_id``), narrowed by its ordering key when the record carries
+one (the ``actionstream-ordering-key`` header): only a lane's head runs, so a bot's actions of one
+ordering key keep their publish order, while heads of different lanes run concurrently, up to
+``max_in_flight``.
 
 Offsets: a record is acked only when it is finished *and* every earlier record of its partition is
 finished too (the contiguous finished prefix), so Faust never commits past unfinished work,
@@ -34,11 +36,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from processors.records import InboundRecord
+from schemas.events import ORDERING_KEY_HEADER, ORDERING_KEY_MAX_BYTES
 
 log = logging.getLogger("actionstream.ordering")
 
 TopicPartition = tuple[str, int]
-LaneKey = tuple[str, bytes | tuple[int, int]]
+# (topic, bot) or (topic, bot, ordering key); a keyless record: (topic, (partition, offset)).
+LaneKey = tuple[str, bytes | tuple[int, int]] | tuple[str, bytes, bytes]
 
 # A handler that raised (a bug of ours, or input we failed to bound: handlers route every
 # failure themselves) is tried again after a pause, a few times; then ``on_crash`` gives the
@@ -355,4 +359,7 @@ def _lane_of(record: InboundRecord) -> LaneKey:
     # Keyless records have no order to keep: each gets a lane of its own.
     if record.key is None:
         return (record.topic, (record.partition, record.offset))
-    return (record.topic, record.key)
+    scope = record.header(ORDERING_KEY_HEADER)
+    if scope is None or not 0 < len(scope) <= ORDERING_KEY_MAX_BYTES:
+        return (record.topic, record.key)  # one order for the bot (an oversized key is refused)
+    return (record.topic, record.key, scope)

@@ -20,6 +20,7 @@ from processors.retries import ATTEMPTS_HEADER, Attempt, encode_attempts
 from processors.settings import TopicSettings
 from processors.sink import KafkaHeaders, OutputSink
 from schemas import (
+    ORDERING_KEY_HEADER,
     AvroCodec,
     ErrorRecord,
     IntegrationRequest,
@@ -33,7 +34,7 @@ log = logging.getLogger("actionstream.outputs")
 
 # Headers carried from a request to its result, dead letter and retries: W3C trace context, and
 # the link from a replayed request to the failure it replays (set by `actionstream replay`).
-PROPAGATED_HEADERS = ("traceparent", "tracestate", "replay-of")
+PROPAGATED_HEADERS = ("traceparent", "tracestate", "replay-of", ORDERING_KEY_HEADER)
 
 
 class Outputs:

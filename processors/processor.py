@@ -83,7 +83,14 @@ from processors.retries import (
 from processors.send_gate import SendGate
 from processors.settings import ProcessingSettings
 from processors.tracing import parse_traceparent
-from schemas import ErrorRecord, IntegrationRequest, ResultStatus, utc_now
+from schemas import (
+    ORDERING_KEY_HEADER,
+    ErrorRecord,
+    IntegrationRequest,
+    ResultStatus,
+    ordering_key_problem,
+    utc_now,
+)
 
 log = logging.getLogger("actionstream.processor")
 
@@ -230,6 +237,12 @@ class RequestProcessor:
         if job.record.key != request.bot_id.encode():
             # The key picks the lane, the value the credentials and idempotency: never both.
             await self._finish(run, self._executor.refused(_key_mismatch(job.record.key, request)))
+            return
+        scope_problem = ordering_key_problem(
+            request.ordering_key, job.record.header(ORDERING_KEY_HEADER)
+        )
+        if scope_problem is not None:  # the lane it waited in is not the order it asked for
+            await self._finish(run, self._executor.refused(f"{scope_problem}; nothing was run"))
             return
         run.history = decode_attempts(job.record.header(ATTEMPTS_HEADER))
         run.maybe_executed = any(attempt.maybe_executed for attempt in run.history)

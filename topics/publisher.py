@@ -18,7 +18,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from integrations.registry import IntegrationRegistry
-from schemas import AvroCodec, IntegrationRequest, IntegrationResult, bot_id_problem
+from schemas import (
+    ORDERING_KEY_HEADER,
+    AvroCodec,
+    IntegrationRequest,
+    IntegrationResult,
+    bot_id_problem,
+    ordering_key_problem,
+)
 from topics.connection import client_options
 from topics.results_reader import ResultWaiter
 from topics.settings import StreamSettings
@@ -81,6 +88,15 @@ def _lookup(context: Mapping[str, Any], dotted: str) -> Any:
             )
         value = value[part]
     return value
+
+
+def _with_ordering(
+    request: IntegrationRequest, headers: list[tuple[str, bytes]] | None
+) -> list[tuple[str, bytes]] | None:
+    """The headers, plus the ordering key's (the scheduler reads it; see schemas.events)."""
+    if request.ordering_key is None:
+        return headers
+    return [*(headers or ()), (ORDERING_KEY_HEADER, request.ordering_key.encode())]
 
 
 def _kafka_headers(headers: Headers | None) -> list[tuple[str, bytes]] | None:
@@ -157,11 +173,18 @@ class RequestPublisher:
         idempotency_key: str | None = None,
         deadline: datetime | None = None,
         connection_group_id: str | None = None,
+        ordering_key: str | None = None,
     ) -> IntegrationRequest:
-        """The request event, validated against the local catalogue when one was given."""
+        """The request event, validated against the local catalogue when one was given.
+
+        ``ordering_key`` narrows the bot's order to requests with the same key (for Telegram,
+        ``str(chat_id)``); None keeps one order for the whole bot."""
         problem = bot_id_problem(bot_id)
         if problem is not None:
             raise ValueError(f"{problem}; every request is keyed by its bot's id")
+        problem = ordering_key_problem(ordering_key, None)
+        if problem is not None:
+            raise ValueError(problem)
         if self._registry is not None:
             self._registry.entry(integration_id, version).validate_config(dict(config))
         return IntegrationRequest.new(
@@ -172,6 +195,7 @@ class RequestPublisher:
             idempotency_key=idempotency_key,
             deadline=deadline,
             connection_group_id=connection_group_id,
+            ordering_key=ordering_key,
         )
 
     async def send(self, request: IntegrationRequest, *, headers: Headers | None = None) -> None:
@@ -180,7 +204,7 @@ class RequestPublisher:
             self._settings.topics.requests,
             key=request.bot_id.encode(),
             value=self._codec.encode(request),
-            headers=_kafka_headers(headers),
+            headers=_with_ordering(request, _kafka_headers(headers)),
         )
 
     async def send_many(
@@ -196,7 +220,7 @@ class RequestPublisher:
                 self._settings.topics.requests,
                 key=request.bot_id.encode(),
                 value=self._codec.encode(request),
-                headers=kafka_headers,
+                headers=_with_ordering(request, kafka_headers),
             )
             for request in requests
         ]
@@ -212,6 +236,7 @@ class RequestPublisher:
         idempotency_key: str | None = None,
         deadline: datetime | None = None,
         headers: Headers | None = None,
+        ordering_key: str | None = None,
     ) -> uuid.UUID:
         """Publish one request; returns its ``request_id``."""
         request = self.build(
@@ -221,6 +246,7 @@ class RequestPublisher:
             version=version,
             idempotency_key=idempotency_key,
             deadline=deadline,
+            ordering_key=ordering_key,
         )
         await self.send(request, headers=headers)
         return request.request_id
@@ -232,6 +258,7 @@ class RequestPublisher:
         context: Mapping[str, Any] | None = None,
         *,
         headers: Headers | None = None,
+        ordering_key: str | None = None,
     ) -> uuid.UUID:
         """Publish the request a seed Connection Group describes (``search_type="integration"``)."""
         if not isinstance(group, ConnectionGroup):
@@ -252,6 +279,7 @@ class RequestPublisher:
             config,
             version=group.integration_version,
             connection_group_id=group.id,
+            ordering_key=ordering_key,
         )
         await self.send(request, headers=headers)
         return request.request_id
@@ -267,6 +295,7 @@ class RequestPublisher:
         idempotency_key: str | None = None,
         deadline: datetime | None = None,
         headers: Headers | None = None,
+        ordering_key: str | None = None,
     ) -> IntegrationResult:
         """Publish and wait for the matching result; ``TimeoutError`` after ``timeout_s``."""
         waiter = await self._result_waiter()
@@ -277,6 +306,7 @@ class RequestPublisher:
             version=version,
             idempotency_key=idempotency_key,
             deadline=deadline,
+            ordering_key=ordering_key,
         )
         future = waiter.expect(request.request_id)
         try:

@@ -14,7 +14,7 @@ from integrations.errors import IntegrationError
 from integrations.registry import IntegrationRegistry
 from processors.cli.common import console, fail, load_settings
 from processors.settings import Settings
-from schemas import IntegrationResult, ResultStatus, utc_now
+from schemas import IntegrationResult, ResultStatus, ordering_key_problem, utc_now
 from topics.publisher import RequestPublisher
 
 OK_STATUSES = (ResultStatus.SUCCEEDED, ResultStatus.DUPLICATE)
@@ -35,6 +35,13 @@ def publish(
     deadline_s: Annotated[
         float | None, typer.Option("--deadline-s", help="expire if not run within N seconds")
     ] = None,
+    ordering_key: Annotated[
+        str | None,
+        typer.Option(
+            "--ordering-key",
+            help="keep order only among this bot's requests with this key (e.g. the chat id)",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait for the result and print it")] = False,
     timeout_s: Annotated[float, typer.Option("--timeout-s", help="how long --wait waits")] = 30.0,
     no_validate: Annotated[
@@ -48,6 +55,9 @@ def publish(
         actionstream publish --bot demo-bot --integration telegram_send_message \\
             --config '{"chat_id": 42, "text": "hello"}' --wait
 
+        actionstream publish --bot demo-bot --integration telegram_send_message \\
+            --ordering-key 42 --config '{"chat_id": 42, "text": "hello"}'
+
         actionstream publish --bot b1 --integration openai_chat_completion --deadline-s 60 \\
             --config '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}'
 
@@ -60,28 +70,26 @@ def publish(
         fail(f"--config is not valid JSON ({exc.msg} at column {exc.colno}); pass a JSON object")
     if not isinstance(parsed, dict):
         fail(f"--config must be a JSON object, got {type(parsed).__name__}")
+    problem = ordering_key_problem(ordering_key, None)
+    if problem is not None:
+        fail(f"--ordering-key: {problem}")
     settings = load_settings()
     registry = None
     if not no_validate:
         registry = IntegrationRegistry()
         discover(registry, (*_builtin(), *settings.integrations.extra_modules))
     deadline = utc_now() + timedelta(seconds=deadline_s) if deadline_s else None
+    options = {
+        "version": version,
+        "idempotency_key": idempotency_key,
+        "deadline": deadline,
+        "ordering_key": ordering_key,
+    }
     try:
         result = asyncio.run(
-            _publish(
-                settings,
-                registry,
-                bot,
-                integration,
-                parsed,
-                version,
-                idempotency_key,
-                deadline,
-                wait,
-                timeout_s,
-            )
+            _publish(settings, registry, bot, integration, parsed, options, wait, timeout_s)
         )
-    except IntegrationError as exc:
+    except (IntegrationError, ValueError) as exc:  # ValueError: a bad --bot or --ordering-key
         fail(str(exc))
     except TimeoutError:
         fail(f"no result within {timeout_s}s; is a worker running? (`make run`)", code=1)
@@ -103,31 +111,14 @@ async def _publish(
     bot: str,
     integration: str,
     config: dict[str, Any],
-    version: str | None,
-    idempotency_key: str | None,
-    deadline: Any,
+    options: dict[str, Any],
     wait: bool,
     timeout_s: float,
 ) -> IntegrationResult | None:
     async with RequestPublisher.from_settings(settings, registry=registry) as publisher:
         if wait:
-            return await publisher.request(
-                bot,
-                integration,
-                config,
-                version=version,
-                idempotency_key=idempotency_key,
-                deadline=deadline,
-                timeout_s=timeout_s,
-            )
-        request_id = await publisher.publish(
-            bot,
-            integration,
-            config,
-            version=version,
-            idempotency_key=idempotency_key,
-            deadline=deadline,
-        )
+            return await publisher.request(bot, integration, config, timeout_s=timeout_s, **options)
+        request_id = await publisher.publish(bot, integration, config, **options)
     console.print(f"published request_id={request_id} to {settings.topics.requests}")
     return None
 

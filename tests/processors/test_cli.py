@@ -35,6 +35,18 @@ def test_publish_rejects_config_that_breaks_the_schema_before_sending() -> None:
     assert "'text' is a required property" in result.output
 
 
+def test_publish_rejects_an_ordering_key_over_the_bound_before_sending() -> None:
+    config = '{"chat_id": 1, "text": "x"}'
+    result = runner.invoke(
+        cli,
+        ["publish", "--bot", "b", "--integration", "telegram_send_message", "--config", config,
+         "--ordering-key", "k" * 300],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--ordering-key: ordering_key 'kkkk" in result.output
+    assert "has 300 bytes; it needs 1 to 256" in result.output
+
+
 def test_integrations_list_and_show() -> None:
     listed = runner.invoke(cli, ["integrations", "list", "--json"])
     assert listed.exit_code == 0, listed.output

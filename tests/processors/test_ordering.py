@@ -11,6 +11,7 @@ import pytest
 
 from processors.ordering import Job, OrderedScheduler
 from processors.records import InboundRecord
+from schemas.events import ORDERING_KEY_HEADER, ORDERING_KEY_MAX_BYTES
 
 
 def record(key: str | None, offset: int, partition: int = 0) -> InboundRecord:
@@ -295,3 +296,43 @@ def test_bounds_are_checked() -> None:
 
     with pytest.raises(ValueError, match="max_buffered"):
         OrderedScheduler(noop, max_in_flight=10, max_buffered=5)
+
+
+async def test_ordering_keys_split_a_bot_into_lanes_that_keep_their_own_order() -> None:
+    started: list[tuple[bytes | None, int]] = []
+    running = 0
+    most = 0
+
+    async def handler(job: Job) -> None:
+        nonlocal running, most
+        started.append((job.record.header(ORDERING_KEY_HEADER), job.record.offset))
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(random.uniform(0, 0.01))
+        running -= 1
+
+    def keyed(offset: int, scope: str | None) -> InboundRecord:
+        headers = () if scope is None else ((ORDERING_KEY_HEADER, scope.encode()),)
+        return dataclasses.replace(record("bot-1", offset), headers=headers)
+
+    scheduler = OrderedScheduler(handler, max_in_flight=50, max_buffered=1000)
+    scopes = [f"chat-{n % 10}" for n in range(200)]
+    for offset, scope in enumerate(scopes):
+        assert await scheduler.submit(keyed(offset, scope), lambda: None)
+    await asyncio.wait_for(scheduler.wait_idle(), 30)
+    assert most > 1, "one bot's ordering keys never ran concurrently"
+    by_scope: dict[bytes | None, list[int]] = defaultdict(list)
+    for scope, offset in started:
+        by_scope[scope].append(offset)
+    assert all(offsets == sorted(offsets) for offsets in by_scope.values())
+
+    # Without a key, or with one over the bound, the bot keeps one order.
+    started.clear()
+    most = 0
+    oversized = "x" * (ORDERING_KEY_MAX_BYTES + 1)
+    for offset in range(200, 260):
+        scope = None if offset % 2 else oversized
+        assert await scheduler.submit(keyed(offset, scope), lambda: None)
+    await asyncio.wait_for(scheduler.wait_idle(), 30)
+    assert most == 1
+    assert [offset for _, offset in started] == list(range(200, 260))
