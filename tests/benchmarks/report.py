@@ -25,6 +25,7 @@ TITLES = {
     "scale_one": "6a. as 4, 12 partitions, 1 worker",
     "scale_two": "6b. as 4, 12 partitions, 2 workers",
     "in_flight": "7. no-op requests all in flight at once (peak RSS)",
+    "broadcast": "8. one bot, a chat per message, ordering_key=chat",
 }
 
 
@@ -134,6 +135,7 @@ def ratios(scenarios: dict[str, Any]) -> dict[str, float | None]:
         "slow_provider_over_ideal": over(rate("slow_provider"), ideal("slow_provider")),
         "slow_provider_over_http_ceiling": over(rate("slow_provider"), rate("http_ceiling")),
         "hot_bot_over_ideal": over(rate("hot_bot"), ideal("hot_bot")),
+        "broadcast_over_rate_limit": over(rate("broadcast"), ideal("broadcast")),
         "two_workers_over_one": over(rate("scale_two"), rate("scale_one")),
     }
 
@@ -149,6 +151,11 @@ def _notes(name: str, scenario: dict[str, Any]) -> str:
     if name in ("slow_provider", "hot_bot", "scale_one", "scale_two"):
         notes.append(f"ideal {extra['ideal_per_s']:,.0f}/s")
         notes.append(f"order ok: {extra['order']['bots']} bots")
+    if name == "broadcast":
+        notes.append(
+            f"bot's rate limit {extra['ideal_per_s']:,.0f}/s (one order per bot would give "
+            f"{extra['one_order_per_s']:,.0f}/s); order ok: {extra['order']['chats']} chats"
+        )
     if name == "in_flight":
         notes.append(f"peak in flight {extra['peak_in_flight']:,} of {extra['max_in_flight']:,}")
     if name == "hot_bot":
@@ -209,6 +216,8 @@ def render(report: dict[str, Any], console: Console) -> None:
         + _num(r["hot_bot_over_ideal"], "{:.3f}")
         + ", (6b)/(6a) = "
         + _num(r["two_workers_over_one"], "{:.2f}")
+        + ", (8)/rate limit = "
+        + _num(r.get("broadcast_over_rate_limit"), "{:.3f}")
     )
     render_redis(report.get("redis") or {}, console)
     micro = report.get("micro") or {}

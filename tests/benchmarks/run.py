@@ -51,7 +51,7 @@ from benchmarks.scenarios import (
     in_flight_memory,
     naive,
 )
-from benchmarks.telegram_scenarios import hot_bot, http_ceiling, slow_provider
+from benchmarks.telegram_scenarios import broadcast, hot_bot, http_ceiling, slow_provider
 from processors.settings import Settings
 
 SCENARIOS: dict[str, Callable[[Context], Awaitable[RunResult]]] = {
@@ -61,6 +61,7 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[RunResult]]] = {
     "http_ceiling": lambda ctx: http_ceiling(ctx, n=ctx.sizes.slow_events),
     "slow_provider": lambda ctx: slow_provider(ctx, n=ctx.sizes.slow_events),
     "hot_bot": hot_bot,
+    "broadcast": broadcast,
     "in_flight": lambda ctx: in_flight_memory(ctx, n=ctx.sizes.in_flight),
     "scale_one": lambda ctx: slow_provider(
         ctx, n=2 * ctx.sizes.slow_events, name="scale_one", workers=1, partitions=12
@@ -74,8 +75,8 @@ PROFILED: dict[str, Callable[[Context, int, Profile], Awaitable[RunResult]]] = {
     "slow_provider": lambda ctx, n, profile: slow_provider(ctx, n=n, profile=profile),
 }
 QUICK = Sizes(
-    events=1_000, ceiling_events=2_000, slow_events=400, hot_events=20, hot_others=20, bots=50,
-    other_bots=20, paced_events=60, in_flight=500,
+    events=1_000, ceiling_events=2_000, slow_events=400, hot_events=20, hot_others=20,
+    broadcast_events=60, bots=50, other_bots=20, paced_events=60, in_flight=500,
 )  # fmt: skip
 KEEP_OUTPUTS = 5  # .local/bench keeps the last few invocations' logs and profiles
 
@@ -99,6 +100,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--slow-events", type=int, default=_env("SLOW_EVENTS"), help="4 (5000)")
     p.add_argument("--hot-events", type=int, default=_env("HOT_EVENTS"), help="5, hot bot (300)")
     p.add_argument("--hot-others", type=int, default=_env("HOT_OTHERS"), help="5, others (300)")
+    p.add_argument("--broadcast-events", type=int, default=_env("BROADCAST_EVENTS"), help="8 (600)")
     p.add_argument("--bots", type=int, default=_env("BOTS"), help="bots in 1-4 (1000)")
     p.add_argument("--other-bots", type=int, default=_env("OTHER_BOTS"), help="in 5 (300)")
     p.add_argument("--paced-events", type=int, default=_env("PACED_EVENTS"), help="(600)")

@@ -67,6 +67,7 @@ class Sizes:
     slow_events: int = 5_000  # backlog of scenario 4
     hot_events: int = 300  # the hot bot's requests in scenario 5
     hot_others: int = 300  # other bots' requests mixed in with them
+    broadcast_events: int = 600  # scenario 8: one bot, one message per chat
     bots: int = 1_000
     other_bots: int = 300  # one request each in scenario 5
     paced_events: int = 600

@@ -12,6 +12,10 @@ and every message its own chat, so Telegram's per-chat limit (1/s) never binds.
    one group (6b), in the same run: the ratio 6b/6a is what a second worker adds.
 5. **one hot bot**: one bot's requests must run one at a time (≈ ``1 / latency``), while other
    bots' requests mixed in with them must still flow (their latency is reported).
+8. **broadcast**: one bot sends ``broadcast_events`` messages, each to a chat of its own, with
+   ``ordering_key=str(chat_id)``: the chats run concurrently, so the bot's own rate limit
+   (Telegram's 30 messages/s per token), not ``1 / latency``, sets its pace. Order is checked per
+   chat at the fake.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from benchmarks.workload import (
     unique_id,
     write_credentials,
 )
+from integrations.telegram.client import TELEGRAM_RATE_LIMITS
 from schemas import IntegrationRequest
 
 SEND = "telegram_send_message"
@@ -211,6 +216,78 @@ async def hot_bot(ctx: Context) -> RunResult:
     return RunResult(
         "hot_bot", len(hot_ids), hot_done - t0, latency_summary(others_ms, rate), rss, extra
     )
+
+
+async def broadcast(ctx: Context) -> RunResult:
+    """Scenario 8: one bot, one message per chat, each chat its own ordering key."""
+    sizes = ctx.sizes
+    limit = next(r.limit / r.period_s for r in TELEGRAM_RATE_LIMITS if r.target_field is None)
+    fake, dump, urls = start_fake(ctx)
+    try:
+        unique, settings, workdir = settings_for(ctx, "broadcast", telegram=urls)
+        tokens = bot_tokens(unique, 1)
+        (bot,) = tokens
+        write_credentials(settings.credentials.file_path, tokens)
+        proc = worker_proc(settings, workdir)
+        async with fresh_topics(settings):
+            proc.start(ready_mark=FAUST_READY)
+            try:
+                async with Driver(settings) as driver:
+                    # A warm-up past the bucket's burst, so the timed part runs at the steady rate.
+                    warm = [keyed_request(driver, bot, n) for n in range(int(limit))]
+                    await driver.publish("warmup", warm)
+                    await driver.wait_results(len(warm), timeout_s=120, watch=[proc, fake])
+                    backlog = [
+                        keyed_request(driver, bot, len(warm) + n)
+                        for n in range(sizes.broadcast_events)
+                    ]
+                    t0 = time.time()
+                    await driver.publish("broadcast", backlog)
+                    timeout = 120 + sizes.broadcast_events / limit * 5
+                    await driver.wait_results(
+                        len(warm) + len(backlog), timeout_s=timeout, watch=[proc, fake]
+                    )
+                    rss = proc.peak_rss_kb()
+                    proc.stop()
+            finally:
+                proc.kill()
+            first = check_results(driver, await driver.results())
+    finally:
+        fake.stop()
+    ids = driver.of_phase("broadcast")
+    done = max(first[rid].finished_at.timestamp() for rid in ids)
+    extra: dict[str, Any] = {
+        "ideal_per_s": limit,
+        "one_order_per_s": 1 / sizes.latency_s,
+        "provider_latency_s": sizes.latency_s,
+        "order": check_chat_order(driver, dump),
+        **log_counts(proc),
+    }
+    latency = latency_summary([end_to_end_ms(driver, first[rid]) for rid in ids])
+    return RunResult("broadcast", len(ids), done - t0, latency, rss, extra)
+
+
+def keyed_request(driver: Driver, bot: str, seq: int) -> IntegrationRequest:
+    chat = CHAT_BASE + seq
+    config = {"chat_id": chat, "text": f"bench {seq}"}
+    return driver.build(bot, SEND, config, ordering_key=str(chat))
+
+
+def check_chat_order(driver: Driver, dump: Path) -> dict[str, int]:
+    """Each chat's messages reached the fake exactly once, in publish order; else BenchError."""
+    want: dict[int, list[str]] = defaultdict(list)
+    for request in driver.order:
+        config = json.loads(request.config)
+        want[config["chat_id"]].append(config["text"])
+    got: dict[int, list[str]] = defaultdict(list)
+    for line in dump.read_text().splitlines():
+        call = json.loads(line)
+        if call["method"] == "sendMessage" and call["delivered"]:
+            got[int(call["chat_id"])].append(call["text"])
+    broken = [chat for chat, texts in want.items() if got.get(chat) != texts]
+    if broken or set(got) - set(want):
+        raise BenchError(f"per-chat order broken at the fake for {len(broken)} chats")
+    return {"chats": len(want), "messages": sum(map(len, want.values()))}
 
 
 async def _hot_backlog(

@@ -167,8 +167,15 @@ class Driver:
         await self._offsets.stop()
         await self.publisher.stop()
 
-    def build(self, bot_id: str, integration_id: str, config: dict[str, Any]) -> IntegrationRequest:
-        return self.publisher.build(bot_id, integration_id, config)
+    def build(
+        self,
+        bot_id: str,
+        integration_id: str,
+        config: dict[str, Any],
+        *,
+        ordering_key: str | None = None,
+    ) -> IntegrationRequest:
+        return self.publisher.build(bot_id, integration_id, config, ordering_key=ordering_key)
 
     async def publish(self, phase: str, requests: Sequence[IntegrationRequest]) -> None:
         """Send in order and wait until the broker has them all."""
