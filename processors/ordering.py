@@ -18,6 +18,10 @@ earlier owner (:meth:`OrderedScheduler.skip`, from the commit metadata) join the
 as finished and are acked in their turn. :meth:`OrderedScheduler.finished_from` lists the finished
 offsets not yet acked, for the commit metadata (:mod:`processors.offset_marks`).
 
+Slots are shared fairly (:class:`~processors.fair_slots.FairSlots`): one bot holds at most
+``max_in_flight_per_bot`` of them, however many of its lanes (ordering keys) are ready, and a
+freed slot goes to the next bot in a round-robin over those waiting, not to the oldest waiter.
+
 A head that has to wait (rate limit, retry backoff) is *parked*: it gives its execution slot
 back and sleeps; only its own lane waits. Everything is bounded: at most ``max_buffered`` records
 and ``max_buffered_bytes`` of their bytes held (running, parked or queued; one record is always
@@ -35,6 +39,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from processors.fair_slots import FairSlots
 from processors.records import InboundRecord
 from schemas.events import ORDERING_KEY_HEADER, ORDERING_KEY_MAX_BYTES
 
@@ -91,6 +96,7 @@ class OrderedScheduler:
         handler: Handler,
         *,
         max_in_flight: int = 256,
+        max_in_flight_per_bot: int | None = None,
         max_buffered: int = 10_000,
         max_buffered_bytes: int = 64 * 1024 * 1024,
         max_parked: int = 1_000,
@@ -107,7 +113,7 @@ class OrderedScheduler:
         self._max_buffered_bytes = max_buffered_bytes
         self._max_parked = max_parked
         self._name = name
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._slots = FairSlots(max_in_flight, max_in_flight_per_bot or max_in_flight)
         self._lanes: dict[LaneKey, deque[Job]] = {}
         self._partitions: dict[TopicPartition, deque[Job]] = {}
         self._buffered = 0
@@ -269,13 +275,13 @@ class OrderedScheduler:
         self._finish(job)
 
     async def _acquire_slot(self, job: Job) -> None:
-        await self._slots.acquire()
+        await self._slots.acquire(job.lane[1])  # the bot (or a keyless record's own lane)
         job.holds_slot = True
 
     def _release_slot(self, job: Job) -> None:
         if job.holds_slot:
             job.holds_slot = False
-            self._slots.release()
+            self._slots.release(job.lane[1])
 
     def _finish(self, job: Job) -> None:
         if job.abandoned:

@@ -121,6 +121,7 @@ class Runtime:
             topic: OrderedScheduler(
                 processor.handle,
                 max_in_flight=worker.max_in_flight,
+                max_in_flight_per_bot=worker.max_in_flight_per_bot,
                 max_buffered=max(worker.max_buffered, worker.max_in_flight),
                 max_buffered_bytes=worker.max_buffered_bytes,
                 max_parked=worker.max_parked,

@@ -83,6 +83,12 @@ class WorkerSettings(BaseModel):
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     max_in_flight: int = Field(default=256, ge=1)
+    max_in_flight_per_bot: int = Field(
+        default=32,
+        ge=1,
+        description="actions of one bot executing at once (its ordering keys together), per "
+        "consumed topic; freed slots go round-robin across the bots waiting",
+    )
     max_buffered: int = Field(default=10_000, ge=1)
     max_buffered_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_parked: int = Field(default=2_000, ge=1)
