@@ -21,6 +21,8 @@ offsets not yet acked, for the commit metadata (:mod:`processors.offset_marks`).
 Slots are shared fairly (:class:`~processors.fair_slots.FairSlots`): one bot holds at most
 ``max_in_flight_per_bot`` of them, however many of its lanes (ordering keys) are ready, and a
 freed slot goes to the next bot in a round-robin over those waiting, not to the oldest waiter.
+The same number bounds a bot's started heads, running or parked, so a rate-limited broadcast
+parks at most that many and cannot use up ``max_parked`` for everyone.
 
 A head that has to wait (rate limit, retry backoff) is *parked*: it gives its execution slot
 back and sleeps; only its own lane waits. Everything is bounded: at most ``max_buffered`` records
@@ -113,7 +115,11 @@ class OrderedScheduler:
         self._max_buffered_bytes = max_buffered_bytes
         self._max_parked = max_parked
         self._name = name
-        self._slots = FairSlots(max_in_flight, max_in_flight_per_bot or max_in_flight)
+        per_bot = max_in_flight_per_bot or max_in_flight
+        self._slots = FairSlots(max_in_flight, per_bot)
+        # A bot's started lane heads, running or parked: a broadcast over thousands of ordering
+        # keys must not park thousands of heads (max_parked is every bot's budget).
+        self._heads = FairSlots(max_buffered, per_bot)
         self._lanes: dict[LaneKey, deque[Job]] = {}
         self._partitions: dict[TopicPartition, deque[Job]] = {}
         self._buffered = 0
@@ -245,7 +251,10 @@ class OrderedScheduler:
 
     async def _run(self, job: Job) -> None:
         self._running += 1
+        tenant, head = job.lane[1], False
         try:
+            await self._heads.acquire(tenant)
+            head = True
             await self._acquire_slot(job)
             crash: Exception | None = None
             failures = 0
@@ -271,6 +280,8 @@ class OrderedScheduler:
         finally:
             self._running -= 1
             self._release_slot(job)
+            if head:
+                self._heads.release(tenant)
         job.done = True
         self._finish(job)
 

@@ -112,3 +112,25 @@ async def test_a_trickle_of_bots_is_served_beside_a_bot_with_a_huge_backlog() ->
     last_other = max(i for i, bot in enumerate(started) if bot != b"noisy")
     assert last_other < 100, f"the other bots' last action started {last_other}th of 2,020"
     assert noisy_most == 4
+
+
+async def test_a_parking_bot_parks_at_most_its_cap_of_heads() -> None:
+    """A rate-limited broadcast: every action parks first. Only ``max_in_flight_per_bot`` of
+    its heads start, so it cannot fill ``max_parked``, which would stop fetching for everyone."""
+    most_parked = 0
+
+    async def handler(job: Job) -> None:
+        nonlocal most_parked
+        await job.park(0.01)
+        assert job.scheduler is not None
+        most_parked = max(most_parked, job.scheduler.parked)
+
+    scheduler = OrderedScheduler(
+        handler, max_in_flight=8, max_in_flight_per_bot=4, max_buffered=1_000, max_parked=50
+    )
+    for n in range(300):
+        headers = ((ORDERING_KEY_HEADER, f"chat-{n}".encode()),)
+        record = InboundRecord("t", 0, n, b"noisy", b"v", headers, 0)
+        assert await scheduler.submit(record, lambda: None)
+    await asyncio.wait_for(scheduler.wait_idle(), 60)
+    assert 1 <= most_parked <= 4
