@@ -26,6 +26,7 @@ TITLES = {
     "scale_two": "6b. as 4, 12 partitions, 2 workers",
     "in_flight": "7. no-op requests all in flight at once (peak RSS)",
     "broadcast": "8. one bot, a chat per message, ordering_key=chat",
+    "noisy_tenant": "9. a noisy bot's 5,000 keyed actions beside a trickle of 300 bots",
 }
 
 
@@ -136,8 +137,21 @@ def ratios(scenarios: dict[str, Any]) -> dict[str, float | None]:
         "slow_provider_over_http_ceiling": over(rate("slow_provider"), rate("http_ceiling")),
         "hot_bot_over_ideal": over(rate("hot_bot"), ideal("hot_bot")),
         "broadcast_over_rate_limit": over(rate("broadcast"), ideal("broadcast")),
+        "trickle_p95_beside_over_alone": _extra_ratio(
+            scenarios, "noisy_tenant", "trickle_p95_beside_ms", "trickle_p95_alone_ms"
+        ),
         "two_workers_over_one": over(rate("scale_two"), rate("scale_one")),
     }
+
+
+def _extra_ratio(
+    scenarios: dict[str, Any], name: str, numerator: str, denominator: str
+) -> float | None:
+    """The median over runs of ``extra[numerator] / extra[denominator]``."""
+    if name not in scenarios:
+        return None
+    runs = [r["extra"] for r in scenarios[name]["runs"]]
+    return _median([e[numerator] / e[denominator] for e in runs if e.get(denominator)])
 
 
 def _notes(name: str, scenario: dict[str, Any]) -> str:
@@ -155,6 +169,13 @@ def _notes(name: str, scenario: dict[str, Any]) -> str:
         notes.append(
             f"bot's rate limit {extra['ideal_per_s']:,.0f}/s (one order per bot would give "
             f"{extra['one_order_per_s']:,.0f}/s); order ok: {extra['order']['chats']} chats"
+        )
+    if name == "noisy_tenant":
+        notes.append(
+            f"latency = the trickle's beside the noisy bot; its p95 "
+            f"{extra['trickle_p95_beside_ms']:,.0f} ms against {extra['trickle_p95_alone_ms']:,.0f}"
+            f" ms alone; noisy bot {extra['noisy_per_s']:,.0f}/s, its cap allows "
+            f"{extra['noisy_cap_per_s']:,.0f}/s ({extra['max_in_flight_per_bot']} at once)"
         )
     if name == "in_flight":
         notes.append(f"peak in flight {extra['peak_in_flight']:,} of {extra['max_in_flight']:,}")
@@ -218,6 +239,8 @@ def render(report: dict[str, Any], console: Console) -> None:
         + _num(r["two_workers_over_one"], "{:.2f}")
         + ", (8)/rate limit = "
         + _num(r.get("broadcast_over_rate_limit"), "{:.3f}")
+        + ", (9) trickle p95 beside/alone = "
+        + _num(r.get("trickle_p95_beside_over_alone"), "{:.2f}")
     )
     render_redis(report.get("redis") or {}, console)
     micro = report.get("micro") or {}

@@ -36,6 +36,7 @@ from typing import Any
 from redis.asyncio import Redis
 from rich.console import Console
 
+from benchmarks.fairness_scenarios import noisy_tenant
 from benchmarks.micro import codec_micro, credentials_micro
 from benchmarks.procs import REPO, BenchError
 from benchmarks.profiling import summarize
@@ -62,6 +63,7 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[RunResult]]] = {
     "slow_provider": lambda ctx: slow_provider(ctx, n=ctx.sizes.slow_events),
     "hot_bot": hot_bot,
     "broadcast": broadcast,
+    "noisy_tenant": noisy_tenant,
     "in_flight": lambda ctx: in_flight_memory(ctx, n=ctx.sizes.in_flight),
     "scale_one": lambda ctx: slow_provider(
         ctx, n=2 * ctx.sizes.slow_events, name="scale_one", workers=1, partitions=12
@@ -76,7 +78,7 @@ PROFILED: dict[str, Callable[[Context, int, Profile], Awaitable[RunResult]]] = {
 }
 QUICK = Sizes(
     events=1_000, ceiling_events=2_000, slow_events=400, hot_events=20, hot_others=20,
-    broadcast_events=60, bots=50, other_bots=20, paced_events=60, in_flight=500,
+    broadcast_events=60, noisy_events=200, bots=50, other_bots=20, paced_events=60, in_flight=500,
 )  # fmt: skip
 KEEP_OUTPUTS = 5  # .local/bench keeps the last few invocations' logs and profiles
 
@@ -101,6 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--hot-events", type=int, default=_env("HOT_EVENTS"), help="5, hot bot (300)")
     p.add_argument("--hot-others", type=int, default=_env("HOT_OTHERS"), help="5, others (300)")
     p.add_argument("--broadcast-events", type=int, default=_env("BROADCAST_EVENTS"), help="8 (600)")
+    p.add_argument("--noisy-events", type=int, default=_env("NOISY_EVENTS"), help="9 (5000)")
     p.add_argument("--bots", type=int, default=_env("BOTS"), help="bots in 1-4 (1000)")
     p.add_argument("--other-bots", type=int, default=_env("OTHER_BOTS"), help="in 5 (300)")
     p.add_argument("--paced-events", type=int, default=_env("PACED_EVENTS"), help="(600)")

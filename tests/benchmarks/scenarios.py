@@ -68,6 +68,7 @@ class Sizes:
     hot_events: int = 300  # the hot bot's requests in scenario 5
     hot_others: int = 300  # other bots' requests mixed in with them
     broadcast_events: int = 600  # scenario 8: one bot, one message per chat
+    noisy_events: int = 5_000  # scenario 9: the noisy bot's backlog (hot_others: the trickle)
     bots: int = 1_000
     other_bots: int = 300  # one request each in scenario 5
     paced_events: int = 600
