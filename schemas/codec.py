@@ -61,6 +61,39 @@ def _fields(schema: StoredSchema) -> dict[str, dict[str, Any]]:
     }
 
 
+def _enum_subset(older: Any, newer: Any) -> frozenset[str] | None:
+    """The older enum's symbols when both types are the same enum (same name, same definition
+    apart from docs and symbols) and the older symbols are a subset of the newer; else None."""
+    if not (isinstance(older, dict) and isinstance(newer, dict)):
+        return None
+    if older.get("type") != "enum" or newer.get("type") != "enum":
+        return None
+    rest = {k: v for k, v in older.items() if k not in ("doc", "symbols")}
+    if rest != {k: v for k, v in newer.items() if k not in ("doc", "symbols")}:
+        return None
+    symbols = frozenset(older["symbols"])
+    return symbols if symbols <= frozenset(newer["symbols"]) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Older:
+    """An older version that can write a datum in the writer's place: when the datum leaves
+    ``defaults`` (the writer's fields it lacks) at their values and every field in ``symbols``
+    (an enum with fewer symbols than the writer's) holds one of the older symbols."""
+
+    schema: StoredSchema
+    defaults: dict[str, Any]
+    symbols: dict[str, frozenset[str]]
+
+    def carries(self, datum: Mapping[str, Any]) -> bool:
+        return all(
+            datum.get(name, default) == default for name, default in self.defaults.items()
+        ) and all(
+            isinstance(value := datum.get(name), str) and value in symbols
+            for name, symbols in self.symbols.items()
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """How to read one (record type, header) pair; cached, so built once per writer schema."""
@@ -98,9 +131,10 @@ class AvroCodec:
             raise ValueError(f"version pins for unknown record types {unknown} (known: {types})")
         self._writers = {t: self._store.get(t, write_versions.get(t)) for t in types}
         # Without a registry, a datum that leaves a newer version's added fields at their
-        # defaults is written with the oldest version that has everything else: readers that
-        # do not bundle the new version yet (a rolling upgrade) still read it.
-        self._older: dict[str, list[tuple[StoredSchema, dict[str, Any]]]] = (
+        # defaults and uses no added enum symbol is written with the oldest version that has
+        # everything else: readers that do not bundle the new version yet (a rolling upgrade)
+        # still read it.
+        self._older: dict[str, list[_Older]] = (
             {} if registry is not None else {t: self._older_writers(t) for t in types}
         )
         self._readers = {t: self._store.get(t, read_versions.get(t)) for t in types}
@@ -118,10 +152,10 @@ class AvroCodec:
         except KeyError:
             raise KeyError(f"unknown record type {record_type!r}") from None
 
-    def _older_writers(self, record_type: str) -> list[tuple[StoredSchema, dict[str, Any]]]:
-        """Older versions that can stand in for the writer, oldest first, each with the
-        defaults of the writer's fields it lacks. A version qualifies when every field it has
-        is in the writer with the same type, and every field it lacks has a default."""
+    def _older_writers(self, record_type: str) -> list[_Older]:
+        """Older versions that can stand in for the writer, oldest first. A version qualifies
+        when every field it has is in the writer with the same type, or with an enum type that
+        differs only in docs and added symbols, and every field it lacks has a default."""
         writer = self.writer_schema(record_type)
         fields = _fields(writer)
         older = []
@@ -129,10 +163,21 @@ class AvroCodec:
             if schema.record_type != record_type or schema.version >= writer.version:
                 continue
             theirs = _fields(schema)
-            same = all(fields.get(name, {}).get("type") == f["type"] for name, f in theirs.items())
+            symbols: dict[str, frozenset[str]] = {}
+            same = True
+            for name, f in theirs.items():
+                ours = fields.get(name, {}).get("type")
+                if ours == f["type"]:
+                    continue
+                subset = _enum_subset(f["type"], ours)
+                if subset is None:
+                    same = False
+                    break
+                symbols[name] = subset
             added = {name: f for name, f in fields.items() if name not in theirs}
             if same and all("default" in f for f in added.values()):
-                older.append((schema, {name: f["default"] for name, f in added.items()}))
+                defaults = {name: f["default"] for name, f in added.items()}
+                older.append(_Older(schema, defaults, symbols))
         return older
 
     def reader_schema(self, record_type: str) -> StoredSchema:
@@ -193,13 +238,13 @@ class AvroCodec:
 
     def encode_datum(self, record_type: str, datum: Mapping[str, Any]) -> bytes:
         """Frame and encode a dict with the writer schema of ``record_type`` (or, without a
-        registry, the oldest compatible version whose missing fields ``datum`` leaves at their
-        defaults)."""
+        registry, the oldest compatible version that carries ``datum``: it leaves the fields
+        that version lacks at their defaults and uses none of the enum symbols it lacks)."""
         writer = self.writer_schema(record_type)
         header = self._headers.get(record_type)
-        for older, defaults in self._older.get(record_type, ()):
-            if all(datum.get(name, default) == default for name, default in defaults.items()):
-                writer, header = older, older.header
+        for older in self._older.get(record_type, ()):
+            if older.carries(datum):
+                writer, header = older.schema, older.schema.header
                 break
         if header is None:
             raise SchemaEncodeError(

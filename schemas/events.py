@@ -174,6 +174,8 @@ class ResultStatus(StrEnum):
     EXPIRED = "EXPIRED"
     DUPLICATE = "DUPLICATE"
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+    CANCELLED = "CANCELLED"
+    """Schema v2: an operator cancelled the request before it started; it never ran."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,13 +5,15 @@ of a record type is the one the typed events in :mod:`schemas.events` mirror; ol
 in the package for as long as data written with them may still be read.
 
 A reader of single-object encoded data can only resolve a writer schema it has bundled. A version
-that only adds defaulted fields needs no special rollout for data that leaves them at their
-defaults: the codec writes such data with the oldest version that carries it (request v2's
-``ordering_key`` unset is written as v1). Data that uses a new field, or a version that changes
-more, takes two releases: release N+1 ships ``*.vN.avsc`` but keeps writing the old version
-(``AvroCodec(write_versions={"integration_request": 1})``), so every reader learns the new
-fingerprint; release N+2 writes it. With a Schema Registry, readers fetch unknown writer schemas
-by id instead.
+that only adds defaulted fields or enum symbols needs no special rollout for data that leaves the
+fields at their defaults and uses none of the new symbols: the codec writes such data with the
+oldest version that carries it (request v2's ``ordering_key`` unset is written as v1; a result
+that is not CANCELLED, the symbol result v2 adds, is written as v1). Data that uses a new field
+or symbol, or a version that changes more, takes two releases: release N+1 ships
+``*.vN.avsc`` but keeps writing the old version (``AvroCodec(write_versions={"integration_request":
+1})``), so every reader learns the new fingerprint; release N+2 writes it (so CANCELLED results
+are only produced once every reader bundles result v2). With a Schema Registry, readers fetch
+unknown writer schemas by id instead.
 """
 
 from __future__ import annotations

@@ -49,9 +49,9 @@ def request_next() -> StoredSchema:
 
 @pytest.fixture
 def store_with_next(request_next: StoredSchema) -> SchemaStore:
-    """The bundled schemas plus the next versions from the fixtures: request v3, result v2."""
+    """The bundled schemas plus the next versions from the fixtures: request v3, result v3."""
     return SchemaStore.bundled().with_schemas(
-        request_next, _fixture_schema("integration_result", 2)
+        request_next, _fixture_schema("integration_result", 3)
     )
 
 
@@ -116,9 +116,11 @@ def all_events(
     result_event: IntegrationResult,
     dead_letter_event: DeadLetter,
 ) -> list[IntegrationRequest | IntegrationResult | DeadLetter]:
-    """One of each, the request with an ordering key so it is written with the newest schema."""
+    """One of each, written with the newest schemas: the request with an ordering key, the
+    result CANCELLED (the status result v2 adds; the error record stays for wire coverage)."""
     keyed = replace(request_event, ordering_key="chat-12345")
-    return [keyed, result_event, dead_letter_event]
+    cancelled = replace(result_event, status=ResultStatus.CANCELLED)
+    return [keyed, cancelled, dead_letter_event]
 
 
 _CT = "application/vnd.schemaregistry.v1+json"

@@ -1,13 +1,15 @@
 """Schema evolution through the codec's store: old data with the new schema, new data with the old.
 
-The bundled request v2 adds ``ordering_key``. The fixtures (tests/schemas/fixtures) are the next
-versions: request v3 adds two more defaulted fields, result v2 a field and a status symbol, as a
-compatible release would. Without a registry a writer uses the oldest version that carries the
-datum, so a request without an ordering key stays readable by a release that knows only v1.
+The bundled request v2 adds ``ordering_key``, result v2 the CANCELLED status. The fixtures
+(tests/schemas/fixtures) are the next versions: request v3 adds two more defaulted fields, result
+v3 a field and a status symbol, as a compatible release would. Without a registry a writer uses
+the oldest version that carries the datum, so a request without an ordering key, or a result that
+is not CANCELLED, stays readable by a release that knows only v1.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -17,7 +19,9 @@ from schemas import (
     IntegrationRequest,
     IntegrationResult,
     ResultStatus,
+    SchemaEncodeError,
     SchemaStore,
+    StoredSchema,
     UnknownSchemaError,
 )
 
@@ -52,16 +56,17 @@ def test_unknown_status_symbol_reads_as_outcome_unknown(
     store_with_next: SchemaStore, result_event: IntegrationResult
 ) -> None:
     new_writer = AvroCodec(store_with_next)
-    datum = {**result_event.to_avro(), "status": "CANCELLED", "region": "us"}
+    datum = {**result_event.to_avro(), "status": "SKIPPED", "region": "us"}
     data = new_writer.encode_datum("integration_result", datum)
     old_reader = AvroCodec(store_with_next, read_versions={"integration_result": 1})
     decoded = old_reader.decode(IntegrationResult, data)
     assert decoded.status is ResultStatus.OUTCOME_UNKNOWN
     assert decoded.response == result_event.response
-    # and v1 results read with v2 get the new field's default
-    v2_datum = new_writer.decode_datum("integration_result", AvroCodec().encode(result_event))
-    assert v2_datum["region"] == "eu"
-    assert v2_datum["status"] == "FAILED"
+    assert data[2:10] == store_with_next.get("integration_result", 3).fingerprint
+    # and v1 results read with v3 get the new field's default
+    v3_datum = new_writer.decode_datum("integration_result", AvroCodec().encode(result_event))
+    assert v3_datum["region"] == "eu"
+    assert v3_datum["status"] == "FAILED"
 
 
 def test_pinned_writer_version_for_two_step_rollout(
@@ -116,3 +121,91 @@ def test_ordering_key_goes_out_as_v2_and_old_and_new_readers_agree(
     fingerprint = SchemaStore.bundled().get("integration_request", 2).fingerprint
     with pytest.raises(UnknownSchemaError, match=fingerprint.hex()):
         AvroCodec(v1_only()).decode(IntegrationRequest, data)
+
+
+def _result_fingerprint(version: int) -> bytes:
+    return SchemaStore.bundled().get("integration_result", version).fingerprint
+
+
+def without_result_v2() -> SchemaStore:
+    """What a release before CANCELLED bundles: everything but result v2."""
+    return SchemaStore(
+        [
+            s
+            for s in SchemaStore.bundled()
+            if (s.record_type, s.version) != ("integration_result", 2)
+        ]
+    )
+
+
+def test_only_cancelled_results_are_written_as_v2(result_event: IntegrationResult) -> None:
+    codec = AvroCodec()
+    assert codec.writer_schema("integration_result").version == 2
+    succeeded = replace(result_event, status=ResultStatus.SUCCEEDED, error=None)
+    cancelled = replace(result_event, status=ResultStatus.CANCELLED, error=None, started_at=None)
+    assert codec.encode(succeeded)[2:10] == _result_fingerprint(1)
+    assert codec.encode(cancelled)[2:10] == _result_fingerprint(2)
+    for status in ResultStatus:
+        expected = 2 if status is ResultStatus.CANCELLED else 1
+        data = codec.encode(replace(result_event, status=status))
+        assert data[2:10] == _result_fingerprint(expected), status
+    # the plain-string value picks the same version as the enum member
+    datum = {**succeeded.to_avro(), "status": "SUCCEEDED"}
+    assert codec.encode_datum("integration_result", datum)[2:10] == _result_fingerprint(1)
+
+
+def test_default_codec_reads_both_versions(result_event: IntegrationResult) -> None:
+    codec = AvroCodec()
+    for status in (ResultStatus.SUCCEEDED, ResultStatus.CANCELLED):
+        event = replace(result_event, status=status)
+        decoded = codec.decode(IntegrationResult, codec.encode(event))
+        assert decoded == event
+        assert decoded.status is status
+
+
+def test_v1_reader_reads_cancelled_as_outcome_unknown(result_event: IntegrationResult) -> None:
+    writer = AvroCodec()
+    v1_reader = AvroCodec(read_versions={"integration_result": 1})
+    cancelled = replace(result_event, status=ResultStatus.CANCELLED)
+    decoded = v1_reader.decode(IntegrationResult, writer.encode(cancelled))
+    assert decoded.status is ResultStatus.OUTCOME_UNKNOWN  # the v1 enum's default
+    assert decoded == replace(cancelled, status=ResultStatus.OUTCOME_UNKNOWN)
+    for status in ResultStatus:
+        if status is not ResultStatus.CANCELLED:
+            event = replace(result_event, status=status)
+            assert v1_reader.decode(IntegrationResult, writer.encode(event)) == event
+
+
+def test_reader_without_result_v2_fails_on_cancelled_only(result_event: IntegrationResult) -> None:
+    # Why a release ships result v2 before any producer writes CANCELLED.
+    writer = AvroCodec()
+    old_release = AvroCodec(without_result_v2())
+    succeeded = replace(result_event, status=ResultStatus.SUCCEEDED, error=None)
+    assert old_release.decode(IntegrationResult, writer.encode(succeeded)) == succeeded
+    data = writer.encode(replace(result_event, status=ResultStatus.CANCELLED))
+    with pytest.raises(UnknownSchemaError, match=_result_fingerprint(2).hex()) as caught:
+        old_release.decode(IntegrationResult, data)
+    assert caught.value.fingerprint == _result_fingerprint(2)
+
+
+def test_writer_pinned_to_result_v1_cannot_write_cancelled(
+    result_event: IntegrationResult,
+) -> None:
+    pinned = AvroCodec(write_versions={"integration_result": 1})
+    succeeded = replace(result_event, status=ResultStatus.SUCCEEDED, error=None)
+    assert pinned.encode(succeeded)[2:10] == _result_fingerprint(1)
+    with pytest.raises(SchemaEncodeError, match=r"integration_result\.v1"):
+        pinned.encode(replace(result_event, status=ResultStatus.CANCELLED))
+
+
+def test_enum_stand_in_needs_the_same_enum(result_event: IntegrationResult) -> None:
+    # An older version whose enum differs in more than docs and added symbols never stands in.
+    v2 = SchemaStore.bundled().get("integration_result", 2)
+    raw = json.loads(v2.schema_json)
+    status = next(f for f in raw["fields"] if f["name"] == "status")
+    status["type"]["default"] = "FAILED"
+    status["type"]["symbols"].remove("CANCELLED")
+    renamed = StoredSchema.from_json("integration_result", 1, json.dumps(raw))
+    store = SchemaStore([renamed, v2])
+    data = AvroCodec(store).encode(replace(result_event, status=ResultStatus.SUCCEEDED))
+    assert data[2:10] == v2.fingerprint
