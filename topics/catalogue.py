@@ -21,6 +21,7 @@ class TopicRole(StrEnum):
     RESULTS = "results"
     RETRY = "retry"
     DLQ = "dlq"
+    COMMANDS = "commands"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,12 @@ class TopicSpec:
 
 
 def catalogue(settings: TopicSettings) -> list[TopicSpec]:
-    """The four topics, named and sized from settings.
+    """The five topics, named and sized from settings.
 
     Results and dead letters are kept longer than requests: audit consumers and operators read
-    them days later. Retry records are only needed until they are due.
+    them days later. Retry records are only needed until they are due. Operators' bot commands
+    are kept forever on one partition: they are the audit trail of pause, resume and cancel,
+    every worker reads them all at start, and they are few.
     """
 
     def spec(role: TopicRole, name: str, retention_days: int, description: str) -> TopicSpec:
@@ -61,4 +64,16 @@ def catalogue(settings: TopicSettings) -> list[TopicSpec]:
         spec(TopicRole.RESULTS, settings.results, 30, "one result per request"),
         spec(TopicRole.RETRY, settings.retry, 7, "delayed retries with a not-before time"),
         spec(TopicRole.DLQ, settings.dlq, 30, "original bytes and error context of failures"),
+        TopicSpec(
+            role=TopicRole.COMMANDS,
+            name=settings.commands,
+            partitions=1,
+            replication_factor=settings.replication_factor,
+            configs={
+                "cleanup.policy": "delete",
+                "retention.ms": "-1",
+                "min.insync.replicas": str(min(2, settings.replication_factor)),
+            },
+            description="operators' pause, resume and cancel commands, and workers' answers",
+        ),
     ]

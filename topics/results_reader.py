@@ -11,11 +11,9 @@ import contextlib
 import logging
 import uuid
 
-from aiokafka import AIOKafkaConsumer
-
 from schemas import AvroCodec, IntegrationResult, SchemaDecodeError
-from topics.connection import Brokers, client_options
-from topics.readers import TopicMissingError, assign_all
+from topics.connection import Brokers
+from topics.readers import TopicMissingError, assign_all, groupless_consumer
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +24,7 @@ class ResultWaiter:
     def __init__(self, brokers: Brokers, topic: str, codec: AvroCodec) -> None:
         self._topic = topic
         self._codec = codec
-        self._consumer = AIOKafkaConsumer(
-            **client_options(brokers),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-        )
+        self._consumer = groupless_consumer(brokers, reset="latest")
         self._waiting: dict[uuid.UUID, asyncio.Future[IntegrationResult]] = {}
         self._task: asyncio.Task[None] | None = None
 

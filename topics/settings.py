@@ -77,6 +77,7 @@ class TopicSettings(BaseModel):
     results: str = "integration.results"
     retry: str = "integration.retry"
     dlq: str = "integration.dlq"
+    commands: str = "actionstream.bot-commands"
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 

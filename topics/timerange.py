@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from topics.connection import Brokers, client_options
-from topics.readers import assign_all
+from topics.connection import Brokers
+from topics.readers import assign_all, groupless_consumer
 
 __all__ = [
     "ScanProgress",
@@ -143,13 +143,7 @@ async def scan(
     Use it under ``contextlib.aclosing`` when leaving early, so the consumer closes at once.
     """
     progress = progress if progress is not None else ScanProgress()
-    consumer = AIOKafkaConsumer(
-        **client_options(brokers),
-        client_id=client_id,
-        group_id=None,  # never the workers' group: no join, no commit, no offsets moved
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",  # a start already deleted by retention: the oldest left
-    )
+    consumer = groupless_consumer(brokers, client_id=client_id)
     try:
         await consumer.start()
         assignment = await assign_all(consumer, topic)

@@ -79,6 +79,7 @@ def bench_settings(
             results=f"{prefix}.results",
             retry=f"{prefix}.retry",
             dlq=f"{prefix}.dlq",
+            commands=f"{prefix}.commands",
             partitions=partitions,
         ),
         credentials=CredentialsSettings(

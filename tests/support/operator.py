@@ -41,6 +41,7 @@ def operator_settings(bootstrap: str, unique: str, *, partitions: int = 3) -> Se
             results=f"{prefix}.results",
             retry=f"{prefix}.retry",
             dlq=f"{prefix}.dlq",
+            commands=f"{prefix}.commands",
             partitions=partitions,
         ),
     )

@@ -122,6 +122,7 @@ def pipeline_settings(
             results=f"{prefix}.results",
             retry=f"{prefix}.retry",
             dlq=f"{prefix}.dlq",
+            commands=f"{prefix}.commands",
             partitions=PARTITIONS,
         ),
         telegram=TelegramSettings(base_url=fake.base_url, base_file_url=fake.base_file_url),

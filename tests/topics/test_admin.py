@@ -15,6 +15,7 @@ def _settings(unique: str) -> TopicSettings:
         results=f"adm.{unique}.results",
         retry=f"adm.{unique}.retry",
         dlq=f"adm.{unique}.dlq",
+        commands=f"adm.{unique}.commands",
         partitions=3,
     )
 
@@ -27,8 +28,11 @@ async def test_apply_creates_what_is_missing_then_reports_ok(
         first = await admin.apply(specs)
         second = await admin.apply(specs)
         live = await admin.describe([s.name for s in specs])
-    assert [r.state for r in first] == [TopicState.CREATED] * 4
-    assert [r.state for r in second] == [TopicState.OK] * 4
+    assert [r.state for r in first] == [TopicState.CREATED] * 5
+    assert [r.state for r in second] == [TopicState.OK] * 5
+    commands = live.pop(_settings(unique).commands)
+    assert commands.partitions == 1
+    assert commands.configs["retention.ms"] == "-1"
     assert {t.partitions for t in live.values()} == {3}
     results = live[_settings(unique).results]
     assert results.configs["retention.ms"] == str(30 * 24 * 3600 * 1000)
