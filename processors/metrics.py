@@ -68,6 +68,12 @@ class Metrics:
     def duplicate(self, integration_id: str) -> None:
         """A redelivered or replayed request got its stored result back."""
 
+    def paused_wait(self, integration_id: str) -> None:
+        """A request's attempt waits because an operator paused its bot."""
+
+    def cancelled(self, integration_id: str) -> None:
+        """An operator's cancel answered a request that had not started."""
+
 
 NO_METRICS = Metrics()
 
@@ -127,6 +133,17 @@ class PrometheusMetrics(Metrics):
             ["integration"], registry=reg,
         )  # fmt: skip
 
+        self.paused_waits = Counter(
+            "actionstream_paused_waits",
+            "Times a request's next attempt waited for its bot to be resumed (`bots pause`).",
+            ["integration"], registry=reg,
+        )  # fmt: skip
+        self.cancellations = Counter(
+            "actionstream_cancelled",
+            "Requests answered CANCELLED by an operator's `bots cancel`, never executed.",
+            ["integration"], registry=reg,
+        )  # fmt: skip
+
     def watch(self, collector: Collector) -> None:
         """Add a scrape-time collector to this registry."""
         self.registry.register(collector)
@@ -165,6 +182,12 @@ class PrometheusMetrics(Metrics):
     def duplicate(self, integration_id: str) -> None:
         self.duplicates.labels(self.integration(integration_id)).inc()
 
+    def paused_wait(self, integration_id: str) -> None:
+        self.paused_waits.labels(self.integration(integration_id)).inc()
+
+    def cancelled(self, integration_id: str) -> None:
+        self.cancellations.labels(self.integration(integration_id)).inc()
+
 
 def _category(category: str) -> str:
     return category if category in CATEGORIES else OTHER
@@ -185,6 +208,9 @@ class SchedulerLike(Protocol):
     @property
     def buffered_bytes(self) -> int: ...
 
+    @property
+    def held(self) -> int: ...
+
 
 def _in_flight(scheduler: SchedulerLike) -> int:
     # A parked job is still "running" in the scheduler's sense (its lane's head): not here.
@@ -199,6 +225,10 @@ def _buffered_bytes(scheduler: SchedulerLike) -> int:
     return scheduler.buffered_bytes
 
 
+def _held(scheduler: SchedulerLike) -> int:
+    return scheduler.held
+
+
 class RuntimeCollector(Collector):
     """Gauges and counters that already live in the runtime, read when Prometheus scrapes."""
 
@@ -208,11 +238,13 @@ class RuntimeCollector(Collector):
         credentials: CredentialsStats,
         unavailable: Callable[[], int],
         limits: Mapping[str, float] | None = None,
+        paused_bots: Callable[[], int] = lambda: 0,
     ) -> None:
         self._schedulers = schedulers
         self._credentials = credentials
         self._unavailable = unavailable
         self._limits = dict(limits or {})
+        self._paused_bots = paused_bots
 
     def collect(self) -> Iterator[Metric]:
         schedulers = self._schedulers.items()
@@ -234,6 +266,13 @@ class RuntimeCollector(Collector):
                 "Bytes of the records the worker holds (running, parked or queued), per consumed "
                 "topic; at ACTIONSTREAM_WORKER__MAX_BUFFERED_BYTES it stops fetching that topic.",
                 _buffered_bytes,
+            ),
+            (
+                "actionstream_paused_held",
+                "Actions of paused bots waiting for `bots resume` without a slot, per consumed "
+                "topic (at most ACTIONSTREAM_WORKER__MAX_IN_FLIGHT_PER_BOT per bot; the rest of "
+                "their records wait queued behind them).",
+                _held,
             ),
         ):
             gauge = GaugeMetricFamily(name, help_text, labels=["topic"])
@@ -280,6 +319,11 @@ class RuntimeCollector(Collector):
         ):
             refreshes.add_metric([outcome], value)
         yield refreshes
+        yield GaugeMetricFamily(
+            "actionstream_bots_paused",
+            "Bots an operator paused (`actionstream bots pause`), as the commands topic says.",
+            value=self._paused_bots(),
+        )
         yield GaugeMetricFamily(
             "actionstream_integrations_unavailable",
             "Services whose integrations cannot run here (missing library); see "

@@ -86,6 +86,13 @@ class Job:
         elif seconds > 0:
             await asyncio.sleep(seconds)
 
+    async def hold(self, until: asyncio.Future[None]) -> None:
+        """Wait for ``until`` (a paused bot's resume) without an execution slot."""
+        if self.scheduler is not None:
+            await self.scheduler.hold(self, until)
+        else:
+            await asyncio.shield(until)
+
 
 Handler = Callable[[Job], Awaitable[None]]
 
@@ -125,6 +132,7 @@ class OrderedScheduler:
         self._buffered = 0
         self._buffered_bytes = 0
         self._parked = 0
+        self._held = 0
         self._running = 0
         self._space_waiters: list[asyncio.Future[None]] = []
         self._accepting = True
@@ -194,6 +202,17 @@ class OrderedScheduler:
         finally:
             self._parked -= 1
             self._wake()
+        await self._acquire_slot(job)
+
+    async def hold(self, job: Job, until: asyncio.Future[None]) -> None:
+        """Wait for ``until`` holding the job's lane but no execution slot, and without counting
+        against ``max_parked`` (a paused bot's heads: at most its per-bot cap of them)."""
+        self._release_slot(job)
+        self._held += 1
+        try:
+            await asyncio.shield(until)
+        finally:
+            self._held -= 1
         await self._acquire_slot(job)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -352,6 +371,15 @@ class OrderedScheduler:
     @property
     def parked(self) -> int:
         return self._parked
+
+    @property
+    def held(self) -> int:
+        """Heads waiting for their bot to be resumed (:meth:`hold`)."""
+        return self._held
+
+    def held_records(self, tenant: bytes) -> int:
+        """Records of one bot (the record key) held here, running, waiting or queued."""
+        return sum(len(jobs) for lane, jobs in self._lanes.items() if lane[1] == tenant)
 
     @property
     def running(self) -> int:

@@ -87,7 +87,7 @@ async def login_problem(settings: Settings) -> str | None:
         return problem
     if problem is None:
         topics = settings.topics
-        names = [topics.requests, topics.retry, topics.results, topics.dlq]
+        names = [topics.requests, topics.retry, topics.results, topics.dlq, topics.commands]
         lacking = await access_problems(kafka, names, kafka.consumer_group)
         if lacking:
             who = kafka.sasl_username or "the worker's principal"

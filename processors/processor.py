@@ -60,6 +60,7 @@ from integrations.bot_logger import redact_text
 from integrations.context import RequestContext, SendRefusedError, bind_request
 from integrations.errors import IntegrationError, OutcomeCategory
 from integrations.outcome import Outcome, classify
+from processors.bot_control import BotControl
 from processors.executor import Execution, Executor, Prepared
 from processors.idempotency import Claim, ClaimState, IdempotencyStore
 from processors.inputs import RequestDecoder
@@ -91,6 +92,8 @@ from schemas import (
     ordering_key_problem,
     utc_now,
 )
+from topics.audit import REPLAY_OF_HEADER
+from topics.bot_commands import BotCommand
 
 log = logging.getLogger("actionstream.processor")
 
@@ -173,6 +176,7 @@ class RequestProcessor:
         rng: random.Random | None = None,
         metrics: Metrics = NO_METRICS,
         redis_timeout_s: float = 5.0,
+        control: BotControl | None = None,
     ) -> None:
         self._outputs = outputs
         self._decoder = RequestDecoder(outputs.codec, outputs.dead_letter, metrics=metrics)
@@ -189,6 +193,10 @@ class RequestProcessor:
         self._owner_prefix = f"{worker_id}:{uuid.uuid4().hex[:8]}"
         self._owner_ids = itertools.count(1)
         self._metrics = metrics
+        self._control = control if control is not None else BotControl()
+        # Request ids of each bot past the operators' gate (pause, cancel): what a command
+        # finds "executing" (it finishes).
+        self._started: dict[str, dict[str, None]] = {}
         interval_s = max(0.05, settings.idempotency_lease_s / 3)
         self._leases = LeaseHeartbeat(idempotency, interval_s=interval_s)
 
@@ -292,61 +300,128 @@ class RequestProcessor:
         await self._outputs.dead_letter(job.record, error, request=request, maybe_executed=True)
 
     async def _attempts(self, run: _Run, prepared: Prepared) -> None:
-        metadata = prepared.metadata
         at_send = prepared.entry.integration.calls_through_seams
-        while True:
-            expired = self._executor.expired(run.request, metadata)
-            if expired is not None:
-                await self._finish(run, expired)
-                return
-            keys = await self._limit_keys(run, prepared)
-            if keys is None:
-                return  # handed to the retry topic
-            if not at_send:  # claimed here, right before the call
-                step = await self._settle(run, prepared, await self._claim(run))
-                if step is not _Step.CALL:
-                    if step is _Step.AGAIN:
-                        continue
+        bot, request_id = run.request.bot_id, str(run.request.request_id)
+        try:
+            while True:
+                if await self._controlled(run, request_id):
+                    return  # cancelled by an operator
+                self._started.setdefault(bot, {})[request_id] = None
+                if not await self._attempt(run, prepared, at_send):
                     return
-            execution, gate = await self._call(run, prepared, claim_at_send=at_send)
-            refusal = gate.refusal
-            if refusal is not None and refusal.claim is not None:  # the claim was not granted
-                if await self._settle(run, prepared, refusal.claim) is _Step.AGAIN:
-                    continue
-                return
-            if refusal is not None or (at_send and not gate.passed):
-                execution = self._not_sent(execution, gate)
-            outcome = execution.outcome
-            if outcome.succeeded:
-                if not run.held:  # it succeeded without a provider request: claim to answer once
-                    claim = await gate.claim_now()
-                    assert claim is not None
-                    step = await self._settle(run, prepared, claim)
-                    if step is not _Step.CALL:
-                        if step is _Step.AGAIN:
-                            continue
-                        return
-                await self._outputs.result(
-                    run.record, run.request, execution, received_at=run.received_at,
-                    attempt=run.attempt, before_publish=lambda value: self._complete(run, value),
-                )  # fmt: skip
-                return
-            run.history.append(Attempt.of(run.attempt, outcome, execution.finished_at))
-            run.maybe_executed = run.maybe_executed or outcome.maybe_executed
-            if run.held and not await self._let_go(run, unknown=outcome.maybe_executed):
-                # Superseded: wait for the new owner's answer on the claim (DONE → DUPLICATE).
-                await run.job.park(SUPERSEDED_WAIT_S)
-                continue
-            delay = await self._delay_for(run, metadata, outcome, keys)
-            if delay is None:
-                await self._fail(run, execution)
-                return
-            if outcome.maybe_executed and not self._may_reexecute(metadata):
-                await self._unknown_outcome(run, prepared, outcome.message)
-                return
-            self._metrics.retry(metadata.id, inline=delay <= self._settings.inline_delay_limit_s)
-            if not await self._wait(run, delay):
-                return
+        finally:
+            started = self._started.get(bot)
+            if started is not None:
+                started.pop(request_id, None)
+                if not started:
+                    del self._started[bot]
+
+    async def _attempt(self, run: _Run, prepared: Prepared, at_send: bool) -> bool:
+        """One attempt; ``True`` to try again (after a wait it already took)."""
+        metadata = prepared.metadata
+        expired = self._executor.expired(run.request, metadata)
+        if expired is not None:
+            await self._finish(run, expired)
+            return False
+        keys = await self._limit_keys(run, prepared)
+        if keys is None:
+            return False  # handed to the retry topic
+        if not at_send:  # claimed here, right before the call
+            step = await self._settle(run, prepared, await self._claim(run))
+            if step is not _Step.CALL:
+                return step is _Step.AGAIN
+        execution, gate = await self._call(run, prepared, claim_at_send=at_send)
+        refusal = gate.refusal
+        if refusal is not None and refusal.claim is not None:  # the claim was not granted
+            return await self._settle(run, prepared, refusal.claim) is _Step.AGAIN
+        if refusal is not None or (at_send and not gate.passed):
+            execution = self._not_sent(execution, gate)
+        outcome = execution.outcome
+        if outcome.succeeded:
+            if not run.held:  # it succeeded without a provider request: claim to answer once
+                claim = await gate.claim_now()
+                assert claim is not None
+                step = await self._settle(run, prepared, claim)
+                if step is not _Step.CALL:
+                    return step is _Step.AGAIN
+            await self._outputs.result(
+                run.record, run.request, execution, received_at=run.received_at,
+                attempt=run.attempt, before_publish=lambda value: self._complete(run, value),
+            )  # fmt: skip
+            return False
+        run.history.append(Attempt.of(run.attempt, outcome, execution.finished_at))
+        run.maybe_executed = run.maybe_executed or outcome.maybe_executed
+        if run.held and not await self._let_go(run, unknown=outcome.maybe_executed):
+            # Superseded: wait for the new owner's answer on the claim (DONE → DUPLICATE).
+            await run.job.park(SUPERSEDED_WAIT_S)
+            return True
+        delay = await self._delay_for(run, metadata, outcome, keys)
+        if delay is None:
+            await self._fail(run, execution)
+            return False
+        if outcome.maybe_executed and not self._may_reexecute(metadata):
+            await self._unknown_outcome(run, prepared, outcome.message)
+            return False
+        self._metrics.retry(metadata.id, inline=delay <= self._settings.inline_delay_limit_s)
+        return await self._wait(run, delay)
+
+    # -- operators' commands ---------------------------------------------------------------------
+
+    async def _controlled(self, run: _Run, request_id: str) -> bool:
+        """Before an attempt: wait while the bot is paused; ``True`` once a cancel answered it.
+
+        Only a request none of whose attempts may have reached the provider can be cancelled,
+        and never a replay (an operator asked for it to run).
+        """
+        control, bot = self._control, run.request.bot_id
+        while True:
+            if not run.maybe_executed and run.record.header(REPLAY_OF_HEADER) is None:
+                command = control.cancelling(bot, request_id, run.request.created_at)
+                if command is not None and await self._cancel(run, command):
+                    return True
+            if control.paused(bot) is None:
+                return False
+            started = self._started.get(bot)
+            if started is not None:
+                started.pop(request_id, None)
+            self._metrics.paused_wait(run.request.integration_id)
+            await run.job.hold(control.changed(bot))
+
+    async def _cancel(self, run: _Run, command: BotCommand) -> bool:
+        """Answer CANCELLED, unless another attempt may have run it (then ``False``)."""
+        while True:
+            claim = await self._claim(run)
+            if claim.state is not ClaimState.BUSY:
+                break
+            await run.job.park(claim.retry_after_s or 1.0)  # another worker runs it now
+        if claim.state is ClaimState.DONE:
+            assert claim.result is not None
+            await self._duplicate(run, claim.result)
+            return True
+        if claim.state is ClaimState.ACQUIRED_AFTER_UNKNOWN:  # it may have run: not cancellable
+            await self._let_go(run, unknown=True)
+            run.maybe_executed = True
+            return False
+        message = redact_text(
+            f"cancelled before it started: {command.describe()} (command {command.command_id}); "
+            "nothing was run. Replay it to run it after all"
+        )[:1000]
+        outcome = classify(IntegrationError(message, code=409))
+        execution = Execution(outcome, None, None, self._clock())
+        error = ErrorRecord(category="cancelled", code=None, message=message)
+        await self._outputs.result(
+            run.record, run.request, execution, received_at=run.received_at,
+            status=ResultStatus.CANCELLED, attempt=run.attempt, error=error, maybe_executed=False,
+        )  # fmt: skip
+        # Let go, not stored as done: a replay of a cancelled request runs (the cancel rule
+        # stays, so a redelivery before the commit answers CANCELLED again).
+        await self._let_go(run, unknown=False)
+        self._metrics.cancelled(run.request.integration_id)
+        return True
+
+    def started(self, bot_id: str) -> list[str]:
+        """Request ids of the bot whose attempts are under way here (they finish)."""
+        return list(self._started.get(bot_id, ()))
 
     async def _settle(self, run: _Run, prepared: Prepared, claim: Claim) -> _Step:
         """Act on a claim: call on a grant, else wait (BUSY) or answer (DONE, unknown)."""

@@ -20,6 +20,8 @@ from integrations.redis_types import RedisClient
 from integrations.registry import IntegrationRegistry
 from integrations.resources import Resources
 from integrations.tls import tls_verification
+from processors.bot_control import BotControl
+from processors.control_feed import ControlFeed
 from processors.executor import Executor
 from processors.idempotency import IdempotencyStore
 from processors.metrics import PrometheusMetrics, RuntimeCollector
@@ -50,6 +52,7 @@ class Runtime:
     processor: RequestProcessor
     schedulers: dict[str, OrderedScheduler]
     metrics: PrometheusMetrics
+    control_feed: ControlFeed
 
     @classmethod
     async def open(
@@ -75,9 +78,10 @@ class Runtime:
             integration.bind(resources)
         schema_registry = _schema_registry(settings)
         codec = await _codec(settings, schema_registry)
+        sink = OutputSink(producer)
         outputs = Outputs(
             codec=codec,
-            sink=OutputSink(producer),
+            sink=sink,
             topics=settings.topics,
             worker_id=settings.worker.id,
             metrics=metrics,
@@ -115,6 +119,7 @@ class Runtime:
             worker_id=settings.worker.id,
             redis_timeout_s=settings.redis.socket_timeout_s,
             metrics=metrics,
+            control=(control := BotControl()),
         )
         worker = settings.worker
         schedulers = {
@@ -140,11 +145,22 @@ class Runtime:
                     "max_parked": worker.max_parked,
                     "max_buffered_bytes": worker.max_buffered_bytes,
                 },
+                paused_bots=lambda: control.paused_bots,
             )
         )
+
+        def waiting(bot_id: str) -> int:
+            held = sum(s.held_records(bot_id.encode()) for s in schedulers.values())
+            return max(0, held - len(processor.started(bot_id)))
+
+        feed = ControlFeed(
+            settings.kafka, settings.topics.commands, control, sink=sink,
+            worker_id=settings.worker.id, started=processor.started, waiting=waiting,
+        )  # fmt: skip
+        await feed.start()  # before any request: a paused bot stays paused across restarts
         return cls(
             settings, registry, redis, resolver, resources, codec, schema_registry,
-            processor, schedulers, metrics,
+            processor, schedulers, metrics, feed,
         )  # fmt: skip
 
     async def drain(self, timeout_s: float) -> int:
@@ -161,6 +177,7 @@ class Runtime:
         return abandoned
 
     async def aclose(self) -> None:
+        await self.control_feed.aclose()
         await self.processor.aclose()
         if self.schema_registry is not None:
             await self.schema_registry.aclose()

@@ -78,6 +78,8 @@ def grant_least_privilege(
     for topic in (topics.results, topics.retry, topics.dlq):
         secure.allow(worker, "WRITE", "TOPIC", topic, "LITERAL")
         secure.allow(worker, "DESCRIBE", "TOPIC", topic, "LITERAL")
+    for operation in ("READ", "WRITE", "DESCRIBE"):  # bot commands, and its answers to them
+        secure.allow(worker, operation, "TOPIC", topics.commands, "LITERAL")
     for operation in ("READ", "DESCRIBE"):
         secure.allow(worker, operation, "GROUP", group, "LITERAL")
     for operation in ("WRITE", "DESCRIBE"):
@@ -235,8 +237,9 @@ async def test_a_worker_and_a_publisher_with_only_their_acls_over_sasl_ssl(
         # Its own group (so it is assigned every partition at once) and web port: it gets as
         # far as fetching, beside the running worker.
         topics, group = settings.topics, f"lacking-{unique}"
-        for topic in (topics.requests, topics.retry, topics.results, topics.dlq):
+        for topic in (topics.requests, topics.retry, topics.results, topics.dlq, topics.commands):
             secure.allow(lacking, "DESCRIBE", "TOPIC", topic, "LITERAL")
+        secure.allow(lacking, "READ", "TOPIC", topics.commands, "LITERAL")  # its start-up read
         for operation in ("READ", "DESCRIBE"):
             secure.allow(lacking, operation, "GROUP", group, "LITERAL")
         alone = {
@@ -277,9 +280,10 @@ async def test_the_operator_roles_work_with_only_their_acls(
     secure = find_secure_kafka()
     topics = TopicSettings(
         requests=f"ops.{unique}.requests", results=f"ops.{unique}.results",
-        retry=f"ops.{unique}.retry", dlq=f"ops.{unique}.dlq", partitions=2,
+        retry=f"ops.{unique}.retry", dlq=f"ops.{unique}.dlq",
+        commands=f"ops.{unique}.commands", partitions=2,
     )  # fmt: skip
-    names = [topics.requests, topics.results, topics.retry, topics.dlq]
+    names = [topics.requests, topics.results, topics.retry, topics.dlq, topics.commands]
     group = f"ops-workers-{unique}"
     password = secrets.token_urlsafe(18)
     admin, audit, keda = f"topics-{unique}", f"audit-{unique}", f"keda-{unique}"
@@ -320,7 +324,7 @@ async def test_the_operator_roles_work_with_only_their_acls(
     reader = AuditReader(secure.settings(audit, password), topics.results)
     assert [r async for r in reader.between(None)] == []
     assert await refused_topics(secure.settings(audit, password), *names) == {
-        topics.requests, topics.retry, topics.dlq,
+        topics.requests, topics.retry, topics.dlq, topics.commands,
     }  # fmt: skip
 
 
@@ -384,7 +388,7 @@ async def test_oauthbearer_and_client_certificates_against_the_broker(
     allowed, other = f"oauth-ok.{unique}", f"oauth-no.{unique}"
     names = TopicSettings(
         requests=allowed, results=other, retry=f"oauth-retry.{unique}",
-        dlq=f"oauth-dlq.{unique}", partitions=1,
+        dlq=f"oauth-dlq.{unique}", commands=f"oauth-commands.{unique}", partitions=1,
     )  # fmt: skip
     async with TopicAdmin(kafka_bootstrap) as admin:  # as the super user over PLAINTEXT
         await admin.apply(catalogue(names))
