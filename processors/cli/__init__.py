@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from processors.cli import audit, integrations, publish, replay, topics, worker
+from processors.cli import audit, bots, integrations, publish, replay, topics, worker
 
 cli = typer.Typer(
     help="actionstream: execute chat-bot integration actions from Kafka, in order per bot.",
@@ -18,6 +18,7 @@ cli.add_typer(topics.app, name="topics")
 cli.add_typer(integrations.app, name="integrations")
 cli.command("replay")(replay.replay)
 cli.add_typer(audit.app, name="audit")
+cli.add_typer(bots.app, name="bots")
 
 
 def main() -> None:

@@ -39,6 +39,8 @@ from topics.audit import (
     csv_row,
     json_record,
 )
+from topics.bot_commands import BotCommand, encode_control
+from topics.commands_client import CommandsTopic
 from topics.connection import refusal
 from topics.readers import TopicMissingError
 from topics.timerange import ScanStalledError, TimeRangeError, parse_window
@@ -340,3 +342,39 @@ def export(
     )
     if reader.undecodable:
         errors.print(f"[yellow]{reader.undecodable} undecodable record(s) skipped")
+
+
+@app.command("commands")
+def audit_commands(
+    bots: Bots = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table or jsonl")] = Format.table,
+) -> None:
+    """Every operator command on bots (pause, resume, cancel): who, when, what, and which
+    workers applied it, from the commands topic.
+
+    Example: actionstream audit commands --bot bot-42
+    """
+    settings = load_settings()
+    wanted = set(bots or ())
+    with kafka_errors(settings):
+        logged = asyncio.run(CommandsTopic(settings).log())
+    table = Table("offset", "time", "bot", "what", "by / worker", "reason / found")
+    for item in logged:
+        record = item.record
+        if wanted and record.bot_id not in wanted:
+            continue
+        if fmt is Format.jsonl:
+            typer.echo(encode_control(record).decode())
+        elif isinstance(record, BotCommand):
+            table.add_row(
+                str(item.offset), record.issued_at.isoformat(), record.bot_id,
+                record.what(), record.issued_by, record.reason,
+            )  # fmt: skip
+        else:
+            table.add_row(
+                str(item.offset), record.applied_at.isoformat(), record.bot_id,
+                f"applied {record.command_id[:8]}", record.worker_id,
+                f"{record.executing_count} executing, {record.waiting} waiting",
+            )  # fmt: skip
+    if fmt is Format.table:
+        console.print(table)

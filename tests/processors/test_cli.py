@@ -83,3 +83,50 @@ async def test_publish_wait_prints_the_result(pipeline: Pipeline) -> None:
     assert printed["status"] == "SUCCEEDED"
     assert printed["response"]["result"]["text"] == "from the cli"
     assert [m.text for m in pipeline.fake.messages(chat_id=77)] == ["from the cli"]
+
+
+def _cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ACTIONSTREAM_")},
+        **settings_env(pipeline.settings),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "processors", *args],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=90, check=False,
+    )  # fmt: skip
+
+
+async def test_bots_pause_shows_the_workers_answer_status_and_the_audit_trail(
+    pipeline: Pipeline,
+) -> None:
+    bot = pipeline.bot(6)
+    await pipeline.worker.astart()
+    paused = await asyncio.to_thread(
+        _cli, pipeline, "bots", "pause", bot, "--by", "alice", "--reason", "spam", "--wait", "5"
+    )
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    assert f"{bot}: pause by alice at " in paused.stdout
+    assert ": 0 waiting" in paused.stdout and "applied by " in paused.stdout
+
+    status = await asyncio.to_thread(_cli, pipeline, "bots", "status", bot)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"bot {bot}: paused (pause by alice" in status.stdout
+
+    bad = await asyncio.to_thread(_cli, pipeline, "bots", "cancel", bot, "--request", "nope")
+    assert bad.returncode == 2
+    assert "request id 'nope' is not a UUID" in bad.stdout + bad.stderr
+
+    resumed = await asyncio.to_thread(_cli, pipeline, "bots", "resume", bot, "--wait", "0")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    audit = await asyncio.to_thread(
+        _cli, pipeline, "audit", "commands", "--bot", bot, "--format", "jsonl"
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    records = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert [r["action"] for r in records if r["kind"] == "command"] == ["pause", "resume"]
+    # The worker's answer to the pause follows it (the one to the resume may still come).
+    assert records[1]["kind"] == "applied" and records[1]["command_id"] == records[0]["command_id"]
+    assert records[0]["issued_by"] == "alice" and records[0]["reason"] == "spam"
+    status = await asyncio.to_thread(_cli, pipeline, "bots", "status", bot)
+    assert f"bot {bot}: running" in status.stdout
