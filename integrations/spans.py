@@ -47,6 +47,7 @@ __all__ = [
     "configure_from_environment",
     "enabled",
     "own_traceparent",
+    "refresh",
     "span",
     "traced_transport",
     "use_tracer_provider",
@@ -58,10 +59,24 @@ _PROVIDER: TracerProvider | None = None  # tests: their own provider instead of 
 _PROPAGATOR = TraceContextTextMapPropagator() if _trace is not None else None
 
 
+_ENABLED: bool | None = None  # decided once, see refresh()
+
+
 def enabled() -> bool:
     """Whether spans are made: the API is installed, not disabled, and a tracer provider is set
     (the SDK's, or a test's). The API's default provider makes non-recording spans that only
-    carry their parent's context, which the pass-through does too without a cost per request."""
+    carry their parent's context, which the pass-through does too without a cost per request.
+
+    Decided on first use and kept (it was two environment look-ups, several times a request);
+    :func:`refresh` decides again.
+    """
+    global _ENABLED
+    if _ENABLED is None:
+        _ENABLED = _decide()
+    return _ENABLED
+
+
+def _decide() -> bool:
     if _trace is None or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return False
     if _PROVIDER is not None:
@@ -69,10 +84,17 @@ def enabled() -> bool:
     return not isinstance(_trace.get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider)
 
 
+def refresh() -> None:
+    """Decide :func:`enabled` again: when a processor starts, or the tracer provider changes."""
+    global _ENABLED
+    _ENABLED = None
+
+
 def use_tracer_provider(provider: TracerProvider | None) -> None:
     """Make spans with ``provider`` rather than the global one (``None``: the global again)."""
     global _PROVIDER
     _PROVIDER = provider
+    refresh()
 
 
 def _tracer() -> Any:
@@ -156,6 +178,7 @@ def configure_from_environment() -> bool:
     provider = SdkTracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     _trace.set_tracer_provider(provider)
+    refresh()
     return True
 
 

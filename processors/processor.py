@@ -199,6 +199,7 @@ class RequestProcessor:
         self._started: dict[str, dict[str, None]] = {}
         interval_s = max(0.05, settings.idempotency_lease_s / 3)
         self._leases = LeaseHeartbeat(idempotency, interval_s=interval_s)
+        spans.refresh()  # whether to make spans: decided as the processor starts
 
     async def aclose(self) -> None:
         await self._leases.aclose()
