@@ -99,6 +99,13 @@ class WorkerSettings(BaseModel):
     )
     drain_timeout_s: float = Field(default=20.0, ge=0)
     rebalance_grace_s: float = Field(default=10.0, ge=0)
+    gc_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="the garbage collector's generation-0 threshold (Python's default: 700); "
+        "0 leaves the interpreter's settings alone. The worker also freezes what start-up "
+        "allocated, so full collections skip it",
+    )
 
 
 class ProcessingSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -128,5 +129,23 @@ def run_worker(settings: Settings) -> None:
     if spans.configure_from_environment():
         log.info("exporting spans over OTLP (OTEL_* variables)")
     app, _ = build_worker_app(settings)
+    tune_gc(settings.worker.gc_threshold)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()
+
+
+def tune_gc(threshold: int) -> None:
+    """Collect young objects less often, and never re-scan what start-up allocated.
+
+    With Python's defaults a worker spent about 30 % of its CPU in the cyclic garbage
+    collector (benchmark scenario 3): each request allocates many short-lived containers while
+    thousands of records sit in the buffer, so generation 0 filled every few requests and the
+    full collections walked every module, class and schema loaded at start-up. Reference
+    counting still frees almost everything at once; the collector only finds cycles.
+    """
+    if threshold <= 0:
+        return
+    _, older, oldest = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(threshold, older, oldest)
