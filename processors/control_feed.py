@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from processors.bot_control import BotControl
 from processors.sink import OutputSink
@@ -30,7 +30,7 @@ from topics.bot_commands import (
     decode_control,
     encode_control,
 )
-from topics.readers import assign_all, groupless_consumer
+from topics.readers import groupless_consumer, read_to_end
 from topics.settings import KafkaSettings
 
 log = logging.getLogger("actionstream.control")
@@ -67,14 +67,12 @@ class ControlFeed:
 
     async def start(self, *, timeout_s: float = 60.0) -> None:
         """Read the topic to its end (the state a restarted worker must keep), then follow it."""
-        await self._consumer.start()
         try:
+            await self._consumer.start()
             async with asyncio.timeout(timeout_s):
-                assignment = await assign_all(self._consumer, self._topic)
-                await self._consumer.seek_to_beginning(*assignment)
-                ends = await self._consumer.end_offsets(assignment)
-                await self._catch_up(ends)
-        except BaseException:
+                async for record in read_to_end(self._consumer, self._topic):
+                    self._take(record)
+        except BaseException:  # a failed start leaves a client to close too
             await self._consumer.stop()
             raise
         log.info(
@@ -92,13 +90,6 @@ class ControlFeed:
                 await self._task
             self._task = None
         await self._consumer.stop()
-
-    async def _catch_up(self, ends: dict[TopicPartition, int]) -> None:
-        while [tp for tp, end in ends.items() if await self._consumer.position(tp) < end]:
-            batches = await self._consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    self._take(record)
 
     async def _follow(self) -> None:
         while True:

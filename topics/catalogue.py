@@ -45,35 +45,33 @@ def catalogue(settings: TopicSettings) -> list[TopicSpec]:
     every worker reads them all at start, and they are few.
     """
 
-    def spec(role: TopicRole, name: str, retention_days: int, description: str) -> TopicSpec:
+    def spec(
+        role: TopicRole,
+        name: str,
+        retention_days: int | None,
+        description: str,
+        *,
+        partitions: int = settings.partitions,
+    ) -> TopicSpec:
+        retention_ms = -1 if retention_days is None else retention_days * DAY_MS  # -1: forever
         return TopicSpec(
             role=role,
             name=name,
-            partitions=settings.partitions,
+            partitions=partitions,
             replication_factor=settings.replication_factor,
             configs={
                 "cleanup.policy": "delete",
-                "retention.ms": str(retention_days * DAY_MS),
+                "retention.ms": str(retention_ms),
                 "min.insync.replicas": str(min(2, settings.replication_factor)),
             },
             description=description,
         )
 
+    commands = "operators' pause, resume and cancel commands, and workers' answers"
     return [
         spec(TopicRole.REQUESTS, settings.requests, 7, "integration requests from bot runtimes"),
         spec(TopicRole.RESULTS, settings.results, 30, "one result per request"),
         spec(TopicRole.RETRY, settings.retry, 7, "delayed retries with a not-before time"),
         spec(TopicRole.DLQ, settings.dlq, 30, "original bytes and error context of failures"),
-        TopicSpec(
-            role=TopicRole.COMMANDS,
-            name=settings.commands,
-            partitions=1,
-            replication_factor=settings.replication_factor,
-            configs={
-                "cleanup.policy": "delete",
-                "retention.ms": "-1",
-                "min.insync.replicas": str(min(2, settings.replication_factor)),
-            },
-            description="operators' pause, resume and cancel commands, and workers' answers",
-        ),
+        spec(TopicRole.COMMANDS, settings.commands, None, commands, partitions=1),
     ]

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from topics.bot_commands import (
     BotCommand,
@@ -20,7 +20,7 @@ from topics.bot_commands import (
     encode_control,
 )
 from topics.connection import client_options
-from topics.readers import assign_all, groupless_consumer
+from topics.readers import assign_all, groupless_consumer, read_to_end
 from topics.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ class CommandsTopic:
             acks="all",
             enable_idempotence=True,
         )
-        await producer.start()
         try:
+            await producer.start()
             metadata = await producer.send_and_wait(
                 self._topic, encode_control(command), key=command.bot_id.encode()
             )
@@ -62,20 +62,13 @@ class CommandsTopic:
         """Every record on the topic up to now, oldest first (only ``bot_id``'s if given)."""
         found: list[LoggedRecord] = []
         async with self._consumer() as consumer:
-            assignment = await assign_all(consumer, self._topic)
-            await consumer.seek_to_beginning(*assignment)
-            ends = await consumer.end_offsets(assignment)
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    for raw in records:
-                        if raw.offset >= ends[TopicPartition(raw.topic, raw.partition)]:
-                            continue
-                        if bot_id is not None and raw.key != bot_id.encode():
-                            continue
-                        try:
-                            found.append(LoggedRecord(raw.offset, decode_control(raw.value)))
-                        except CommandError as exc:
-                            log.warning("skipping offset %d: %s", raw.offset, exc)
+            async for raw in read_to_end(consumer, self._topic):
+                if bot_id is not None and raw.key != bot_id.encode():
+                    continue
+                try:
+                    found.append(LoggedRecord(raw.offset, decode_control(raw.value)))
+                except CommandError as exc:
+                    log.warning("skipping offset %d: %s", raw.offset, exc)
         return found
 
     async def answers(
@@ -105,8 +98,8 @@ class CommandsTopic:
     @contextlib.asynccontextmanager
     async def _consumer(self) -> AsyncIterator[AIOKafkaConsumer]:
         consumer = groupless_consumer(self._settings.kafka)
-        await consumer.start()
         try:
+            await consumer.start()
             yield consumer
         finally:
             await consumer.stop()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from topics.connection import Brokers, client_options
 
@@ -45,3 +46,21 @@ async def assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartit
     assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(assignment)
     return assignment
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer, topic: str
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from its beginning to its end as of the call, each partition in
+    offset order, through a started group-less consumer; afterwards the consumer stands at those
+    ends, so following the topic from there misses nothing and repeats nothing."""
+    assignment = await assign_all(consumer, topic)
+    await consumer.seek_to_beginning(*assignment)
+    ends = await consumer.end_offsets(assignment)
+    while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+        for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+            for record in records:
+                if record.offset < ends[tp]:
+                    yield record
+    for tp, end in ends.items():
+        consumer.seek(tp, end)  # back over anything fetched past the end

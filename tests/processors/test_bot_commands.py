@@ -62,10 +62,7 @@ async def test_pause_stops_a_bot_at_once_others_go_on_and_resume_delivers_the_re
 ) -> None:
     paused, other = pipeline.bot(1), pipeline.bot(2)
     pipeline.write_credentials(
-        {
-            paused: {"telegram": {"token": pipeline.token(1)}},
-            other: {"telegram": {"token": pipeline.token(2)}},
-        }
+        {pipeline.bot(n): {"telegram": {"token": pipeline.token(n)}} for n in (1, 2)}
     )
     pipeline.fake.latency_s = 0.05
     backlog = messages(pipeline, paused, 60, "p")
@@ -99,10 +96,7 @@ async def test_cancel_answers_cancelled_without_a_call_and_a_restart_keeps_a_bot
 ) -> None:
     bot, neighbour = pipeline.bot(1), pipeline.bot(2)
     pipeline.write_credentials(
-        {
-            bot: {"telegram": {"token": pipeline.token(1)}},
-            neighbour: {"telegram": {"token": pipeline.token(2)}},
-        }
+        {pipeline.bot(n): {"telegram": {"token": pipeline.token(n)}} for n in (1, 2)}
     )
     await pipeline.worker.astart()
     await command(pipeline, bot, BotAction.PAUSE)
