@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -54,8 +54,12 @@ class RequestContext:
 class SendGateLike(Protocol):
     """The processor's send gate as the HTTP seams see it (:mod:`processors.send_gate`)."""
 
-    async def __call__(self) -> None:
-        """Right before a request leaves: may take the claim; may refuse."""
+    async def __call__(self, send: Callable[[], None] | None = None) -> bool:
+        """Right before a request leaves: may take the claim; may refuse.
+
+        A seam that can write its request synchronously passes ``send`` (which must not raise):
+        the gate may then send it itself the moment the claim is granted, and answers ``True``.
+        """
 
 
 class SendRefusedError(TransientError):

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -234,20 +235,20 @@ class IdempotencyStore:
         """How long a claim's lease lasts without renewal."""
         return self._lease_ms / 1000
 
-    async def claim(self, bot_id: str, key: str, owner: str) -> Claim:
-        """Try to take the lease on a request; ``owner`` must be unique per attempt."""
+    async def claim(
+        self, bot_id: str, key: str, owner: str, *, then: Callable[[Claim], None] | None = None
+    ) -> Claim:
+        """Try to take the lease on a request; ``owner`` must be unique per attempt.
+
+        ``then`` gets the claim as soon as Redis's reply is read, before this returns (see
+        :meth:`processors.redis_scripts.ScriptRunner.run`).
+        """
         args = (owner, self._lease_ms, self._keep_ms)
-        state_b, attempts, retry_after_ms, holder, result = await self._run(
-            "claim", self._claim, bot_id, key, args, durable=True
+        on_reply = None if then is None else (lambda reply: then(_claim_of(reply)))
+        reply = await self._run(
+            "claim", self._claim, bot_id, key, args, durable=True, then=on_reply
         )
-        state = ClaimState(state_b.decode())
-        return Claim(
-            state=state,
-            attempts=int(attempts),
-            retry_after_s=int(retry_after_ms) / 1000 if state is ClaimState.BUSY else None,
-            result=result,
-            owner=holder.decode() if holder is not None else None,
-        )
+        return _claim_of(reply)
 
     async def renew(self, bot_id: str, key: str, owner: str) -> bool:
         """Extend the lease to ``lease_s`` from now; False when ``owner`` no longer holds it.
@@ -290,12 +291,13 @@ class IdempotencyStore:
         args: tuple[EncodableT, ...],
         *,
         durable: bool = False,
+        then: Callable[[Any], None] | None = None,
     ) -> Any:
         if not args[0]:
             raise ValueError("owner must be non-empty")
         name = self.key(bot_id, key)
         try:
-            return await self._scripts.run(script, [name], args, durable=durable)
+            return await self._scripts.run(script, [name], args, durable=durable, then=then)
         except RedisUnavailableError:
             raise
         except (RedisError, OSError) as exc:
@@ -305,3 +307,15 @@ class IdempotencyStore:
                 f"idempotency {op} of {name.decode(errors='replace')!r} failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+
+def _claim_of(reply: Any) -> Claim:
+    state_b, attempts, retry_after_ms, holder, result = reply
+    state = ClaimState(state_b.decode())
+    return Claim(
+        state=state,
+        attempts=int(attempts),
+        retry_after_s=int(retry_after_ms) / 1000 if state is ClaimState.BUSY else None,
+        result=result,
+        owner=holder.decode() if holder is not None else None,
+    )

@@ -81,7 +81,7 @@ from processors.retries import (
     retry_after_s,
     summarize,
 )
-from processors.send_gate import SendGate
+from processors.send_gate import OnReply, SendGate
 from processors.settings import ProcessingSettings
 from processors.tracing import parse_traceparent
 from schemas import (
@@ -446,15 +446,30 @@ class RequestProcessor:
             return self._may_reexecute(metadata)
         return claim.state is ClaimState.ACQUIRED
 
-    async def _claim(self, run: _Run) -> Claim:
-        """Claim the request for one call; a new owner id per attempt."""
+    async def _claim(self, run: _Run, then: OnReply | None = None) -> Claim:
+        """Claim the request for one call; a new owner id per attempt.
+
+        ``run`` records the claim, then ``then`` gets it, as soon as Redis's reply is read.
+        """
         run.owner = f"{self._owner_prefix}:{next(self._owner_ids)}"
         bot, key, owner = run.request.bot_id, run.key, run.owner
         claimed_at = time.monotonic()
-        claim: Claim = await self._redis(run, lambda: self._store.claim(bot, key, owner))
-        run.claim = claim
-        run.claimed_at = claimed_at
-        run.held = claim.state in (ClaimState.ACQUIRED, ClaimState.ACQUIRED_AFTER_UNKNOWN)
+        recorded: Claim | None = None
+
+        def record(claim: Claim) -> None:
+            nonlocal recorded
+            recorded = claim
+            run.claim = claim
+            run.claimed_at = claimed_at
+            run.held = claim.state in (ClaimState.ACQUIRED, ClaimState.ACQUIRED_AFTER_UNKNOWN)
+            if then is not None:
+                then(claim)
+
+        claim: Claim = await self._redis(
+            run, lambda: self._store.claim(bot, key, owner, then=record)
+        )
+        if recorded is None:
+            record(claim)
         return claim
 
     async def _call(
@@ -466,12 +481,15 @@ class RequestProcessor:
         lease_s = self._store.lease_s
         if claim_at_send:
 
-            async def claim() -> Claim:
-                claimed = await self._claim(run)
-                lease.owner = run.owner
-                if self._grants(claimed, prepared.metadata):
-                    lease.start(run.claimed_at + lease_s)
-                return claimed
+            async def claim(then: OnReply | None) -> Claim:
+                def on_reply(claimed: Claim) -> None:  # granted: the lease starts
+                    lease.owner = run.owner
+                    if self._grants(claimed, prepared.metadata):
+                        lease.start(run.claimed_at + lease_s)
+                    if then is not None:
+                        then(claimed)
+
+                return await self._claim(run, on_reply)
 
             gate = SendGate(lease, lease_s=lease_s, claim=claim)
         else:

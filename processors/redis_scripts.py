@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -47,7 +47,20 @@ class _Call:
     args: Sequence[EncodableT]
     future: asyncio.Future[Any]
     durable: bool
+    then: Callable[[Any], None] | None = None
     reloaded: bool = False
+
+    def answer(self, reply: Any) -> None:
+        """Give the caller its reply: ``then`` first, synchronously, then the future."""
+        if self.future.done():
+            return  # the caller gave up (its own timeout)
+        if self.then is not None:
+            try:
+                self.then(reply)
+            except Exception as exc:
+                self.future.set_exception(exc)
+                return
+        self.future.set_result(reply)
 
 
 class RedisUnavailableError(TransientError):
@@ -98,10 +111,16 @@ class ScriptRunner:
         args: Sequence[EncodableT],
         *,
         durable: bool = False,
+        then: Callable[[Any], None] | None = None,
     ) -> Any:
-        """The script's reply; raises what redis-py would raise for a single call."""
+        """The script's reply; raises what redis-py would raise for a single call.
+
+        ``then`` is called with the reply as soon as it is read, in the task that read it,
+        before the caller resumes: a step that must follow the reply with no task switch in
+        between (see :mod:`processors.send_gate`). What it raises is raised to the caller.
+        """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Call(script, keys, args, future, durable and self._replicas > 0))
+        self._enqueue(_Call(script, keys, args, future, durable and self._replicas > 0, then))
         return await future
 
     def _enqueue(self, call: _Call) -> None:
@@ -171,7 +190,7 @@ class ScriptRunner:
             elif call.durable and self._node_key(call) in short:
                 call.future.set_exception(short[self._node_key(call)])
             else:
-                call.future.set_result(reply)
+                call.answer(reply)
         if reload:
             await self._reload(reload)
 
@@ -245,7 +264,7 @@ class ScriptRunner:
             return
         for call in calls:
             if call.reloaded:
-                self._spawn(_settle(call.future, call.script(keys=call.keys, args=call.args)))
+                self._spawn(_settle(call, call.script(keys=call.keys, args=call.args)))
             else:
                 call.reloaded = True
                 self._enqueue(call)
@@ -257,12 +276,11 @@ def _fail(calls: Sequence[_Call], exc: BaseException) -> None:
             call.future.set_exception(exc)
 
 
-async def _settle(future: asyncio.Future[Any], call: Any) -> None:
+async def _settle(call: _Call, single: Any) -> None:
     try:
-        result = await call
+        result = await single
     except Exception as exc:
-        if not future.done():
-            future.set_exception(exc)
+        if not call.future.done():
+            call.future.set_exception(exc)
     else:
-        if not future.done():
-            future.set_result(result)
+        call.answer(result)

@@ -41,6 +41,11 @@ class Refusal:
     reason: str
 
 
+OnReply = Callable[[Claim], None]
+"""Called with the claim as soon as Redis's reply is read (before the claimant resumes)."""
+ClaimFn = Callable[[OnReply | None], Awaitable[Claim]]
+
+
 class SendGate:
     """One execution's gate: claims on first use (if asked to) and checks the lease every time."""
 
@@ -49,7 +54,7 @@ class SendGate:
         lease: Lease,
         *,
         lease_s: float,
-        claim: Callable[[], Awaitable[Claim]] | None = None,
+        claim: ClaimFn | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lease = lease
@@ -68,18 +73,48 @@ class SendGate:
         if self._claim is None:
             return None
         claim_fn, self._claim = self._claim, None
-        return await claim_fn()
+        return await claim_fn(None)
 
-    async def __call__(self) -> None:
-        if self.refusal is None:
-            claim = await self.claim_now()
-            if claim is not None and not self.lease.started:
-                self.refusal = Refusal(claim, f"claim not granted ({claim.state.value})")
-            elif (gone := self._lease_gone()) is not None:
-                self.refusal = Refusal(None, gone)
+    async def __call__(self, send: Callable[[], None] | None = None) -> bool:
+        """Let one request leave, or raise :class:`SendRefusedError`.
+
+        With ``send`` (which must not raise), a claim taken here sends the request itself, in
+        the task that reads the claim's reply: no other task runs between the claim reaching
+        Redis and the request leaving, which is the window where a worker killed leaves an
+        "unknown" outcome for a request that never left. ``True`` when ``send`` was called;
+        otherwise the caller sends.
+        """
+        sent = False
+        if self.refusal is None and self._claim is not None:
+            claim_fn, self._claim = self._claim, None
+            judged = False
+
+            def on_reply(claim: Claim) -> None:
+                nonlocal judged, sent
+                judged = True
+                self._judge(claim)
+                if self.refusal is None and send is not None:
+                    self.passed += 1  # before: a failed write may still have sent some bytes
+                    sent = True
+                    send()
+
+            claim = await claim_fn(on_reply)
+            if not judged:
+                self._judge(claim)
+        elif self.refusal is None and (gone := self._lease_gone()) is not None:
+            self.refusal = Refusal(None, gone)
         if self.refusal is not None:
             raise SendRefusedError(f"not sent: {self.refusal.reason}")
-        self.passed += 1
+        if not sent:
+            self.passed += 1
+        return sent
+
+    def _judge(self, claim: Claim) -> None:
+        """After the claim: refuse unless it was granted and its lease is good."""
+        if not self.lease.started:
+            self.refusal = Refusal(claim, f"claim not granted ({claim.state.value})")
+        elif (gone := self._lease_gone()) is not None:
+            self.refusal = Refusal(None, gone)
 
     def _lease_gone(self) -> str | None:
         if self.lease.lost:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -31,6 +32,8 @@ from integrations import spans
 from integrations.context import SendGateLike, send_gate
 
 TraceparentGetter = Callable[[], str | None]
+
+_FORM = "application/x-www-form-urlencoded"
 
 # Failures that happen before a request could reach Telegram.
 NOT_SENT = (
@@ -165,7 +168,12 @@ class AiohttpRequest(BaseRequest):
         if (gate := send_gate()) is not None:
             # The claim, as the request is written to the connection it already holds
             # (processors.send_gate): not while it waits for one.
-            body = _GatedPayload(body() if files else aiohttp.FormData(body)(), gate)
+            if files:
+                body = _GatedPayload(body(), gate)
+            else:
+                raw = urlencode(list(fields.items()), doseq=True).encode()
+                form = aiohttp.payload.BytesPayload(raw, content_type=_FORM)
+                body = _GatedPayload(form, gate, raw=raw)
         # A CLIENT span when spans are made: method and host only (the path holds the token).
         host = URL(url).host or ""
         attributes = {"http.request.method": method, "server.address": host}
@@ -212,12 +220,20 @@ class _GatedPayload(aiohttp.payload.Payload):
     connection is held: a refusal here means no byte of the request leaves. (aiohttp wraps the
     refusal in a ``ClientConnectionError`` and closes that connection; the processor reads the
     refusal from the gate itself.)
+
+    A body given whole (``raw``: a form without files) is written by the gate itself, in the
+    same step as the claim's reply is read (:class:`_WriteNow`), rather than once this task
+    resumes: under load that wait is a turn of the event loop, during which a worker killed
+    would leave an "unknown" outcome for a request that never left.
     """
 
-    def __init__(self, inner: aiohttp.payload.Payload, gate: SendGateLike) -> None:
+    def __init__(
+        self, inner: aiohttp.payload.Payload, gate: SendGateLike, *, raw: bytes | None = None
+    ) -> None:
         super().__init__(inner, headers=inner.headers)
         self._inner = inner
         self._gate = gate
+        self._raw = raw
 
     @property
     def size(self) -> int | None:
@@ -227,15 +243,49 @@ class _GatedPayload(aiohttp.payload.Payload):
         return self._inner.decode(encoding, errors)
 
     async def write(self, writer: Any) -> None:
-        await self._gate()
-        await self._inner.write(writer)
+        await self.write_with_length(writer, None)
 
     async def write_with_length(self, writer: Any, content_length: int | None) -> None:
-        await self._gate()
-        await self._inner.write_with_length(writer, content_length)
+        if self._raw is None:
+            await self._gate()
+            await self._inner.write_with_length(writer, content_length)
+            return
+        data = self._raw if content_length is None else self._raw[:content_length]
+        now = _WriteNow(writer, data)
+        if not await self._gate(now) or not now.done:
+            if now.error is not None:
+                raise now.error
+            await writer.write(data)
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+class _WriteNow:
+    """Writes a body in one synchronous step: headers and body to the transport, now.
+
+    ``StreamWriter.write(drain=False)`` only waits for trace hooks and compression, which this
+    backend's session does not use; should it wait all the same, it has written nothing yet, and
+    the body is left to the caller (``done`` stays False). Never raises: a failed write is kept
+    in ``error`` for the task that owns the request.
+    """
+
+    def __init__(self, writer: Any, data: bytes) -> None:
+        self._writer = writer
+        self._data = data
+        self.done = False
+        self.error: Exception | None = None
+
+    def __call__(self) -> None:
+        step = self._writer.write(self._data, drain=False)
+        try:
+            step.send(None)
+        except StopIteration:
+            self.done = True
+        except Exception as exc:
+            self.error = exc
+        else:
+            step.close()
 
 
 def _given(value: Any, default: float) -> float | None:

@@ -14,6 +14,7 @@ since a real lookup would leave loopback.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,11 +23,13 @@ import aiohttp
 import httpx
 import pytest
 from telegram.error import TelegramError
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
 
 from integrations.context import RequestContext, SendRefusedError, executing
 from integrations.http import HttpClients
 from integrations.outcome import classify
-from integrations.telegram.aiohttp_request import AiohttpRequest
+from integrations.telegram.aiohttp_request import AiohttpRequest, _WriteNow
 from integrations.telegram.client import map_telegram_error
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -192,7 +195,7 @@ class ClosedGate:
         self.accepted = accepted
         self.connected_when_asked: bool | None = None
 
-    async def __call__(self) -> None:
+    async def __call__(self, send: Callable[[], None] | None = None) -> bool:
         await asyncio.sleep(0.05)  # a Redis round trip: the server has accepted any connection
         self.connected_when_asked = bool(self.accepted)
         raise SendRefusedError("not sent: the lease ran out before the request could leave")
@@ -226,3 +229,82 @@ async def test_a_closed_send_gate_stops_the_request_before_it_leaves(path: str, 
     await asyncio.sleep(0.1)
     assert arrived in ([], [b""]), arrived  # no byte of the request
     assert gate.connected_when_asked is (path == "aiohttp")
+
+
+class GrantingGate:
+    """A gate that grants, sending the request itself as the claim's reply step would
+    (processors/send_gate.py), then waits for the server to have the whole request."""
+
+    def __init__(self, arrived: asyncio.Event) -> None:
+        self.arrived = arrived
+
+    async def __call__(self, send: Callable[[], None] | None = None) -> bool:
+        assert send is not None, "the Telegram backend offers to send a form in the gate's step"
+        send()
+        await asyncio.wait_for(self.arrived.wait(), 2.0)  # it left before the gate returned
+        return True
+
+
+async def test_the_telegram_backend_sends_a_form_in_the_step_that_grants_the_claim(
+    serve: Any,
+) -> None:
+    # No task switch between the claim's reply and the request leaving: a worker killed in
+    # between would leave an "unknown" outcome for a request that never left.
+    got, arrived = asyncio.Event(), bytearray()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+        assert length is not None
+        arrived.extend(head + await reader.readexactly(int(length[1])))
+        got.set()
+        body = b'{"ok": true, "result": true}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    url = f"http://127.0.0.1:{await serve(answer)}/sendMessage"
+    context = RequestContext(
+        request_id="r-1", bot_id="bot-1", idempotency_key="r-1", gate=GrantingGate(got)
+    )
+    request = AiohttpRequest(
+        connection_pool_size=1, connect_timeout=1.0, read_timeout=2.0, write_timeout=2.0,
+        media_write_timeout=2.0, pool_timeout=0.2,
+    )  # fmt: skip
+    await request.initialize()
+    data = RequestData(
+        [RequestParameter.from_input(k, v) for k, v in (("chat_id", 7), ("text", "hi there"))]
+    )
+    try:
+        with executing(context):
+            status, payload = await request.do_request(url, "POST", request_data=data)
+    finally:
+        await request.shutdown()
+    assert status == 200
+    assert payload == b'{"ok": true, "result": true}'
+    assert arrived.endswith(b"\r\n\r\nchat_id=7&text=hi+there")
+
+
+class _Writer:
+    """A stream writer double whose write waits first (as with a trace hook) or fails."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.fail = fail
+        self.written: list[bytes] = []
+
+    async def write(self, data: bytes, *, drain: bool = True) -> None:
+        if self.fail:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        await asyncio.sleep(0)
+        self.written.append(data)
+
+
+async def test_a_write_that_would_wait_is_left_to_the_caller_and_a_failure_is_kept() -> None:
+    waits = _Writer()
+    now = _WriteNow(waits, b"body")
+    now()
+    assert (now.done, now.error, waits.written) == (False, None, [])  # nothing written yet
+    now = _WriteNow(_Writer(fail=True), b"body")
+    now()  # never raises: the request's own task does
+    assert not now.done
+    assert isinstance(now.error, aiohttp.ClientConnectionResetError)

@@ -81,10 +81,16 @@ class RecordingRunner(ScriptRunner):
         self.calls: list[tuple[str, list[bytes | str]]] = []
 
     async def run(
-        self, script: Any, keys: Sequence[Any], args: Sequence[Any], *, durable: bool = False
+        self,
+        script: Any,
+        keys: Sequence[Any],
+        args: Sequence[Any],
+        *,
+        durable: bool = False,
+        then: Any = None,
     ) -> Any:
         self.calls.append((script.sha, list(keys)))
-        return await super().run(script, keys, args, durable=durable)
+        return await super().run(script, keys, args, durable=durable, then=then)
 
 
 def lua_sources() -> dict[str, str]:

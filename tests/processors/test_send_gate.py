@@ -15,11 +15,11 @@ import redis.asyncio as aioredis
 
 from integrations.base import CredentialsResolverLike, UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger
-from integrations.context import SendRefusedError, before_send
+from integrations.context import SendRefusedError, before_send, send_gate
 from integrations.errors import PermanentError, RateLimitedError
 from processors.idempotency import Claim, ClaimState
 from processors.leases import Lease
-from processors.send_gate import SendGate
+from processors.send_gate import OnReply, SendGate
 from schemas import ResultStatus
 from support.processing import Harness, Scripted, request
 from topics.audit import MAYBE_EXECUTED_HEADER
@@ -41,12 +41,15 @@ def gate_for(
     grants = granted or {ClaimState.ACQUIRED}
     lease = Lease("bot-1", "key-1", "owner-1")
 
-    async def claim() -> Claim:  # as the processor's: a granted claim starts the lease
+    async def claim(then: OnReply | None) -> Claim:
+        # as the processor's: a granted claim starts the lease, then ``then`` sees it
         assert claims
         started = clock()
         taken.append(claims.pop(0))
         if taken[-1].state in grants:
             lease.start(started + 10)
+        if then is not None:
+            then(taken[-1])
         return taken[-1]
 
     if claims is None:  # claimed before the call: the gate only checks
@@ -113,6 +116,20 @@ async def test_a_renewed_lease_keeps_the_gate_open() -> None:
     assert gate.refusal is None
 
 
+async def test_a_granted_claim_sends_in_its_reply_step_a_refused_one_never() -> None:
+    clock = Clock()
+    sent: list[str] = []
+    gate, _ = gate_for([Claim(ClaimState.ACQUIRED, attempts=1)], clock)
+    assert await gate(lambda: sent.append("sent")) is True
+    assert (sent, gate.passed) == (["sent"], 1)
+    assert await gate(lambda: sent.append("again")) is False  # claimed: the caller sends
+    assert (sent, gate.passed) == (["sent"], 2)
+    gate, _ = gate_for([Claim(ClaimState.BUSY, attempts=1)], clock)
+    with pytest.raises(SendRefusedError, match="busy"):
+        await gate(lambda: sent.append("busy"))
+    assert (sent, gate.passed) == (["sent"], 0)
+
+
 # -- through the processor ------------------------------------------------------------------------
 
 
@@ -130,6 +147,7 @@ class Gated(Scripted):
         self.requests = [n for n, _ in steps]
         self.gap_s = gap_s
         self.sent = 0
+        self.steps: list[tuple[str, bool]] = []
 
     async def execute(
         self,
@@ -208,3 +226,35 @@ async def test_a_rate_limited_call_is_retried_and_answered(make: Any) -> None:
     await h.settle()
     assert [r.status for r in h.sink.results()] == [ResultStatus.SUCCEEDED]
     assert action.sent == 2
+
+
+class SendsInTheReplyStep(Gated):
+    """Passes the gate with ``send``, as the Telegram backend does for a form."""
+
+    async def execute(
+        self,
+        config: dict[str, Any],
+        credentials_resolver: CredentialsResolverLike,
+        bot_id: UUID | str,
+        logger: BotLogger,
+    ) -> dict[str, Any]:
+        gate = send_gate()
+        assert gate is not None
+        own = asyncio.current_task()
+
+        def send() -> None:  # where the request would be written to its connection
+            self.steps.append(("sent", asyncio.current_task() is own))
+
+        self.steps.append(("returned", await gate(send)))
+        return await Scripted.execute(self, config, credentials_resolver, bot_id, logger)
+
+
+async def test_the_request_leaves_in_the_step_that_reads_the_claims_reply(make: Any) -> None:
+    # Over real Redis: the ScriptRunner's task that reads the pipeline's replies sends it, before
+    # the integration's own task resumes (processors/redis_scripts.py, ``then``).
+    action = SendsInTheReplyStep("now", [(1, OK)])
+    h: Harness = make(action)
+    await h.send(request("now"))
+    await h.settle()
+    assert [r.status for r in h.sink.results()] == [ResultStatus.SUCCEEDED]
+    assert action.steps == [("sent", False), ("returned", True)]
