@@ -19,8 +19,15 @@ lease renewed while the call runs: :mod:`processors.leases`). State machine of o
     UNKNOWN  (as another owner)      ACQUIRED_AFTER_UNKNOWN → LEASED  —
     LEASED   its grant, new lease    lease live: BUSY(retry_after)    False → FREE (UNKNOWN if
                                      lease over: ACQUIRED_AFTER_      the grant was AFTER_UNKNOWN)
-                                       UNKNOWN → LEASED               True → UNKNOWN
+                                       UNKNOWN → LEASED (ACQUIRED     True → UNKNOWN
+                                       if an unmarked reservation)
     DONE     DONE + result           DONE + result                    —
+
+A claim with ``reserve`` is a *reservation*: it makes the attempt the owner, but no call has left
+under it until ``MARK_SCRIPT`` marks it, which the send gate writes in the same step as the
+request (:mod:`processors.call_marks`). A reservation whose lease ran out unmarked is granted
+again as ``ACQUIRED``: its holder died before anything left. Claims without ``reserve`` are
+marked as they are granted.
 
 Every grant counts one attempt. ``complete`` moves any state but DONE to DONE (it is accepted after
 the lease ran out: the side effect did happen); on DONE it returns False and keeps the first result.
@@ -38,7 +45,8 @@ become ``#`` + SHA-256 of the key.
 
 Hash fields: ``s`` state (``l`` leased, ``u`` unknown, ``f`` free, ``d`` done), ``o`` owner (holder,
 last holder or completer), ``a`` attempts, ``e`` lease end (ms, Redis clock), ``k`` ``u`` when the
-current grant came after an unknown outcome (sticky: it survives a clean release), ``c``
+current grant came after an unknown outcome (sticky: it survives a clean release), ``m`` ``0``
+while the grant is an unmarked reservation, ``1`` once a call may have left under it, ``c``
 completed_at (ms), ``r`` the result. A hash rather than a packed string: each script reads only the
 fields it needs with HMGET and ``HGETALL`` is readable by an operator. (A stored result is over
 Redis's ``hash-max-listpack-value``, 64 B, so records are ``hashtable``-encoded; the README's Redis
@@ -57,6 +65,7 @@ Every operation is idempotent for the same owner, so retrying one after
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Callable
@@ -69,6 +78,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from integrations.redis_types import RedisClient
+from processors.call_marks import CallMarks
 from processors.redis_scripts import RedisUnavailableError, ScriptRunner
 
 MAX_RESULT_BYTES = 1024 * 1024  # results are Avro IntegrationResults; anything bigger is a bug
@@ -81,32 +91,46 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS[1] record; ARGV owner, lease_ms, keep_ms (lease + unknown TTL).
+# KEYS[1] record; ARGV owner, lease_ms, keep_ms (lease + unknown TTL), reserve ('1': the grant
+# is a reservation, marked by MARK as its call leaves; '0': a call may leave from now on).
 # Returns {state, attempts, retry_after_ms, owner, result}.
 _CLAIM = (
     _PRELUDE
     + """
-local s, o, a, e, k, r = unpack(redis.call('HMGET', KEYS[1], 's', 'o', 'a', 'e', 'k', 'r'))
+local s, o, a, e, k, m, r = unpack(redis.call('HMGET', KEYS[1], 's', 'o', 'a', 'e', 'k', 'm', 'r'))
 a = tonumber(a) or 0
 if s == 'd' then return {'done', a, 0, o, r} end
 local after_unknown = (s == 'u')
 if s == 'l' then
   if o == ARGV[1] then  -- the holder asking again (e.g. a retried call): same grant, fresh lease
     redis.call('HSET', KEYS[1], 'e', now + tonumber(ARGV[2]))
+    if ARGV[4] ~= '1' then redis.call('HSET', KEYS[1], 'm', '1') end
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
     return {k == 'u' and 'acquired_after_unknown' or 'acquired', a, 0, o, false}
   end
   local left = tonumber(e) - now
   if left > 0 then return {'busy', a, left, o, false} end
-  after_unknown = true  -- the holder's lease ran out mid-call: its side effect may have happened
+  -- The holder's lease ran out: its side effect may have happened, unless it only held a
+  -- reservation no call had left under (m '0'; a record without 'm' predates reservations).
+  after_unknown = m ~= '0' or k == 'u'
 end
 a = a + 1
 redis.call('HSET', KEYS[1], 's', 'l', 'o', ARGV[1], 'a', a, 'e', now + tonumber(ARGV[2]),
-           'k', after_unknown and 'u' or 'a')
+           'k', after_unknown and 'u' or 'a', 'm', ARGV[4] == '1' and '0' or '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {after_unknown and 'acquired_after_unknown' or 'acquired', a, 0, ARGV[1], false}
 """
 )
+
+# KEYS[1] record. A call may have left under the current lease, whoever holds it (a mark from a
+# holder that lost its lease only makes the new holder's outcome more doubtful, never less).
+MARK_SCRIPT = """
+if redis.call('HMGET', KEYS[1], 's')[1] == 'l' then
+  redis.call('HSET', KEYS[1], 'm', '1')
+  return 1
+end
+return 0
+"""
 
 # ARGV owner, lease_ms, keep_ms. Extends the lease while the owner still holds it (even if it ran
 # out, as long as nobody took it over).
@@ -195,6 +219,7 @@ class IdempotencyStore:
         result_ttl_s: float = 7 * 86400.0,
         unknown_ttl_s: float | None = None,
         scripts: ScriptRunner | None = None,
+        marks: CallMarks | None = None,
     ) -> None:
         if redis.get_encoder().decode_responses:
             raise ValueError("IdempotencyStore needs a Redis client with decode_responses=False")
@@ -217,6 +242,8 @@ class IdempotencyStore:
         self._renew = self._scripts.register(_RENEW)
         self._complete = self._scripts.register(_COMPLETE)
         self._release = self._scripts.register(_RELEASE)
+        self._mark = self._scripts.register(MARK_SCRIPT)
+        self._marks = marks
 
     def key(self, bot_id: str, key: str) -> bytes:
         """The Redis key of a record (see the module docstring for the encoding)."""
@@ -236,19 +263,41 @@ class IdempotencyStore:
         return self._lease_ms / 1000
 
     async def claim(
-        self, bot_id: str, key: str, owner: str, *, then: Callable[[Claim], None] | None = None
+        self,
+        bot_id: str,
+        key: str,
+        owner: str,
+        *,
+        reserve: bool = False,
+        then: Callable[[Claim], None] | None = None,
     ) -> Claim:
         """Try to take the lease on a request; ``owner`` must be unique per attempt.
 
-        ``then`` gets the claim as soon as Redis's reply is read, before this returns (see
+        ``reserve``: no call may leave until :meth:`mark_now` or :meth:`mark` marked the record;
+        a reservation whose lease ran out unmarked is granted again as ``ACQUIRED``. ``then`` gets
+        the claim as soon as Redis's reply is read, before this returns (see
         :meth:`processors.redis_scripts.ScriptRunner.run`).
         """
-        args = (owner, self._lease_ms, self._keep_ms)
+        args = (owner, self._lease_ms, self._keep_ms, b"1" if reserve else b"0")
         on_reply = None if then is None else (lambda reply: then(_claim_of(reply)))
         reply = await self._run(
             "claim", self._claim, bot_id, key, args, durable=True, then=on_reply
         )
         return _claim_of(reply)
+
+    @property
+    def marks_now(self) -> bool:
+        """Whether :meth:`mark_now` can write marks (else claims are taken unreserved)."""
+        return self._marks is not None
+
+    def mark_now(self, bot_id: str, key: str) -> asyncio.Future[Any] | None:
+        """Mark the record "a call may have left", written to Redis before this returns (see
+        :class:`processors.call_marks.CallMarks`); ``None`` when it could not be written now."""
+        return None if self._marks is None else self._marks.write(self.key(bot_id, key))
+
+    async def mark(self, bot_id: str, key: str, owner: str) -> None:
+        """Mark the record, waiting for Redis's reply (when :meth:`mark_now` could not)."""
+        await self._run("mark", self._mark, bot_id, key, (owner,))
 
     async def renew(self, bot_id: str, key: str, owner: str) -> bool:
         """Extend the lease to ``lease_s`` from now; False when ``owner`` no longer holds it.

@@ -27,7 +27,11 @@ effect ever happens without a claim.
 rate limiting, so a held claim means "a call may have left": a worker that dies before that
 moment leaves no claim behind, and its request runs again cleanly on redelivery; one that dies
 mid-call leaves a lease whose expiry makes the next claim ``ACQUIRED_AFTER_UNKNOWN``. This costs
-no extra Redis round trip (claim, rate-limit slot, completion: three, as before). The claim is
+no extra Redis round trip (claim, rate-limit slot, completion: three, as before). For calls
+through the seams the claim is a reservation, and the send gate writes its mark ("a call may
+have left") in the same step as the request, a fourth command whose reply nobody waits for
+(:mod:`processors.call_marks`): a kill between the claim's reply and the request leaves an
+unmarked reservation, which runs again cleanly. The claim is
 let go between attempts (released as unknown when the attempt may have reached the provider),
 and on drain or revoke only a claim whose call may have started is released as unknown.
 
@@ -446,7 +450,9 @@ class RequestProcessor:
             return self._may_reexecute(metadata)
         return claim.state is ClaimState.ACQUIRED
 
-    async def _claim(self, run: _Run, then: OnReply | None = None) -> Claim:
+    async def _claim(
+        self, run: _Run, then: OnReply | None = None, *, reserve: bool = False
+    ) -> Claim:
         """Claim the request for one call; a new owner id per attempt.
 
         ``run`` records the claim, then ``then`` gets it, as soon as Redis's reply is read.
@@ -466,7 +472,7 @@ class RequestProcessor:
                 then(claim)
 
         claim: Claim = await self._redis(
-            run, lambda: self._store.claim(bot, key, owner, then=record)
+            run, lambda: self._store.claim(bot, key, owner, reserve=reserve, then=record)
         )
         if recorded is None:
             record(claim)
@@ -480,6 +486,7 @@ class RequestProcessor:
         lease = Lease(run.request.bot_id, run.key, run.owner)
         lease_s = self._store.lease_s
         if claim_at_send:
+            marks = _Marks(self, run) if self._store.marks_now else None
 
             async def claim(then: OnReply | None) -> Claim:
                 def on_reply(claimed: Claim) -> None:  # granted: the lease starts
@@ -489,9 +496,9 @@ class RequestProcessor:
                     if then is not None:
                         then(claimed)
 
-                return await self._claim(run, on_reply)
+                return await self._claim(run, on_reply, reserve=marks is not None)
 
-            gate = SendGate(lease, lease_s=lease_s, claim=claim)
+            gate = SendGate(lease, lease_s=lease_s, claim=claim, marks=marks)
         else:
             lease.start(run.claimed_at + lease_s)
             gate = SendGate(lease, lease_s=lease_s)
@@ -523,6 +530,8 @@ class RequestProcessor:
                 )
                 if not outcome.succeeded:
                     spans.mark_failed(current, outcome.category.value)
+        if gate.mark_reply is not None:
+            await self._confirm_mark(run, gate.mark_reply)
         if gate.refusal is None or gate.refusal.claim is None:  # not timed: never called
             self._metrics.executed(execution)
         if lease.lost:
@@ -532,6 +541,19 @@ class RequestProcessor:
                 run.request.bot_id,
             )
         return execution, gate
+
+    async def _confirm_mark(self, run: _Run, reply: asyncio.Future[Any]) -> None:
+        """A mark written in the reply step whose reply is an error may not be in Redis: mark
+        again, waiting this time, before the attempt's outcome is settled."""
+        try:
+            await reply
+        except Exception as exc:
+            log.warning("request %s: mark not confirmed (%s); marking again", run.key, exc)
+            await self._mark(run)
+
+    async def _mark(self, run: _Run) -> None:
+        bot, key, owner = run.request.bot_id, run.key, run.owner
+        await self._redis(run, lambda: self._store.mark(bot, key, owner))
 
     def _not_sent(self, execution: Execution, gate: SendGate) -> Execution:
         """The attempt as the gate saw it: refused, or with no request that left the worker."""
@@ -755,3 +777,17 @@ class RequestProcessor:
                 )
                 await run.job.park(backoff)
                 backoff = min(backoff * 1.5, REDIS_BACKOFF_MAX_S)
+
+
+class _Marks:
+    """One attempt's marks for its send gate (see :class:`processors.send_gate.Marks`)."""
+
+    def __init__(self, processor: RequestProcessor, run: _Run) -> None:
+        self._processor = processor
+        self._run = run
+
+    def now(self) -> asyncio.Future[Any] | None:
+        return self._processor._store.mark_now(self._run.request.bot_id, self._run.key)
+
+    async def later(self) -> None:
+        await self._processor._mark(self._run)

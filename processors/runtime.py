@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
@@ -21,9 +22,10 @@ from integrations.registry import IntegrationRegistry
 from integrations.resources import Resources
 from integrations.tls import tls_verification
 from processors.bot_control import BotControl
+from processors.call_marks import CallMarks
 from processors.control_feed import ControlFeed
 from processors.executor import Executor
-from processors.idempotency import IdempotencyStore
+from processors.idempotency import MARK_SCRIPT, IdempotencyStore
 from processors.metrics import PrometheusMetrics, RuntimeCollector
 from processors.ordering import OrderedScheduler
 from processors.outputs import Outputs
@@ -53,6 +55,7 @@ class Runtime:
     schedulers: dict[str, OrderedScheduler]
     metrics: PrometheusMetrics
     control_feed: ControlFeed
+    call_marks: CallMarks | None = None
 
     @classmethod
     async def open(
@@ -108,6 +111,7 @@ class Runtime:
                 lease_s=processing.idempotency_lease_s,
                 result_ttl_s=processing.idempotency_ttl_s,
                 scripts=scripts,
+                marks=(marks := _call_marks(settings, redis)),
             ),
             # Keyed: who can read Redis cannot test guesses of a credential against key names.
             limiter=RateLimiter(
@@ -160,7 +164,7 @@ class Runtime:
         await feed.start()  # before any request: a paused bot stays paused across restarts
         return cls(
             settings, registry, redis, resolver, resources, codec, schema_registry,
-            processor, schedulers, metrics, feed,
+            processor, schedulers, metrics, feed, marks,
         )  # fmt: skip
 
     async def drain(self, timeout_s: float) -> int:
@@ -183,7 +187,17 @@ class Runtime:
             await self.schema_registry.aclose()
         await self.resources.aclose()
         await self.resolver.aclose()
+        if self.call_marks is not None:
+            await self.call_marks.aclose()
         await self.redis.aclose()
+
+
+def _call_marks(settings: Settings, redis: RedisClient) -> CallMarks | None:
+    """Marks written with the request (processors.call_marks), where they can be: one Redis or
+    Sentinel, and claims not waited for on replicas."""
+    if isinstance(redis, RedisCluster) or settings.redis.claim_replicas > 0:
+        return None
+    return CallMarks(redis, MARK_SCRIPT, timeout_s=settings.redis.socket_timeout_s)
 
 
 def _redis(settings: Settings) -> RedisClient:

@@ -9,7 +9,9 @@ one :class:`SendGate`:
 - **The claim is taken there**, for integrations whose every provider request goes through those
   seams (:attr:`~integrations.base.BaseIntegration.calls_through_seams`). A held claim then means
   "a request was about to leave": a worker killed before that moment leaves no claim behind, so
-  its request runs again cleanly instead of coming back as ``OUTCOME_UNKNOWN``. Other
+  its request runs again cleanly instead of coming back as ``OUTCOME_UNKNOWN``. Where the
+  worker can write marks (:mod:`processors.call_marks`) that claim is a reservation, and the
+  mark "a call may have left" is written in the same step as the request itself. Other
   integrations are claimed by the processor just before the call, and the gate only checks.
 - **Every request checks that this worker still owns the call**: its lease was not lost to
   another owner, and has not run out by this worker's own clock. A worker that stalled past its
@@ -23,9 +25,11 @@ was sent.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from integrations.context import SendRefusedError
 from processors.idempotency import Claim
@@ -39,6 +43,20 @@ class Refusal:
     claim: Claim | None
     """The claim the gate was refused (BUSY, DONE, or an unknown outcome not to repeat)."""
     reason: str
+
+
+class Marks(Protocol):
+    """How the gate marks a reserved claim "a call may have left" (:mod:`processors.call_marks`).
+
+    With marks, the claim the gate takes is a reservation: the gate marks it right before the
+    request leaves, in the same step where it can (``now``), else waiting for Redis (``later``).
+    """
+
+    def now(self) -> asyncio.Future[Any] | None:
+        """Write the mark now; its reply's future, or ``None`` when it could not be written."""
+
+    async def later(self) -> None:
+        """Mark, waiting for Redis's reply."""
 
 
 OnReply = Callable[[Claim], None]
@@ -55,12 +73,16 @@ class SendGate:
         *,
         lease_s: float,
         claim: ClaimFn | None = None,
+        marks: Marks | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lease = lease
         self._margin_s = min(1.0, lease_s / 10)
         self._claim = claim
+        self._marks = marks
         self._clock = clock
+        self.mark_reply: asyncio.Future[Any] | None = None
+        """Redis's reply to a mark written in the claim's reply step (see :class:`Marks`)."""
         self.refusal: Refusal | None = None
         self.passed = 0
         """Requests let through: more than none means a call may have reached the provider."""
@@ -93,6 +115,10 @@ class SendGate:
                 nonlocal judged, sent
                 judged = True
                 self._judge(claim)
+                if self.refusal is None and self._marks is not None:
+                    self.mark_reply = self._marks.now()
+                    if self.mark_reply is None:
+                        return  # not written: marked the slow way below, before it leaves
                 if self.refusal is None and send is not None:
                     self.passed += 1  # before: a failed write may still have sent some bytes
                     sent = True
@@ -101,6 +127,8 @@ class SendGate:
             claim = await claim_fn(on_reply)
             if not judged:
                 self._judge(claim)
+            if self.refusal is None and self._marks is not None and self.mark_reply is None:
+                await self._marks.later()
         elif self.refusal is None and (gone := self._lease_gone()) is not None:
             self.refusal = Refusal(None, gone)
         if self.refusal is not None:

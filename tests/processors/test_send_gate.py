@@ -7,17 +7,20 @@ integration that passes the gate the way both HTTP seams do (``before_send`` bef
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from integrations.base import CredentialsResolverLike, UnknownOutcomePolicy
 from integrations.bot_logger import BotLogger
 from integrations.context import SendRefusedError, before_send, send_gate
 from integrations.errors import PermanentError, RateLimitedError
-from processors.idempotency import Claim, ClaimState
+from processors.call_marks import CallMarks
+from processors.idempotency import MARK_SCRIPT, Claim, ClaimState
 from processors.leases import Lease
 from processors.send_gate import OnReply, SendGate
 from schemas import ResultStatus
@@ -258,3 +261,44 @@ async def test_the_request_leaves_in_the_step_that_reads_the_claims_reply(make: 
     await h.settle()
     assert [r.status for r in h.sink.results()] == [ResultStatus.SUCCEEDED]
     assert action.steps == [("sent", False), ("returned", True)]
+
+
+async def test_with_marks_the_mark_is_in_redis_when_the_request_leaves(
+    make: Any, redis_client: aioredis.Redis, redis_url: str
+) -> None:
+    # The gate's claim is a reservation; the mark is written in the same step, before the
+    # request (processors/call_marks.py). A worker killed between the two cannot leave a
+    # request that left under an unmarked reservation.
+    marks = CallMarks(redis_client, MARK_SCRIPT)
+    seen: list[bytes | None] = []
+    try:
+        marks.write(b"warm-up")  # starts its connection
+        await asyncio.sleep(0.2)
+
+        class Checks(SendsInTheReplyStep):
+            def __init__(self) -> None:
+                super().__init__("marked", [(1, OK)])
+                self.record = b""
+
+            async def execute(self, *args: Any) -> dict[str, Any]:
+                gate = send_gate()
+                assert gate is not None
+
+                def send() -> None:  # blocking on purpose: the loop must not turn here
+                    time.sleep(0.05)  # only Redis runs meanwhile
+                    with redis.Redis.from_url(redis_url) as plain:
+                        seen.append(plain.hget(self.record, "m"))
+
+                assert await gate(send) is True
+                return await Scripted.execute(self, *args)
+
+        action = Checks()
+        h: Harness = make(action, marks=marks)
+        req = request("marked")
+        action.record = h.store.key(req.bot_id, str(req.request_id))
+        await h.send(req)
+        await h.settle()
+    finally:
+        await marks.aclose()
+    assert [r.status for r in h.sink.results()] == [ResultStatus.SUCCEEDED]
+    assert seen == [b"1"]

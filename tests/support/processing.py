@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from integrations.base import BaseIntegration, CredentialsResolverLike, IntegrationMetadata
 from integrations.bot_logger import BotLogger
 from integrations.registry import IntegrationRegistry
+from processors.call_marks import CallMarks
 from processors.executor import Executor
 from processors.idempotency import IdempotencyStore
 from processors.ordering import OrderedScheduler
@@ -139,6 +140,7 @@ def build_harness(
     *integrations: BaseIntegration,
     redis: aioredis.Redis | None = None,
     lease_s: float = 0.5,
+    marks: CallMarks | None = None,
     **settings: Any,
 ) -> Harness:
     """A processor and scheduler over ``integrations``; ``settings`` override ProcessingSettings."""
@@ -146,7 +148,9 @@ def build_harness(
     for integration in integrations:
         registry.register(integration)
     resolver, sink = Resolver(), Sink()
-    store = IdempotencyStore(redis or redis_client, namespace=namespace, lease_s=lease_s)
+    store = IdempotencyStore(
+        redis or redis_client, namespace=namespace, lease_s=lease_s, marks=marks
+    )
     processing = ProcessingSettings(
         **{
             "backoff_base_s": 0.01,

@@ -7,12 +7,14 @@ credentials cache, OAuth renewal), through the client it is given and, optionall
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from integrations.base import IntegrationMetadata
 from integrations.credentials import EntryCipher, MemoryCredentialsSource
@@ -24,7 +26,8 @@ from integrations.credentials.refresh import OAuthRefresher
 from integrations.credentials.testing import TokenGrants
 from integrations.redis_types import RedisClient
 from integrations.telegram.client import TELEGRAM_RATE_LIMITS
-from processors.idempotency import ClaimState, IdempotencyStore
+from processors.call_marks import CallMarks
+from processors.idempotency import MARK_SCRIPT, ClaimState, IdempotencyStore
 from processors.ratelimit import RateLimiter
 from processors.redis_scripts import ScriptRunner
 
@@ -38,6 +41,22 @@ async def do_the_redis_work(client: RedisClient, scripts: ScriptRunner | None = 
     assert (await store.claim("bot-1", "req-1", "w2:b")).state is ClaimState.DONE
     assert await store.claim("bot-1", "req-2", "w1:a")
     assert await store.release("bot-1", "req-2", "w1:a", outcome_unknown=True)
+    # A reservation, marked the slow way (through the scripts) and, off a cluster, the way the
+    # send gate marks as the request leaves (its own connection, EVALSHA).
+    assert (await store.claim("bot-1", "req-3", "w1:a", reserve=True)).state is ClaimState.ACQUIRED
+    await store.mark("bot-1", "req-3", "w1:a")
+    if not isinstance(client, RedisCluster):
+        marks = CallMarks(client, MARK_SCRIPT)
+        try:
+            for _ in range(100):
+                if (reply := marks.write(store.key("bot-1", "req-3"))) is not None:
+                    assert await reply == 1
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("call marks never connected")
+        finally:
+            await marks.aclose()
 
     limiter = RateLimiter(client, fingerprint_key=b"k" * 32, scripts=scripts)
     meta = IntegrationMetadata(
