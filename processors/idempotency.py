@@ -279,11 +279,15 @@ class IdempotencyStore:
         :meth:`processors.redis_scripts.ScriptRunner.run`).
         """
         args = (owner, self._lease_ms, self._keep_ms, b"1" if reserve else b"0")
-        on_reply = None if then is None else (lambda reply: then(_claim_of(reply)))
-        reply = await self._run(
-            "claim", self._claim, bot_id, key, args, durable=True, then=on_reply
-        )
-        return _claim_of(reply)
+        claimed: list[Claim] = []
+
+        def on_reply(reply: Any) -> None:  # the runner calls it before answering (see run())
+            claimed.append(_claim_of(reply))
+            if then is not None:
+                then(claimed[0])
+
+        await self._run("claim", self._claim, bot_id, key, args, durable=True, then=on_reply)
+        return claimed[0]
 
     @property
     def marks_now(self) -> bool:

@@ -53,7 +53,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -460,11 +460,8 @@ class RequestProcessor:
         run.owner = f"{self._owner_prefix}:{next(self._owner_ids)}"
         bot, key, owner = run.request.bot_id, run.key, run.owner
         claimed_at = time.monotonic()
-        recorded: Claim | None = None
 
         def record(claim: Claim) -> None:
-            nonlocal recorded
-            recorded = claim
             run.claim = claim
             run.claimed_at = claimed_at
             run.held = claim.state in (ClaimState.ACQUIRED, ClaimState.ACQUIRED_AFTER_UNKNOWN)
@@ -474,8 +471,6 @@ class RequestProcessor:
         claim: Claim = await self._redis(
             run, lambda: self._store.claim(bot, key, owner, reserve=reserve, then=record)
         )
-        if recorded is None:
-            record(claim)
         return claim
 
     async def _call(
@@ -486,7 +481,7 @@ class RequestProcessor:
         lease = Lease(run.request.bot_id, run.key, run.owner)
         lease_s = self._store.lease_s
         if claim_at_send:
-            marks = _Marks(self, run) if self._store.marks_now else None
+            marks = _Marks(self._store, run, self._mark) if self._store.marks_now else None
 
             async def claim(then: OnReply | None) -> Claim:
                 def on_reply(claimed: Claim) -> None:  # granted: the lease starts
@@ -782,12 +777,15 @@ class RequestProcessor:
 class _Marks:
     """One attempt's marks for its send gate (see :class:`processors.send_gate.Marks`)."""
 
-    def __init__(self, processor: RequestProcessor, run: _Run) -> None:
-        self._processor = processor
+    def __init__(
+        self, store: IdempotencyStore, run: _Run, mark: Callable[[_Run], Awaitable[None]]
+    ) -> None:
+        self._store = store
         self._run = run
+        self._mark = mark
 
     def now(self) -> asyncio.Future[Any] | None:
-        return self._processor._store.mark_now(self._run.request.bot_id, self._run.key)
+        return self._store.mark_now(self._run.request.bot_id, self._run.key)
 
     async def later(self) -> None:
-        await self._processor._mark(self._run)
+        await self._mark(self._run)
