@@ -22,6 +22,7 @@ otherwise print the unredacted message.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -108,6 +109,13 @@ def is_secret_key(key: object) -> bool:
     return norm in _SECRET_KEYS or norm.endswith(_SECRET_SUFFIXES)
 
 
+@functools.lru_cache(maxsize=1024)
+def _forms(text: str) -> frozenset[str]:
+    """A secret and the percent-encoded forms it takes inside URLs (the same few credentials
+    come with every request: quoted once)."""
+    return frozenset((text, quote(text, safe=""), quote_plus(text, safe="")))
+
+
 class SecretSet:
     """A set of exact secret strings to blank out of text (plus their URL-encoded forms)."""
 
@@ -132,8 +140,10 @@ class SecretSet:
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
         if len(text) < MIN_SECRET_LEN:
             return
-        # Secrets also show up percent-encoded inside URLs.
-        self._values.update({text, quote(text, safe=""), quote_plus(text, safe="")})
+        forms = _forms(text)
+        if self._values.issuperset(forms):
+            return
+        self._values.update(forms)
         # Longest first, so a secret containing another is blanked out whole.
         self._ordered = sorted(self._values, key=len, reverse=True)
 

@@ -95,6 +95,7 @@ class PrometheusMetrics(Metrics):
         self.registry = registry if registry is not None else CollectorRegistry()
         self._known = known
         self._clock = clock
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         reg = self.registry
         self.requests = Counter(
             "actionstream_requests", "Results published, by integration and status.",
@@ -144,6 +145,14 @@ class PrometheusMetrics(Metrics):
             ["integration"], registry=reg,
         )  # fmt: skip
 
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once: label values are few and fixed."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def watch(self, collector: Collector) -> None:
         """Add a scrape-time collector to this registry."""
         self.registry.register(collector)
@@ -154,7 +163,7 @@ class PrometheusMetrics(Metrics):
 
     def result(self, integration_id: str, status: str, created_at: datetime) -> None:
         status = status if status in STATUSES else OTHER
-        self.requests.labels(self.integration(integration_id), status).inc()
+        self._child(self.requests, self.integration(integration_id), status).inc()
         elapsed = (self._clock() - created_at).total_seconds()
         self.end_to_end.observe(max(0.0, elapsed))
 
@@ -162,31 +171,31 @@ class PrometheusMetrics(Metrics):
         name = self.integration(execution.metadata.id if execution.metadata else None)
         if execution.started_at is not None:
             seconds = (execution.finished_at - execution.started_at).total_seconds()
-            self.execution.labels(name).observe(max(0.0, seconds))
+            self._child(self.execution, name).observe(max(0.0, seconds))
         if not execution.outcome.succeeded:
-            self.errors.labels(name, _category(execution.outcome.category.value)).inc()
+            self._child(self.errors, name, _category(execution.outcome.category.value)).inc()
 
     def not_executed(self, integration_id: str | None, category: str) -> None:
-        self.errors.labels(self.integration(integration_id), _category(category)).inc()
+        self._child(self.errors, self.integration(integration_id), _category(category)).inc()
 
     def retry(self, integration_id: str, *, inline: bool) -> None:
         via = "inline" if inline else "topic"
-        self.retries.labels(self.integration(integration_id), via).inc()
+        self._child(self.retries, self.integration(integration_id), via).inc()
 
     def dead_letter(self, integration_id: str | None, category: str) -> None:
-        self.dead_letters.labels(self.integration(integration_id), _category(category)).inc()
+        self._child(self.dead_letters, self.integration(integration_id), _category(category)).inc()
 
     def rate_limit_wait(self, integration_id: str) -> None:
-        self.rate_limit_waits.labels(self.integration(integration_id)).inc()
+        self._child(self.rate_limit_waits, self.integration(integration_id)).inc()
 
     def duplicate(self, integration_id: str) -> None:
-        self.duplicates.labels(self.integration(integration_id)).inc()
+        self._child(self.duplicates, self.integration(integration_id)).inc()
 
     def paused_wait(self, integration_id: str) -> None:
-        self.paused_waits.labels(self.integration(integration_id)).inc()
+        self._child(self.paused_waits, self.integration(integration_id)).inc()
 
     def cancelled(self, integration_id: str) -> None:
-        self.cancellations.labels(self.integration(integration_id)).inc()
+        self._child(self.cancellations, self.integration(integration_id)).inc()
 
 
 def _category(category: str) -> str:

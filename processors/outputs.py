@@ -96,7 +96,7 @@ class Outputs:
         try:
             result = result_for(
                 request, execution, received_at=received_at, worker_id=self._worker_id,
-                status=status,
+                status=status, attempt=attempt, error=error,
             )  # fmt: skip
         except (TypeError, ValueError) as exc:
             # The integration said ok, but its result cannot be serialised: that is its bug.
@@ -105,12 +105,9 @@ class Outputs:
             )
             execution = replace(execution, outcome=internal_outcome(message))
             result = result_for(
-                request, execution, received_at=received_at, worker_id=self._worker_id
-            )
-        if attempt is not None:
-            result = replace(result, attempt=attempt)
-        if error is not None:
-            result = replace(result, error=error)
+                request, execution, received_at=received_at, worker_id=self._worker_id,
+                attempt=attempt, error=error,
+            )  # fmt: skip
         value = self._codec.encode(result)
         if before_publish is not None:
             stored = await before_publish(value)

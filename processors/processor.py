@@ -53,15 +53,17 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from uuid import UUID
 
 from integrations import spans
 from integrations.base import CredentialsResolverLike, IntegrationMetadata
 from integrations.bot_logger import redact_text
 from integrations.context import RequestContext, SendRefusedError, bind_request
+from integrations.credentials.cache import Cached
 from integrations.errors import IntegrationError, OutcomeCategory
 from integrations.outcome import Outcome, classify
 from processors.bot_control import BotControl
@@ -112,6 +114,10 @@ class InvalidatingResolver(CredentialsResolverLike, Protocol):
     OAuth, renewing the refused token on the next load)."""
 
     async def invalidate(self, bot_id: str, provider: str, *, rejected: bool = False) -> None: ...
+
+    def peek_default_for(
+        self, *, bot_id: UUID | str, provider: str, strategy: str
+    ) -> Cached | None: ...
 
 
 class _Step(enum.Enum):
@@ -661,15 +667,21 @@ class RequestProcessor:
             if not await self._wait(run, decision.wait_s):
                 return None
 
-    async def _credentials(self, run: _Run, metadata: IntegrationMetadata) -> dict[str, Any] | None:
-        if metadata.credentials_provider is None:
+    async def _credentials(
+        self, run: _Run, metadata: IntegrationMetadata
+    ) -> Mapping[str, Any] | None:
+        """The bot's credentials, read only (they key its rate limits)."""
+        provider = metadata.credentials_provider
+        if provider is None:
             return None
+        bot, strategy = run.request.bot_id, metadata.credentials_strategy.value
+        cached = self._resolver.peek_default_for(bot_id=bot, provider=provider, strategy=strategy)
+        if cached is not None:  # the usual case: no copy, no task switch, no timer
+            return cached.credentials
         try:
             async with asyncio.timeout(self._redis_timeout_s * 2):
                 return await self._resolver.get_default_for(
-                    bot_id=run.request.bot_id,
-                    provider=metadata.credentials_provider,
-                    strategy=metadata.credentials_strategy.value,
+                    bot_id=bot, provider=provider, strategy=strategy
                 )
         except (IntegrationError, TimeoutError):
             return None  # the integration will meet the same problem and report it

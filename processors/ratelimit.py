@@ -136,6 +136,9 @@ class LimitKey:
         return interval, (self.limit - 1) * interval
 
 
+_REMEMBERED = 4096  # credentials fingerprints kept
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """``allowed``: every key took a slot. Otherwise nothing was taken; retry after ``wait_s``."""
@@ -191,6 +194,7 @@ class RateLimiter:
         self._scripts = scripts or ScriptRunner(redis)
         self._acquire = self._scripts.register(_ACQUIRE)
         self._penalize = self._scripts.register(_PENALIZE)
+        self._fingerprints: dict[int, tuple[object, str]] = {}  # the last credentials seen
 
     def fingerprint(self, value: Any) -> str:
         """A short, stable, one-way fingerprint of ``value`` (credentials or a target)."""
@@ -211,12 +215,13 @@ class RateLimiter:
         A target limit whose ``target_field`` is missing (or ``None``) in ``config`` is skipped:
         there is no target to count against. Raises ``ValueError`` for a provider or target field
         name that could break the key layout (a bug in the integration's metadata).
+        ``credentials`` is fingerprinted once per object: pass one that no longer changes.
         """
         if not metadata.rate_limits:
             return ()
         provider = check_name("provider", metadata.credentials_provider or metadata.service)
         keyless = metadata.credentials_strategy is CredentialsStrategy.NONE or not credentials
-        identity = f"{provider}:{_PUBLIC if keyless else self.fingerprint(dict(credentials or {}))}"
+        identity = f"{provider}:{_PUBLIC if keyless else self._credential_fingerprint(credentials)}"
         base = f"{self._prefix}{{{identity}}}:"
         keys: dict[str, LimitKey] = {}  # identical limits declared twice count once
         for rule in metadata.rate_limits:
@@ -235,6 +240,18 @@ class RateLimiter:
                 name = f"{base}t:{field}:{self.fingerprint(_target_text(target))}:{spec}"
             keys[name] = LimitKey(name, rule.limit, float(rule.period_s))
         return tuple(keys.values())
+
+    def _credential_fingerprint(self, credentials: Mapping[str, Any] | None) -> str:
+        # Remembered by identity, holding the object: its id cannot be reused meanwhile, and the
+        # credentials cache hands the processor the same unchanging object for a bot's requests.
+        remembered = self._fingerprints.get(id(credentials))
+        if remembered is not None:
+            return remembered[1]
+        fingerprint = self.fingerprint(dict(credentials or {}))
+        if len(self._fingerprints) >= _REMEMBERED:
+            del self._fingerprints[next(iter(self._fingerprints))]
+        self._fingerprints[id(credentials)] = (credentials, fingerprint)
+        return fingerprint
 
     async def acquire(self, keys: Sequence[LimitKey]) -> Decision:
         """Take one slot from every key, atomically (one script, one round trip), or none.

@@ -60,8 +60,10 @@ def result_for(
     received_at: datetime,
     worker_id: str,
     status: ResultStatus | None = None,
+    attempt: int | None = None,
+    error: ErrorRecord | None = None,
 ) -> IntegrationResult:
-    """The one result answering ``request``."""
+    """The one result answering ``request``; ``error`` replaces the outcome's own."""
     outcome = execution.outcome
     return IntegrationResult.for_request(
         request,
@@ -74,7 +76,8 @@ def result_for(
         integration_version=(
             execution.metadata.version if execution.metadata else request.integration_version
         ),
-        error=error_for(outcome),
+        error=error if error is not None else error_for(outcome),
+        attempt=attempt,
     )
 
 

@@ -94,14 +94,38 @@ class _Older:
         )
 
 
+def _stand_in(older: StoredSchema, newer: StoredSchema) -> _Older | None:
+    """``older`` as a stand-in for ``newer``: every field it has is in ``newer`` with the same
+    type, or with an enum type that differs only in docs and added symbols, and every field it
+    lacks has a default. Else None."""
+    fields, theirs = _fields(newer), _fields(older)
+    symbols: dict[str, frozenset[str]] = {}
+    for name, f in theirs.items():
+        ours = fields.get(name, {}).get("type")
+        if ours == f["type"]:
+            continue
+        subset = _enum_subset(f["type"], ours)
+        if subset is None:
+            return None
+        symbols[name] = subset
+    added = {name: f for name, f in fields.items() if name not in theirs}
+    if not all("default" in f for f in added.values()):
+        return None
+    return _Older(older, {name: f["default"] for name, f in added.items()}, symbols)
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """How to read one (record type, header) pair; cached, so built once per writer schema."""
 
     writer: Any
-    reader: Any  # None when the writer schema is the reader's: fastavro then skips resolution
+    reader: Any  # None when fastavro can skip resolution (the writer is the reader, or fill)
     offset: int
     label: str
+    fill: Mapping[str, None] | None = None
+    """Set when the writer stands in for the reader (:func:`_stand_in`) and every field it lacks
+    defaults to null: read with the writer alone, then add those fields, twice as fast as
+    fastavro's schema resolution and with the same datum."""
 
 
 class AvroCodec:
@@ -157,27 +181,13 @@ class AvroCodec:
         when every field it has is in the writer with the same type, or with an enum type that
         differs only in docs and added symbols, and every field it lacks has a default."""
         writer = self.writer_schema(record_type)
-        fields = _fields(writer)
         older = []
         for schema in self._store:
             if schema.record_type != record_type or schema.version >= writer.version:
                 continue
-            theirs = _fields(schema)
-            symbols: dict[str, frozenset[str]] = {}
-            same = True
-            for name, f in theirs.items():
-                ours = fields.get(name, {}).get("type")
-                if ours == f["type"]:
-                    continue
-                subset = _enum_subset(f["type"], ours)
-                if subset is None:
-                    same = False
-                    break
-                symbols[name] = subset
-            added = {name: f for name, f in fields.items() if name not in theirs}
-            if same and all("default" in f for f in added.values()):
-                defaults = {name: f["default"] for name, f in added.items()}
-                older.append(_Older(schema, defaults, symbols))
+            stand_in = _stand_in(schema, writer)
+            if stand_in is not None:
+                older.append(stand_in)
         return older
 
     def reader_schema(self, record_type: str) -> StoredSchema:
@@ -291,6 +301,8 @@ class AvroCodec:
             )
         if not isinstance(datum, dict):  # cannot happen with record schemas; keeps mypy honest
             raise SchemaDecodeError(f"{plan.label} did not decode to a record", data)
+        if plan.fill:
+            datum.update(plan.fill)
         return datum
 
     async def decode_datum_async(self, record_type: str, data: bytes) -> dict[str, Any]:
@@ -350,11 +362,16 @@ class AvroCodec:
                 f"expected a {reader.full_name}",
                 data,
             )
+        stand_in = None if writer is reader else _stand_in(writer, reader)
+        fill = None
+        if stand_in is not None and all(v is None for v in stand_in.defaults.values()):
+            fill = dict.fromkeys(stand_in.defaults)
         plan = _Plan(
             writer=writer.parsed,
-            reader=None if writer is reader else reader.parsed,
+            reader=None if writer is reader or fill is not None else reader.parsed,
             offset=len(header),
             label=writer.label,
+            fill=fill,
         )
         self._plans[(record_type, header)] = plan
         return plan

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Self, TypeAlias, TypeVar
 
@@ -99,10 +100,12 @@ def ordering_key_problem(ordering_key: str | None, header: bytes | None) -> str 
     return None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def utc_now() -> datetime:
     """The current UTC time truncated to milliseconds, the precision of ``timestamp-millis``."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return _EPOCH + timedelta(milliseconds=time.time_ns() // 1_000_000)
 
 
 RecordT = TypeVar("RecordT", bound="AvroRecord")
@@ -299,8 +302,10 @@ class IntegrationResult(AvroRecord):
         integration_version: str | None = None,
         error: ErrorRecord | None = None,
         started_at: datetime | None = None,
+        attempt: int | None = None,
     ) -> Self:
-        """The result answering ``request``: ids, bot and attempt are copied from it.
+        """The result answering ``request``: ids and bot are copied from it, and the attempt
+        unless ``attempt`` is given.
 
         ``integration_version`` is the version that ran (None when nothing ran).
         """
@@ -313,7 +318,7 @@ class IntegrationResult(AvroRecord):
             received_at=received_at,
             finished_at=finished_at,
             worker_id=worker_id,
-            attempt=request.attempt,
+            attempt=request.attempt if attempt is None else attempt,
             integration_version=integration_version,
             error=error,
             started_at=started_at,

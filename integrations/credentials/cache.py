@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import logging
 import time
@@ -70,6 +71,21 @@ class Cached:
     """One cached answer: the credentials, or ``None`` meaning the bot has none (negative entry)."""
 
     credentials: dict[str, Any] | None
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), several times cheaper than
+    ``copy.deepcopy``; anything else inside is deep-copied the usual way."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    if type(value) in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value)
 
 
 def expires_at(credentials: Mapping[str, Any]) -> float | None:

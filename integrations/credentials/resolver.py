@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from integrations.credentials.cache import Cached, CredentialsCache, CredentialsStats, expires_at
+from integrations.credentials.cache import (
+    Cached,
+    CredentialsCache,
+    CredentialsStats,
+    copy_json,
+    expires_at,
+)
 from integrations.credentials.crypto import EntryCipher
 from integrations.credentials.keys import CredentialsKey, check_name, make_key, normalise_bot_id
 from integrations.credentials.refresh import OAuthRefresher
@@ -133,7 +138,14 @@ class CredentialsResolver:
         cached = self._cache.get_local(key)
         if cached is None:
             cached = await self._load(key)
-        return None if cached.credentials is None else copy.deepcopy(cached.credentials)
+        return None if cached.credentials is None else copy_json(cached.credentials)
+
+    def peek_default_for(
+        self, *, bot_id: UUID | str, provider: str, strategy: str
+    ) -> Cached | None:
+        """What :meth:`get_default_for` would answer from this process's cache, without I/O;
+        ``None`` when it would have to load. Not a copy: read it, never change it."""
+        return self._cache.get_local(make_key(bot_id, provider, strategy))
 
     async def invalidate(
         self,

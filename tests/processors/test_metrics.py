@@ -231,6 +231,9 @@ class Resolver:
     async def invalidate(self, bot_id: str, provider: str, *, rejected: bool = False) -> None:
         return None
 
+    def peek_default_for(self, *, bot_id: UUID | str, provider: str, strategy: str) -> None:
+        return None  # never cached here: the processor asks get_default_for
+
 
 class Sink:
     async def publish(self, topic: str, key: bytes, value: bytes, headers: Any = None) -> None:

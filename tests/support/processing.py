@@ -81,6 +81,9 @@ class Resolver:
     async def invalidate(self, bot_id: str, provider: str, *, rejected: bool = False) -> None:
         self.invalidated.append((bot_id, provider))
 
+    def peek_default_for(self, *, bot_id: UUID | str, provider: str, strategy: str) -> None:
+        return None  # never cached here: the processor asks get_default_for
+
 
 @dataclass
 class Sink:
