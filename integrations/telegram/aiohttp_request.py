@@ -58,6 +58,10 @@ class Answer:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    result: Any = None
+    """The Bot API's ``result`` of the last call that succeeded, as Telegram sent it: an
+    integration answers with it rather than re-serialising PTB's object (``to_dict`` cost
+    about 7 % of a worker's CPU per message)."""
 
 
 _answer: ContextVar[Answer | None] = ContextVar("telegram_answer", default=None)
@@ -138,6 +142,14 @@ class AiohttpRequest(BaseRequest):
                 connector=connector, headers={"User-Agent": self.USER_AGENT}
             )
         return self._session
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """PTB's parsing (its documented hook), keeping the answer's ``result`` as sent."""
+        data: dict[str, Any] = BaseRequest.parse_json_payload(payload)
+        if (answer := _answer.get()) is not None and isinstance(data, dict):
+            answer.result = data.get("result")  # PTB's de_json copies what it reads
+        return data
 
     async def do_request(
         self,

@@ -55,11 +55,11 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 import httpx
-from telegram import Bot
+from telegram import Bot, Message
 from telegram import error as tg
 
 from integrations.base import (
@@ -94,6 +94,7 @@ __all__ = [
     "TelegramClientPool",
     "TelegramIntegration",
     "map_telegram_error",
+    "sent",
     "telegram_errors",
 ]
 
@@ -259,18 +260,29 @@ def _telegram_failed(body: bytes) -> bool:
     return isinstance(data, dict) and data.get("ok") is False
 
 
+def sent(answer: Answer, message: Message) -> dict[str, Any]:
+    """A sent message as an action's result: Telegram's own JSON, which the answer holds (the
+    fields ``to_dict`` would rebuild, as sent), else ``message.to_dict()``."""
+    raw = answer.result
+    if isinstance(raw, dict) and raw.get("message_id") == message.message_id:
+        return raw
+    result: dict[str, Any] = message.to_dict()
+    return result
+
+
 @contextmanager
 def telegram_errors(
     method: str, token: str, logger: BotLogger | None = None, *, writes: bool = True
-) -> Iterator[None]:
-    """Re-raise python-telegram-bot errors inside the block as our typed errors (and log them).
+) -> Iterator[Answer]:
+    """Re-raise python-telegram-bot errors inside the block as our typed errors (and log them);
+    the block gets the :class:`Answer` its requests fill in.
 
     ``from None``: the original's message and traceback (which may hold the token) are not shown
     when the mapped error is logged or printed.
     """
     with watching() as answer:
         try:
-            yield
+            yield answer
         except tg.TelegramError as exc:
             mapped = map_telegram_error(
                 exc, method=method, token=token, writes=writes, answer=answer
@@ -335,7 +347,7 @@ class TelegramIntegration(CredentialedIntegration[str]):
             await self._fallback[1].aclose()
             self._fallback = None
 
-    def errors(self, method: str, token: str, logger: BotLogger) -> AbstractContextManager[None]:
+    def errors(self, method: str, token: str, logger: BotLogger) -> AbstractContextManager[Answer]:
         """:func:`telegram_errors` for this action: "maybe executed" unless it has no side
         effect, as :meth:`integrations.http.HttpIntegration.call` decides."""
         writes = self.metadata.side_effect is not SideEffect.NONE

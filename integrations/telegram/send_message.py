@@ -9,7 +9,12 @@ from integrations.base import (
     UnknownOutcomePolicy,
 )
 from integrations.bot_logger import BotLogger
-from integrations.telegram.client import TELEGRAM, TELEGRAM_RATE_LIMITS, TelegramIntegration
+from integrations.telegram.client import (
+    TELEGRAM,
+    TELEGRAM_RATE_LIMITS,
+    TelegramIntegration,
+    sent,
+)
 from integrations.telegram.config import (
     COMMON_PROPERTIES,
     chat_id,
@@ -76,7 +81,7 @@ class TelegramSendMessageIntegration(TelegramIntegration):
     async def run(self, config: dict[str, Any], token: str, logger: BotLogger) -> dict[str, Any]:
 
         target = chat_id(config["chat_id"])
-        with self.errors("sendMessage", token, logger):
+        with self.errors("sendMessage", token, logger) as answer:
             message = await self.pool.bot(token).send_message(
                 chat_id=target,
                 text=config["text"],
@@ -89,4 +94,4 @@ class TelegramSendMessageIntegration(TelegramIntegration):
                 message_thread_id=config.get("message_thread_id"),
             )
         logger.debug("telegram message sent", chat_id=target, message_id=message.message_id)
-        return {"response": {"ok": True, "result": message.to_dict()}}
+        return {"response": {"ok": True, "result": sent(answer, message)}}

@@ -14,7 +14,12 @@ from integrations.base import (
 )
 from integrations.bot_logger import BotLogger
 from integrations.errors import InvalidConfigError
-from integrations.telegram.client import TELEGRAM, TELEGRAM_RATE_LIMITS, TelegramIntegration
+from integrations.telegram.client import (
+    TELEGRAM,
+    TELEGRAM_RATE_LIMITS,
+    TelegramIntegration,
+    sent,
+)
 from integrations.telegram.config import (
     COMMON_PROPERTIES,
     chat_id,
@@ -102,7 +107,7 @@ class TelegramSendPhotoIntegration(TelegramIntegration):
         else:
             photo = remote_photo(config["photo"])
         target = chat_id(config["chat_id"])
-        with self.errors("sendPhoto", token, logger):
+        with self.errors("sendPhoto", token, logger) as answer:
             message = await self.pool.bot(token).send_photo(
                 chat_id=target,
                 photo=photo,
@@ -116,4 +121,4 @@ class TelegramSendPhotoIntegration(TelegramIntegration):
                 message_thread_id=config.get("message_thread_id"),
             )
         logger.debug("telegram photo sent", chat_id=target, message_id=message.message_id)
-        return {"response": {"ok": True, "result": message.to_dict()}}
+        return {"response": {"ok": True, "result": sent(answer, message)}}

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from telegram import Message
 
 from integrations import errors
 from integrations.base import UnknownOutcomePolicy
@@ -245,3 +246,18 @@ async def test_200_concurrent_sends_over_20_tokens(fake: FakeTelegram, logger: B
         assert sorted(m.text or "" for m in fake.messages(token=token)) == sorted(
             f"m{n}" for n in range(200) if n % 20 == i
         )
+
+
+async def test_the_result_is_telegrams_own_message_json(
+    action: TelegramSendMessageIntegration, fake: FakeTelegram, logger: BotLogger
+) -> None:
+    # The result is the Bot API's answer as sent (PTB's parsing must not have changed it), not
+    # PTB's Message rebuilt with to_dict, the fallback: that one only adds PTB's False defaults.
+    keyboard = [[{"text": "Yes", "callback_data": "yes"}]]
+    config = {"chat_id": 42, "text": "hi", "reply_markup": {"inline_keyboard": keyboard}}
+    returned = await send(action, config, logger)
+    result = returned["response"]["result"]
+    [call] = fake.messages()
+    assert result == call.result and result["reply_markup"] == {"inline_keyboard": keyboard}
+    rebuilt = Message.de_json(call.result, None).to_dict()
+    assert {k: v for k, v in rebuilt.items() if v is not False} == result
