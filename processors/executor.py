@@ -44,9 +44,12 @@ class Prepared:
     entry: RegisteredIntegration
     config: dict[str, Any]
     attempt: int = 0
+    request_id: str = ""
+    """``str(request.request_id)``, made once."""
 
     def __post_init__(self) -> None:
         self.attempt = self.attempt or self.request.attempt
+        self.request_id = self.request_id or str(self.request.request_id)
 
     @property
     def metadata(self) -> IntegrationMetadata:
@@ -97,8 +100,10 @@ class Executor:
         self, request: IntegrationRequest, metadata: IntegrationMetadata | None = None
     ) -> Execution | None:
         """The EXPIRED execution of a request whose deadline has passed, else ``None``."""
+        if request.deadline is None:
+            return None
         now = self._clock()
-        if request.deadline is None or request.deadline > now:
+        if request.deadline > now:
             return None
         error = DeadlineExpiredError(
             f"deadline {request.deadline.isoformat()} passed before execution "
@@ -149,15 +154,15 @@ class Executor:
             logger = BotLogger(
                 f"integrations.{metadata.id}",
                 bot_id=request.bot_id,
-                request_id=str(request.request_id),
+                request_id=prepared.request_id,
                 integration_id=metadata.id,
                 secrets=secrets,
             )
             resolver = SecretRecordingResolver(self._resolver, secrets)
             context = RequestContext(
-                request_id=str(request.request_id),
+                request_id=prepared.request_id,
                 bot_id=request.bot_id,
-                idempotency_key=request.idempotency_key or str(request.request_id),
+                idempotency_key=request.idempotency_key or prepared.request_id,
                 attempt=prepared.attempt,
                 deadline=request.deadline,
                 traceparent=traceparent,

@@ -269,40 +269,48 @@ class OrderedScheduler:
         job.task = asyncio.create_task(self._run(job), name=f"{self._name}:{job.lane[1]!r}")
 
     async def _run(self, job: Job) -> None:
-        self._running += 1
-        tenant, head = job.lane[1], False
-        try:
-            await self._heads.acquire(tenant)
-            head = True
-            await self._acquire_slot(job)
-            crash: Exception | None = None
-            failures = 0
-            while True:
-                try:
-                    if crash is None or self._on_crash is None:
-                        await self._handler(job)
-                    else:
-                        await self._on_crash(job, crash)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    failures += 1
-                    if crash is None and failures >= HANDLER_BUG_ATTEMPTS:
-                        crash = exc
-                    log.exception(
-                        "%s: %s failed on %s[%d]@%d (%d time(s)); trying again (not acked)",
-                        self._name, "handler" if crash is None or crash is exc else "on_crash",
-                        job.record.topic, job.record.partition, job.record.offset, failures,
-                    )  # fmt: skip
-                    await self.park(job, HANDLER_BUG_RETRY_S)
-        finally:
-            self._running -= 1
-            self._release_slot(job)
-            if head:
-                self._heads.release(tenant)
-        job.done = True
-        self._finish(job)
+        """Run a lane's head, then each next record of its lane in this same task: one task per
+        lane while records wait in it, not one per record."""
+        while True:
+            self._running += 1
+            tenant, head = job.lane[1], False
+            try:
+                await self._heads.acquire(tenant)
+                head = True
+                await self._acquire_slot(job)
+                crash: Exception | None = None
+                failures = 0
+                while True:
+                    try:
+                        if crash is None or self._on_crash is None:
+                            await self._handler(job)
+                        else:
+                            await self._on_crash(job, crash)
+                        break
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        failures += 1
+                        if crash is None and failures >= HANDLER_BUG_ATTEMPTS:
+                            crash = exc
+                        log.exception(
+                            "%s: %s failed on %s[%d]@%d (%d time(s)); trying again (not acked)",
+                            self._name,
+                            "handler" if crash is None or crash is exc else "on_crash",
+                            job.record.topic, job.record.partition, job.record.offset, failures,
+                        )  # fmt: skip
+                        await self.park(job, HANDLER_BUG_RETRY_S)
+            finally:
+                self._running -= 1
+                self._release_slot(job)
+                if head:
+                    self._heads.release(tenant)
+            job.done = True
+            following = self._finish(job)
+            if following is None:
+                return
+            job = following
+            job.task = asyncio.current_task()
 
     async def _acquire_slot(self, job: Job) -> None:
         await self._slots.acquire(job.lane[1])  # the bot (or a keyless record's own lane)
@@ -313,14 +321,22 @@ class OrderedScheduler:
             job.holds_slot = False
             self._slots.release(job.lane[1])
 
-    def _finish(self, job: Job) -> None:
+    def _finish(self, job: Job) -> Job | None:
+        """Book a finished job; the lane's next job, for the finished one's task to run.
+
+        A next job of another partition (a key met in two after partitions were added) gets a
+        task of its own: stopping one partition's tasks must never stop another's records.
+        """
         if job.abandoned:
-            return
+            return None
+        following = None
         lane = self._lanes.get(job.lane)
         if lane and lane[0] is job:
             lane.popleft()
             if lane:
-                if self._accepting:
+                if self._accepting and lane[0].tp == job.tp:
+                    following = lane[0]
+                elif self._accepting:
                     self._start(lane[0])
             else:
                 del self._lanes[job.lane]
@@ -328,6 +344,7 @@ class OrderedScheduler:
         self._buffered -= 1
         self._buffered_bytes -= job.size
         self._wake()
+        return following
 
     def _forget(self, job: Job) -> None:
         # Out of its lane, but kept in its partition's queue, unfinished: acks stop before it.

@@ -68,6 +68,9 @@ class Outputs:
 
     async def _publish(self, topic: str, key: bytes, value: bytes, headers: KafkaHeaders) -> None:
         """One record, under its PRODUCER span (when spans are made)."""
+        if not spans.enabled():
+            await self._sink.publish(topic, key, value, headers)
+            return
         with spans.span(f"{topic} publish", kind="producer", attributes=_messaging(topic)):
             await self._sink.publish(topic, key, value, _own_context(headers))
 

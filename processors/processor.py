@@ -245,10 +245,11 @@ class RequestProcessor:
         received_at: datetime,
         traceparent: str | None,
     ) -> None:
+        request_id = str(request.request_id)
         bind_request(
             RequestContext(
-                request_id=str(request.request_id), bot_id=request.bot_id,
-                idempotency_key=request.idempotency_key or str(request.request_id),
+                request_id=request_id, bot_id=request.bot_id,
+                idempotency_key=request.idempotency_key or request_id,
                 traceparent=traceparent, integration_id=request.integration_id,
             )
         )  # fmt: skip
@@ -271,7 +272,7 @@ class RequestProcessor:
         if isinstance(prepared, Execution):  # expired, unknown, unavailable, invalid config
             await self._finish(run, prepared)
             return
-        run.key = request.idempotency_key or str(request.request_id)
+        run.key = request.idempotency_key or request_id
         try:
             await self._attempts(run, prepared)
         except asyncio.CancelledError:
@@ -312,7 +313,7 @@ class RequestProcessor:
 
     async def _attempts(self, run: _Run, prepared: Prepared) -> None:
         at_send = prepared.entry.integration.calls_through_seams
-        bot, request_id = run.request.bot_id, str(run.request.request_id)
+        bot, request_id = run.request.bot_id, prepared.request_id
         try:
             while True:
                 if await self._controlled(run, request_id):

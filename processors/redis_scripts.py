@@ -107,7 +107,7 @@ class ScriptRunner:
         self.registered.append(script)
         return script
 
-    async def run(
+    def run(
         self,
         script: AsyncScript,
         keys: Sequence[KeyT],
@@ -115,16 +115,18 @@ class ScriptRunner:
         *,
         durable: bool = False,
         then: Callable[[Any], None] | None = None,
-    ) -> Any:
-        """The script's reply; raises what redis-py would raise for a single call.
+    ) -> asyncio.Future[Any]:
+        """The script's reply, to await; raises what redis-py would raise for a single call.
 
+        The call joins this loop turn's batch at once. A future rather than a coroutine: one
+        frame less for every resumption of the awaiting task (three calls per request).
         ``then`` is called with the reply as soon as it is read, in the task that read it,
         before the caller resumes: a step that must follow the reply with no task switch in
         between (see :mod:`processors.send_gate`). What it raises is raised to the caller.
         """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._enqueue(_Call(script, keys, args, future, durable and self._replicas > 0, then))
-        return await future
+        return future
 
     def _enqueue(self, call: _Call) -> None:
         if not self._pending:

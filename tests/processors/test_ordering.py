@@ -336,3 +336,33 @@ async def test_ordering_keys_split_a_bot_into_lanes_that_keep_their_own_order() 
     await asyncio.wait_for(scheduler.wait_idle(), 30)
     assert most == 1
     assert [offset for _, offset in started] == list(range(200, 260))
+
+
+async def test_a_lane_runs_its_waiting_records_in_one_task_and_another_partition_in_its_own() -> (
+    None
+):
+    tasks: dict[tuple[int, int], asyncio.Task[object] | None] = {}
+    gate = asyncio.Event()
+
+    async def handler(job: Job) -> None:
+        tasks[(job.record.partition, job.record.offset)] = asyncio.current_task()
+        await gate.wait()
+
+    scheduler = OrderedScheduler(handler, max_in_flight=10, max_buffered=100)
+    # The same key on partition 0 and, as after partitions were added, on partition 1.
+    for rec in (record("a", 0), record("a", 1), record("a", 2), record("a", 0, partition=1)):
+        assert await scheduler.submit(rec, lambda: None)
+    gate.set()
+    await asyncio.wait_for(scheduler.wait_idle(), 5)
+    assert tasks[(0, 0)] is tasks[(0, 1)] is tasks[(0, 2)]
+    assert tasks[(1, 0)] is not tasks[(0, 0)]  # revoking partition 0 must not stop it
+
+
+async def test_a_drained_lane_starts_none_of_its_waiting_records() -> None:
+    handler = Recorder({b"a": 0.2})
+    scheduler = OrderedScheduler(handler, max_in_flight=10, max_buffered=100)
+    for offset in range(3):
+        await scheduler.submit(record("a", offset), handler.acker(record("a", offset)))
+    await asyncio.sleep(0.05)
+    assert await scheduler.drain(timeout_s=2) == 2
+    assert handler.finished == [(b"a", 0)] and handler.acked == [(0, 0)]
