@@ -651,6 +651,20 @@ cluster_formation() {
     fi
 }
 
+# cluster_formation, with "partial" only believed once it held for 10 s. A reading can be off for
+# a moment on a busy machine (a node's CLUSTER INFO not answered within 5 s reads as empty; a node
+# still shaking hands with a peer counts one node more): CI once failed a second `cluster up` on
+# a cluster the first had just reported ready.
+settled_cluster_formation() {
+    local deadline=$((SECONDS + 10)) formation
+    while true; do
+        formation=$(cluster_formation)
+        [[ $formation == partial ]] && ((SECONDS < deadline)) || break
+        sleep 0.5
+    done
+    echo "$formation"
+}
+
 create_cluster() {
     local addrs=() port create_log=$STATE_DIR/logs/redis-cluster-create.log
     for port in $(cluster_ports); do addrs+=("127.0.0.1:$port"); done
@@ -760,7 +774,7 @@ cmd_cluster_up() {
     done
     ((started)) || log "redis-cluster: all $REDIS_CLUSTER_SIZE nodes already running"
     wait_cluster_nodes
-    case $(cluster_formation) in
+    case $(settled_cluster_formation) in
     new) create_cluster ;;
     known) ;;
     *)
