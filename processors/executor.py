@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,12 +44,12 @@ class Prepared:
     entry: RegisteredIntegration
     config: dict[str, Any]
     attempt: int = 0
-    request_id: str = ""
+    request_id: str = field(init=False)
     """``str(request.request_id)``, made once."""
 
     def __post_init__(self) -> None:
         self.attempt = self.attempt or self.request.attempt
-        self.request_id = self.request_id or str(self.request.request_id)
+        self.request_id = str(self.request.request_id)
 
     @property
     def metadata(self) -> IntegrationMetadata:
