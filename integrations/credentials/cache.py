@@ -15,10 +15,16 @@ Redis is an optimisation, not a dependency: when it fails, reads count as misses
 skipped (with a warning), and Redis is left alone for ``redis_backoff_s`` so a dead Redis does not
 add a timeout to every action. An exhausted client pool (redis-py's ``MaxConnectionsError``) is
 only a miss for that call: Redis itself is fine, so it does not trigger the back-off.
+
+At most ``redis_concurrency`` Redis operations are under way at once; the rest queue for a
+turn. Each under way holds a pooled connection, so 10,000 bots meeting a cold cache together
+(a start, a rebalance) open a few dozen connections, not 10,000 (about 25 KiB of worker memory
+each, and Redis's default ``maxclients`` is 10,000 for every worker together).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import copy
@@ -122,6 +128,7 @@ class CredentialsCache:
         local_ttl_s: float = 5.0,
         local_max_entries: int = 10_000,
         redis_backoff_s: float = 1.0,
+        redis_concurrency: int = 32,
         namespace: str = "actionstream",
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -138,6 +145,7 @@ class CredentialsCache:
         self._monotonic = monotonic
         self._local: OrderedDict[CredentialsKey, tuple[float, Cached]] = OrderedDict()
         self._redis_paused_until = 0.0
+        self._redis_slots = asyncio.Semaphore(redis_concurrency)
         self._pool_warned_at = float("-inf")
         self.stats = CredentialsStats()
 
@@ -194,7 +202,8 @@ class CredentialsCache:
             return None
         name = self.redis_key(key)
         try:
-            raw = await self._redis.get(name)
+            async with self._redis_slots:
+                raw = await self._redis.get(name)
         except (RedisError, OSError) as exc:
             self._redis_failed("read", name, exc)
             return None
@@ -231,7 +240,7 @@ class CredentialsCache:
         ttl_ms = int(self._ttl_for(cached, self._ttl_s) * 1000)
         index_ttl_ms = int(max(self._ttl_s, self._negative_ttl_s) * 1000)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._redis_slots, self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(name, value, px=ttl_ms)
                 pipe.sadd(index, key.strategy)
                 pipe.pexpire(index, index_ttl_ms)
@@ -248,18 +257,19 @@ class CredentialsCache:
         index = self._index_key(bot_id, provider)
         target = index
         try:
-            if strategy is not None:
-                target = self.redis_key(CredentialsKey(bot_id, provider, strategy))
-                await self._redis.delete(target)
-                return
-            members = await self._redis.smembers(index)
-            names = [
-                self.redis_key(
-                    CredentialsKey(bot_id, provider, m.decode() if isinstance(m, bytes) else m)
-                )
-                for m in members
-            ]
-            await self._redis.delete(*names, index)
+            async with self._redis_slots:
+                if strategy is not None:
+                    target = self.redis_key(CredentialsKey(bot_id, provider, strategy))
+                    await self._redis.delete(target)
+                    return
+                members = await self._redis.smembers(index)
+                names = [
+                    self.redis_key(
+                        CredentialsKey(bot_id, provider, m.decode() if isinstance(m, bytes) else m)
+                    )
+                    for m in members
+                ]
+                await self._redis.delete(*names, index)
         except (RedisError, OSError) as exc:
             self._redis_failed("delete", target, exc)
 

@@ -213,3 +213,25 @@ async def test_an_exhausted_client_pool_is_a_miss_not_an_outage(
     finally:
         await client.aclose()
         await pool.disconnect()
+
+
+async def test_concurrent_redis_operations_are_bounded(
+    redis_url: str, redis_client: aioredis.Redis, make_cache: Any
+) -> None:
+    # Many bots meeting a cold cache at once (a start, a rebalance) must not open a connection
+    # each: Redis counts every worker's against one maxclients, and each costs worker memory.
+    name = f"bounded-{uuid.uuid4().hex[:8]}"
+    client = aioredis.Redis.from_url(redis_url, client_name=name)  # its own pool, named
+    try:
+        cache = make_cache(redis=client, local_ttl_s=0, redis_concurrency=4)
+        keys = [make_key(bot(), "telegram", "api_key") for _ in range(200)]
+
+        await asyncio.gather(*(cache.put(key, Cached({"token": "t"})) for key in keys))
+        results = await asyncio.gather(*(cache.get_shared(key) for key in keys))
+        await asyncio.gather(*(cache.drop_shared(key.bot_id, "telegram", None) for key in keys))
+
+        assert results == [Cached({"token": "t"})] * len(keys)
+        opened = [c for c in await redis_client.client_list() if c.get("name") == name]
+        assert 1 <= len(opened) <= 4
+    finally:
+        await client.aclose()
