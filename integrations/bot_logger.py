@@ -119,6 +119,8 @@ def _forms(text: str) -> frozenset[str]:
 class SecretSet:
     """A set of exact secret strings to blank out of text (plus their URL-encoded forms)."""
 
+    __slots__ = ("_ordered", "_values")
+
     def __init__(self, values: Iterable[object] = ()) -> None:
         self._values: set[str] = set()
         self._ordered: list[str] = []

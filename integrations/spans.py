@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, TracerProvider
 
 __all__ = [
+    "NO_SPAN",
     "configure_from_environment",
     "enabled",
     "own_traceparent",
@@ -102,20 +103,32 @@ def _tracer() -> Any:
     return provider.get_tracer("actionstream")
 
 
-@contextlib.contextmanager
+NO_SPAN: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+"""What :func:`span` gives when spans are off: one shared object, nothing made per call."""
+
+
 def span(
     name: str,
     *,
     kind: str = "internal",
     parent_traceparent: str | None = None,
     attributes: Mapping[str, str | int | bool] | None = None,
-) -> Iterator[Span | None]:
+) -> contextlib.AbstractContextManager[Span | None]:
     """A current span ``name`` of ``kind`` (``consumer``, ``producer``, ``client``,
     ``internal``); with ``parent_traceparent``, a child of that remote context, linked to it.
-    Yields ``None`` when spans are off."""
+    Gives ``None`` when spans are off (:data:`NO_SPAN`)."""
     if not enabled():
-        yield None
-        return
+        return NO_SPAN
+    return _span(name, kind, parent_traceparent, attributes)
+
+
+@contextlib.contextmanager
+def _span(
+    name: str,
+    kind: str,
+    parent_traceparent: str | None,
+    attributes: Mapping[str, str | int | bool] | None,
+) -> Iterator[Span]:
     context = None
     links: list[Link] = []
     if parent_traceparent is not None and _PROPAGATOR is not None:

@@ -63,6 +63,8 @@ class SecretRecordingResolver:
     messages and dead letters, whatever the integration does with them.
     """
 
+    __slots__ = ("_inner", "_secrets")
+
     def __init__(self, inner: CredentialsResolverLike, secrets: SecretSet) -> None:
         self._inner = inner
         self._secrets = secrets

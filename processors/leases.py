@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from processors.idempotency import IdempotencyStore
@@ -27,7 +27,7 @@ from processors.redis_scripts import RedisUnavailableError
 log = logging.getLogger("actionstream.leases")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Lease:
     """One claim; ``lost`` turns true once a renewal was refused.
 
@@ -68,16 +68,19 @@ class LeaseHeartbeat:
         self._held: set[Lease] = set()
         self._task: asyncio.Task[None] | None = None
 
-    @contextlib.contextmanager
-    def hold(self, lease: Lease) -> Iterator[Lease]:
+    def hold(self, lease: Lease) -> _Holding:
         """Keep ``lease`` renewed for the duration of the ``with`` block."""
+        return _Holding(self, lease)
+
+    def add(self, lease: Lease) -> None:
+        """Start renewing ``lease`` (prefer :meth:`hold`)."""
         self._held.add(lease)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._beat(), name="leases")
-        try:
-            yield lease
-        finally:
-            self._held.discard(lease)
+
+    def discard(self, lease: Lease) -> None:
+        """Stop renewing ``lease``."""
+        self._held.discard(lease)
 
     @property
     def held(self) -> int:
@@ -113,3 +116,20 @@ class LeaseHeartbeat:
                     log.info("lease renewal failed, retrying next beat: %s", reply)
                 elif isinstance(reply, BaseException):
                     log.error("lease renewal raised %r", reply)
+
+
+class _Holding:
+    """One lease held for a ``with`` block (a class: cheaper than a generator per call)."""
+
+    __slots__ = ("_heartbeat", "_lease")
+
+    def __init__(self, heartbeat: LeaseHeartbeat, lease: Lease) -> None:
+        self._heartbeat = heartbeat
+        self._lease = lease
+
+    def __enter__(self) -> Lease:
+        self._heartbeat.add(self._lease)
+        return self._lease
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._heartbeat.discard(self._lease)

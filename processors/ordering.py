@@ -61,7 +61,7 @@ HANDLER_BUG_ATTEMPTS = 3
 CrashHandler = Callable[["Job", Exception], Awaitable[None]]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     """One record on its way through the scheduler."""
 
@@ -127,7 +127,8 @@ class OrderedScheduler:
         # A bot's started lane heads, running or parked: a broadcast over thousands of ordering
         # keys must not park thousands of heads (max_parked is every bot's budget).
         self._heads = FairSlots(max_buffered, per_bot)
-        self._lanes: dict[LaneKey, deque[Job]] = {}
+        # A lane is a list, not a deque: most hold one job, and an empty deque is ~600 bytes.
+        self._lanes: dict[LaneKey, list[Job]] = {}
         self._partitions: dict[TopicPartition, deque[Job]] = {}
         self._buffered = 0
         self._buffered_bytes = 0
@@ -163,7 +164,7 @@ class OrderedScheduler:
         self._partitions.setdefault(job.tp, deque()).append(job)
         lane = self._lanes.get(job.lane)
         if lane is None:
-            self._lanes[job.lane] = deque([job])
+            self._lanes[job.lane] = [job]
             self._start(job)
         else:
             lane.append(job)
@@ -332,7 +333,7 @@ class OrderedScheduler:
         following = None
         lane = self._lanes.get(job.lane)
         if lane and lane[0] is job:
-            lane.popleft()
+            del lane[0]
             if lane:
                 if self._accepting and lane[0].tp == job.tp:
                     following = lane[0]

@@ -128,7 +128,7 @@ class _Step(enum.Enum):
     ANSWERED = "answered"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     """The state of one request's attempts in this worker."""
 
@@ -507,17 +507,7 @@ class RequestProcessor:
             run.unsettled = True
         run.gate = gate
         metadata = prepared.metadata
-        with (
-            self._leases.hold(lease),
-            spans.span(
-                f"execute {metadata.id}",
-                attributes={
-                    "actionstream.integration.id": metadata.id,
-                    "actionstream.integration.version": metadata.version,
-                    "actionstream.attempt": run.attempt,
-                },
-            ) as current,
-        ):
+        with self._leases.hold(lease), _attempt_span(metadata, run.attempt) as current:
             execution = await self._executor.execute(
                 prepared, traceparent=spans.own_traceparent() or run.traceparent, gate=gate
             )
@@ -785,6 +775,20 @@ class RequestProcessor:
                 )
                 await run.job.park(backoff)
                 backoff = min(backoff * 1.5, REDIS_BACKOFF_MAX_S)
+
+
+def _attempt_span(
+    metadata: IntegrationMetadata, attempt: int
+) -> contextlib.AbstractContextManager[Any]:
+    """The span of one attempt (its name and attributes made only when spans are on)."""
+    if not spans.enabled():
+        return spans.NO_SPAN
+    attributes: dict[str, str | int | bool] = {
+        "actionstream.integration.id": metadata.id,
+        "actionstream.integration.version": metadata.version,
+        "actionstream.attempt": attempt,
+    }
+    return spans.span(f"execute {metadata.id}", attributes=attributes)
 
 
 class _Marks:

@@ -67,6 +67,17 @@ ClaimFn = Callable[[OnReply | None], Awaitable[Claim]]
 class SendGate:
     """One execution's gate: claims on first use (if asked to) and checks the lease every time."""
 
+    __slots__ = (
+        "_claim",
+        "_clock",
+        "_margin_s",
+        "_marks",
+        "lease",
+        "mark_reply",
+        "passed",
+        "refusal",
+    )
+
     def __init__(
         self,
         lease: Lease,
