@@ -106,6 +106,13 @@ class WorkerSettings(BaseModel):
         "0 leaves the interpreter's settings alone. The worker also freezes what start-up "
         "allocated, so full collections skip it",
     )
+    malloc_arena_max: int = Field(
+        default=2,
+        ge=0,
+        description="how many glibc malloc arenas the worker may use (glibc's default: 8 per "
+        "core); 0 leaves it alone. One event loop allocates from one thread, and every other "
+        "thread's arena holds on to its own free memory",
+    )
 
 
 class ProcessingSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 from collections.abc import Callable
@@ -132,6 +133,26 @@ def run_worker(settings: Settings) -> None:
     tune_gc(settings.worker.gc_threshold)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()
+
+
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def limit_malloc_arenas(count: int) -> bool:
+    """Let glibc's malloc use at most ``count`` arenas; ``False`` where it cannot (not glibc).
+
+    Call it before the process starts threads (the CLI does, first thing): an arena made
+    before stays. The worker allocates from its event loop's thread, but every other thread
+    that allocates (the executor's DNS look-ups and file reads) gets an arena of its own and
+    keeps the pages it freed: at 10,000 requests in flight that was about 15 MiB of RSS.
+    """
+    if count <= 0:
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False
+    return bool(mallopt(_M_ARENA_MAX, count))
 
 
 def tune_gc(threshold: int) -> None:

@@ -19,9 +19,10 @@ def worker(
 
         ACTIONSTREAM_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092 actionstream worker
     """
-    from processors.worker import run_worker
+    from processors.worker import limit_malloc_arenas, run_worker
 
     settings = load_settings(worker=True, debug=debug)
+    limit_malloc_arenas(settings.worker.malloc_arena_max)  # before any thread allocates
     # aiokafka would report a refused login, an untrusted CA or a missing ACL only as "Unable to
     # bootstrap", deep in Faust's start-up logs: say which setting is wrong, once, and stop.
     problem = asyncio.run(login_problem(settings))
