@@ -260,12 +260,19 @@ def _telegram_failed(body: bytes) -> bool:
     return isinstance(data, dict) and data.get("ok") is False
 
 
-def sent(answer: Answer, message: Message) -> dict[str, Any]:
+def sent(answer: Answer, message: Message | bool) -> dict[str, Any]:
     """A sent message as an action's result: Telegram's own JSON, which the answer holds (the
-    fields ``to_dict`` would rebuild, as sent), else ``message.to_dict()``."""
+    fields ``to_dict`` would rebuild, as sent), else ``message.to_dict()``.
+
+    ``message`` is ``True`` when the answer was :attr:`~Answer.raw_only` (PTB built no object).
+    """
     raw = answer.result
-    if isinstance(raw, dict) and raw.get("message_id") == message.message_id:
+    if isinstance(raw, dict) and (
+        message is True or raw.get("message_id") == getattr(message, "message_id", None)
+    ):
         return raw
+    if not isinstance(message, Message):  # cannot be: raw_only passes only object results
+        raise TypeError(f"Telegram answered {type(raw).__name__} where a message was expected")
     result: dict[str, Any] = message.to_dict()
     return result
 

@@ -82,6 +82,7 @@ class TelegramSendMessageIntegration(TelegramIntegration):
 
         target = chat_id(config["chat_id"])
         with self.errors("sendMessage", token, logger) as answer:
+            answer.raw_only = True  # the result is Telegram's JSON: no PTB Message built
             message = await self.pool.bot(token).send_message(
                 chat_id=target,
                 text=config["text"],
@@ -93,5 +94,6 @@ class TelegramSendMessageIntegration(TelegramIntegration):
                 reply_parameters=reply_parameters(config),
                 message_thread_id=config.get("message_thread_id"),
             )
-        logger.debug("telegram message sent", chat_id=target, message_id=message.message_id)
-        return {"response": {"ok": True, "result": sent(answer, message)}}
+        result = sent(answer, message)
+        logger.debug("telegram message sent", chat_id=target, message_id=result.get("message_id"))
+        return {"response": {"ok": True, "result": result}}

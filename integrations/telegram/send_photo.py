@@ -108,6 +108,7 @@ class TelegramSendPhotoIntegration(TelegramIntegration):
             photo = remote_photo(config["photo"])
         target = chat_id(config["chat_id"])
         with self.errors("sendPhoto", token, logger) as answer:
+            answer.raw_only = True  # the result is Telegram's JSON: no PTB Message built
             message = await self.pool.bot(token).send_photo(
                 chat_id=target,
                 photo=photo,
@@ -120,5 +121,6 @@ class TelegramSendPhotoIntegration(TelegramIntegration):
                 reply_parameters=reply_parameters(config),
                 message_thread_id=config.get("message_thread_id"),
             )
-        logger.debug("telegram photo sent", chat_id=target, message_id=message.message_id)
-        return {"response": {"ok": True, "result": sent(answer, message)}}
+        result = sent(answer, message)
+        logger.debug("telegram photo sent", chat_id=target, message_id=result.get("message_id"))
+        return {"response": {"ok": True, "result": result}}
