@@ -17,7 +17,7 @@ PTB's exceptions keep neither the HTTP status nor the headers of an error answer
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,9 +194,7 @@ class AiohttpRequest(BaseRequest):
                 form = aiohttp.payload.BytesPayload(raw, content_type=_FORM)
                 body = _GatedPayload(form, gate, raw=raw)
         # A CLIENT span when spans are made: method and host only (the path holds the token).
-        host = URL(url).host or ""
-        attributes = {"http.request.method": method, "server.address": host}
-        with spans.span(f"HTTP {method}", kind="client", attributes=attributes) as current:
+        with _client_span(method, url) as current:
             headers = None
             value = spans.own_traceparent() or (self._traceparent and self._traceparent())
             if value:
@@ -218,10 +216,21 @@ class AiohttpRequest(BaseRequest):
                 raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
 
 
+def _client_span(method: str, url: str) -> AbstractContextManager[Any]:
+    """The CLIENT span of one request (its URL parsed only when spans are made)."""
+    if not spans.enabled():
+        return spans.NO_SPAN
+    attributes = {"http.request.method": method, "server.address": URL(url).host or ""}
+    return spans.span(f"HTTP {method}", kind="client", attributes=attributes)
+
+
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     """The answer's body, or :class:`AnswerTooLarge` as soon as it passes ``max_bytes``."""
-    if response.content_length is not None and response.content_length > max_bytes:
-        raise AnswerTooLarge(max_bytes)
+    length = response.content_length
+    if length is not None:
+        if length > max_bytes:
+            raise AnswerTooLarge(max_bytes)
+        return await response.read()  # in one piece: the usual answer, announced and small
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
