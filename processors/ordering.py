@@ -272,6 +272,7 @@ class OrderedScheduler:
     async def _run(self, job: Job) -> None:
         """Run a lane's head, then each next record of its lane in this same task: one task per
         lane while records wait in it, not one per record."""
+        task = job.task or asyncio.current_task()  # (None only if the task started eagerly)
         while True:
             self._running += 1
             tenant, head = job.lane[1], False
@@ -311,7 +312,7 @@ class OrderedScheduler:
             if following is None:
                 return
             job = following
-            job.task = asyncio.current_task()
+            job.task = task
 
     async def _acquire_slot(self, job: Job) -> None:
         await self._slots.acquire(job.lane[1])  # the bot (or a keyless record's own lane)
