@@ -69,6 +69,7 @@ class CredentialsResolver:
         refresher: CredentialsRefresher | None = None,
         refresh_margin_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        max_loads: int = 1024,
     ) -> None:
         self._source = source
         self._cache = cache
@@ -76,6 +77,9 @@ class CredentialsResolver:
         self._refresh_margin_s = refresh_margin_s
         self._clock = clock
         self._flights: dict[CredentialsKey, asyncio.Task[Cached]] = {}
+        # At most max_loads loads at once: 10,000 bots meeting a cold cache together wait for a
+        # turn (a future each) rather than each holding a task of its own (~1 KiB apiece).
+        self._loading = asyncio.Semaphore(max_loads)
         # (bot, provider) -> the access token a provider refused, for the next load to renew.
         self._rejected: dict[tuple[str, str], str | None] = {}
 
@@ -189,9 +193,17 @@ class CredentialsResolver:
     async def _load(self, key: CredentialsKey) -> Cached:
         flight = self._flights.get(key)
         if flight is None:
-            flight = asyncio.create_task(self._fill(key), name=f"credentials-load:{key.bot_id}")
-            self._flights[key] = flight
-            flight.add_done_callback(functools.partial(self._landed, key))
+            await self._loading.acquire()  # a caller cancelled here just leaves
+            flight = self._flights.get(key)  # another caller may have started it meanwhile
+            if flight is None:
+                flight = asyncio.create_task(
+                    self._fill_then_release(key), name=f"credentials-load:{key.bot_id}"
+                )
+                self._flights[key] = flight
+                flight.add_done_callback(functools.partial(self._landed, key))
+            else:
+                self._loading.release()
+                self.stats.coalesced += 1
         else:
             self.stats.coalesced += 1
         # shield: one caller giving up (deadline, cancellation) must not cancel the others' load.
@@ -206,6 +218,12 @@ class CredentialsResolver:
     def _is_current(self, key: CredentialsKey) -> bool:
         """False once ``invalidate`` has disowned the running load: its answer may be stale."""
         return self._flights.get(key) is asyncio.current_task()
+
+    async def _fill_then_release(self, key: CredentialsKey) -> Cached:
+        try:
+            return await self._fill(key)
+        finally:
+            self._loading.release()
 
     async def _fill(self, key: CredentialsKey) -> Cached:
         cached = await self._cache.get_shared(key)

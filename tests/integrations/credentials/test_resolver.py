@@ -223,6 +223,32 @@ async def test_a_cancelled_caller_does_not_cancel_the_others(
     assert source.fetches == 1
 
 
+async def test_cold_loads_run_a_bounded_number_at_once(make_resolver: Any, scripted: Any) -> None:
+    # Thousands of bots meeting a cold cache together wait for a turn, not a task each.
+    bots = [bot() for _ in range(12)]
+    source = scripted({(b, "telegram", "api_key"): {"token": b} for b in bots}, delay_s=0.05)
+    running = peak = 0
+    fetch = source.fetch
+
+    async def counted(*key: str) -> dict[str, Any] | None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            return await fetch(*key)
+        finally:
+            running -= 1
+
+    source.fetch = counted
+    resolver = make_resolver(source, resolver_options={"max_loads": 3})
+
+    results = await asyncio.gather(*(resolver.get_default_for(bot_id=b, **TG) for b in bots))
+
+    assert results == [{"token": b} for b in bots]
+    assert peak == 3
+    assert source.fetches == len(bots)
+
+
 class _ShuffledSource:
     """Answers each bot with its own token after a random delay, so loads interleave."""
 
