@@ -277,4 +277,3 @@ async def test_no_ptb_message_is_built_for_a_sent_message(
     returned = await send(action, {"chat_id": 42, "text": "hi"}, logger)
     [call] = fake.messages()
     assert returned["response"]["result"] == call.result
-
