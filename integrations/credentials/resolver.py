@@ -193,12 +193,11 @@ class CredentialsResolver:
     async def _load(self, key: CredentialsKey) -> Cached:
         flight = self._flights.get(key)
         if flight is None:
-            await self._loading.acquire()  # a caller cancelled here just leaves
+            # A turn, which the load keeps until it lands; a caller cancelled here just leaves.
+            await self._loading.acquire()
             flight = self._flights.get(key)  # another caller may have started it meanwhile
             if flight is None:
-                flight = asyncio.create_task(
-                    self._fill_then_release(key), name=f"credentials-load:{key.bot_id}"
-                )
+                flight = asyncio.create_task(self._fill(key), name=f"credentials-load:{key.bot_id}")
                 self._flights[key] = flight
                 flight.add_done_callback(functools.partial(self._landed, key))
             else:
@@ -210,6 +209,8 @@ class CredentialsResolver:
         return await asyncio.shield(flight)
 
     def _landed(self, key: CredentialsKey, flight: asyncio.Task[Cached]) -> None:
+        # Here, not in the load's own finally: a load cancelled before it ran (aclose) has none.
+        self._loading.release()
         if self._flights.get(key) is flight:
             del self._flights[key]
         if not flight.cancelled():
@@ -218,12 +219,6 @@ class CredentialsResolver:
     def _is_current(self, key: CredentialsKey) -> bool:
         """False once ``invalidate`` has disowned the running load: its answer may be stale."""
         return self._flights.get(key) is asyncio.current_task()
-
-    async def _fill_then_release(self, key: CredentialsKey) -> Cached:
-        try:
-            return await self._fill(key)
-        finally:
-            self._loading.release()
 
     async def _fill(self, key: CredentialsKey) -> Cached:
         cached = await self._cache.get_shared(key)
