@@ -267,14 +267,14 @@ def sent(answer: Answer, message: Message | bool) -> dict[str, Any]:
     ``message`` is ``True`` when the answer was :attr:`~Answer.raw_only` (PTB built no object).
     """
     raw = answer.result
-    if isinstance(raw, dict) and (
-        message is True or raw.get("message_id") == getattr(message, "message_id", None)
-    ):
+    if isinstance(message, Message):
+        if isinstance(raw, dict) and raw.get("message_id") == message.message_id:
+            return raw
+        result: dict[str, Any] = message.to_dict()
+        return result
+    if message is True and isinstance(raw, dict):  # raw_only: PTB was handed ``true``
         return raw
-    if not isinstance(message, Message):  # cannot be: raw_only passes only object results
-        raise TypeError(f"Telegram answered {type(raw).__name__} where a message was expected")
-    result: dict[str, Any] = message.to_dict()
-    return result
+    raise TypeError(f"Telegram answered {type(raw).__name__} where a message was expected")
 
 
 @contextmanager
