@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import gc
-import platform
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -67,8 +66,9 @@ def _arenas(limit: int) -> tuple[str, int]:
     return done.stdout.strip(), done.stderr.count("Arena ")
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_the_arena_limit_holds_for_threads_started_after_it() -> None:
+    # glibc's (Debian's, as in CI and the images): elsewhere this fails rather than skips, as
+    # the limit would not hold there.
     assert _arenas(Settings().worker.malloc_arena_max) == ("True", 2)
     applied, arenas = _arenas(0)  # glibc's own default: an arena per allocating thread
     assert applied == "False"
